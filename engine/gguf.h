@@ -17,6 +17,10 @@
 #define GGUF_MAGIC             0x46554747u /* "GGUF" little-endian */
 #define GGUF_DEFAULT_ALIGNMENT 32u
 #define GGUF_MAX_DIMS          4u
+/* Arrays of arrays nest at most this deep (the outermost array is depth 1). */
+#define GGUF_MAX_ARRAY_DEPTH   8u
+/* ggml's GGML_MAX_NAME (64) includes the NUL: longer tensor names cannot load in llama.cpp. */
+#define GGUF_MAX_TENSOR_NAME   63u
 
 enum gguf_value_type {
         GGUF_TYPE_UINT8 = 0,
@@ -52,8 +56,9 @@ struct gguf_value {
                         enum gguf_value_type elem_type;
                         uint64_t n;
                         /* Fixed-size element types: n packed little-endian elements in the
-                         * mapping. STRING: an index of n struct gguf_str. ARRAY (nested): n
-                         * struct gguf_value. */
+                         * mapping, possibly unaligned (read them with gguf_arr_u64() and
+                         * friends, or memcpy). STRING: an index of n struct gguf_str. ARRAY
+                         * (nested): n struct gguf_value. */
                         const void *data;
                 } arr;
         };
@@ -78,7 +83,10 @@ struct gguf_tensor {
 struct gguf_file;
 
 /* Opens and validates a file. On failure returns a negative errno and fills err with a
- * message naming the field and offset; ret_file is untouched. */
+ * message naming the field and offset; ret_file is untouched. -EBADMSG: malformed file (bad
+ * magic, truncated, bad count/offset/type...); -EPROTONOSUPPORT: GGUF version other than 2
+ * or 3; -ENOMEM; open/mmap errors as their errno (gguf_open prefixes the message with the
+ * path). */
 int gguf_open(const char *path, struct gguf_file **ret_file, struct aid_error *err);
 /* Same for a buffer the caller keeps alive (tests, fuzzing); nothing is copied. */
 int gguf_open_memory(const void *data, size_t size, struct gguf_file **ret_file, struct aid_error *err);
@@ -87,7 +95,9 @@ struct gguf_file *gguf_close(struct gguf_file *f); /* accepts NULL, returns NULL
 uint32_t gguf_version(const struct gguf_file *f);
 uint64_t gguf_file_size(const struct gguf_file *f);
 uint32_t gguf_alignment(const struct gguf_file *f);
-uint64_t gguf_data_offset(const struct gguf_file *f); /* start of the tensor data section */
+/* Start of the tensor data section (clipped to the file size for files without tensors, which
+ * may end right after the key/values). */
+uint64_t gguf_data_offset(const struct gguf_file *f);
 
 uint64_t gguf_n_kv(const struct gguf_file *f);
 const struct gguf_kv *gguf_kv_at(const struct gguf_file *f, uint64_t i);
@@ -102,12 +112,21 @@ int gguf_get_i64(const struct gguf_file *f, const char *key, int64_t *ret, struc
 int gguf_get_f32(const struct gguf_file *f, const char *key, float *ret, struct aid_error *err);
 int gguf_get_bool(const struct gguf_file *f, const char *key, bool *ret, struct aid_error *err);
 int gguf_get_str(const struct gguf_file *f, const char *key, struct gguf_str *ret, struct aid_error *err);
-/* Array of elem_type (GGUF_TYPE_ARRAY with any elem_type matches _MAX). */
+/* Array of elem_type; elem_type _GGUF_TYPE_MAX accepts an array of any element type. */
 int gguf_get_arr(const struct gguf_file *f, const char *key, enum gguf_value_type elem_type,
                 const struct gguf_value **ret, struct aid_error *err);
 
-/* Element i of a STRING array value. */
+/* Element i of a STRING array value ({NULL, 0} if arr is no string array or i >= n). */
 struct gguf_str gguf_arr_str(const struct gguf_value *arr, uint64_t i);
+/* Element i of an integer/bool (u64, i64) or float (f64) array, converted; 0 when arr has
+ * another element type or i >= n. Integers convert between signedness by two's complement. */
+uint64_t gguf_arr_u64(const struct gguf_value *arr, uint64_t i);
+int64_t gguf_arr_i64(const struct gguf_value *arr, uint64_t i);
+double gguf_arr_f64(const struct gguf_value *arr, uint64_t i);
+/* Element i of an array of arrays (NULL when arr is not one or i >= n). */
+const struct gguf_value *gguf_arr_arr(const struct gguf_value *arr, uint64_t i);
+/* Bytes of one element of a fixed-size type; 0 for STRING, ARRAY and unknown types. */
+uint32_t gguf_value_type_size(uint32_t type);
 
 /* Allocates a NUL-terminated copy (NULL on ENOMEM). */
 char *gguf_str_dup(struct gguf_str s);

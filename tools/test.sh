@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: installs the Debian packages, builds with warnings as
+# errors, runs every meson test suite (unit, integration, data), then the unit and
+# integration suites again in an AddressSanitizer/UBSan build.
+#   tools/test.sh            everything
+#   AID_TEST_QUICK=1 tools/test.sh    skip the sanitizer pass
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fixtures=${AID_FIXTURES:-$(cd .. && pwd)/shared/fixtures}
+[ -d "$fixtures" ] || echo "test: fixtures folder $fixtures is absent: fixture tests will skip"
+
+if [ "$(id -u)" -eq 0 ]; then
+	tools/install-deps.sh
+else
+	tools/install-deps.sh || exit 1
+fi
+
+# Prints one closing line "tests: N passed, N failed, N skipped" over the given builds.
+summary() {
+	python3 - "$@" <<'PY'
+import json, os, sys
+ok = bad = skip = 0
+for build in sys.argv[1:]:
+    log = os.path.join(build, "meson-logs", "testlog.json")
+    if not os.path.exists(log):
+        continue
+    for line in open(log):
+        r = json.loads(line)["result"]
+        ok += r in ("OK", "EXPECTEDFAIL")
+        bad += r in ("FAIL", "ERROR", "TIMEOUT", "UNEXPECTEDPASS")
+        skip += r == "SKIP"
+print(f"tests: {ok} passed, {bad} failed, {skip} skipped")
+PY
+}
+
+status=0
+build=build-test
+if [ ! -f "$build/build.ninja" ]; then
+	meson setup "$build" -Dwerror=true -Dfixtures="$fixtures"
+else
+	meson configure "$build" -Dwerror=true -Dfixtures="$fixtures"
+fi
+ninja -C "$build"
+meson test -C "$build" --print-errorlogs --num-processes 2 || status=1
+builds=("$build")
+
+if [ -z "${AID_TEST_QUICK:-}" ]; then
+	asan=build-test-asan
+	if [ ! -f "$asan/build.ninja" ]; then
+		meson setup "$asan" -Dwerror=true -Dfixtures="$fixtures" \
+			-Db_sanitize=address,undefined -Db_lundef=false
+	fi
+	ninja -C "$asan"
+	# Criterion forks a child per test; leaks are checked in the unit suites' own code paths,
+	# GLib's one-time allocations would drown them.
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		meson test -C "$asan" --print-errorlogs --num-processes 2 --suite unit --suite integration || status=1
+	builds+=("$asan")
+fi
+summary "${builds[@]}"
+exit $status
