@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <aid/aid.h>
+#include <json-glib/json-glib.h>
+
+/* --json output. Every key is always present (null when the daemon does not know the value),
+ * so that scripts can rely on the shape. */
+void aidctl_json_add_model(JsonBuilder *b, AidModelInfo *info);
+void aidctl_json_add_default_models(JsonBuilder *b, GHashTable *defaults);
+
+/* Prints the builder's root, pretty, with a final newline. */
+void aidctl_json_print(JsonBuilder *b);

@@ -1,0 +1,365 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* aidctl: the shell's view of aid, built on libaid alone. */
+#include <aid/aid.h>
+#include <locale.h>
+#include <stdio.h>
+
+#include "aidctl-format.h"
+#include "aidctl-json.h"
+#include "config.h"
+
+/* Exit codes, documented in --help and aidctl(1); scripts rely on them. */
+enum {
+        EXIT_OK = 0,
+        EXIT_DAEMON_ERROR = 1,
+        EXIT_USAGE = 2,
+        EXIT_UNREACHABLE = 3,
+};
+
+static gboolean opt_user;
+static gboolean opt_system;
+static char *opt_address;
+static gboolean opt_json;
+static gboolean opt_version;
+
+static const GOptionEntry option_entries[] = {
+        { "user", 0, 0, G_OPTION_ARG_NONE, &opt_user, "Talk to aid on the session bus (the default)", NULL },
+        { "system", 0, 0, G_OPTION_ARG_NONE, &opt_system, "Talk to the system-wide aid on the system bus",
+                        NULL },
+        { "address", 0, 0, G_OPTION_ARG_STRING, &opt_address, "Talk to aid on the message bus at ADDRESS",
+                        "ADDRESS" },
+        { "json", 0, 0, G_OPTION_ARG_NONE, &opt_json,
+                        "Print JSON instead of text (status, models, model, rescan)", NULL },
+        { "version", 0, 0, G_OPTION_ARG_NONE, &opt_version, "Print aidctl's version and exit", NULL },
+        { NULL },
+};
+
+static const char help_description[] =
+                "Commands:\n"
+                "  status      Show the daemon's version, bus, models and default models\n"
+                "  models      List the models aid found, and why unusable ones are unusable\n"
+                "  model ID    Show everything aid knows about one model\n"
+                "  rescan      Scan the model directories again now\n"
+                "\n"
+                "Exit status:\n"
+                "  0  success\n"
+                "  1  aid answered with an error\n"
+                "  2  usage error (unknown command or option, missing argument)\n"
+                "  3  aid is not running, or the bus cannot be reached\n";
+
+static int usage_error(const char *format, ...) G_GNUC_PRINTF(1, 2);
+static int usage_error(const char *format, ...)
+{
+        va_list ap;
+        g_autofree char *message = NULL;
+
+        va_start(ap, format);
+        message = g_strdup_vprintf(format, ap);
+        va_end(ap);
+        fprintf(stderr, "aidctl: %s\nTry 'aidctl --help' for more information.\n", message);
+        return EXIT_USAGE;
+}
+
+/* Not reaching aid is a different failure from aid saying no: scripts tell them apart. */
+static int report_error(const GError *error)
+{
+        fprintf(stderr, "aidctl: %s\n", error->message);
+        if (g_error_matches(error, AID_ERROR, AID_ERROR_DAEMON_NOT_RUNNING) ||
+                        g_error_matches(error, AID_ERROR, AID_ERROR_BUS_UNREACHABLE))
+                return EXIT_UNREACHABLE;
+        return EXIT_DAEMON_ERROR;
+}
+
+static const char *bus_description(void)
+{
+        if (opt_address)
+                return opt_address;
+        return opt_system ? "the system bus" : "the session bus";
+}
+
+/* The capabilities every status shows, configured or not, so that a missing one is visible. */
+static const char *const known_capabilities[] = { "text", "vision", "speech" };
+
+static int cmd_status(AidClient *client, char **args)
+{
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GPtrArray) models = NULL;
+        g_autoptr(GHashTable) defaults = NULL;
+        g_autoptr(GList) capabilities = NULL;
+        guint n_usable = 0;
+
+        models = aid_client_list_models_sync(client, NULL, &error);
+        if (!models)
+                return report_error(error);
+        for (guint i = 0; i < models->len; i++)
+                n_usable += aid_model_info_get_usable(models->pdata[i]) ? 1 : 0;
+        defaults = aid_client_get_default_models(client);
+
+        if (opt_json) {
+                g_autoptr(JsonBuilder) b = json_builder_new();
+
+                json_builder_begin_object(b);
+                json_builder_set_member_name(b, "version");
+                json_builder_add_string_value(b, aid_client_get_version(client));
+                json_builder_set_member_name(b, "bus_mode");
+                json_builder_add_string_value(b, aid_client_get_bus_mode(client));
+                json_builder_set_member_name(b, "bus");
+                json_builder_add_string_value(b, opt_address  ? opt_address
+                                                 : opt_system ? "system"
+                                                              : "session");
+                json_builder_set_member_name(b, "models");
+                json_builder_begin_object(b);
+                json_builder_set_member_name(b, "total");
+                json_builder_add_int_value(b, models->len);
+                json_builder_set_member_name(b, "usable");
+                json_builder_add_int_value(b, n_usable);
+                json_builder_set_member_name(b, "unusable");
+                json_builder_add_int_value(b, models->len - n_usable);
+                json_builder_end_object(b);
+                json_builder_set_member_name(b, "default_models");
+                aidctl_json_add_default_models(b, defaults);
+                json_builder_end_object(b);
+                aidctl_json_print(b);
+                return EXIT_OK;
+        }
+
+        printf("Version:        %s\n", aid_client_get_version(client) ?: "unknown");
+        printf("Bus:            %s (%s mode)\n", bus_description(),
+                        aid_client_get_bus_mode(client) ?: "unknown");
+        printf("Models:         %u (%u usable, %u unusable)\n", models->len, n_usable,
+                        models->len - n_usable);
+        printf("Default models:\n");
+        for (size_t i = 0; i < G_N_ELEMENTS(known_capabilities); i++) {
+                const char *id = g_hash_table_lookup(defaults, known_capabilities[i]);
+                printf("  %-12s  %s\n", known_capabilities[i], id ?: "none");
+        }
+        capabilities = g_list_sort(g_hash_table_get_keys(defaults), (GCompareFunc)g_strcmp0);
+        for (GList *l = capabilities; l; l = l->next)
+                if (!g_strv_contains(known_capabilities, l->data))
+                        printf("  %-12s  %s\n", (const char *)l->data,
+                                        (const char *)g_hash_table_lookup(defaults, l->data));
+        return EXIT_OK;
+}
+
+static int cmd_models(AidClient *client, char **args)
+{
+        static const char *const header[] = { "ID", "ARCH", "TYPE", "PARAMS", "CONTEXT", "SIZE", "SOURCE",
+                "STATUS", NULL };
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GPtrArray) models = NULL;
+        g_autoptr(aidctl_table) table = NULL;
+        gboolean any_unusable = FALSE;
+
+        models = aid_client_list_models_sync(client, NULL, &error);
+        if (!models)
+                return report_error(error);
+
+        if (opt_json) {
+                g_autoptr(JsonBuilder) b = json_builder_new();
+
+                json_builder_begin_object(b);
+                json_builder_set_member_name(b, "models");
+                json_builder_begin_array(b);
+                for (guint i = 0; i < models->len; i++)
+                        aidctl_json_add_model(b, models->pdata[i]);
+                json_builder_end_array(b);
+                json_builder_end_object(b);
+                aidctl_json_print(b);
+                return EXIT_OK;
+        }
+
+        if (models->len == 0) {
+                printf("No models found. Put GGUF or whisper.cpp model files in a directory listed in "
+                       "aid.conf "
+                       "and run 'aidctl rescan'.\n");
+                return EXIT_OK;
+        }
+
+        table = aidctl_table_new(header);
+        for (guint i = 0; i < models->len; i++) {
+                AidModelInfo *m = models->pdata[i];
+                g_autofree char *params = aidctl_format_count(aid_model_info_get_parameters(m));
+                g_autofree char *context = aidctl_format_count(aid_model_info_get_context_length(m));
+                g_autofree char *size =
+                                g_format_size_full(aid_model_info_get_size(m), G_FORMAT_SIZE_IEC_UNITS);
+                const char *row[] = {
+                        aid_model_info_get_id(m),
+                        aid_model_info_get_architecture(m),
+                        aid_model_info_get_file_type(m),
+                        params,
+                        context,
+                        size,
+                        aid_model_info_get_source(m),
+                        aid_model_info_get_usable(m) ? "ok" : "unusable",
+                };
+                aidctl_table_add_row(table, row);
+                any_unusable |= !aid_model_info_get_usable(m);
+        }
+        aidctl_table_print(table, stdout);
+
+        if (any_unusable) {
+                printf("\nUnusable models:\n");
+                for (guint i = 0; i < models->len; i++) {
+                        AidModelInfo *m = models->pdata[i];
+                        if (!aid_model_info_get_usable(m))
+                                printf("  %s: %s\n", aid_model_info_get_id(m),
+                                                aid_model_info_get_reason(m) ?: "no reason given");
+                }
+        }
+        return EXIT_OK;
+}
+
+static void print_field(const char *label, const char *value)
+{
+        printf("%-16s%s\n", label, value ?: "-");
+}
+
+static int cmd_model(AidClient *client, char **args)
+{
+        g_autoptr(GError) error = NULL;
+        g_autoptr(AidModelInfo) m = NULL;
+        g_autofree char *status = NULL;
+        g_autofree char *size = NULL;
+        g_autofree char *params = NULL;
+        g_autofree char *context = NULL;
+        g_autofree char *types = NULL;
+
+        m = aid_client_get_model_info_sync(client, args[0], NULL, &error);
+        if (!m)
+                return report_error(error);
+
+        if (opt_json) {
+                g_autoptr(JsonBuilder) b = json_builder_new();
+
+                aidctl_json_add_model(b, m);
+                aidctl_json_print(b);
+                return EXIT_OK;
+        }
+
+        if (aid_model_info_get_usable(m))
+                status = g_strdup("ok");
+        else
+                status = g_strdup_printf("unusable: %s", aid_model_info_get_reason(m) ?: "no reason given");
+        size = g_format_size_full(
+                        aid_model_info_get_size(m), G_FORMAT_SIZE_IEC_UNITS | G_FORMAT_SIZE_LONG_FORMAT);
+        if (aid_model_info_get_parameters(m) > 0) {
+                g_autofree char *human = aidctl_format_count(aid_model_info_get_parameters(m));
+                params = g_strdup_printf(
+                                "%s (%" G_GUINT64_FORMAT ")", human, aid_model_info_get_parameters(m));
+        }
+        if (aid_model_info_get_context_length(m) > 0)
+                context = g_strdup_printf("%" G_GUINT64_FORMAT, aid_model_info_get_context_length(m));
+        types = g_strjoinv(", ", (char **)aid_model_info_get_tensor_types(m));
+
+        print_field("ID:", aid_model_info_get_id(m));
+        print_field("Name:", aid_model_info_get_name(m));
+        print_field("Path:", aid_model_info_get_path(m));
+        print_field("Source:", aid_model_info_get_source(m));
+        print_field("Format:", aid_model_info_get_format(m));
+        print_field("Status:", status);
+        print_field("Size:", size);
+        print_field("Architecture:", aid_model_info_get_architecture(m));
+        print_field("Capability:", aid_model_info_get_capability(m));
+        print_field("Parameters:", params);
+        print_field("Context length:", context);
+        print_field("File type:", aid_model_info_get_file_type(m));
+        print_field("Tensor types:", types[0] ? types : NULL);
+        print_field("State:", aid_model_info_get_state(m));
+        return EXIT_OK;
+}
+
+static int cmd_rescan(AidClient *client, char **args)
+{
+        g_autoptr(GError) error = NULL;
+        guint n_models = 0;
+
+        if (!aid_client_rescan_sync(client, &n_models, NULL, &error))
+                return report_error(error);
+
+        if (opt_json) {
+                g_autoptr(JsonBuilder) b = json_builder_new();
+
+                json_builder_begin_object(b);
+                json_builder_set_member_name(b, "n_models");
+                json_builder_add_int_value(b, n_models);
+                json_builder_end_object(b);
+                aidctl_json_print(b);
+        } else {
+                printf("Rescanned: %u model%s found.\n", n_models, n_models == 1 ? "" : "s");
+        }
+        return EXIT_OK;
+}
+
+struct command {
+        const char *name;
+        const char *argument; /* the one argument it takes, or NULL for none */
+        int (*run)(AidClient *client, char **args);
+};
+
+static const struct command commands[] = {
+        { "status", NULL, cmd_status },
+        { "models", NULL, cmd_models },
+        { "model", "ID", cmd_model },
+        { "rescan", NULL, cmd_rescan },
+};
+
+static AidClient *connect_client(GError **error)
+{
+        if (opt_address)
+                return aid_client_new_for_address_sync(opt_address, NULL, error);
+        return aid_client_new_sync(opt_system ? AID_BUS_SYSTEM : AID_BUS_USER, NULL, error);
+}
+
+int main(int argc, char **argv)
+{
+        g_autoptr(GOptionContext) context = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(AidClient) client = NULL;
+        const struct command *command = NULL;
+        int n_args;
+
+        setlocale(LC_ALL, "");
+
+        context = g_option_context_new("COMMAND [ARGUMENT]");
+        g_option_context_set_summary(context, "Query and control aid, the on-device AI service.");
+        g_option_context_set_description(context, help_description);
+        g_option_context_add_main_entries(context, option_entries, NULL);
+        if (!g_option_context_parse(context, &argc, &argv, &error))
+                return usage_error("%s", error->message);
+
+        if (opt_version) {
+                printf("aidctl %s\n", AID_VERSION);
+                return EXIT_OK;
+        }
+        if ((opt_user ? 1 : 0) + (opt_system ? 1 : 0) + (opt_address ? 1 : 0) > 1)
+                return usage_error("--user, --system and --address exclude each other");
+        if (argc < 2)
+                return usage_error("missing command");
+        if (g_str_equal(argv[1], "help")) {
+                g_autofree char *help = g_option_context_get_help(context, TRUE, NULL);
+                fputs(help, stdout);
+                return EXIT_OK;
+        }
+
+        for (size_t i = 0; i < G_N_ELEMENTS(commands); i++)
+                if (g_str_equal(argv[1], commands[i].name))
+                        command = &commands[i];
+        if (!command)
+                return usage_error("unknown command '%s'", argv[1]);
+
+        n_args = argc - 2;
+        if (command->argument && n_args < 1)
+                return usage_error("'%s' needs an argument: %s %s", command->name, command->name,
+                                command->argument);
+        if (n_args > (command->argument ? 1 : 0))
+                return usage_error("too many arguments for '%s'", command->name);
+
+        /* Whatever stops the connection, aid cannot be reached: exit 3, never 1. */
+        client = connect_client(&error);
+        if (!client) {
+                report_error(error);
+                return EXIT_UNREACHABLE;
+        }
+
+        return command->run(client, argv + 2);
+}
