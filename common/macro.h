@@ -17,8 +17,13 @@
 #define _unlikely_(x)     __builtin_expect(!!(x), 0)
 
 #define ELEMENTSOF(x)     (sizeof(x) / sizeof((x)[0]))
-#define MIN(a, b)         ((a) < (b) ? (a) : (b))
-#define MAX(a, b)         ((a) > (b) ? (a) : (b))
+/* GLib defines the same two; daemon files include both. */
+#ifndef MIN
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#endif
+#ifndef MAX
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#endif
 
 /* Hand a pointer or fd out of a _cleanup_ scope: the variable is reset so the cleanup
  * handler does nothing. */
