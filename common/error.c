@@ -38,10 +38,7 @@ void aid_error_prefix(struct aid_error *err, const char *fmt, ...)
         va_end(ap);
         n = strlen(err->message);
         /* Truncation is fine: the message is for people and stays one line. */
-        if (n + 2 < sizeof(err->message)) {
-                memcpy(err->message + n, ": ", 2);
-                n += 2;
-                strncpy(err->message + n, old, sizeof(err->message) - n - 1);
-                err->message[sizeof(err->message) - 1] = '\0';
-        }
+        if (n + 2 < sizeof(err->message))
+                snprintf(err->message + n, sizeof(err->message) - n, ": %.*s",
+                                (int) (sizeof(err->message) - n - 3), old);
 }

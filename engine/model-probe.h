@@ -25,9 +25,11 @@ struct aid_model_meta {
         char *architecture; /* "llama", "gemma3", "whisper", ... */
         char *name;         /* general.name, or the whisper model type; may be NULL */
         char *file_type;    /* "Q4_K_M", "F16", ...; may be NULL */
-        char *capability;   /* "text", "speech" (what aid would use it for) */
+        char *capability;   /* "text", "speech", "vision" (mmproj/clip files): what aid would use it for */
         uint64_t n_params;  /* total elements of all tensors */
-        uint64_t context_length; /* tokens (text) or audio frames (speech); 0 if unknown */
+        /* Tokens: <arch>.context_length for GGUF; for whisper files the decoder's text context
+         * (n_text_ctx, 448 in every Whisper model); 0 if unknown. */
+        uint64_t context_length;
         uint64_t file_size;
         uint32_t n_tensors;
         /* Distinct tensor types, most frequent first. */
@@ -38,7 +40,10 @@ struct aid_model_meta {
         char *unsupported_reason;
 };
 
-/* 0 and *ret filled, or a negative errno with err naming what is wrong with the file:
- * -EMEDIUMTYPE for a file that is neither GGUF nor a whisper ggml file. */
+/* 0 and *ret filled, or a negative errno with err naming the file and what is wrong with it:
+ * -EMEDIUMTYPE for a file that is neither GGUF nor a whisper ggml file (empty files included),
+ * the errno for a file that cannot be opened or read (-ENOENT, -EACCES, -EISDIR), -EBADMSG for
+ * a corrupt or truncated file, -ENOKEY for a GGUF file without general.architecture.
+ * *ret is untouched on failure; release it with aid_model_meta_clear(). */
 int aid_model_probe(const char *path, struct aid_model_meta *ret, struct aid_error *err);
 void aid_model_meta_clear(struct aid_model_meta *m);

@@ -25,7 +25,9 @@ struct whisper_hparams {
         int32_t n_text_head;
         int32_t n_text_layer;
         int32_t n_mels;
-        int32_t ftype; /* % 1000 is the ggml type of the matrices (0 F32, 1 F16, ...) */
+        /* ggml's file type (0 F32, 1 F16, 2 Q4_0, 3 Q4_1, 7 Q8_0, 8 Q5_0, 9 Q5_1: the type of the
+         * matrices) + 1000 x the quantization version. */
+        int32_t ftype;
 };
 
 struct whisper_tensor {
@@ -34,8 +36,8 @@ struct whisper_tensor {
         int32_t ne[3];
         uint32_t type; /* enum ggml_type */
         uint64_t n_bytes;
-        const void *data; /* inside the mapping */
-        uint64_t file_offset;
+        const void *data; /* inside the mapping; not aligned (the format has no padding) */
+        uint64_t file_offset; /* where data starts in the file */
 };
 
 struct whisper_file;
@@ -48,7 +50,8 @@ struct whisper_file *whisper_file_close(struct whisper_file *f); /* accepts NULL
 const struct whisper_hparams *whisper_file_hparams(const struct whisper_file *f);
 uint64_t whisper_file_size(const struct whisper_file *f);
 
-/* Mel filter bank: n_mel rows of n_fft floats (80 x 201 for Whisper). */
+/* Mel filter bank: n_mel rows of n_fft floats (80 x 201 for Whisper). It starts at file
+ * offset 56, so it is 4-byte aligned when the buffer given to whisper_file_open_memory() is. */
 const float *whisper_file_mel_filters(const struct whisper_file *f, uint32_t *ret_n_mel, uint32_t *ret_n_fft);
 
 /* Vocabulary entries stored in the file (whisper.cpp synthesises the rest of n_vocab). */
@@ -61,3 +64,8 @@ const struct whisper_tensor *whisper_file_find_tensor(const struct whisper_file 
 
 /* "tiny", "base", "small", "medium", "large" from the audio layer count, else "unknown". */
 const char *whisper_file_model_type(const struct whisper_file *f);
+
+/* The file type's name from hparams.ftype: "F32", "F16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0". */
+const char *whisper_file_ftype_name(const struct whisper_file *f);
+/* The ggml type of the weight matrices that ftype announces (enum ggml_type). */
+uint32_t whisper_file_weight_type(const struct whisper_file *f);
