@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* The daemon object: the sd-event loop, the bus connection, the model registry and the
+ * inotify watches that keep the registry current. */
+
+#include <stddef.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "aid-conf.h"
+#include "macro.h"
+#include "registry.h"
+
+struct daemon {
+        sd_event *event;
+        sd_bus *bus;
+        enum aid_bus_mode bus_mode;
+        struct aid_conf conf;
+        struct registry *registry;
+
+        sd_bus_slot *manager_slot;
+        sd_event_source *sigterm, *sigint, *sighup;
+        sd_event_source **watches; /* one inotify source per registry_watch_dirs() entry */
+        size_t n_watches;
+        sd_event_source *rescan_timer; /* debounces inotify bursts */
+};
+
+/* Takes ownership of *conf (it is cleared). address is used in AID_BUS_ADDRESS mode. Connects,
+ * scans the models, exports the Manager and owns org.aid.Daemon1; on failure the reason has
+ * been logged. */
+int daemon_new(enum aid_bus_mode mode, const char *address, struct aid_conf *conf, struct daemon **ret);
+struct daemon *daemon_free(struct daemon *d);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct daemon *, daemon_free);
+
+/* Runs the loop until SIGTERM/SIGINT (0) or the bus goes away (non-zero). */
+int daemon_run(struct daemon *d);
+
+/* Scans the model directories again, logs, updates the status and emits the change signals
+ * when the set changed. *ret_changed may be NULL. */
+int daemon_rescan(struct daemon *d, const char *why, bool *ret_changed);
