@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Quantized tensor kernels: the block formats of ggml (as published GGUF files store them),
+ * dequantization, reference quantization, and the matrix-vector product that decode runs on.
+ * Every SIMD kernel has a scalar twin that the tests compare it to; the level used is chosen
+ * at run time from the CPU's features. */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ggml-type.h"
+
+enum aid_cpu_level {
+        AID_CPU_SCALAR = 0,
+        AID_CPU_AVX2 = 1,   /* AVX2 + FMA + F16C */
+        AID_CPU_AVX512 = 2, /* AVX-512 F/BW/VL/DQ (VNNI, BF16 used where present) */
+};
+
+/* The best level this CPU supports. */
+enum aid_cpu_level aid_cpu_detect(void);
+/* The level in use (defaults to aid_cpu_detect()); tests force lower ones. Returns the level
+ * actually set (never above what the CPU supports). */
+enum aid_cpu_level aid_kernels_set_level(enum aid_cpu_level level);
+enum aid_cpu_level aid_kernels_get_level(void);
+const char *aid_cpu_level_name(enum aid_cpu_level level);
+
+/* fp16 / bf16 scalar conversions (IEEE half, round to nearest even). */
+float aid_fp16_to_f32(uint16_t h);
+uint16_t aid_f32_to_fp16(float f);
+float aid_bf16_to_f32(uint16_t b);
+uint16_t aid_f32_to_bf16(float f);
+
+/* Dequantizes n elements (a multiple of the type's block size) of a row. -EINVAL for a type
+ * the engine does not support (ggml_type_is_supported()). */
+int aid_dequantize_row(uint32_t type, const void *src, float *dst, size_t n);
+
+/* Reference quantization of n elements (for tests and the model maker); the same rounding
+ * rules as ggml's reference quantizers, so that round trips stay within the format's error. */
+int aid_quantize_row(uint32_t type, const float *src, void *dst, size_t n);
+
+/* y[r] = sum_c W[r][c] * x[c] for r in [0, rows): W is `rows` rows of `cols` elements of
+ * `type`, each row `row_bytes` apart (ggml_row_bytes()). x and y are f32. Uses the current
+ * level's kernel; splits rows across the OpenMP threads in use. */
+void aid_matvec(uint32_t type, const void *w, size_t row_bytes, const float *x, float *y, size_t rows,
+                size_t cols);
