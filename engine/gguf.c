@@ -873,22 +873,29 @@ const struct gguf_kv *gguf_kv_at(const struct gguf_file *f, uint64_t i)
         return i < f->n_kv ? &f->kvs[i] : NULL;
 }
 
-const struct gguf_kv *gguf_find_kv(const struct gguf_file *f, const char *key)
+/* Binary search in an array of pointers, sorted by name, to structs whose first member is
+ * their name (struct gguf_kv's key, struct gguf_tensor's name). */
+static const void *find_by_name(const void *const *sorted, uint64_t n, const char *name)
 {
-        uint64_t lo = 0, hi = f->n_kv;
+        uint64_t lo = 0, hi = n;
 
         while (lo < hi) {
                 uint64_t mid = lo + (hi - lo) / 2;
-                int c = strcmp(key, f->kv_by_key[mid]->key);
+                int c = strcmp(name, *(const char *const *)sorted[mid]);
 
                 if (c == 0)
-                        return f->kv_by_key[mid];
+                        return sorted[mid];
                 if (c < 0)
                         hi = mid;
                 else
                         lo = mid + 1;
         }
         return NULL;
+}
+
+const struct gguf_kv *gguf_find_kv(const struct gguf_file *f, const char *key)
+{
+        return find_by_name((const void *const *)f->kv_by_key, f->n_kv, key);
 }
 
 uint64_t gguf_n_tensors(const struct gguf_file *f)
@@ -903,20 +910,7 @@ const struct gguf_tensor *gguf_tensor_at(const struct gguf_file *f, uint64_t i)
 
 const struct gguf_tensor *gguf_find_tensor(const struct gguf_file *f, const char *name)
 {
-        uint64_t lo = 0, hi = f->n_tensors;
-
-        while (lo < hi) {
-                uint64_t mid = lo + (hi - lo) / 2;
-                int c = strcmp(name, f->tensor_by_name[mid]->name);
-
-                if (c == 0)
-                        return f->tensor_by_name[mid];
-                if (c < 0)
-                        hi = mid;
-                else
-                        lo = mid + 1;
-        }
-        return NULL;
+        return find_by_name((const void *const *)f->tensor_by_name, f->n_tensors, name);
 }
 
 uint64_t gguf_tensor_n_elements(const struct gguf_tensor *t)
