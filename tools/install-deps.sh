@@ -10,6 +10,8 @@ packages=(
 	# libraries
 	libsystemd-dev libglib2.0-dev libjson-glib-dev libdnnl-dev
 	libpipewire-0.3-dev
+	# Unicode tables generated at build time for the tokenizers
+	unicode-data
 	# GObject-Introspection data for libaid (optional at build time)
 	gobject-introspection libgirepository1.0-dev
 	# tests: criterion, a private bus, unit checks, man page rendering, fuzzing
