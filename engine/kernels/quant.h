@@ -44,3 +44,7 @@ int aid_quantize_row(uint32_t type, const float *src, void *dst, size_t n);
  * level's kernel; splits rows across the OpenMP threads in use. */
 void aid_matvec(uint32_t type, const void *w, size_t row_bytes, const float *x, float *y, size_t rows,
                 size_t cols);
+
+/* Sums bytes/8 little 64-bit words of buf (bytes a multiple of 64), split across the OpenMP
+ * threads in use: the read-bandwidth probe that benchmarks take as the decode roofline. */
+uint64_t aid_read_sum(const void *buf, size_t bytes);

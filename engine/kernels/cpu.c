@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <cpuid.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "kernels-internal.h"
+
+static uint64_t xgetbv0(void)
+{
+        uint32_t lo, hi;
+
+        __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+        return (uint64_t)hi << 32 | lo;
+}
+
+enum aid_cpu_level aid_cpu_detect(void)
+{
+        unsigned a, b, c, d, b7 = 0;
+
+        /* CPUID says what the core has; XGETBV says whether the kernel saves the wider
+         * registers on context switches (XCR0: bits 1-2 SSE/AVX state, 5-7 AVX-512 state). */
+        if (!__get_cpuid(1, &a, &b, &c, &d))
+                return AID_CPU_SCALAR;
+        bool osxsave = c & bit_OSXSAVE, avx = c & bit_AVX, fma = c & bit_FMA, f16c = c & bit_F16C;
+        if (!osxsave || !avx || !fma || !f16c)
+                return AID_CPU_SCALAR;
+        uint64_t xcr0 = xgetbv0();
+        if ((xcr0 & 0x6) != 0x6)
+                return AID_CPU_SCALAR;
+        if (__get_cpuid_max(0, NULL) >= 7)
+                __cpuid_count(7, 0, a, b7, c, d);
+        if (!(b7 & bit_AVX2))
+                return AID_CPU_SCALAR;
+        const unsigned avx512 = bit_AVX512F | bit_AVX512DQ | bit_AVX512BW | bit_AVX512VL;
+        if ((b7 & avx512) == avx512 && (xcr0 & 0xe0) == 0xe0)
+                return AID_CPU_AVX512;
+        return AID_CPU_AVX2;
+}
+
+/* -1: not chosen yet. Relaxed atomics: every thread computes the same value. */
+static _Atomic int current_level = -1;
+
+enum aid_cpu_level aid_kernels_get_level(void)
+{
+        int l = atomic_load_explicit(&current_level, memory_order_relaxed);
+
+        if (l < 0) {
+                l = (int)aid_cpu_detect();
+                atomic_store_explicit(&current_level, l, memory_order_relaxed);
+        }
+        return (enum aid_cpu_level)l;
+}
+
+enum aid_cpu_level aid_kernels_set_level(enum aid_cpu_level level)
+{
+        enum aid_cpu_level best = aid_cpu_detect();
+
+        if ((int)level < (int)AID_CPU_SCALAR)
+                level = AID_CPU_SCALAR;
+        if (level > best)
+                level = best;
+        atomic_store_explicit(&current_level, (int)level, memory_order_relaxed);
+        return level;
+}
+
+const char *aid_cpu_level_name(enum aid_cpu_level level)
+{
+        switch (level) {
+        case AID_CPU_SCALAR:
+                return "scalar";
+        case AID_CPU_AVX2:
+                return "avx2";
+        case AID_CPU_AVX512:
+                return "avx512";
+        }
+        return "unknown";
+}

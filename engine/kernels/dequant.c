@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+
+#include "kernels-internal.h"
+
+/* Scalar dequantization, element order exactly as ggml defines each block. */
+
+static void dequant_q4_0(const struct block_q4_0 *b, float *y)
+{
+        float d = kern_fp16_to_f32(b->d);
+
+        for (int j = 0; j < QK4_0 / 2; j++) {
+                y[j] = d * (float)((b->qs[j] & 0xf) - 8);
+                y[j + QK4_0 / 2] = d * (float)((b->qs[j] >> 4) - 8);
+        }
+}
+
+static void dequant_q4_1(const struct block_q4_1 *b, float *y)
+{
+        float d = kern_fp16_to_f32(b->d), m = kern_fp16_to_f32(b->m);
+
+        for (int j = 0; j < QK4_1 / 2; j++) {
+                y[j] = d * (float)(b->qs[j] & 0xf) + m;
+                y[j + QK4_1 / 2] = d * (float)(b->qs[j] >> 4) + m;
+        }
+}
+
+static uint32_t load_qh(const uint8_t qh[4])
+{
+        return (uint32_t)qh[0] | (uint32_t)qh[1] << 8 | (uint32_t)qh[2] << 16 | (uint32_t)qh[3] << 24;
+}
+
+static void dequant_q5_0(const struct block_q5_0 *b, float *y)
+{
+        float d = kern_fp16_to_f32(b->d);
+        uint32_t qh = load_qh(b->qh);
+
+        for (int j = 0; j < QK5_0 / 2; j++) {
+                int h0 = (qh >> j) & 1, h1 = (qh >> (j + 16)) & 1;
+                y[j] = d * (float)(((b->qs[j] & 0xf) | h0 << 4) - 16);
+                y[j + QK5_0 / 2] = d * (float)(((b->qs[j] >> 4) | h1 << 4) - 16);
+        }
+}
+
+static void dequant_q5_1(const struct block_q5_1 *b, float *y)
+{
+        float d = kern_fp16_to_f32(b->d), m = kern_fp16_to_f32(b->m);
+        uint32_t qh = load_qh(b->qh);
+
+        for (int j = 0; j < QK5_1 / 2; j++) {
+                int h0 = (qh >> j) & 1, h1 = (qh >> (j + 16)) & 1;
+                y[j] = d * (float)((b->qs[j] & 0xf) | h0 << 4) + m;
+                y[j + QK5_1 / 2] = d * (float)((b->qs[j] >> 4) | h1 << 4) + m;
+        }
+}
+
+static void dequant_q8_0(const struct block_q8_0 *b, float *y)
+{
+        float d = kern_fp16_to_f32(b->d);
+
+        for (int j = 0; j < QK8_0; j++)
+                y[j] = d * (float)b->qs[j];
+}
+
+static void dequant_q4_K(const struct block_q4_K *b, float *y)
+{
+        float d = kern_fp16_to_f32(b->d), dmin = kern_fp16_to_f32(b->dmin);
+        const uint8_t *q = b->qs;
+
+        for (int j = 0; j < QK_K / 64; j++, q += 32, y += 64) {
+                uint8_t sc, m;
+
+                kern_scale_min_k4(2 * j, b->scales, &sc, &m);
+                float d1 = d * sc, m1 = dmin * m;
+                kern_scale_min_k4(2 * j + 1, b->scales, &sc, &m);
+                float d2 = d * sc, m2 = dmin * m;
+                for (int l = 0; l < 32; l++) {
+                        y[l] = d1 * (float)(q[l] & 0xf) - m1;
+                        y[l + 32] = d2 * (float)(q[l] >> 4) - m2;
+                }
+        }
+}
+
+static void dequant_q5_K(const struct block_q5_K *b, float *y)
+{
+        float d = kern_fp16_to_f32(b->d), dmin = kern_fp16_to_f32(b->dmin);
+        const uint8_t *q = b->qs;
+
+        for (int j = 0; j < QK_K / 64; j++, q += 32, y += 64) {
+                uint8_t sc, m, u1 = (uint8_t)(1u << (2 * j)), u2 = (uint8_t)(2u << (2 * j));
+
+                kern_scale_min_k4(2 * j, b->scales, &sc, &m);
+                float d1 = d * sc, m1 = dmin * m;
+                kern_scale_min_k4(2 * j + 1, b->scales, &sc, &m);
+                float d2 = d * sc, m2 = dmin * m;
+                for (int l = 0; l < 32; l++) {
+                        y[l] = d1 * (float)((q[l] & 0xf) + (b->qh[l] & u1 ? 16 : 0)) - m1;
+                        y[l + 32] = d2 * (float)((q[l] >> 4) + (b->qh[l] & u2 ? 16 : 0)) - m2;
+                }
+        }
+}
+
+static void dequant_q6_K(const struct block_q6_K *b, float *y)
+{
+        float d = kern_fp16_to_f32(b->d);
+        const uint8_t *ql = b->ql, *qh = b->qh;
+        const int8_t *sc = b->scales;
+
+        for (int n = 0; n < QK_K; n += 128, ql += 64, qh += 32, sc += 8, y += 128) {
+                for (int l = 0; l < 32; l++) {
+                        int is = l / 16;
+                        int q1 = ((ql[l] & 0xf) | ((qh[l] >> 0) & 3) << 4) - 32;
+                        int q2 = ((ql[l + 32] & 0xf) | ((qh[l] >> 2) & 3) << 4) - 32;
+                        int q3 = ((ql[l] >> 4) | ((qh[l] >> 4) & 3) << 4) - 32;
+                        int q4 = ((ql[l + 32] >> 4) | ((qh[l] >> 6) & 3) << 4) - 32;
+                        y[l] = d * sc[is] * (float)q1;
+                        y[l + 32] = d * sc[is + 2] * (float)q2;
+                        y[l + 64] = d * sc[is + 4] * (float)q3;
+                        y[l + 96] = d * sc[is + 6] * (float)q4;
+                }
+        }
+}
+
+void kern_dequant_block(uint32_t type, const void *block, float *dst)
+{
+        uint16_t h;
+
+        switch (type) {
+        case GGML_TYPE_F32:
+                memcpy(dst, block, sizeof(float));
+                break;
+        case GGML_TYPE_F16:
+                memcpy(&h, block, sizeof(h));
+                *dst = kern_fp16_to_f32(h);
+                break;
+        case GGML_TYPE_BF16:
+                memcpy(&h, block, sizeof(h));
+                *dst = kern_bf16_to_f32(h);
+                break;
+        case GGML_TYPE_Q4_0:
+                dequant_q4_0(block, dst);
+                break;
+        case GGML_TYPE_Q4_1:
+                dequant_q4_1(block, dst);
+                break;
+        case GGML_TYPE_Q5_0:
+                dequant_q5_0(block, dst);
+                break;
+        case GGML_TYPE_Q5_1:
+                dequant_q5_1(block, dst);
+                break;
+        case GGML_TYPE_Q8_0:
+                dequant_q8_0(block, dst);
+                break;
+        case GGML_TYPE_Q4_K:
+                dequant_q4_K(block, dst);
+                break;
+        case GGML_TYPE_Q5_K:
+                dequant_q5_K(block, dst);
+                break;
+        case GGML_TYPE_Q6_K:
+                dequant_q6_K(block, dst);
+                break;
+        default:
+                assert(!"unsupported type");
+        }
+}
+
+int aid_dequantize_row(uint32_t type, const void *src, float *dst, size_t n)
+{
+        const struct ggml_type_traits *t;
+        const uint8_t *p = src;
+
+        if (!ggml_type_is_supported(type))
+                return -EINVAL;
+        t = ggml_type_traits_get(type);
+        if (n % t->block_elems != 0)
+                return -EINVAL;
+
+        switch (type) {
+        case GGML_TYPE_F32:
+                memcpy(dst, src, n * sizeof(float));
+                return 0;
+        case GGML_TYPE_F16:
+        case GGML_TYPE_BF16:
+                for (size_t i = 0; i < n; i++) {
+                        uint16_t h;
+                        memcpy(&h, p + 2 * i, sizeof(h));
+                        dst[i] = type == GGML_TYPE_F16 ? kern_fp16_to_f32(h) : kern_bf16_to_f32(h);
+                }
+                return 0;
+        default:
+                for (size_t i = 0; i < n / t->block_elems; i++)
+                        kern_dequant_block(type, p + i * t->block_bytes, dst + i * t->block_elems);
+                return 0;
+        }
+}

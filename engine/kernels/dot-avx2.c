@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <immintrin.h>
+
+#include "kernels-internal.h"
+
+/* AVX2 + FMA + F16C: 8 lanes. */
+#define N 8
+typedef __m256 vf;
+typedef __m256i vi;
+
+static inline float hsum_avx2(__m256 v)
+{
+        __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        s = _mm_add_ss(s, _mm_movehdup_ps(s));
+        return _mm_cvtss_f32(s);
+}
+
+#define VF_ZERO           _mm256_setzero_ps()
+#define vf_set1(f)        _mm256_set1_ps(f)
+#define vf_load(p)        _mm256_loadu_ps(p)
+#define vf_add(a, b)      _mm256_add_ps(a, b)
+#define vf_mul(a, b)      _mm256_mul_ps(a, b)
+#define vf_fma(a, b, c)   _mm256_fmadd_ps(a, b, c)
+#define vf_fmsub(a, b, c) _mm256_fmsub_ps(a, b, c)
+#define vf_reduce(v)      hsum_avx2(v)
+#define vf_load_f16(p)    _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))
+#define vf_load_bf16(p)                        \
+        _mm256_castsi256_ps(_mm256_slli_epi32( \
+                        _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p))), 16))
+#define vi_load_u8(p) _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(p)))
+#define vi_load_i8(p) _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(p)))
+#define vi_set1(v)    _mm256_set1_epi32(v)
+#define vi_and(a, b)  _mm256_and_si256(a, b)
+#define vi_or(a, b)   _mm256_or_si256(a, b)
+#define vi_add(a, b)  _mm256_add_epi32(a, b)
+#define vi_sub(a, b)  _mm256_sub_epi32(a, b)
+#define vi_slli(a, n) _mm256_slli_epi32(a, n)
+#define vi_srli(a, n) _mm256_srli_epi32(a, n)
+#define vi_srl(a, n)  _mm256_srl_epi32(a, _mm_cvtsi32_si128(n))
+#define vi_srlv(a, s) _mm256_srlv_epi32(a, s)
+#define vi_to_vf(a)   _mm256_cvtepi32_ps(a)
+#define VI_LANES      _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)
+#define F16(h)        _cvtsh_ss(h)
+#define KFN(name)     name##_avx2
+
+#include "dot-simd.h"
+
+const struct kern_dot_table kern_dot_avx2 = { .dot = { KERN_DOT_TABLE_ENTRIES } };

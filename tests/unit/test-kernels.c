@@ -1,0 +1,590 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "gguf.h"
+#include "kernels/quant.h"
+
+static const uint32_t all_types[] = {
+        GGML_TYPE_F32,
+        GGML_TYPE_F16,
+        GGML_TYPE_BF16,
+        GGML_TYPE_Q8_0,
+        GGML_TYPE_Q4_0,
+        GGML_TYPE_Q4_1,
+        GGML_TYPE_Q5_0,
+        GGML_TYPE_Q5_1,
+        GGML_TYPE_Q4_K,
+        GGML_TYPE_Q5_K,
+        GGML_TYPE_Q6_K,
+};
+#define N_TYPES (sizeof(all_types) / sizeof(all_types[0]))
+
+static double rel_rms(const float *got, const float *ref, size_t n)
+{
+        double num = 0, den = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                double d = (double)got[i] - ref[i];
+                num += d * d;
+                den += (double)ref[i] * ref[i];
+        }
+        return sqrt(num / den);
+}
+
+/* ---- the fixtures: quantized files made from the F32 parent by llama-quantize ---- */
+
+static const char *fixtures_dir(void)
+{
+        const char *dir = getenv("AID_FIXTURES");
+        struct stat st;
+
+        if (!dir || stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+                cr_skip_test("fixtures folder %s absent: set AID_FIXTURES or -Dfixtures=",
+                                dir ? dir : "(unset)");
+        return dir;
+}
+
+static struct gguf_file *open_fixture(const char *dir, const char *name)
+{
+        struct aid_error err = {};
+        struct gguf_file *f = NULL;
+        char path[4096];
+
+        snprintf(path, sizeof(path), "%s/models/%s", dir, name);
+        int r = gguf_open(path, &f, &err);
+        cr_assert_eq(r, 0, "%s: %s", path, err.message);
+        return f;
+}
+
+static float *dequant_tensor(const struct gguf_tensor *t)
+{
+        size_t n = gguf_tensor_n_elements(t);
+        float *out = malloc(n * sizeof(float));
+
+        cr_assert_not_null(out);
+        cr_assert_eq(aid_dequantize_row(t->type, t->data, out, n), 0, "%s", ggml_type_name(t->type));
+        return out;
+}
+
+struct fixture_case {
+        const char *file;
+        uint32_t type;
+        double max_rel_rms; /* the format's own error on these weights, with some margin */
+};
+
+Test(kernels, fixture_dequantize_matches_f32_parent)
+{
+        /* A wrong bit layout gives a relative error near or above 1; the bounds sit a little
+         * above each format's measured quantization error. */
+        static const struct fixture_case cases[] = {
+                { "tiny-llama-v512-F16.gguf", GGML_TYPE_F16, 5e-4 },
+                { "tiny-llama-v512-BF16.gguf", GGML_TYPE_BF16, 3e-3 },
+                { "tiny-llama-v512-Q8_0.gguf", GGML_TYPE_Q8_0, 0.008 },
+                { "tiny-llama-v512-Q4_0.gguf", GGML_TYPE_Q4_0, 0.11 },
+                { "tiny-llama-v512-Q4_1.gguf", GGML_TYPE_Q4_1, 0.10 },
+                { "tiny-llama-v512-Q5_0.gguf", GGML_TYPE_Q5_0, 0.055 },
+                { "tiny-llama-v512-Q5_1.gguf", GGML_TYPE_Q5_1, 0.05 },
+                { "tiny-llama-v512-Q4_K.gguf", GGML_TYPE_Q4_K, 0.09 },
+                { "tiny-llama-v512-Q5_K.gguf", GGML_TYPE_Q5_K, 0.045 },
+                { "tiny-llama-v512-Q6_K.gguf", GGML_TYPE_Q6_K, 0.023 },
+        };
+        const char *dir = fixtures_dir();
+        struct gguf_file *parent = open_fixture(dir, "tiny-llama-v512-F32.gguf");
+
+        for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+                struct gguf_file *f = open_fixture(dir, cases[c].file);
+
+                for (uint64_t i = 0; i < gguf_n_tensors(f); i++) {
+                        const struct gguf_tensor *t = gguf_tensor_at(f, i);
+                        const struct gguf_tensor *p = gguf_find_tensor(parent, t->name);
+
+                        cr_assert_not_null(p, "%s: %s not in the parent", cases[c].file, t->name);
+                        if (t->n_dims < 2)
+                                continue; /* norms stay F32 */
+                        cr_assert_eq(t->type, cases[c].type, "%s: %s is %s", cases[c].file, t->name,
+                                        ggml_type_name(t->type));
+                        float *got = dequant_tensor(t), *ref = dequant_tensor(p);
+                        double e = rel_rms(got, ref, gguf_tensor_n_elements(t));
+                        cr_log_info("%s %s rel rms %.5f", cases[c].file, t->name, e);
+                        cr_expect_lt(e, cases[c].max_rel_rms, "%s %s: rel rms %g", cases[c].file, t->name,
+                                        e);
+                        free(got);
+                        free(ref);
+                }
+                gguf_close(f);
+        }
+        gguf_close(parent);
+}
+
+Test(kernels, fixture_matvec_matches_f32_parent)
+{
+        /* The product a decode step computes, on real llama-quantize output, at every level. */
+        const char *dir = fixtures_dir();
+        struct gguf_file *parent = open_fixture(dir, "tiny-llama-v512-F32.gguf");
+        struct gguf_file *f = open_fixture(dir, "tiny-llama-v512-Q4_K.gguf");
+        const struct gguf_tensor *t = gguf_find_tensor(f, "blk.0.ffn_down.weight");
+        const struct gguf_tensor *p = gguf_find_tensor(parent, "blk.0.ffn_down.weight");
+        size_t cols = t->ne[0], rows = t->ne[1];
+        uint64_t rb, prb;
+        float *x = malloc(cols * sizeof(float)), *y = malloc(rows * sizeof(float)),
+              *yp = malloc(rows * sizeof(float));
+
+        cr_assert_eq(ggml_row_bytes(t->type, cols, &rb), 0);
+        cr_assert_eq(ggml_row_bytes(p->type, cols, &prb), 0);
+        for (size_t i = 0; i < cols; i++)
+                x[i] = sinf((float)i * 0.37f);
+        aid_kernels_set_level(AID_CPU_SCALAR);
+        aid_matvec(p->type, p->data, prb, x, yp, rows, cols);
+        for (int level = AID_CPU_SCALAR; level <= (int)aid_cpu_detect(); level++) {
+                aid_kernels_set_level((enum aid_cpu_level)level);
+                aid_matvec(t->type, t->data, rb, x, y, rows, cols);
+                double e = rel_rms(y, yp, rows);
+                cr_expect_lt(e, 0.09, "level %s: rel rms %g", aid_cpu_level_name(level), e);
+        }
+        aid_kernels_set_level(aid_cpu_detect());
+        free(x);
+        free(y);
+        free(yp);
+        gguf_close(f);
+        gguf_close(parent);
+}
+
+/* ---- fp16 / bf16 ---- */
+
+static uint32_t f2u(float f)
+{
+        uint32_t u;
+        memcpy(&u, &f, sizeof(u));
+        return u;
+}
+
+static float u2f(uint32_t u)
+{
+        float f;
+        memcpy(&f, &u, sizeof(f));
+        return f;
+}
+
+Test(kernels, fp16_conversions)
+{
+        cr_assert_eq(aid_f32_to_fp16(1.0f), 0x3c00);
+        cr_assert_eq(aid_f32_to_fp16(-2.0f), 0xc000);
+        cr_assert_eq(aid_f32_to_fp16(-0.0f), 0x8000);
+        cr_assert_eq(aid_f32_to_fp16(65504.0f), 0x7bff);
+        cr_assert_eq(aid_f32_to_fp16(65519.0f), 0x7bff);
+        cr_assert_eq(aid_f32_to_fp16(65520.0f), 0x7c00, "the tie above the largest half rounds to inf");
+        cr_assert_eq(aid_f32_to_fp16(1e10f), 0x7c00);
+        cr_assert_eq(aid_f32_to_fp16(-INFINITY), 0xfc00);
+        cr_assert_eq(aid_f32_to_fp16(1.0f + 0x1p-11f), 0x3c00, "tie to even (down)");
+        cr_assert_eq(aid_f32_to_fp16(1.0f + 3 * 0x1p-11f), 0x3c02, "tie to even (up)");
+        cr_assert_eq(aid_f32_to_fp16(1.0f + 0x1p-11f + 0x1p-20f), 0x3c01, "above the tie");
+        cr_assert_eq(aid_f32_to_fp16(0x1p-14f), 0x0400, "smallest normal");
+        cr_assert_eq(aid_f32_to_fp16(0x1p-24f), 0x0001, "smallest subnormal");
+        cr_assert_eq(aid_f32_to_fp16(0x1p-25f), 0x0000, "tie to even gives zero");
+        cr_assert_eq(aid_f32_to_fp16(1.5f * 0x1p-25f), 0x0001);
+        cr_assert_eq(aid_f32_to_fp16(3 * 0x1p-25f), 0x0002, "subnormal tie to even (up)");
+        cr_assert_eq(aid_f32_to_fp16(0x1p-14f - 0x1p-26f), 0x0400, "rounds up into the normals");
+        cr_assert_eq(aid_f32_to_fp16(1e-30f), 0x0000);
+        uint16_t nan = aid_f32_to_fp16(NAN);
+        cr_assert((nan & 0x7c00) == 0x7c00 && (nan & 0x3ff) != 0, "NaN stays NaN: %#x", nan);
+        cr_assert(isnan(aid_fp16_to_f32(aid_f32_to_fp16(u2f(0x7f800001)))),
+                        "signalling NaN payload kept NaN");
+
+        cr_assert_eq(aid_fp16_to_f32(0x3c00), 1.0f);
+        cr_assert_eq(aid_fp16_to_f32(0x0001), 0x1p-24f);
+        cr_assert_eq(aid_fp16_to_f32(0x03ff), 1023 * 0x1p-24f);
+        cr_assert_eq(aid_fp16_to_f32(0x7bff), 65504.0f);
+        cr_assert(isinf(aid_fp16_to_f32(0x7c00)) && aid_fp16_to_f32(0xfc00) < 0);
+        cr_assert(isnan(aid_fp16_to_f32(0x7e00)));
+        cr_assert_eq(f2u(aid_fp16_to_f32(0x8000)), 0x80000000u);
+
+        /* Every half survives a round trip through f32. */
+        for (uint32_t h = 0; h < 0x10000; h++) {
+                float f = aid_fp16_to_f32((uint16_t)h);
+                if (isnan(f))
+                        continue;
+                cr_assert_eq(aid_f32_to_fp16(f), h, "half %#x -> %a -> %#x", h, f, aid_f32_to_fp16(f));
+        }
+}
+
+Test(kernels, bf16_conversions)
+{
+        cr_assert_eq(aid_f32_to_bf16(1.0f), 0x3f80);
+        cr_assert_eq(aid_f32_to_bf16(u2f(0x3f808000)), 0x3f80, "tie to even (down)");
+        cr_assert_eq(aid_f32_to_bf16(u2f(0x3f818000)), 0x3f82, "tie to even (up)");
+        cr_assert_eq(aid_f32_to_bf16(u2f(0x3f808001)), 0x3f81);
+        cr_assert_eq(aid_f32_to_bf16(u2f(0x7f7fffff)), 0x7f80, "max float rounds to inf");
+        cr_assert_eq(aid_f32_to_bf16(INFINITY), 0x7f80);
+        cr_assert_eq(aid_f32_to_bf16(u2f(0x00010000)), 0x0001, "subnormals keep their top bits");
+        uint16_t nan = aid_f32_to_bf16(u2f(0x7fffffff));
+        cr_assert((nan & 0x7f80) == 0x7f80 && (nan & 0x7f) != 0, "NaN stays NaN, never rounds to inf");
+        cr_assert(isnan(aid_bf16_to_f32(aid_f32_to_bf16(u2f(0x7f800001)))));
+        cr_assert_eq(aid_bf16_to_f32(0x3f80), 1.0f);
+        cr_assert_eq(aid_bf16_to_f32(0xc040), -3.0f);
+        for (uint32_t b = 0; b < 0x10000; b++) {
+                float f = aid_bf16_to_f32((uint16_t)b);
+                if (isnan(f))
+                        continue;
+                cr_assert_eq(aid_f32_to_bf16(f), b);
+        }
+}
+
+/* ---- dequantization against a per-element reading of each layout ---- */
+
+static uint16_t rd16(const uint8_t *p)
+{
+        return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static void k4_scale_min(int j, const uint8_t *s, int *sc, int *m)
+{
+        /* Sub-blocks 0-3: low 6 bits of bytes 0-3 / 4-7. 4-7: a nibble of bytes 8-11 plus the
+         * top two bits of bytes 0-3 / 4-7. */
+        if (j < 4) {
+                *sc = s[j] & 63;
+                *m = s[j + 4] & 63;
+        } else {
+                *sc = (s[j + 4] & 15) | (s[j - 4] >> 6) << 4;
+                *m = (s[j + 4] >> 4) | (s[j] >> 6) << 4;
+        }
+}
+
+/* Element i of the block at b, straight from the format description. */
+static float ref_elem(uint32_t type, const uint8_t *b, int i)
+{
+        int sc, m, q;
+
+        switch (type) {
+        case GGML_TYPE_Q4_0:
+                q = i < 16 ? b[2 + i] & 15 : b[2 + i - 16] >> 4;
+                return aid_fp16_to_f32(rd16(b)) * (float)(q - 8);
+        case GGML_TYPE_Q4_1:
+                q = i < 16 ? b[4 + i] & 15 : b[4 + i - 16] >> 4;
+                return aid_fp16_to_f32(rd16(b)) * (float)q + aid_fp16_to_f32(rd16(b + 2));
+        case GGML_TYPE_Q5_0:
+                q = i < 16 ? b[6 + i] & 15 : b[6 + i - 16] >> 4;
+                q |= ((b[2 + i / 8] >> (i % 8)) & 1) << 4;
+                return aid_fp16_to_f32(rd16(b)) * (float)(q - 16);
+        case GGML_TYPE_Q5_1:
+                q = i < 16 ? b[8 + i] & 15 : b[8 + i - 16] >> 4;
+                q |= ((b[4 + i / 8] >> (i % 8)) & 1) << 4;
+                return aid_fp16_to_f32(rd16(b)) * (float)q + aid_fp16_to_f32(rd16(b + 2));
+        case GGML_TYPE_Q8_0:
+                return aid_fp16_to_f32(rd16(b)) * (float)(int8_t)b[2 + i];
+        case GGML_TYPE_Q4_K:
+        case GGML_TYPE_Q5_K: {
+                int chunk = i / 64, l = i % 32, hi = (i / 32) % 2;
+                const uint8_t *qs = b + (type == GGML_TYPE_Q4_K ? 16 : 48);
+                q = hi ? qs[32 * chunk + l] >> 4 : qs[32 * chunk + l] & 15;
+                if (type == GGML_TYPE_Q5_K)
+                        q |= ((b[16 + l] >> (2 * chunk + hi)) & 1) << 4;
+                k4_scale_min(i / 32, b + 4, &sc, &m);
+                return aid_fp16_to_f32(rd16(b)) * (float)sc * (float)q -
+                       aid_fp16_to_f32(rd16(b + 2)) * (float)m;
+        }
+        case GGML_TYPE_Q6_K: {
+                int half = i / 128, r = i % 128, k = r / 32, l = r % 32;
+                uint8_t lo = b[64 * half + l + (k & 1) * 32];
+                q = (k >= 2 ? lo >> 4 : lo & 15) | ((b[128 + 32 * half + l] >> (2 * k)) & 3) << 4;
+                sc = (int8_t)b[192 + 8 * half + l / 16 + 2 * k];
+                return aid_fp16_to_f32(rd16(b + 208)) * (float)sc * (float)(q - 32);
+        }
+        case GGML_TYPE_F16:
+                return aid_fp16_to_f32(rd16(b));
+        case GGML_TYPE_BF16:
+                return aid_bf16_to_f32(rd16(b));
+        case GGML_TYPE_F32: {
+                float f;
+                memcpy(&f, b, sizeof(f));
+                return f;
+        }
+        }
+        return NAN;
+}
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint32_t rnd(void)
+{
+        rng_state ^= rng_state << 13;
+        rng_state ^= rng_state >> 7;
+        rng_state ^= rng_state << 17;
+        return (uint32_t)(rng_state >> 16);
+}
+
+/* Roughly normal, like trained weights. */
+static float gauss(void)
+{
+        float s = 0;
+        for (int i = 0; i < 4; i++)
+                s += (float)(rnd() & 0xffff) / 65536.0f;
+        return (s - 2.0f) * 1.7f;
+}
+
+/* Random bytes for the quants, sane small fp16 scales where the layout has them. */
+static void random_blocks(uint32_t type, uint8_t *p, size_t n_blocks)
+{
+        const struct ggml_type_traits *t = ggml_type_traits_get(type);
+
+        for (size_t i = 0; i < n_blocks * t->block_bytes; i++)
+                p[i] = (uint8_t)rnd();
+        for (size_t k = 0; k < n_blocks; k++) {
+                uint8_t *b = p + k * t->block_bytes;
+                uint16_t h1 = aid_f32_to_fp16(0.01f + (float)(rnd() % 1000) * 1e-4f);
+                uint16_t h2 = aid_f32_to_fp16(-0.05f + (float)(rnd() % 1000) * 1e-4f);
+                switch (type) {
+                case GGML_TYPE_Q6_K:
+                        memcpy(b + 208, &h1, 2);
+                        break;
+                case GGML_TYPE_Q4_1:
+                case GGML_TYPE_Q5_1:
+                case GGML_TYPE_Q4_K:
+                case GGML_TYPE_Q5_K:
+                        memcpy(b + 2, &h2, 2);
+                        /* fall through */
+                case GGML_TYPE_Q4_0:
+                case GGML_TYPE_Q5_0:
+                case GGML_TYPE_Q8_0:
+                        memcpy(b, &h1, 2);
+                        break;
+                case GGML_TYPE_F16:
+                        h1 = aid_f32_to_fp16(gauss());
+                        memcpy(b, &h1, 2);
+                        break;
+                case GGML_TYPE_BF16:
+                        h1 = aid_f32_to_bf16(gauss());
+                        memcpy(b, &h1, 2);
+                        break;
+                case GGML_TYPE_F32: {
+                        float f = gauss();
+                        memcpy(b, &f, 4);
+                        break;
+                }
+                }
+        }
+}
+
+Test(kernels, dequantize_matches_layout_reference)
+{
+        for (size_t ti = 0; ti < N_TYPES; ti++) {
+                uint32_t type = all_types[ti];
+                const struct ggml_type_traits *t = ggml_type_traits_get(type);
+                size_t nb = 512 / t->block_elems + 3, n = nb * t->block_elems;
+                uint8_t *buf = malloc(nb * t->block_bytes);
+                float *out = malloc(n * sizeof(float));
+
+                random_blocks(type, buf, nb);
+                cr_assert_eq(aid_dequantize_row(type, buf, out, n), 0);
+                for (size_t i = 0; i < n; i++) {
+                        float ref = ref_elem(type, buf + (i / t->block_elems) * t->block_bytes,
+                                        (int)(i % t->block_elems));
+                        cr_assert(fabsf(out[i] - ref) <= 1e-6f * fabsf(ref),
+                                        "%s element %zu: %g, expected %g", t->name, i, out[i], ref);
+                }
+                free(buf);
+                free(out);
+        }
+        float dummy[32];
+        cr_assert_eq(aid_dequantize_row(GGML_TYPE_Q2_K, dummy, dummy, 256), -EINVAL);
+        cr_assert_eq(aid_dequantize_row(GGML_TYPE_Q4_0, dummy, dummy, 31), -EINVAL);
+        cr_assert_eq(aid_dequantize_row(999, dummy, dummy, 32), -EINVAL);
+}
+
+/* ---- reference quantizers ---- */
+
+Test(kernels, quantize_round_trip_error)
+{
+        /* Relative RMS bounds for roughly-normal data: each format's step size over the data's
+         * spread, with a margin (llama-quantize's errors on the fixtures are about 2/3 of these). */
+        static const struct {
+                uint32_t type;
+                double max;
+        } bounds[] = {
+                { GGML_TYPE_F32, 0 },
+                { GGML_TYPE_F16, 5e-4 },
+                { GGML_TYPE_BF16, 3e-3 },
+                { GGML_TYPE_Q8_0, 0.008 },
+                { GGML_TYPE_Q4_0, 0.12 },
+                { GGML_TYPE_Q4_1, 0.11 },
+                { GGML_TYPE_Q5_0, 0.06 },
+                { GGML_TYPE_Q5_1, 0.055 },
+                { GGML_TYPE_Q4_K, 0.10 },
+                { GGML_TYPE_Q5_K, 0.05 },
+                { GGML_TYPE_Q6_K, 0.025 },
+        };
+        const size_t n = 256 * 64;
+        float *x = malloc(n * sizeof(float)), *back = malloc(n * sizeof(float));
+        uint8_t *q = malloc(n * 4);
+
+        for (size_t i = 0; i < n; i++)
+                x[i] = gauss() * 0.02f;
+        /* One all-zero block and one constant block: no division by zero, exact zeros back. */
+        memset(x, 0, 256 * sizeof(float));
+        for (size_t i = 256; i < 512; i++)
+                x[i] = 0.5f;
+        for (size_t b = 0; b < sizeof(bounds) / sizeof(bounds[0]); b++) {
+                cr_assert_eq(aid_quantize_row(bounds[b].type, x, q, n), 0);
+                cr_assert_eq(aid_dequantize_row(bounds[b].type, q, back, n), 0);
+                for (size_t i = 0; i < 256; i++)
+                        cr_assert_eq(back[i], 0.0f, "%s: zero block gave %g", ggml_type_name(bounds[b].type),
+                                        back[i]);
+                for (size_t i = 256; i < 512; i++)
+                        cr_assert(fabsf(back[i] - 0.5f) < 0.01f, "%s: constant block gave %g",
+                                        ggml_type_name(bounds[b].type), back[i]);
+                double e = rel_rms(back + 512, x + 512, n - 512);
+                cr_log_info("%s round trip rel rms %.5f", ggml_type_name(bounds[b].type), e);
+                cr_expect_leq(e, bounds[b].max, "%s: rel rms %g", ggml_type_name(bounds[b].type), e);
+        }
+        cr_assert_eq(aid_quantize_row(GGML_TYPE_Q4_K, x, q, 255), -EINVAL);
+        cr_assert_eq(aid_quantize_row(GGML_TYPE_Q3_K, x, q, 256), -EINVAL);
+        free(x);
+        free(back);
+        free(q);
+}
+
+Test(kernels, quantize_matches_llama_quantize_quality)
+{
+        /* Our quantizers on the F32 parent land within 10% of llama-quantize's own error. */
+        static const char *types[] = { "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q4_K", "Q5_K", "Q6_K" };
+        const char *dir = fixtures_dir();
+        struct gguf_file *parent = open_fixture(dir, "tiny-llama-v512-F32.gguf");
+        const struct gguf_tensor *p = gguf_find_tensor(parent, "token_embd.weight");
+        size_t n = gguf_tensor_n_elements(p);
+        float *ours = malloc(n * sizeof(float));
+        uint8_t *q = malloc(n * 4);
+
+        for (size_t k = 0; k < sizeof(types) / sizeof(types[0]); k++) {
+                char name[64];
+                snprintf(name, sizeof(name), "tiny-llama-v512-%s.gguf", types[k]);
+                struct gguf_file *f = open_fixture(dir, name);
+                const struct gguf_tensor *t = gguf_find_tensor(f, "token_embd.weight");
+                float *theirs = dequant_tensor(t);
+
+                cr_assert_eq(aid_quantize_row(t->type, p->data, q, n), 0);
+                cr_assert_eq(aid_dequantize_row(t->type, q, ours, n), 0);
+                double e_ours = rel_rms(ours, p->data, n), e_theirs = rel_rms(theirs, p->data, n);
+                cr_log_info("%s: ours %.5f, llama-quantize %.5f", types[k], e_ours, e_theirs);
+                cr_expect_leq(e_ours, e_theirs * 1.10, "%s: ours %g vs llama-quantize %g", types[k], e_ours,
+                                e_theirs);
+                free(theirs);
+                gguf_close(f);
+        }
+        free(ours);
+        free(q);
+        gguf_close(parent);
+}
+
+/* ---- matvec: every SIMD level against the scalar one ---- */
+
+/* y for each level must equal the scalar level's up to summation order: |y - y_scalar| <=
+ * 1e-5 * sum_c |w_rc x_c| (f32 accumulation in another order; the bound scales with the
+ * magnitudes summed, not with a y that may cancel to near zero). */
+static void check_levels(uint32_t type, size_t rows, size_t cols)
+{
+        const struct ggml_type_traits *t = ggml_type_traits_get(type);
+        uint64_t rb;
+
+        cr_assert_eq(ggml_row_bytes(type, cols, &rb), 0, "%s cols %zu", t->name, cols);
+        uint8_t *w = malloc(rows * rb);
+        float *x = malloc(cols * sizeof(float)), *wf = malloc(cols * sizeof(float));
+        float *y = malloc(rows * sizeof(float)), *ys = malloc(rows * sizeof(float));
+        double *mag = calloc(rows, sizeof(double));
+
+        random_blocks(type, w, rows * rb / t->block_bytes);
+        for (size_t c = 0; c < cols; c++)
+                x[c] = gauss();
+        for (size_t r = 0; r < rows; r++) {
+                cr_assert_eq(aid_dequantize_row(type, w + r * rb, wf, cols), 0);
+                for (size_t c = 0; c < cols; c++)
+                        mag[r] += fabs((double)wf[c] * x[c]);
+        }
+        aid_kernels_set_level(AID_CPU_SCALAR);
+        aid_matvec(type, w, rb, x, ys, rows, cols);
+        for (size_t r = 0; r < rows; r++) {
+                /* The scalar level itself against a double-precision sum. */
+                double ref = 0;
+                cr_assert_eq(aid_dequantize_row(type, w + r * rb, wf, cols), 0);
+                for (size_t c = 0; c < cols; c++)
+                        ref += (double)wf[c] * x[c];
+                cr_assert(fabs(ys[r] - ref) <= 1e-5 * mag[r], "%s scalar row %zu: %g vs %g", t->name, r,
+                                ys[r], ref);
+        }
+        for (int level = AID_CPU_AVX2; level <= (int)aid_cpu_detect(); level++) {
+                cr_assert_eq(aid_kernels_set_level((enum aid_cpu_level)level), (enum aid_cpu_level)level);
+                aid_matvec(type, w, rb, x, y, rows, cols);
+                for (size_t r = 0; r < rows; r++)
+                        cr_assert(fabs((double)y[r] - ys[r]) <= 1e-5 * mag[r],
+                                        "%s %s %zux%zu row %zu: %.9g vs scalar %.9g", t->name,
+                                        aid_cpu_level_name(level), rows, cols, r, y[r], ys[r]);
+        }
+        aid_kernels_set_level(aid_cpu_detect());
+        free(w);
+        free(x);
+        free(wf);
+        free(y);
+        free(ys);
+        free(mag);
+}
+
+Test(kernels, matvec_levels_match_scalar)
+{
+        static const size_t rows[] = { 1, 7, 33 };
+        static const size_t cols_k[] = { 256, 768, 2816 };
+        static const size_t cols_32[] = { 32, 96, 160 };
+        static const size_t cols_plain[] = { 1, 17, 100, 333 };
+
+        for (size_t ti = 0; ti < N_TYPES; ti++) {
+                uint32_t type = all_types[ti];
+                uint32_t be = ggml_type_traits_get(type)->block_elems;
+                for (size_t r = 0; r < 3; r++) {
+                        for (size_t c = 0; c < 3; c++)
+                                check_levels(type, rows[r], cols_k[c]);
+                        if (be <= 32)
+                                for (size_t c = 0; c < 3; c++)
+                                        check_levels(type, rows[r], cols_32[c]);
+                        if (be == 1)
+                                for (size_t c = 0; c < 4; c++)
+                                        check_levels(type, rows[r], cols_plain[c]);
+                }
+        }
+}
+
+Test(kernels, matvec_threaded_equals_per_row)
+{
+        /* Large enough to be split across threads: every row is the same as computed alone. */
+        const size_t rows = 301, cols = 2048;
+        uint64_t rb;
+
+        cr_assert_eq(ggml_row_bytes(GGML_TYPE_Q4_K, cols, &rb), 0);
+        uint8_t *w = malloc(rows * rb);
+        float *x = malloc(cols * sizeof(float)), *y = malloc(rows * sizeof(float));
+        random_blocks(GGML_TYPE_Q4_K, w, rows * rb / 144);
+        for (size_t c = 0; c < cols; c++)
+                x[c] = gauss();
+        aid_matvec(GGML_TYPE_Q4_K, w, rb, x, y, rows, cols);
+        for (size_t r = 0; r < rows; r++) {
+                float one;
+                aid_matvec(GGML_TYPE_Q4_K, w + r * rb, rb, x, &one, 1, cols);
+                cr_assert_eq(one, y[r], "row %zu", r);
+        }
+        free(w);
+        free(x);
+        free(y);
+}
+
+Test(kernels, cpu_levels)
+{
+        enum aid_cpu_level best = aid_cpu_detect();
+
+        cr_assert_eq(aid_kernels_set_level(AID_CPU_AVX512), best, "never above what the CPU has");
+        cr_assert_eq(aid_kernels_get_level(), best);
+        cr_assert_eq(aid_kernels_set_level(AID_CPU_SCALAR), AID_CPU_SCALAR);
+        cr_assert_str_eq(aid_cpu_level_name(AID_CPU_AVX2), "avx2");
+        aid_kernels_set_level(best);
+}

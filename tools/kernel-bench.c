@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* kernel-bench: decode matvec throughput per tensor type and SIMD level, beside the machine's
+ * read bandwidth (the roofline decode is bound by).
+ *
+ *   kernel-bench [-r ROWS] [-c COLS] [-m MIB] [-t MAX_THREADS] [TYPE...]
+ *
+ * Defaults: the 8192 x 2048 FFN gate/up matrix of Llama-3.2-1B, replicated into a working set
+ * of 512 MiB so that the data comes from DRAM, as in decoding a real model, and not from the
+ * last-level cache. GB/s counts weight bytes streamed per second. */
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kernels/quant.h"
+
+static double now(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static uint64_t rng = 0x2545f4914f6cdd1dull;
+
+static float gauss(void)
+{
+        float s = 0;
+        for (int i = 0; i < 4; i++) {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                s += (float)(rng >> 40) / 16777216.0f;
+        }
+        return (s - 2.0f) * 0.03f;
+}
+
+/* Best of several passes over the buffer, in GB/s (1e9 bytes). */
+static double bandwidth(const void *buf, size_t bytes, int threads)
+{
+        double best = 0;
+        volatile uint64_t sink;
+
+        omp_set_num_threads(threads);
+        sink = aid_read_sum(buf, bytes);
+        for (int i = 0; i < 5; i++) {
+                double t0 = now();
+                sink = aid_read_sum(buf, bytes);
+                double gbs = (double)bytes / (now() - t0) / 1e9;
+                if (gbs > best)
+                        best = gbs;
+        }
+        (void)sink;
+        return best;
+}
+
+static int parse_type(const char *name, uint32_t *ret)
+{
+        for (uint32_t t = 0; t < _GGML_TYPE_MAX; t++)
+                if (ggml_type_is_supported(t) && strcasecmp(ggml_type_name(t), name) == 0) {
+                        *ret = t;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+int main(int argc, char **argv)
+{
+        static const uint32_t default_types[] = {
+                GGML_TYPE_Q4_0,
+                GGML_TYPE_Q8_0,
+                GGML_TYPE_Q4_K,
+                GGML_TYPE_Q6_K,
+                GGML_TYPE_Q5_K,
+                GGML_TYPE_Q4_1,
+                GGML_TYPE_Q5_0,
+                GGML_TYPE_Q5_1,
+                GGML_TYPE_F16,
+                GGML_TYPE_BF16,
+                GGML_TYPE_F32,
+        };
+        size_t rows = 8192, cols = 2048, ws_mib = 512;
+        int max_threads = 2, c;
+        uint32_t types[32];
+        size_t n_types = 0;
+
+        while ((c = getopt(argc, argv, "r:c:m:t:h")) >= 0)
+                switch (c) {
+                case 'r':
+                        rows = strtoul(optarg, NULL, 10);
+                        break;
+                case 'c':
+                        cols = strtoul(optarg, NULL, 10);
+                        break;
+                case 'm':
+                        ws_mib = strtoul(optarg, NULL, 10);
+                        break;
+                case 't':
+                        max_threads = atoi(optarg);
+                        break;
+                default:
+                        fprintf(stderr,
+                                        "usage: %s [-r ROWS] [-c COLS] [-m MIB] [-t MAX_THREADS] "
+                                        "[TYPE...]\n",
+                                        argv[0]);
+                        return c == 'h' ? 0 : 2;
+                }
+        for (int i = optind; i < argc && n_types < 32; i++)
+                if (parse_type(argv[i], &types[n_types++]) < 0) {
+                        fprintf(stderr, "Unknown or unsupported type '%s'\n", argv[i]);
+                        return 2;
+                }
+        if (n_types == 0) {
+                n_types = sizeof(default_types) / sizeof(default_types[0]);
+                memcpy(types, default_types, sizeof(default_types));
+        }
+        if (rows == 0 || cols == 0 || cols % 256 != 0 || max_threads < 1) {
+                fprintf(stderr, "ROWS > 0, COLS a multiple of 256 and MAX_THREADS >= 1 are required\n");
+                return 2;
+        }
+
+        size_t bw_bytes = (size_t)1 << 30;
+        uint8_t *bw_buf = malloc(bw_bytes);
+        if (!bw_buf) {
+                fprintf(stderr, "Out of memory\n");
+                return 1;
+        }
+        memset(bw_buf, 1, bw_bytes);
+        double bw[65] = { 0 };
+        printf("CPU level: %s; matrix %zu x %zu; working set %zu MiB\n\n",
+                        aid_cpu_level_name(aid_cpu_detect()), rows, cols, ws_mib);
+        printf("read bandwidth (streaming sum over 1 GiB):\n");
+        for (int t = 1; t <= max_threads && t <= 64; t++) {
+                bw[t] = bandwidth(bw_buf, bw_bytes, t);
+                printf("  %d thread%s: %.1f GB/s\n", t, t > 1 ? "s" : "", bw[t]);
+        }
+        free(bw_buf);
+
+        printf("\n| type | level | threads | GB/s | of read bandwidth | ms per matrix |\n");
+        printf("|---|---|---|---|---|---|\n");
+        float *x = malloc(cols * sizeof(float)), *y = malloc(rows * sizeof(float));
+        float *src = malloc(16 * cols * sizeof(float));
+        for (size_t i = 0; i < cols; i++)
+                x[i] = gauss();
+        for (size_t i = 0; i < 16 * cols; i++)
+                src[i] = gauss();
+
+        for (size_t k = 0; k < n_types; k++) {
+                uint32_t type = types[k];
+                uint64_t rb;
+                if (ggml_row_bytes(type, cols, &rb) < 0)
+                        continue;
+                size_t mb = rows * rb, copies = (ws_mib << 20) / mb + 1;
+                uint8_t *w = malloc(copies * mb);
+                if (!w) {
+                        fprintf(stderr, "Out of memory for %s\n", ggml_type_name(type));
+                        return 1;
+                }
+                /* Speed does not depend on the values: quantize 16 rows, replicate them. */
+                for (size_t r = 0; r < 16; r++)
+                        aid_quantize_row(type, src + r * cols, w + r * rb, cols);
+                for (size_t r = 16; r < copies * rows; r++)
+                        memcpy(w + r * rb, w + (r % 16) * rb, rb);
+
+                for (int level = AID_CPU_SCALAR; level <= (int)aid_cpu_detect(); level++) {
+                        aid_kernels_set_level((enum aid_cpu_level)level);
+                        for (int t = 1; t <= max_threads && t <= 64; t++) {
+                                omp_set_num_threads(t);
+                                size_t passes = 0;
+                                for (size_t i = 0; i < copies; i++) /* warm up: page faults, threads */
+                                        aid_matvec(type, w + i * mb, rb, x, y, rows, cols);
+                                double t0 = now(), el;
+                                do {
+                                        aid_matvec(type, w + (passes % copies) * mb, rb, x, y, rows, cols);
+                                        passes++;
+                                        el = now() - t0;
+                                } while (el < 0.5 || passes < copies);
+                                double gbs = (double)mb * (double)passes / el / 1e9;
+                                printf("| %s | %s | %d | %.1f | %.0f%% | %.2f |\n", ggml_type_name(type),
+                                                aid_cpu_level_name(level), t, gbs, 100.0 * gbs / bw[t],
+                                                el / (double)passes * 1e3);
+                                fflush(stdout);
+                        }
+                }
+                free(w);
+        }
+        aid_kernels_set_level(aid_cpu_detect());
+        free(x);
+        free(y);
+        free(src);
+        return 0;
+}
