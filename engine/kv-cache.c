@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model-private.h"
+
+/* The cache keeps K and V in f32, one slab of n_ctx positions per layer and sequence, so that
+ * attention reads each sequence's keys contiguously. calloc() leaves the pages untouched
+ * until a position is written, so a large n_ctx costs address space, not memory. */
+int aid_kv_cache_init(
+                struct aid_kv_cache *kv, uint32_t n_layer, uint32_t n_seq, uint32_t n_ctx, uint32_t kv_dim)
+{
+        size_t n;
+
+        *kv = (struct aid_kv_cache){ .n_layer = n_layer, .n_seq = n_seq, .n_ctx = n_ctx, .kv_dim = kv_dim };
+        if (__builtin_mul_overflow((size_t)n_layer, (size_t)n_seq, &n) ||
+                        __builtin_mul_overflow(n, (size_t)n_ctx, &n) ||
+                        __builtin_mul_overflow(n, (size_t)kv_dim, &n) || n > SIZE_MAX / sizeof(float))
+                return -ENOMEM;
+        kv->k = calloc(n ? n : 1, sizeof(float));
+        kv->v = calloc(n ? n : 1, sizeof(float));
+        kv->len = calloc(n_seq, sizeof(uint32_t));
+        if (!kv->k || !kv->v || !kv->len) {
+                aid_kv_cache_done(kv);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+void aid_kv_cache_done(struct aid_kv_cache *kv)
+{
+        free(kv->k);
+        free(kv->v);
+        free(kv->len);
+        *kv = (struct aid_kv_cache){ 0 };
+}
+
+uint32_t aid_kv_seq_len(const struct aid_context *c, uint32_t seq)
+{
+        if (seq >= c->kv.n_seq)
+                return 0;
+        return c->kv.len[seq];
+}
+
+void aid_kv_seq_clear(struct aid_context *c, uint32_t seq)
+{
+        if (seq < c->kv.n_seq)
+                c->kv.len[seq] = 0;
+}
+
+int aid_kv_seq_truncate(struct aid_context *c, uint32_t seq, uint32_t n_pos)
+{
+        if (seq >= c->kv.n_seq)
+                return -EINVAL;
+        if (n_pos < c->kv.len[seq])
+                c->kv.len[seq] = n_pos;
+        return 0;
+}
+
+int aid_kv_seq_copy(struct aid_context *c, uint32_t src, uint32_t dst)
+{
+        struct aid_kv_cache *kv = &c->kv;
+        size_t bytes;
+
+        if (src >= kv->n_seq || dst >= kv->n_seq)
+                return -EINVAL;
+        if (src == dst)
+                return 0;
+        bytes = (size_t)kv->len[src] * kv->kv_dim * sizeof(float);
+        for (uint32_t l = 0; l < kv->n_layer; l++) {
+                memcpy(aid_kv_k(kv, l, dst, 0), aid_kv_k(kv, l, src, 0), bytes);
+                memcpy(aid_kv_v(kv, l, dst, 0), aid_kv_v(kv, l, src, 0), bytes);
+        }
+        kv->len[dst] = kv->len[src];
+        return 0;
+}

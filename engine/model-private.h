@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* What model.c, context.c, kv-cache.c and the architecture files (models/) share. Not part of
+ * the engine's public API. */
+
+#include "gguf.h"
+#include "model.h"
+
+struct aid_onednn;
+
+#ifdef _OPENMP
+#define AID_OMP(x) _Pragma(x)
+#else
+#define AID_OMP(x)
+#endif
+
+/* A weight matrix used in place from the mapping: `rows` rows of `cols` elements of `type`,
+ * row r at data + r * row_bytes. ggml's ne[0] is cols (the input dimension), ne[1] rows. A
+ * 1-D tensor (norm weight, bias) is one row; those are always F32. data == NULL: absent. */
+struct aid_weight {
+        const char *name;
+        uint32_t type;
+        const void *data;
+        size_t row_bytes;
+        uint32_t rows;
+        uint32_t cols;
+};
+
+struct aid_layer {
+        struct aid_weight attn_norm;      /* [n_embd] */
+        struct aid_weight wq, wk, wv;     /* [n_embd] -> [n_head*hd], [n_head_kv*hd], [n_head_kv*hd] */
+        struct aid_weight wqkv;           /* phi3: [n_embd] -> [(n_head + 2*n_head_kv)*hd] */
+        struct aid_weight bq, bk, bv;     /* optional biases (qwen2 has them) */
+        struct aid_weight wo;             /* [n_head*hd] -> [n_embd] */
+        struct aid_weight bo;             /* optional */
+        struct aid_weight q_norm, k_norm; /* gemma3: [hd], per head */
+        struct aid_weight post_attn_norm; /* gemma3: [n_embd] */
+        struct aid_weight ffn_norm;       /* [n_embd] */
+        struct aid_weight w_gate, w_up;   /* [n_embd] -> [n_ff] (phi3: w_up is [n_embd] -> [2*n_ff]) */
+        struct aid_weight w_down;         /* [n_ff] -> [n_embd] */
+        struct aid_weight post_ffw_norm;  /* gemma3: [n_embd] */
+        bool sliding;                     /* attends to the last hp.sliding_window positions */
+        float rope_base;
+        float rope_freq_scale;
+};
+
+struct aid_model {
+        struct gguf_file *gguf;
+        struct aid_hparams hp;
+        bool rope_neox;                /* pairs (i, i + n_rot/2) instead of (2i, 2i + 1) */
+        float attn_scale;              /* applied to q·k */
+        float embd_scale;              /* gemma3: sqrt(n_embd), else 1 */
+        struct aid_weight token_embd;  /* [n_embd] x n_vocab rows */
+        struct aid_weight output_norm; /* [n_embd] */
+        struct aid_weight output;      /* [n_embd] -> [n_vocab]; token_embd when tied */
+        struct aid_weight rope_freqs;  /* optional [n_rot/2]: llama3-style frequency divisors */
+        struct aid_layer *layers;      /* [n_layer] */
+        struct aid_tokenizer *tokenizer;
+};
+
+/* Scratch, allocated once per context for n_batch entries (shapes per entry). */
+struct aid_scratch {
+        float *x;      /* [n_batch][n_embd] residual stream */
+        float *xb;     /* [n_batch][n_embd] normalised input of a block */
+        float *xb2;    /* [n_batch][n_embd] block output */
+        float *q;      /* [n_batch][n_head*hd] */
+        float *k;      /* [n_batch][n_head_kv*hd] */
+        float *v;      /* [n_batch][n_head_kv*hd] */
+        float *qkv;    /* phi3: [n_batch][(n_head + 2*n_head_kv)*hd] */
+        float *att;    /* [n_batch][n_head*hd] attention output */
+        float *hb;     /* [n_batch][2*n_ff] */
+        float *hb2;    /* [n_batch][n_ff] */
+        float *scores; /* [n_threads][n_ctx] */
+        float *wrow;   /* [n_threads][4][max cols] dequantised weight rows */
+        size_t wrow_len;
+        float *out_x;  /* [n_batch][n_embd] final hidden states of the entries that want logits */
+        float *logits; /* [n_batch][n_vocab] */
+        size_t n_logits;
+};
+
+/* The KV cache, in f32: k[layer][seq][pos][n_head_kv*hd], same for v. */
+struct aid_kv_cache {
+        float *k;
+        float *v;
+        uint32_t *len; /* [n_seq] */
+        uint32_t n_layer, n_seq, n_ctx, kv_dim;
+};
+
+struct aid_context {
+        struct aid_model *m;
+        uint32_t n_ctx, n_seq_max, n_batch, n_threads;
+        struct aid_kv_cache kv;
+        struct aid_scratch s;
+        struct aid_onednn *dnn; /* prefill GEMMs; NULL: the plain batched loops */
+};
+
+int aid_kv_cache_init(
+                struct aid_kv_cache *kv, uint32_t n_layer, uint32_t n_seq, uint32_t n_ctx, uint32_t kv_dim);
+void aid_kv_cache_done(struct aid_kv_cache *kv);
+static inline float *aid_kv_k(const struct aid_kv_cache *kv, uint32_t layer, uint32_t seq, uint32_t pos)
+{
+        return kv->k + (((size_t)layer * kv->n_seq + seq) * kv->n_ctx + pos) * kv->kv_dim;
+}
+static inline float *aid_kv_v(const struct aid_kv_cache *kv, uint32_t layer, uint32_t seq, uint32_t pos)
+{
+        return kv->v + (((size_t)layer * kv->n_seq + seq) * kv->n_ctx + pos) * kv->kv_dim;
+}
+
+/* Architecture files: finish loading (tensors, per-layer settings) and run the layers of a
+ * validated batch, leaving the residual stream in s.x (the output norm and projection are
+ * shared, in aid_decode()). */
+int aid_llama_load(struct aid_model *m, struct aid_error *err);
+void aid_llama_forward(struct aid_context *c, const struct aid_batch_entry *e, size_t n);
+int aid_gemma3_load(struct aid_model *m, struct aid_error *err);
+void aid_gemma3_forward(struct aid_context *c, const struct aid_batch_entry *e, size_t n);
+
+/* Tensor lookup for the loaders: checks presence, shape (cols x rows; rows 0 = 1-D) and type,
+ * and names the tensor and the expected and actual shape on error. `required` false leaves w
+ * zeroed when the tensor is absent. */
+int aid_model_weight(struct aid_model *m, struct aid_weight *w, bool required, uint32_t cols, uint32_t rows,
+                struct aid_error *err, const char *fmt, ...) _printf_(7, 8);
+
+/* The operations the forward passes are made of (context.c). n = batch rows. */
+void aid_op_embed(const struct aid_context *c, const struct aid_batch_entry *e, size_t n, float *x);
+void aid_op_rmsnorm(
+                float *out, const float *x, const struct aid_weight *w, size_t n, uint32_t dim, float eps);
+/* y[n][w->rows] = x[n][w->cols] · Wᵀ (+ bias when bias->data), weights read once per batch. */
+void aid_op_matmul(const struct aid_context *c, const struct aid_weight *w, const struct aid_weight *bias,
+                const float *x, size_t n, float *y);
+/* Rotates n_heads heads of hd floats at one position. */
+void aid_op_rope(const struct aid_model *m, float *v, uint32_t n_heads, uint32_t hd, uint32_t pos,
+                float base, float freq_scale);
+/* Stores the batch's K/V of one layer in the cache, then computes attention of every entry
+ * over its sequence (causal; sliding window when the layer says so). q [n][n_head*hd] -> out. */
+void aid_op_attention(struct aid_context *c, uint32_t layer, const struct aid_batch_entry *e, size_t n,
+                const float *q, const float *k, const float *v, float *out);
+void aid_op_add(float *x, const float *y, size_t len);

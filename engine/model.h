@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Language models: load a GGUF file (weights stay in the read-only mapping) and evaluate
+ * batches of tokens from several independent sequences, each with its own KV cache. This is
+ * the interface the daemon's scheduler uses for continuous batching. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+enum aid_arch {
+        AID_ARCH_LLAMA,
+        AID_ARCH_QWEN2,
+        AID_ARCH_PHI3,
+        AID_ARCH_GEMMA3,
+};
+
+/* Hyper-parameters, all read from the file's metadata. */
+struct aid_hparams {
+        enum aid_arch arch;
+        uint32_t n_vocab;
+        uint32_t n_ctx_train;
+        uint32_t n_embd;
+        uint32_t n_layer;
+        uint32_t n_head;
+        uint32_t n_head_kv;
+        uint32_t head_dim;
+        uint32_t n_ff;
+        float rms_eps;
+        float rope_base;         /* global layers */
+        float rope_base_local;   /* gemma3 sliding-window layers */
+        uint32_t sliding_window; /* gemma3; 0 = none */
+        uint32_t n_rot;          /* dimensions RoPE rotates (rope.dimension_count, default head_dim) */
+        float rope_freq_scale;   /* 1 / rope.scaling.factor for linear scaling, else 1 */
+};
+
+/* "llama", "qwen2", "phi3", "gemma3". */
+const char *aid_arch_name(enum aid_arch arch);
+
+struct aid_model;
+struct aid_context;
+struct aid_tokenizer;
+
+int aid_model_load(const char *path, struct aid_model **ret_model, struct aid_error *err);
+struct aid_model *aid_model_free(struct aid_model *m); /* accepts NULL, returns NULL */
+const struct aid_hparams *aid_model_hparams(const struct aid_model *m);
+/* NULL when the file has no usable vocabulary. */
+const struct aid_tokenizer *aid_model_tokenizer(const struct aid_model *m);
+
+struct aid_context_params {
+        uint32_t n_ctx;     /* positions per sequence (0 = the model's training context) */
+        uint32_t n_seq_max; /* independent sequences (KV caches), >= 1 */
+        uint32_t n_batch;   /* most entries per aid_decode() call */
+        uint32_t n_threads; /* 0 = all cores */
+};
+
+int aid_context_new(struct aid_model *m, const struct aid_context_params *params,
+                struct aid_context **ret_ctx, struct aid_error *err);
+struct aid_context *aid_context_free(struct aid_context *c); /* accepts NULL, returns NULL */
+
+/* KV cache of one sequence (0 <= seq < n_seq_max). */
+uint32_t aid_kv_seq_len(const struct aid_context *c, uint32_t seq);
+void aid_kv_seq_clear(struct aid_context *c, uint32_t seq);
+int aid_kv_seq_truncate(struct aid_context *c, uint32_t seq, uint32_t n_pos); /* keep positions < n_pos */
+int aid_kv_seq_copy(struct aid_context *c, uint32_t src, uint32_t dst);
+
+/* One token to evaluate: it goes to position `pos` of sequence `seq`, which must equal that
+ * sequence's current length plus the number of earlier entries of the same sequence in this
+ * batch (positions are appended in order). */
+struct aid_batch_entry {
+        int32_t token;
+        uint32_t seq;
+        uint32_t pos;
+        bool want_logits;
+};
+
+/* Evaluates the batch: appends every entry's K/V to its sequence's cache and computes logits
+ * where asked. -EINVAL (message) for a bad token id, sequence or position; -ENOSPC when a
+ * sequence would outgrow n_ctx. On failure no cache changes. */
+int aid_decode(struct aid_context *c, const struct aid_batch_entry *entries, size_t n,
+                struct aid_error *err);
+
+/* n_vocab logits of the i-th entry of the last batch that had want_logits (in batch order). */
+const float *aid_get_logits(const struct aid_context *c, size_t i);

@@ -1,0 +1,409 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The model / context API and what it does with bad input: small llama-shaped files written
+ * here, each broken in one way, must fail with an error that names the problem. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ggml-type.h"
+#include "gguf-write.h"
+#include "model.h"
+#include "tokenizer/tokenizer.h"
+
+#define E      32
+#define N_HEAD 4
+#define N_KV   2
+#define HD     8
+#define N_FF   64
+#define N_LAY  2
+#define N_VOC  16
+#define N_CTX  8
+
+static char tmpdir[64];
+static float weights[N_FF * E];
+static float ones[N_FF];
+
+static void setup(void)
+{
+        uint32_t s = 12345;
+
+        strcpy(tmpdir, "/tmp/test-model-XXXXXX");
+        cr_assert_not_null(mkdtemp(tmpdir));
+        for (size_t i = 0; i < ELEMENTSOF(weights); i++) {
+                s = s * 1664525u + 1013904223u;
+                weights[i] = ((float)(s >> 8) / (float)(1u << 24) - 0.5f) * 0.5f;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(ones); i++)
+                ones[i] = 1.0f;
+}
+
+static void teardown(void)
+{
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+        (void)!system(cmd);
+}
+
+TestSuite(model, .init = setup, .fini = teardown);
+
+struct opts {
+        const char *arch;        /* default "llama" */
+        const char *omit_key;    /* a key left out */
+        const char *swap_tensor; /* a matrix written transposed (wrong shape) */
+        const char *q_tensor;    /* a matrix written as IQ4_NL, a type aid does not run */
+        uint32_t n_head_kv;      /* default N_KV */
+        uint32_t vocab_size;     /* written as llama.vocab_size when set */
+        bool no_tensors;
+};
+
+static void add_u32(struct gguf_writer *w, const struct opts *o, const char *key, uint32_t v)
+{
+        if (!o->omit_key || strcmp(o->omit_key, key) != 0)
+                cr_assert_eq(gguf_writer_add_u32(w, key, v), 0);
+}
+
+static void add_matrix(
+                struct gguf_writer *w, const struct opts *o, const char *name, uint64_t cols, uint64_t rows)
+{
+        uint64_t ne[2] = { cols, rows };
+        uint32_t type = GGML_TYPE_F32;
+
+        if (o->swap_tensor && strcmp(o->swap_tensor, name) == 0) {
+                ne[0] = rows;
+                ne[1] = cols;
+        }
+        if (o->q_tensor && strcmp(o->q_tensor, name) == 0)
+                type = GGML_TYPE_IQ4_NL;
+        cr_assert_eq(gguf_writer_add_tensor(w, name, type, 2, ne, weights), 0, "%s", name);
+}
+
+static void add_vector(struct gguf_writer *w, const char *name, uint64_t n)
+{
+        cr_assert_eq(gguf_writer_add_tensor(w, name, GGML_TYPE_F32, 1, &n, ones), 0, "%s", name);
+}
+
+static char *write_model(const char *file, const struct opts *o)
+{
+        struct gguf_writer *w = gguf_writer_new();
+        struct aid_error err = { 0 };
+        char *path, name[64];
+
+        cr_assert_not_null(w);
+        cr_assert_gt(asprintf(&path, "%s/%s", tmpdir, file), 0);
+        cr_assert_eq(gguf_writer_add_str(w, "general.architecture", o->arch ? o->arch : "llama"), 0);
+        add_u32(w, o, "llama.context_length", N_CTX);
+        add_u32(w, o, "llama.embedding_length", E);
+        add_u32(w, o, "llama.block_count", N_LAY);
+        add_u32(w, o, "llama.feed_forward_length", N_FF);
+        add_u32(w, o, "llama.attention.head_count", N_HEAD);
+        add_u32(w, o, "llama.attention.head_count_kv", o->n_head_kv ? o->n_head_kv : N_KV);
+        if (o->vocab_size)
+                add_u32(w, o, "llama.vocab_size", o->vocab_size);
+        if (!o->omit_key || strcmp(o->omit_key, "llama.attention.layer_norm_rms_epsilon") != 0)
+                cr_assert_eq(gguf_writer_add_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f), 0);
+
+        if (!o->no_tensors) {
+                add_matrix(w, o, "token_embd.weight", E, N_VOC);
+                add_vector(w, "output_norm.weight", E);
+                for (int l = 0; l < N_LAY; l++) {
+#define NAME(s) (snprintf(name, sizeof(name), "blk.%d." s, l), name)
+                        add_vector(w, NAME("attn_norm.weight"), E);
+                        add_matrix(w, o, NAME("attn_q.weight"), E, N_HEAD * HD);
+                        add_matrix(w, o, NAME("attn_k.weight"), E, N_KV * HD);
+                        add_matrix(w, o, NAME("attn_v.weight"), E, N_KV * HD);
+                        add_matrix(w, o, NAME("attn_output.weight"), N_HEAD * HD, E);
+                        add_vector(w, NAME("ffn_norm.weight"), E);
+                        add_matrix(w, o, NAME("ffn_gate.weight"), E, N_FF);
+                        add_matrix(w, o, NAME("ffn_up.weight"), E, N_FF);
+                        add_matrix(w, o, NAME("ffn_down.weight"), N_FF, E);
+#undef NAME
+                }
+        }
+        cr_assert_eq(gguf_writer_write(w, path, NULL, NULL, &err), 0, "%s", err.message);
+        gguf_writer_free(w);
+        return path;
+}
+
+/* Loading must fail with `code` and a message containing every string in `needles`. */
+static void expect_load_error(const struct opts *o, int code, const char *needle1, const char *needle2)
+{
+        _cleanup_free_ char *path = write_model("bad.gguf", o);
+        struct aid_model *m = NULL;
+        struct aid_error err = { 0 };
+        int r;
+
+        r = aid_model_load(path, &m, &err);
+        cr_assert_eq(r, code, "expected %d (%s), got %d: %s", code, strerror(-code), r, err.message);
+        cr_assert_null(m);
+        cr_assert_not_null(strstr(err.message, needle1), "message '%s' lacks '%s'", err.message, needle1);
+        if (needle2)
+                cr_assert_not_null(strstr(err.message, needle2), "message '%s' lacks '%s'", err.message,
+                                needle2);
+}
+
+static struct aid_model *load_good(void)
+{
+        _cleanup_free_ char *path = write_model("good.gguf", &(struct opts){ 0 });
+        struct aid_model *m = NULL;
+        struct aid_error err = { 0 };
+
+        cr_assert_eq(aid_model_load(path, &m, &err), 0, "%s", err.message);
+        return m;
+}
+
+static struct aid_context *new_ctx(struct aid_model *m, uint32_t n_seq, uint32_t n_batch)
+{
+        struct aid_context_params p = { .n_ctx = 0, .n_seq_max = n_seq, .n_batch = n_batch, .n_threads = 1 };
+        struct aid_context *c = NULL;
+        struct aid_error err = { 0 };
+
+        cr_assert_eq(aid_context_new(m, &p, &c, &err), 0, "%s", err.message);
+        return c;
+}
+
+Test(model, loads_and_evaluates)
+{
+        struct aid_model *m = load_good();
+        const struct aid_hparams *hp = aid_model_hparams(m);
+        struct aid_context *c = new_ctx(m, 1, 4);
+        struct aid_batch_entry b[3] = {
+                { .token = 1, .seq = 0, .pos = 0 },
+                { .token = 5, .seq = 0, .pos = 1, .want_logits = true },
+                { .token = 15, .seq = 0, .pos = 2, .want_logits = true },
+        };
+        struct aid_error err = { 0 };
+
+        cr_assert_eq(hp->arch, AID_ARCH_LLAMA);
+        cr_assert_str_eq(aid_arch_name(hp->arch), "llama");
+        cr_assert_eq(hp->n_vocab, N_VOC);
+        cr_assert_eq(hp->head_dim, HD);
+        cr_assert_eq(hp->n_rot, HD);
+        cr_assert_eq(hp->n_ctx_train, N_CTX);
+        cr_assert_float_eq(hp->rope_base, 10000.0f, 1e-3); /* llama.cpp's default */
+        cr_assert_null(aid_model_tokenizer(m));
+
+        cr_assert_eq(aid_decode(c, b, 3, &err), 0, "%s", err.message);
+        cr_assert_eq(aid_kv_seq_len(c, 0), 3);
+        for (size_t i = 0; i < 2; i++) {
+                const float *l = aid_get_logits(c, i);
+                cr_assert_not_null(l);
+                for (int t = 0; t < N_VOC; t++)
+                        cr_assert(isfinite(l[t]));
+        }
+        cr_assert_null(aid_get_logits(c, 2), "only two entries asked for logits");
+        aid_context_free(c);
+        aid_model_free(m);
+        cr_assert_null(aid_model_free(NULL));
+        cr_assert_null(aid_context_free(NULL));
+}
+
+Test(model, unsupported_architecture)
+{
+        expect_load_error(&(struct opts){ .arch = "mamba" }, -EOPNOTSUPP, "'mamba'", "not supported");
+}
+
+Test(model, vocabulary_only_file)
+{
+        expect_load_error(&(struct opts){ .no_tensors = true }, -EBADMSG, "no tensors", NULL);
+
+        const char *dir = getenv("AID_FIXTURES");
+        char path[4096];
+        struct stat st;
+        struct aid_model *m = NULL;
+        struct aid_error err = { 0 };
+
+        if (!dir || stat(dir, &st) < 0)
+                cr_skip_test("fixtures folder %s absent: the llama.cpp vocabulary file is not tried",
+                                dir ? dir : "(unset)");
+        snprintf(path, sizeof(path), "%s/vocab/ggml-vocab-llama-spm.gguf", dir);
+        cr_assert_eq(aid_model_load(path, &m, &err), -EBADMSG, "%s", err.message);
+        cr_assert_not_null(strstr(err.message, "no tensors"), "%s", err.message);
+        cr_assert_not_null(strstr(err.message, "ggml-vocab-llama-spm.gguf"), "the path is named: %s",
+                        err.message);
+}
+
+Test(model, missing_keys)
+{
+        expect_load_error(&(struct opts){ .omit_key = "llama.block_count" }, -EBADMSG, "llama.block_count",
+                        "missing");
+        expect_load_error(&(struct opts){ .omit_key = "llama.attention.layer_norm_rms_epsilon" }, -EBADMSG,
+                        "llama.attention.layer_norm_rms_epsilon", NULL);
+        expect_load_error(&(struct opts){ .omit_key = "llama.context_length" }, -EBADMSG,
+                        "llama.context_length", NULL);
+}
+
+Test(model, contradictory_keys)
+{
+        expect_load_error(&(struct opts){ .n_head_kv = 3 }, -EBADMSG, "llama.attention.head_count_kv", NULL);
+        expect_load_error(&(struct opts){ .vocab_size = N_VOC + 4 }, -EBADMSG, "token_embd.weight", "20");
+}
+
+Test(model, wrong_tensor_shape)
+{
+        expect_load_error(&(struct opts){ .swap_tensor = "blk.1.attn_k.weight" }, -EBADMSG,
+                        "tensor 'blk.1.attn_k.weight' has shape [16, 32]", "expected [32, 16]");
+        expect_load_error(&(struct opts){ .swap_tensor = "blk.0.ffn_down.weight" }, -EBADMSG,
+                        "blk.0.ffn_down.weight", "expected [64, 32]");
+}
+
+Test(model, unsupported_tensor_type)
+{
+        expect_load_error(&(struct opts){ .q_tensor = "blk.0.attn_q.weight" }, -EOPNOTSUPP,
+                        "blk.0.attn_q.weight", "IQ4_NL");
+}
+
+Test(model, missing_file)
+{
+        struct aid_model *m = NULL;
+        struct aid_error err = { 0 };
+
+        cr_assert_eq(aid_model_load("/nonexistent/model.gguf", &m, &err), -ENOENT);
+        cr_assert_null(m);
+}
+
+Test(model, bad_context_parameters)
+{
+        struct aid_model *m = load_good();
+        struct aid_context *c = NULL;
+        struct aid_error err = { 0 };
+
+        cr_assert_eq(aid_context_new(m, &(struct aid_context_params){ .n_seq_max = 0, .n_batch = 1 }, &c,
+                                     &err),
+                        -EINVAL);
+        cr_assert_eq(aid_context_new(m, &(struct aid_context_params){ .n_seq_max = 1, .n_batch = 0 }, &c,
+                                     &err),
+                        -EINVAL);
+        cr_assert_null(c);
+        aid_model_free(m);
+}
+
+/* Every bad batch is refused with a message, and leaves caches and last logits as they were. */
+Test(model, bad_batches_change_nothing)
+{
+        struct aid_model *m = load_good();
+        struct aid_context *c = new_ctx(m, 2, 4);
+        struct aid_batch_entry b[4] = {
+                { .token = 1, .seq = 0, .pos = 0 },
+                { .token = 2, .seq = 0, .pos = 1, .want_logits = true },
+        };
+        struct aid_error err = { 0 };
+        float before[N_VOC];
+
+        cr_assert_eq(aid_decode(c, b, 2, &err), 0, "%s", err.message);
+        memcpy(before, aid_get_logits(c, 0), sizeof(before));
+
+#define EXPECT_REFUSED(n, code, needle)                                                                 \
+        do {                                                                                            \
+                err = (struct aid_error){ 0 };                                                          \
+                cr_assert_eq(aid_decode(c, b, n, &err), code, "%s", err.message);                       \
+                cr_assert_not_null(strstr(err.message, needle), "message '%s' lacks '%s'", err.message, \
+                                needle);                                                                \
+                cr_assert_eq(aid_kv_seq_len(c, 0), 2);                                                  \
+                cr_assert_eq(aid_kv_seq_len(c, 1), 0);                                                  \
+                cr_assert_not_null(aid_get_logits(c, 0));                                               \
+                cr_assert_arr_eq(aid_get_logits(c, 0), before, sizeof(before));                         \
+        } while (0)
+
+        /* A good entry first, then the bad one: the good one must not land either. */
+        b[0] = (struct aid_batch_entry){ .token = 3, .seq = 1, .pos = 0, .want_logits = true };
+        b[1] = (struct aid_batch_entry){ .token = N_VOC, .seq = 0, .pos = 2 };
+        EXPECT_REFUSED(2, -EINVAL, "token id 16");
+        b[1].token = -1;
+        EXPECT_REFUSED(2, -EINVAL, "token id -1");
+        b[1] = (struct aid_batch_entry){ .token = 3, .seq = 2, .pos = 0 };
+        EXPECT_REFUSED(2, -EINVAL, "sequence 2");
+        b[1] = (struct aid_batch_entry){ .token = 3, .seq = 0, .pos = 5 };
+        EXPECT_REFUSED(2, -EINVAL, "position 5");
+        b[1] = (struct aid_batch_entry){ .token = 3, .seq = 1, .pos = 0 }; /* seq 1 pos 0 twice */
+        EXPECT_REFUSED(2, -EINVAL, "expected 1");
+        EXPECT_REFUSED(5, -EINVAL, "n_batch");
+        EXPECT_REFUSED(0, -EINVAL, "empty");
+
+        /* Fill sequence 1 to the context size (the training context, 8), then one more. */
+        for (uint32_t p = 0; p < N_CTX; p += 4) {
+                for (uint32_t i = 0; i < 4; i++)
+                        b[i] = (struct aid_batch_entry){ .token = (int32_t)(p + i), .seq = 1, .pos = p + i };
+                cr_assert_eq(aid_decode(c, b, 4, &err), 0, "%s", err.message);
+        }
+        cr_assert_eq(aid_kv_seq_len(c, 1), N_CTX);
+        b[0] = (struct aid_batch_entry){ .token = 1, .seq = 1, .pos = N_CTX, .want_logits = true };
+        err = (struct aid_error){ 0 };
+        cr_assert_eq(aid_decode(c, b, 1, &err), -ENOSPC, "%s", err.message);
+        cr_assert_not_null(strstr(err.message, "context"), "%s", err.message);
+        cr_assert_eq(aid_kv_seq_len(c, 1), N_CTX);
+
+        aid_context_free(c);
+        aid_model_free(m);
+}
+
+Test(model, kv_operations)
+{
+        struct aid_model *m = load_good();
+        struct aid_context *c = new_ctx(m, 2, 4);
+        struct aid_batch_entry b[4];
+        struct aid_error err = { 0 };
+
+        for (uint32_t i = 0; i < 4; i++)
+                b[i] = (struct aid_batch_entry){ .token = (int32_t)i, .seq = 0, .pos = i };
+        cr_assert_eq(aid_decode(c, b, 4, &err), 0, "%s", err.message);
+        cr_assert_eq(aid_kv_seq_truncate(c, 5, 0), -EINVAL);
+        cr_assert_eq(aid_kv_seq_copy(c, 0, 7), -EINVAL);
+        cr_assert_eq(aid_kv_seq_len(c, 7), 0);
+        cr_assert_eq(aid_kv_seq_truncate(c, 0, 10), 0, "truncating past the end keeps everything");
+        cr_assert_eq(aid_kv_seq_len(c, 0), 4);
+        cr_assert_eq(aid_kv_seq_copy(c, 0, 1), 0);
+        cr_assert_eq(aid_kv_seq_len(c, 1), 4);
+        cr_assert_eq(aid_kv_seq_truncate(c, 0, 1), 0);
+        cr_assert_eq(aid_kv_seq_len(c, 0), 1);
+        cr_assert_eq(aid_kv_seq_len(c, 1), 4, "the copy is independent");
+        aid_kv_seq_clear(c, 1);
+        cr_assert_eq(aid_kv_seq_len(c, 1), 0);
+        /* After a clear, a sequence starts at position 0 again. */
+        b[0] = (struct aid_batch_entry){ .token = 1, .seq = 1, .pos = 0, .want_logits = true };
+        cr_assert_eq(aid_decode(c, b, 1, &err), 0, "%s", err.message);
+        aid_context_free(c);
+        aid_model_free(m);
+}
+
+/* A model file's vocabulary comes with it: the prompt of the fixtures tokenizes to the ids
+ * llama.cpp fed the model (BOS added, as the vocabulary asks). */
+Test(model, fixture_model_has_tokenizer)
+{
+        const char *dir = getenv("AID_FIXTURES");
+        const char *prompt = "The quick brown fox jumps over the lazy dog. Once upon a time";
+        char path[4096];
+        struct stat st;
+        struct aid_model *m = NULL;
+        struct aid_error err = { 0 };
+        _cleanup_free_ int32_t *ids = NULL;
+        size_t n = 0;
+        FILE *f;
+
+        if (!dir || stat(dir, &st) < 0)
+                cr_skip_test("fixtures folder %s absent: set AID_FIXTURES to ../shared/fixtures",
+                                dir ? dir : "(unset)");
+        snprintf(path, sizeof(path), "%s/models/tiny-phi3-Q4_0.gguf", dir);
+        cr_assert_eq(aid_model_load(path, &m, &err), 0, "%s", err.message);
+        cr_assert_eq(aid_model_hparams(m)->arch, AID_ARCH_PHI3);
+        cr_assert_eq(aid_model_hparams(m)->n_vocab, 32064);
+        cr_assert_not_null(aid_model_tokenizer(m));
+        cr_assert_eq(aid_tokenize(aid_model_tokenizer(m), prompt, strlen(prompt),
+                                     AID_TOKENIZE_ADD_SPECIAL | AID_TOKENIZE_PARSE_SPECIAL, &ids, &n, &err),
+                        0, "%s", err.message);
+        snprintf(path, sizeof(path), "%s/models/tiny-phi3-Q4_0.tokens.txt", dir);
+        f = fopen(path, "r");
+        cr_assert_not_null(f);
+        for (size_t i = 0; i < n; i++) {
+                int32_t want;
+                cr_assert_eq(fscanf(f, "%d", &want), 1);
+                cr_assert_eq(ids[i], want, "token %zu", i);
+        }
+        fclose(f);
+        cr_assert_eq(n, 17);
+        aid_model_free(m);
+}
