@@ -40,6 +40,16 @@ static const char help_description[] =
                 "  models      List the models aid found, and why unusable ones are unusable\n"
                 "  model ID    Show everything aid knows about one model\n"
                 "  rescan      Scan the model directories again now\n"
+                "  whoami      Show how aid identifies this process (app id, kind, trust)\n"
+                "  policy show [APP]\n"
+                "              Show the privacy policy for APP (an app id or executable path;\n"
+                "              without APP: for apps no [App] group names), with the file and\n"
+                "              line each decision comes from\n"
+                "  policy check APP CAPABILITY\n"
+                "              Show whether APP may use CAPABILITY (text, vision,\n"
+                "              transcribe-file, live-microphone, live-system-audio)\n"
+                "  policy reload\n"
+                "              Make aid read its policy files again now\n"
                 "\n"
                 "Exit status:\n"
                 "  0  success\n"
@@ -80,12 +90,48 @@ static const char *bus_description(void)
 /* The capabilities every status shows, configured or not, so that a missing one is visible. */
 static const char *const known_capabilities[] = { "text", "vision", "speech" };
 
+/* The privacy dashboard: who used what, when, during the last hour. */
+static void print_recent_use(GVariant *recent)
+{
+        static const char *const header[] = { "APP", "KIND", "CAPABILITY", "LAST USE", "USES", NULL };
+        g_autoptr(aidctl_table) table = aidctl_table_new(header);
+        gint64 now = g_get_real_time();
+        GVariantIter iter;
+        GVariant *dict;
+
+        if (g_variant_n_children(recent) == 0) {
+                printf("Recent use:     no app used aid in the last hour\n");
+                return;
+        }
+        printf("Recent use (last hour):\n");
+        g_variant_iter_init(&iter, recent);
+        while ((dict = g_variant_iter_next_value(&iter))) {
+                const char *app = "?", *kind = "?", *capability = "?";
+                guint64 last = 0;
+                guint32 count = 0;
+
+                g_variant_lookup(dict, "app_id", "&s", &app);
+                g_variant_lookup(dict, "identity_kind", "&s", &kind);
+                g_variant_lookup(dict, "capability", "&s", &capability);
+                g_variant_lookup(dict, "last_use", "t", &last);
+                g_variant_lookup(dict, "count", "u", &count);
+                g_autofree char *ago = g_strdup_printf("%" G_GINT64_FORMAT " s ago",
+                                MAX((gint64)0, (now - (gint64)last) / G_USEC_PER_SEC));
+                g_autofree char *uses = g_strdup_printf("%u", count);
+                const char *row[] = { app, kind, capability, ago, uses };
+                aidctl_table_add_row(table, row);
+                g_variant_unref(dict);
+        }
+        aidctl_table_print(table, stdout);
+}
+
 static int cmd_status(AidClient *client, char **args)
 {
         g_autoptr(GError) error = NULL;
         g_autoptr(GPtrArray) models = NULL;
         g_autoptr(GHashTable) defaults = NULL;
         g_autoptr(GList) capabilities = NULL;
+        g_autoptr(GVariant) recent = NULL;
         guint n_usable = 0;
 
         models = aid_client_list_models_sync(client, NULL, &error);
@@ -94,6 +140,9 @@ static int cmd_status(AidClient *client, char **args)
         for (guint i = 0; i < models->len; i++)
                 n_usable += aid_model_info_get_usable(models->pdata[i]) ? 1 : 0;
         defaults = aid_client_get_default_models(client);
+        recent = aid_client_get_recent_use_sync(client, NULL, &error);
+        if (!recent)
+                return report_error(error);
 
         if (opt_json) {
                 g_autoptr(JsonBuilder) b = json_builder_new();
@@ -118,6 +167,10 @@ static int cmd_status(AidClient *client, char **args)
                 json_builder_end_object(b);
                 json_builder_set_member_name(b, "default_models");
                 aidctl_json_add_default_models(b, defaults);
+                json_builder_set_member_name(b, "network_isolated");
+                json_builder_add_boolean_value(b, aid_client_get_network_isolated(client));
+                json_builder_set_member_name(b, "recent_use");
+                json_builder_add_value(b, json_gvariant_serialize(recent));
                 json_builder_end_object(b);
                 aidctl_json_print(b);
                 return EXIT_OK;
@@ -138,6 +191,11 @@ static int cmd_status(AidClient *client, char **args)
                 if (!g_strv_contains(known_capabilities, l->data))
                         printf("  %-12s  %s\n", (const char *)l->data,
                                         (const char *)g_hash_table_lookup(defaults, l->data));
+        printf("Network:        %s\n",
+                        aid_client_get_network_isolated(client)
+                                        ? "none (aid can reach nothing outside this machine)"
+                                        : "REACHABLE: aid is not running with PrivateNetwork=yes");
+        print_recent_use(recent);
         return EXIT_OK;
 }
 
@@ -290,17 +348,180 @@ static int cmd_rescan(AidClient *client, char **args)
         return EXIT_OK;
 }
 
+static void print_variant_json(GVariant *v)
+{
+        g_autoptr(JsonBuilder) b = json_builder_new();
+
+        json_builder_add_value(b, json_gvariant_serialize(v));
+        aidctl_json_print(b);
+}
+
+static int cmd_whoami(AidClient *client, char **args)
+{
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) id = NULL;
+        const char *app = NULL, *kind = NULL, *trust = NULL, *exe = NULL, *unit = NULL;
+        guint32 pid = 0, uid = 0;
+
+        id = aid_client_who_am_i_sync(client, NULL, &error);
+        if (!id)
+                return report_error(error);
+        if (opt_json) {
+                print_variant_json(id);
+                return EXIT_OK;
+        }
+        g_variant_lookup(id, "app_id", "&s", &app);
+        g_variant_lookup(id, "kind", "&s", &kind);
+        g_variant_lookup(id, "trust", "&s", &trust);
+        g_variant_lookup(id, "exe", "&s", &exe);
+        g_variant_lookup(id, "unit", "&s", &unit);
+        g_variant_lookup(id, "pid", "u", &pid);
+        g_variant_lookup(id, "uid", "u", &uid);
+        g_autofree char *pid_s = g_strdup_printf("%u", pid), *uid_s = g_strdup_printf("%u", uid);
+        print_field("App:", app);
+        print_field("Kind:", kind);
+        print_field("Trust:",
+                        g_strcmp0(trust, "sandboxed") == 0
+                                        ? "sandboxed (the sandbox vouches for the app id)"
+                                        : "host (best effort: any program of this user could claim it)");
+        print_field("PID:", pid_s);
+        print_field("UID:", uid_s);
+        print_field("Executable:", exe);
+        print_field("Unit:", unit);
+        return EXIT_OK;
+}
+
+static const char *const policy_limit_keys[] = { "requests_per_minute", "max_tokens", "max_concurrent",
+        NULL };
+
+static char *format_limits(GVariant *dict)
+{
+        g_autoptr(GString) s = g_string_new(NULL);
+        guint32 v = 0, window = 60;
+
+        g_variant_lookup(dict, "rate_window_sec", "u", &window);
+        for (size_t i = 0; policy_limit_keys[i]; i++)
+                if (g_variant_lookup(dict, policy_limit_keys[i], "u", &v) && v > 0) {
+                        if (s->len)
+                                g_string_append(s, ", ");
+                        if (i == 0)
+                                g_string_append_printf(s, "%u requests per %u s", v, window);
+                        else
+                                g_string_append_printf(
+                                                s, "%s %u", i == 1 ? "max tokens" : "max concurrent", v);
+                }
+        return g_string_free(g_steal_pointer(&s), s->len == 0);
+}
+
+static int policy_show(AidClient *client, const char *app)
+{
+        static const char *const header[] = { "CAPABILITY", "DECISION", "FROM", NULL };
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) policy = NULL;
+        g_autoptr(aidctl_table) table = aidctl_table_new(header);
+        g_auto(GStrv) messages = aid_client_dup_policy_messages(client);
+        g_auto(GStrv) files = aid_client_dup_policy_files(client);
+        g_autofree char *limits = NULL;
+        GVariantIter iter;
+        GVariant *dict;
+
+        policy = aid_client_get_policy_sync(client, app ? app : "", NULL, &error);
+        if (!policy)
+                return report_error(error);
+        if (opt_json) {
+                print_variant_json(policy);
+                return EXIT_OK;
+        }
+
+        printf("Policy for %s:\n", app ? app : "apps no [App] group names");
+        g_variant_iter_init(&iter, policy);
+        while ((dict = g_variant_iter_next_value(&iter))) {
+                const char *capability = "?", *decision = "?", *source = "?";
+                g_variant_lookup(dict, "capability", "&s", &capability);
+                g_variant_lookup(dict, "decision", "&s", &decision);
+                g_variant_lookup(dict, "source", "&s", &source);
+                const char *row[] = { capability, decision, source };
+                aidctl_table_add_row(table, row);
+                if (!limits)
+                        limits = format_limits(dict);
+                g_variant_unref(dict);
+        }
+        aidctl_table_print(table, stdout);
+        printf("Limits: %s\n", limits ? limits : "none");
+        printf("Files read (in order):\n");
+        for (size_t i = 0; files[i]; i++)
+                printf("  %s\n", files[i]);
+        if (!files[0])
+                printf("  none: every capability is denied\n");
+        if (messages[0]) {
+                printf("Problems (each denies, never allows):\n");
+                for (size_t i = 0; messages[i]; i++)
+                        printf("  %s\n", messages[i]);
+        }
+        return EXIT_OK;
+}
+
+static int policy_check(AidClient *client, const char *app, const char *capability)
+{
+        g_autoptr(GError) error = NULL;
+        g_autofree char *decision = NULL, *source = NULL, *limits_s = NULL;
+        g_autoptr(GVariant) limits = NULL;
+
+        if (!aid_client_check_policy_sync(
+                            client, app, capability, &decision, &source, &limits, NULL, &error))
+                return report_error(error);
+        if (opt_json) {
+                g_autoptr(JsonBuilder) b = json_builder_new();
+
+                json_builder_begin_object(b);
+                json_builder_set_member_name(b, "decision");
+                json_builder_add_string_value(b, decision);
+                json_builder_set_member_name(b, "source");
+                json_builder_add_string_value(b, source);
+                json_builder_set_member_name(b, "limits");
+                json_builder_add_value(b, json_gvariant_serialize(limits));
+                json_builder_end_object(b);
+                aidctl_json_print(b);
+                return EXIT_OK;
+        }
+        limits_s = format_limits(limits);
+        printf("%s: %s '%s' (%s)%s%s\n", app, g_str_equal(decision, "allow") ? "may use" : "may not use",
+                        capability, source, limits_s ? "; limits: " : "", limits_s ? limits_s : "");
+        return EXIT_OK;
+}
+
+static int cmd_policy(AidClient *client, char **args)
+{
+        guint n = g_strv_length(args);
+
+        if (g_str_equal(args[0], "show") && n <= 2)
+                return policy_show(client, n == 2 ? args[1] : NULL);
+        if (g_str_equal(args[0], "check") && n == 3)
+                return policy_check(client, args[1], args[2]);
+        if (g_str_equal(args[0], "reload") && n == 1) {
+                g_autoptr(GError) error = NULL;
+                if (!aid_client_reload_policy_sync(client, NULL, &error))
+                        return report_error(error);
+                printf("Policy reloaded.\n");
+                return EXIT_OK;
+        }
+        return usage_error("use 'policy show [APP]', 'policy check APP CAPABILITY' or 'policy reload'");
+}
+
 struct command {
         const char *name;
-        const char *argument; /* the one argument it takes, or NULL for none */
+        const char *argument; /* what it takes, for the usage message, or NULL for nothing */
+        int min_args, max_args;
         int (*run)(AidClient *client, char **args);
 };
 
 static const struct command commands[] = {
-        { "status", NULL, cmd_status },
-        { "models", NULL, cmd_models },
-        { "model", "ID", cmd_model },
-        { "rescan", NULL, cmd_rescan },
+        { "status", NULL, 0, 0, cmd_status },
+        { "models", NULL, 0, 0, cmd_models },
+        { "model", "ID", 1, 1, cmd_model },
+        { "rescan", NULL, 0, 0, cmd_rescan },
+        { "whoami", NULL, 0, 0, cmd_whoami },
+        { "policy", "show [APP] | check APP CAPABILITY | reload", 1, 3, cmd_policy },
 };
 
 static AidClient *connect_client(GError **error)
@@ -348,10 +569,10 @@ int main(int argc, char **argv)
                 return usage_error("unknown command '%s'", argv[1]);
 
         n_args = argc - 2;
-        if (command->argument && n_args < 1)
+        if (n_args < command->min_args)
                 return usage_error("'%s' needs an argument: %s %s", command->name, command->name,
                                 command->argument);
-        if (n_args > (command->argument ? 1 : 0))
+        if (n_args > command->max_args)
                 return usage_error("too many arguments for '%s'", command->name);
 
         /* Whatever stops the connection, aid cannot be reached: exit 3, never 1. */

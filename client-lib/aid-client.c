@@ -966,3 +966,442 @@ gboolean aid_client_rescan_finish(
                 *out_n_models = (guint)n;
         return TRUE;
 }
+
+/* The privacy policy's calls reply with variants the caller reads itself (their keys are
+ * documented in the D-Bus XML); the task holds the whole reply. */
+static gpointer parse_any_reply(GVariant *reply, GError **error)
+{
+        return g_variant_ref(reply);
+}
+
+static const struct reply_kind any_reply = {
+        .parse = parse_any_reply,
+        .free = (GDestroyNotify)g_variant_unref,
+};
+
+static GVariant *child_of_type(GVariant *reply, const char *method, const char *type, GError **error)
+{
+        g_autofree char *tuple = g_strdup_printf("(%s)", type);
+
+        if (!g_variant_is_of_type(reply, G_VARIANT_TYPE(tuple))) {
+                g_set_error(error, AID_ERROR, AID_ERROR_FAILED, "%s replied %s, expected %s", method,
+                                g_variant_get_type_string(reply), tuple);
+                return NULL;
+        }
+        return g_variant_get_child_value(reply, 0);
+}
+
+static GVariant *finish_any(AidClient *client, GAsyncResult *result, gpointer tag, GError **error)
+{
+        g_return_val_if_fail(g_task_is_valid(result, client), NULL);
+        g_return_val_if_fail(g_task_get_source_tag(G_TASK(result)) == tag, NULL);
+
+        return g_task_propagate_pointer(G_TASK(result), error);
+}
+
+/**
+ * aid_client_get_network_isolated:
+ * @client: an #AidClient
+ *
+ * Whether the daemon found, when it started, that it has no network: no interface but
+ * loopback (as under its units' PrivateNetwork=yes).
+ *
+ * Returns: %TRUE when nothing the daemon does can leave the machine
+ */
+gboolean aid_client_get_network_isolated(AidClient *client)
+{
+        g_autoptr(GVariant) v = NULL;
+
+        g_return_val_if_fail(AID_IS_CLIENT(client), FALSE);
+        v = g_dbus_proxy_get_cached_property(client->proxy, "NetworkIsolated");
+        return v && g_variant_is_of_type(v, G_VARIANT_TYPE_BOOLEAN) && g_variant_get_boolean(v);
+}
+
+/**
+ * aid_client_dup_policy_messages:
+ * @client: an #AidClient
+ *
+ * What is wrong with the daemon's policy files, "FILE:LINE: problem" each, as cached from
+ * its PolicyMessages property.
+ *
+ * Returns: (transfer full) (array zero-terminated=1): the messages, maybe none
+ */
+char **aid_client_dup_policy_messages(AidClient *client)
+{
+        g_autoptr(GVariant) v = NULL;
+
+        g_return_val_if_fail(AID_IS_CLIENT(client), NULL);
+        v = g_dbus_proxy_get_cached_property(client->proxy, "PolicyMessages");
+        if (!v || !g_variant_is_of_type(v, G_VARIANT_TYPE_STRING_ARRAY))
+                return g_new0(char *, 1);
+        return g_variant_dup_strv(v, NULL);
+}
+
+/**
+ * aid_client_dup_policy_files:
+ * @client: an #AidClient
+ *
+ * Returns: (transfer full) (array zero-terminated=1): the policy files in force, in the order
+ *   the daemon read them
+ */
+char **aid_client_dup_policy_files(AidClient *client)
+{
+        g_autoptr(GVariant) v = NULL;
+
+        g_return_val_if_fail(AID_IS_CLIENT(client), NULL);
+        v = g_dbus_proxy_get_cached_property(client->proxy, "PolicyFiles");
+        if (!v || !g_variant_is_of_type(v, G_VARIANT_TYPE_STRING_ARRAY))
+                return g_new0(char *, 1);
+        return g_variant_dup_strv(v, NULL);
+}
+
+/**
+ * aid_client_who_am_i_sync:
+ * @client: an #AidClient
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for an error
+ *
+ * How the daemon identifies this process: a dictionary with app_id, kind, trust, pid, uid,
+ * and exe and unit where known (see the D-Bus interface's WhoAmI).
+ *
+ * Returns: (transfer full): an a{sv} dictionary, or %NULL with @error set
+ */
+GVariant *aid_client_who_am_i_sync(AidClient *client, GCancellable *cancellable, GError **error)
+{
+        g_autoptr(GVariant) reply = NULL;
+
+        g_return_val_if_fail(AID_IS_CLIENT(client), NULL);
+        reply = call_sync(client, "WhoAmI", NULL, -1, cancellable, error);
+        return reply ? child_of_type(reply, "WhoAmI", "a{sv}", error) : NULL;
+}
+
+/**
+ * aid_client_who_am_i:
+ * @client: an #AidClient
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called with the result
+ * @user_data: (closure): data for @callback
+ *
+ * Asynchronous aid_client_who_am_i_sync(); call aid_client_who_am_i_finish() in @callback.
+ */
+void aid_client_who_am_i(AidClient *client, GCancellable *cancellable, GAsyncReadyCallback callback,
+                gpointer user_data)
+{
+        g_return_if_fail(AID_IS_CLIENT(client));
+        call_async(client, aid_client_who_am_i, "WhoAmI", NULL, -1, &any_reply, cancellable, callback,
+                        user_data);
+}
+
+/**
+ * aid_client_who_am_i_finish:
+ * @client: an #AidClient
+ * @result: the #GAsyncResult passed to the callback
+ * @error: return location for an error
+ *
+ * Returns: (transfer full): an a{sv} dictionary, or %NULL with @error set
+ */
+GVariant *aid_client_who_am_i_finish(AidClient *client, GAsyncResult *result, GError **error)
+{
+        g_autoptr(GVariant) reply = finish_any(client, result, aid_client_who_am_i, error);
+        return reply ? child_of_type(reply, "WhoAmI", "a{sv}", error) : NULL;
+}
+
+static gboolean split_check_policy(GVariant *reply, char **out_decision, char **out_source,
+                GVariant **out_limits, GError **error)
+{
+        if (!g_variant_is_of_type(reply, G_VARIANT_TYPE("(ssa{sv})"))) {
+                g_set_error(error, AID_ERROR, AID_ERROR_FAILED, "CheckPolicy replied %s, expected (ssa{sv})",
+                                g_variant_get_type_string(reply));
+                return FALSE;
+        }
+        if (out_decision)
+                g_variant_get_child(reply, 0, "s", out_decision);
+        if (out_source)
+                g_variant_get_child(reply, 1, "s", out_source);
+        if (out_limits)
+                *out_limits = g_variant_get_child_value(reply, 2);
+        return TRUE;
+}
+
+/**
+ * aid_client_check_policy_sync:
+ * @client: an #AidClient
+ * @app_id: an app id as the daemon names apps (see aid_client_who_am_i_sync()); "" for an
+ *   app no [App] group names
+ * @capability: "text", "vision", "transcribe-file", "live-microphone" or "live-system-audio"
+ * @out_decision: (out) (optional) (transfer full): "allow" or "deny"
+ * @out_source: (out) (optional) (transfer full): the deciding FILE:LINE, or why
+ * @out_limits: (out) (optional) (transfer full): the limits (a{sv})
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for an error
+ *
+ * What the daemon's privacy policy says for @app_id and @capability. Changes nothing.
+ *
+ * Returns: %TRUE on success, %FALSE with @error set
+ */
+gboolean aid_client_check_policy_sync(AidClient *client, const char *app_id, const char *capability,
+                char **out_decision, char **out_source, GVariant **out_limits, GCancellable *cancellable,
+                GError **error)
+{
+        g_autoptr(GVariant) reply = NULL;
+
+        g_return_val_if_fail(AID_IS_CLIENT(client), FALSE);
+        g_return_val_if_fail(app_id != NULL && capability != NULL, FALSE);
+        reply = call_sync(client, "CheckPolicy", g_variant_new("(ss)", app_id, capability), -1, cancellable,
+                        error);
+        return reply && split_check_policy(reply, out_decision, out_source, out_limits, error);
+}
+
+/**
+ * aid_client_check_policy:
+ * @client: an #AidClient
+ * @app_id: as for aid_client_check_policy_sync()
+ * @capability: as for aid_client_check_policy_sync()
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called with the result
+ * @user_data: (closure): data for @callback
+ *
+ * Asynchronous aid_client_check_policy_sync(); call aid_client_check_policy_finish().
+ */
+void aid_client_check_policy(AidClient *client, const char *app_id, const char *capability,
+                GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+        g_return_if_fail(AID_IS_CLIENT(client));
+        g_return_if_fail(app_id != NULL && capability != NULL);
+        call_async(client, aid_client_check_policy, "CheckPolicy", g_variant_new("(ss)", app_id, capability),
+                        -1, &any_reply, cancellable, callback, user_data);
+}
+
+/**
+ * aid_client_check_policy_finish:
+ * @client: an #AidClient
+ * @result: the #GAsyncResult passed to the callback
+ * @out_decision: (out) (optional) (transfer full): "allow" or "deny"
+ * @out_source: (out) (optional) (transfer full): the deciding FILE:LINE, or why
+ * @out_limits: (out) (optional) (transfer full): the limits (a{sv})
+ * @error: return location for an error
+ *
+ * Returns: %TRUE on success, %FALSE with @error set
+ */
+gboolean aid_client_check_policy_finish(AidClient *client, GAsyncResult *result, char **out_decision,
+                char **out_source, GVariant **out_limits, GError **error)
+{
+        g_autoptr(GVariant) reply = finish_any(client, result, aid_client_check_policy, error);
+        return reply && split_check_policy(reply, out_decision, out_source, out_limits, error);
+}
+
+/**
+ * aid_client_get_policy_sync:
+ * @client: an #AidClient
+ * @app_id: as for aid_client_check_policy_sync()
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for an error
+ *
+ * The policy for every capability of @app_id: one dictionary per capability with
+ * capability, decision, source and the limit keys.
+ *
+ * Returns: (transfer full): an aa{sv} array, or %NULL with @error set
+ */
+GVariant *aid_client_get_policy_sync(
+                AidClient *client, const char *app_id, GCancellable *cancellable, GError **error)
+{
+        g_autoptr(GVariant) reply = NULL;
+
+        g_return_val_if_fail(AID_IS_CLIENT(client), NULL);
+        g_return_val_if_fail(app_id != NULL, NULL);
+        reply = call_sync(client, "GetPolicy", g_variant_new("(s)", app_id), -1, cancellable, error);
+        return reply ? child_of_type(reply, "GetPolicy", "aa{sv}", error) : NULL;
+}
+
+/**
+ * aid_client_get_policy:
+ * @client: an #AidClient
+ * @app_id: as for aid_client_check_policy_sync()
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called with the result
+ * @user_data: (closure): data for @callback
+ *
+ * Asynchronous aid_client_get_policy_sync(); call aid_client_get_policy_finish().
+ */
+void aid_client_get_policy(AidClient *client, const char *app_id, GCancellable *cancellable,
+                GAsyncReadyCallback callback, gpointer user_data)
+{
+        g_return_if_fail(AID_IS_CLIENT(client));
+        g_return_if_fail(app_id != NULL);
+        call_async(client, aid_client_get_policy, "GetPolicy", g_variant_new("(s)", app_id), -1, &any_reply,
+                        cancellable, callback, user_data);
+}
+
+/**
+ * aid_client_get_policy_finish:
+ * @client: an #AidClient
+ * @result: the #GAsyncResult passed to the callback
+ * @error: return location for an error
+ *
+ * Returns: (transfer full): an aa{sv} array, or %NULL with @error set
+ */
+GVariant *aid_client_get_policy_finish(AidClient *client, GAsyncResult *result, GError **error)
+{
+        g_autoptr(GVariant) reply = finish_any(client, result, aid_client_get_policy, error);
+        return reply ? child_of_type(reply, "GetPolicy", "aa{sv}", error) : NULL;
+}
+
+/**
+ * aid_client_get_recent_use_sync:
+ * @client: an #AidClient
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for an error
+ *
+ * The privacy dashboard: which app used which capability in the last hour, one dictionary
+ * per app and capability (app_id, identity_kind, capability, first_use, last_use, count,
+ * uid).
+ *
+ * Returns: (transfer full): an aa{sv} array, or %NULL with @error set
+ */
+GVariant *aid_client_get_recent_use_sync(AidClient *client, GCancellable *cancellable, GError **error)
+{
+        g_autoptr(GVariant) reply = NULL;
+
+        g_return_val_if_fail(AID_IS_CLIENT(client), NULL);
+        reply = call_sync(client, "GetRecentUse", NULL, -1, cancellable, error);
+        return reply ? child_of_type(reply, "GetRecentUse", "aa{sv}", error) : NULL;
+}
+
+/**
+ * aid_client_get_recent_use:
+ * @client: an #AidClient
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called with the result
+ * @user_data: (closure): data for @callback
+ *
+ * Asynchronous aid_client_get_recent_use_sync(); call aid_client_get_recent_use_finish().
+ */
+void aid_client_get_recent_use(AidClient *client, GCancellable *cancellable, GAsyncReadyCallback callback,
+                gpointer user_data)
+{
+        g_return_if_fail(AID_IS_CLIENT(client));
+        call_async(client, aid_client_get_recent_use, "GetRecentUse", NULL, -1, &any_reply, cancellable,
+                        callback, user_data);
+}
+
+/**
+ * aid_client_get_recent_use_finish:
+ * @client: an #AidClient
+ * @result: the #GAsyncResult passed to the callback
+ * @error: return location for an error
+ *
+ * Returns: (transfer full): an aa{sv} array, or %NULL with @error set
+ */
+GVariant *aid_client_get_recent_use_finish(AidClient *client, GAsyncResult *result, GError **error)
+{
+        g_autoptr(GVariant) reply = finish_any(client, result, aid_client_get_recent_use, error);
+        return reply ? child_of_type(reply, "GetRecentUse", "aa{sv}", error) : NULL;
+}
+
+/**
+ * aid_client_reload_policy_sync:
+ * @client: an #AidClient
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for an error
+ *
+ * Makes the daemon read its policy files again now. Needs the right to manage it
+ * (%AID_ERROR_PERMISSION_DENIED otherwise).
+ *
+ * Returns: %TRUE on success, %FALSE with @error set
+ */
+gboolean aid_client_reload_policy_sync(AidClient *client, GCancellable *cancellable, GError **error)
+{
+        g_autoptr(GVariant) reply = NULL;
+
+        g_return_val_if_fail(AID_IS_CLIENT(client), FALSE);
+        reply = call_sync(client, "ReloadPolicy", NULL, RESCAN_TIMEOUT_MSEC, cancellable, error);
+        return reply != NULL;
+}
+
+/**
+ * aid_client_reload_policy:
+ * @client: an #AidClient
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called with the result
+ * @user_data: (closure): data for @callback
+ *
+ * Asynchronous aid_client_reload_policy_sync(); call aid_client_reload_policy_finish().
+ */
+void aid_client_reload_policy(AidClient *client, GCancellable *cancellable, GAsyncReadyCallback callback,
+                gpointer user_data)
+{
+        g_return_if_fail(AID_IS_CLIENT(client));
+        call_async(client, aid_client_reload_policy, "ReloadPolicy", NULL, RESCAN_TIMEOUT_MSEC, &any_reply,
+                        cancellable, callback, user_data);
+}
+
+/**
+ * aid_client_reload_policy_finish:
+ * @client: an #AidClient
+ * @result: the #GAsyncResult passed to the callback
+ * @error: return location for an error
+ *
+ * Returns: %TRUE on success, %FALSE with @error set
+ */
+gboolean aid_client_reload_policy_finish(AidClient *client, GAsyncResult *result, GError **error)
+{
+        g_autoptr(GVariant) reply = finish_any(client, result, aid_client_reload_policy, error);
+        return reply != NULL;
+}
+
+/**
+ * aid_client_authorize_sync:
+ * @client: an #AidClient
+ * @capability: "text", "vision", "transcribe-file", "live-microphone" or "live-system-audio"
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for an error
+ *
+ * Asks whether this app may use @capability now: the check every capability call runs. It
+ * counts as one request against the app's rate limit.
+ *
+ * Returns: (transfer full): the limits (a{sv}) the app's requests get, or %NULL with @error
+ *   set (%AID_ERROR_PERMISSION_DENIED, %AID_ERROR_QUOTA_EXCEEDED)
+ */
+GVariant *aid_client_authorize_sync(
+                AidClient *client, const char *capability, GCancellable *cancellable, GError **error)
+{
+        g_autoptr(GVariant) reply = NULL;
+
+        g_return_val_if_fail(AID_IS_CLIENT(client), NULL);
+        g_return_val_if_fail(capability != NULL, NULL);
+        reply = call_sync(client, "Authorize", g_variant_new("(s)", capability), -1, cancellable, error);
+        return reply ? child_of_type(reply, "Authorize", "a{sv}", error) : NULL;
+}
+
+/**
+ * aid_client_authorize:
+ * @client: an #AidClient
+ * @capability: as for aid_client_authorize_sync()
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called with the result
+ * @user_data: (closure): data for @callback
+ *
+ * Asynchronous aid_client_authorize_sync(); call aid_client_authorize_finish().
+ */
+void aid_client_authorize(AidClient *client, const char *capability, GCancellable *cancellable,
+                GAsyncReadyCallback callback, gpointer user_data)
+{
+        g_return_if_fail(AID_IS_CLIENT(client));
+        g_return_if_fail(capability != NULL);
+        call_async(client, aid_client_authorize, "Authorize", g_variant_new("(s)", capability), -1,
+                        &any_reply, cancellable, callback, user_data);
+}
+
+/**
+ * aid_client_authorize_finish:
+ * @client: an #AidClient
+ * @result: the #GAsyncResult passed to the callback
+ * @error: return location for an error
+ *
+ * Returns: (transfer full): the limits (a{sv}), or %NULL with @error set
+ */
+GVariant *aid_client_authorize_finish(AidClient *client, GAsyncResult *result, GError **error)
+{
+        g_autoptr(GVariant) reply = finish_any(client, result, aid_client_authorize, error);
+        return reply ? child_of_type(reply, "Authorize", "a{sv}", error) : NULL;
+}

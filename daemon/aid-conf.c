@@ -88,6 +88,7 @@ void aid_conf_clear(struct aid_conf *c)
         g_free(c->registry.default_vision);
         g_free(c->registry.default_speech);
         g_strfreev(c->warnings);
+        g_strfreev(c->policy_dirs);
         *c = (struct aid_conf){};
 }
 
@@ -117,6 +118,7 @@ static const char *const known_models_keys[] = {
         NULL,
 };
 static const char *const known_daemon_keys[] = { "IdleUnloadSec", NULL };
+static const char *const known_policy_keys[] = { "Directories", NULL };
 
 static int invalid(struct aid_error *err, const char *file, const char *group, const char *key,
                 const char *what)
@@ -197,6 +199,8 @@ static void check_unknown(GKeyFile *k, const char *file, GPtrArray *warnings)
                         known = known_models_keys;
                 else if (strcmp(groups[g], "Daemon") == 0)
                         known = known_daemon_keys;
+                else if (strcmp(groups[g], "Policy") == 0)
+                        known = known_policy_keys;
                 else {
                         warn(warnings, "%s: unknown group [%s], ignored", file, groups[g]);
                         continue;
@@ -235,6 +239,28 @@ static int apply_file(GKeyFile *k, enum aid_bus_mode mode, const char *file, str
         take_string(k, "Models", "DefaultText", &c->registry.default_text);
         take_string(k, "Models", "DefaultVision", &c->registry.default_vision);
         take_string(k, "Models", "DefaultSpeech", &c->registry.default_speech);
+
+        if (g_key_file_has_key(k, "Policy", "Directories", NULL)) {
+                /* Replaces the default list (tests and unusual setups); every entry absolute,
+                 * since a relative one would depend on the daemon's working directory. */
+                g_auto(GStrv) list = g_key_file_get_string_list(k, "Policy", "Directories", NULL, NULL);
+                GStrvBuilder *b = g_strv_builder_new();
+
+                for (size_t i = 0; list && list[i]; i++) {
+                        g_autofree char *path = g_strstrip(g_strdup(list[i]));
+                        if (path[0] == '\0')
+                                continue;
+                        if (!g_path_is_absolute(path)) {
+                                g_strv_builder_unref(b);
+                                return invalid(err, file, "Policy", "Directories",
+                                                "every directory must be an absolute path");
+                        }
+                        g_strv_builder_add(b, path);
+                }
+                g_strfreev(c->policy_dirs);
+                c->policy_dirs = g_strv_builder_end(b);
+                g_strv_builder_unref(b);
+        }
 
         if (g_key_file_has_key(k, "Daemon", "IdleUnloadSec", NULL)) {
                 g_autofree char *v = g_key_file_get_string(k, "Daemon", "IdleUnloadSec", NULL);

@@ -25,6 +25,9 @@ const char *aid_bus_mode_to_string(enum aid_bus_mode m); /* "user", "system", "a
 struct aid_conf {
         struct registry_config registry; /* [Models] */
         uint64_t idle_unload_sec;        /* [Daemon] IdleUnloadSec=; 0 = never unload */
+        /* [Policy] Directories=: the policy directories, read in order, replacing the default
+         * ones (aid_policy_default_dirs()); NULL when not set. */
+        char **policy_dirs;
         /* Things that were ignored (unknown groups and keys), one line each, for the log;
          * NULL-terminated, may be NULL. */
         char **warnings;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "aid-errors.h"
+#include "bus-policy.h"
 #include "config.h"
 #include "daemon.h"
 #include "ggml-type.h"
@@ -167,6 +168,7 @@ static int method_list_models(sd_bus_message *m, void *userdata, sd_bus_error *e
         struct daemon *d = userdata;
         int r;
 
+        policy_note_open(d, m, "ListModels");
         r = sd_bus_message_new_method_return(m, &reply);
         if (r < 0)
                 return r;
@@ -187,6 +189,7 @@ static int method_get_model_info(sd_bus_message *m, void *userdata, sd_bus_error
         r = sd_bus_message_read(m, "s", &id);
         if (r < 0)
                 return r;
+        policy_note_open(d, m, "GetModelInfo");
         if (id[0] == '\0')
                 return sd_bus_error_set(error, AID_ERROR_INVALID_ARGUMENT,
                                 "The model id is empty. 'aidctl models' lists the available ones.");
@@ -210,6 +213,11 @@ static int method_rescan(sd_bus_message *m, void *userdata, sd_bus_error *error)
         struct daemon *d = userdata;
         int r;
 
+        r = policy_check_manage(d, m, "org.aid.rescan-models", error);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return 1; /* polkit is asking; this call comes back with the answer */
         r = daemon_rescan(d, "Rescan() called", NULL);
         if (r < 0)
                 return sd_bus_error_setf(error, AID_ERROR_INTERNAL,
@@ -217,8 +225,10 @@ static int method_rescan(sd_bus_message *m, void *userdata, sd_bus_error *error)
         return sd_bus_reply_method_return(m, "u", (uint32_t)registry_n_entries(d->registry));
 }
 
-/* Every method is open to every caller: listing models reveals nothing beyond what the
- * files in the shared directories do. Without SD_BUS_VTABLE_UNPRIVILEGED sd-bus would refuse
+/* The model list and the policy are open to every caller: they reveal nothing beyond what the
+ * files in the shared directories do, and nothing any app sent. Rescan and ReloadPolicy need
+ * the right to manage the daemon (policy_check_manage()); Authorize is the privacy policy's
+ * check itself (policy_check()). Without SD_BUS_VTABLE_UNPRIVILEGED sd-bus would refuse
  * callers of other users on the system bus. */
 static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_START(0),
@@ -234,6 +244,25 @@ static const sd_bus_vtable manager_vtable[] = {
                         method_get_model_info, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Rescan", SD_BUS_NO_ARGS, SD_BUS_RESULT("u", n_models), method_rescan,
                         SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_PROPERTY("NetworkIsolated", "b", bus_policy_property_get_network_isolated, 0,
+                        SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("PolicyFiles", "as", bus_policy_property_get_files, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
+        SD_BUS_PROPERTY("PolicyMessages", "as", bus_policy_property_get_messages, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
+        SD_BUS_METHOD_WITH_ARGS("WhoAmI", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sv}", identity),
+                        bus_policy_method_who_am_i, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Authorize", SD_BUS_ARGS("s", capability), SD_BUS_RESULT("a{sv}", limits),
+                        bus_policy_method_authorize, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("CheckPolicy", SD_BUS_ARGS("s", app_id, "s", capability),
+                        SD_BUS_RESULT("s", decision, "s", source, "a{sv}", limits),
+                        bus_policy_method_check_policy, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetPolicy", SD_BUS_ARGS("s", app_id), SD_BUS_RESULT("aa{sv}", policy),
+                        bus_policy_method_get_policy, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetRecentUse", SD_BUS_NO_ARGS, SD_BUS_RESULT("aa{sv}", uses),
+                        bus_policy_method_get_recent_use, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ReloadPolicy", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT,
+                        bus_policy_method_reload_policy, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("ModelsChanged", SD_BUS_ARGS("u", n_models), 0),
         SD_BUS_VTABLE_END,
 };

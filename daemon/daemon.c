@@ -10,6 +10,7 @@
 
 #include "aid-errors.h"
 #include "bus-manager.h"
+#include "bus-policy.h"
 #include "log.h"
 
 /* Copying a multi-gigabyte model takes a while and produces a stream of events; the scan
@@ -168,7 +169,8 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
 {
         struct daemon *d = userdata;
 
-        log_info("Received SIGHUP, rescanning the model directories.");
+        log_info("Received SIGHUP, reloading the privacy policy and rescanning the model directories.");
+        (void)policy_reload(d, "SIGHUP");
         (void)daemon_rescan(d, "SIGHUP", NULL);
         return 0;
 }
@@ -282,6 +284,11 @@ int daemon_new(enum aid_bus_mode mode, const char *address, struct aid_conf *con
         if (r < 0)
                 return r;
 
+        /* The policy is in force before the first call can arrive. */
+        r = policy_setup(d);
+        if (r < 0)
+                return r;
+
         /* Scan before owning the name, so the first client already sees every model. */
         r = daemon_rescan(d, "start", NULL);
         if (r < 0)
@@ -303,6 +310,7 @@ struct daemon *daemon_free(struct daemon *d)
         if (!d)
                 return NULL;
         drop_watches(d);
+        policy_teardown(d);
         sd_event_source_disable_unref(d->rescan_timer);
         sd_event_source_disable_unref(d->sigterm);
         sd_event_source_disable_unref(d->sigint);

@@ -24,6 +24,18 @@ struct daemon {
         sd_event_source **watches; /* one inotify source per registry_watch_dirs() entry */
         size_t n_watches;
         sd_event_source *rescan_timer; /* debounces inotify bursts */
+
+        /* The privacy policy (bus-policy.c). */
+        char **policy_dirs; /* NULL-terminated, read in order */
+        struct aid_policy *policy;
+        struct aid_ratelimit *ratelimit;
+        struct recent_use *recent;
+        size_t n_recent;
+        struct polkit_query *polkit_queries; /* a list */
+        sd_event_source **policy_watches;
+        size_t n_policy_watches;
+        sd_event_source *policy_timer; /* debounces changes in the policy directories */
+        bool network_isolated;
 };
 
 /* Takes ownership of *conf (it is cleared). address is used in AID_BUS_ADDRESS mode. Connects,

@@ -61,4 +61,43 @@ void aid_client_rescan(AidClient *client, GCancellable *cancellable, GAsyncReady
 gboolean aid_client_rescan_finish(
                 AidClient *client, GAsyncResult *result, guint *out_n_models, GError **error);
 
+gboolean aid_client_get_network_isolated(AidClient *client);
+char **aid_client_dup_policy_messages(AidClient *client);
+char **aid_client_dup_policy_files(AidClient *client);
+
+GVariant *aid_client_who_am_i_sync(AidClient *client, GCancellable *cancellable, GError **error);
+void aid_client_who_am_i(AidClient *client, GCancellable *cancellable, GAsyncReadyCallback callback,
+                gpointer user_data);
+GVariant *aid_client_who_am_i_finish(AidClient *client, GAsyncResult *result, GError **error);
+
+gboolean aid_client_check_policy_sync(AidClient *client, const char *app_id, const char *capability,
+                char **out_decision, char **out_source, GVariant **out_limits, GCancellable *cancellable,
+                GError **error);
+void aid_client_check_policy(AidClient *client, const char *app_id, const char *capability,
+                GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
+gboolean aid_client_check_policy_finish(AidClient *client, GAsyncResult *result, char **out_decision,
+                char **out_source, GVariant **out_limits, GError **error);
+
+GVariant *aid_client_get_policy_sync(
+                AidClient *client, const char *app_id, GCancellable *cancellable, GError **error);
+void aid_client_get_policy(AidClient *client, const char *app_id, GCancellable *cancellable,
+                GAsyncReadyCallback callback, gpointer user_data);
+GVariant *aid_client_get_policy_finish(AidClient *client, GAsyncResult *result, GError **error);
+
+GVariant *aid_client_get_recent_use_sync(AidClient *client, GCancellable *cancellable, GError **error);
+void aid_client_get_recent_use(AidClient *client, GCancellable *cancellable, GAsyncReadyCallback callback,
+                gpointer user_data);
+GVariant *aid_client_get_recent_use_finish(AidClient *client, GAsyncResult *result, GError **error);
+
+gboolean aid_client_reload_policy_sync(AidClient *client, GCancellable *cancellable, GError **error);
+void aid_client_reload_policy(AidClient *client, GCancellable *cancellable, GAsyncReadyCallback callback,
+                gpointer user_data);
+gboolean aid_client_reload_policy_finish(AidClient *client, GAsyncResult *result, GError **error);
+
+GVariant *aid_client_authorize_sync(
+                AidClient *client, const char *capability, GCancellable *cancellable, GError **error);
+void aid_client_authorize(AidClient *client, const char *capability, GCancellable *cancellable,
+                GAsyncReadyCallback callback, gpointer user_data);
+GVariant *aid_client_authorize_finish(AidClient *client, GAsyncResult *result, GError **error);
+
 G_END_DECLS
