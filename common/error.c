@@ -40,5 +40,5 @@ void aid_error_prefix(struct aid_error *err, const char *fmt, ...)
         /* Truncation is fine: the message is for people and stays one line. */
         if (n + 2 < sizeof(err->message))
                 snprintf(err->message + n, sizeof(err->message) - n, ": %.*s",
-                                (int) (sizeof(err->message) - n - 3), old);
+                                (int)(sizeof(err->message) - n - 3), old);
 }

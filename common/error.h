@@ -10,8 +10,8 @@
 #include "macro.h"
 
 struct aid_error {
-        int code;           /* negative errno, 0 when unset */
-        char message[512];  /* one line, no trailing newline */
+        int code;          /* negative errno, 0 when unset */
+        char message[512]; /* one line, no trailing newline */
 };
 
 /* Sets err (which may be NULL) and returns -abs(code), so that callers can write

@@ -9,14 +9,14 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#define _cleanup_(f)      __attribute__((cleanup(f)))
-#define _unused_          __attribute__((unused))
-#define _printf_(a, b)    __attribute__((format(printf, a, b)))
-#define _noreturn_        __attribute__((noreturn))
-#define _likely_(x)       __builtin_expect(!!(x), 1)
-#define _unlikely_(x)     __builtin_expect(!!(x), 0)
+#define _cleanup_(f)   __attribute__((cleanup(f)))
+#define _unused_       __attribute__((unused))
+#define _printf_(a, b) __attribute__((format(printf, a, b)))
+#define _noreturn_     __attribute__((noreturn))
+#define _likely_(x)    __builtin_expect(!!(x), 1)
+#define _unlikely_(x)  __builtin_expect(!!(x), 0)
 
-#define ELEMENTSOF(x)     (sizeof(x) / sizeof((x)[0]))
+#define ELEMENTSOF(x)  (sizeof(x) / sizeof((x)[0]))
 /* GLib defines the same two; daemon files include both. */
 #ifndef MIN
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
@@ -27,25 +27,25 @@
 
 /* Hand a pointer or fd out of a _cleanup_ scope: the variable is reset so the cleanup
  * handler does nothing. */
-#define TAKE_PTR(p)                                                                                      \
-        ({                                                                                               \
-                __typeof__(p) _p_ = (p);                                                                 \
-                (p) = NULL;                                                                              \
-                _p_;                                                                                     \
+#define TAKE_PTR(p)                      \
+        ({                               \
+                __typeof__(p) _p_ = (p); \
+                (p) = NULL;              \
+                _p_;                     \
         })
-#define TAKE_FD(fd)                                                                                      \
-        ({                                                                                               \
-                int _fd_ = (fd);                                                                         \
-                (fd) = -1;                                                                               \
-                _fd_;                                                                                    \
+#define TAKE_FD(fd)              \
+        ({                       \
+                int _fd_ = (fd); \
+                (fd) = -1;       \
+                _fd_;            \
         })
 
 /* Defines func##p(type *p) that calls func(*p) when *p is not NULL, for _cleanup_(). */
-#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)                                                          \
-        static inline void func##p(type *p)                                                              \
-        {                                                                                                \
-                if (*p)                                                                                  \
-                        *p = func(*p);                                                                   \
+#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func) \
+        static inline void func##p(type *p)     \
+        {                                       \
+                if (*p)                         \
+                        *p = func(*p);          \
         }
 
 static inline void freep(void *p)

@@ -18,9 +18,9 @@
 #define GGUF_DEFAULT_ALIGNMENT 32u
 #define GGUF_MAX_DIMS          4u
 /* Arrays of arrays nest at most this deep (the outermost array is depth 1). */
-#define GGUF_MAX_ARRAY_DEPTH   8u
+#define GGUF_MAX_ARRAY_DEPTH 8u
 /* ggml's GGML_MAX_NAME (64) includes the NUL: longer tensor names cannot load in llama.cpp. */
-#define GGUF_MAX_TENSOR_NAME   63u
+#define GGUF_MAX_TENSOR_NAME 63u
 
 enum gguf_value_type {
         GGUF_TYPE_UINT8 = 0,

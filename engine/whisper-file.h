@@ -36,15 +36,15 @@ struct whisper_tensor {
         int32_t ne[3];
         uint32_t type; /* enum ggml_type */
         uint64_t n_bytes;
-        const void *data; /* inside the mapping; not aligned (the format has no padding) */
+        const void *data;     /* inside the mapping; not aligned (the format has no padding) */
         uint64_t file_offset; /* where data starts in the file */
 };
 
 struct whisper_file;
 
 int whisper_file_open(const char *path, struct whisper_file **ret_file, struct aid_error *err);
-int whisper_file_open_memory(const void *data, size_t size, struct whisper_file **ret_file,
-                struct aid_error *err);
+int whisper_file_open_memory(
+                const void *data, size_t size, struct whisper_file **ret_file, struct aid_error *err);
 struct whisper_file *whisper_file_close(struct whisper_file *f); /* accepts NULL, returns NULL */
 
 const struct whisper_hparams *whisper_file_hparams(const struct whisper_file *f);
@@ -52,11 +52,13 @@ uint64_t whisper_file_size(const struct whisper_file *f);
 
 /* Mel filter bank: n_mel rows of n_fft floats (80 x 201 for Whisper). It starts at file
  * offset 56, so it is 4-byte aligned when the buffer given to whisper_file_open_memory() is. */
-const float *whisper_file_mel_filters(const struct whisper_file *f, uint32_t *ret_n_mel, uint32_t *ret_n_fft);
+const float *whisper_file_mel_filters(
+                const struct whisper_file *f, uint32_t *ret_n_mel, uint32_t *ret_n_fft);
 
 /* Vocabulary entries stored in the file (whisper.cpp synthesises the rest of n_vocab). */
 uint32_t whisper_file_n_tokens(const struct whisper_file *f);
-const char *whisper_file_token(const struct whisper_file *f, uint32_t i, uint32_t *ret_len); /* not NUL-terminated */
+const char *whisper_file_token(
+                const struct whisper_file *f, uint32_t i, uint32_t *ret_len); /* not NUL-terminated */
 
 uint64_t whisper_file_n_tensors(const struct whisper_file *f);
 const struct whisper_tensor *whisper_file_tensor_at(const struct whisper_file *f, uint64_t i);

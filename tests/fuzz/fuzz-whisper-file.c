@@ -14,8 +14,8 @@ static volatile uint8_t sink;
 static void touch(const void *p, uint64_t n)
 {
         if (n > 0) {
-                sink ^= ((const uint8_t *) p)[0];
-                sink ^= ((const uint8_t *) p)[n - 1];
+                sink ^= ((const uint8_t *)p)[0];
+                sink ^= ((const uint8_t *)p)[n - 1];
         }
 }
 
@@ -37,13 +37,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         hp = whisper_file_hparams(f);
         if (hp->n_mels <= 0 || hp->n_audio_state % hp->n_audio_head != 0)
                 __builtin_trap();
-        (void) whisper_file_model_type(f);
-        (void) whisper_file_ftype_name(f);
+        (void)whisper_file_model_type(f);
+        (void)whisper_file_ftype_name(f);
 
         filters = whisper_file_mel_filters(f, &n_mel, &n_fft);
-        if (n_mel != (uint32_t) hp->n_mels)
+        if (n_mel != (uint32_t)hp->n_mels)
                 __builtin_trap();
-        touch(filters, (uint64_t) n_mel * n_fft * sizeof(float));
+        touch(filters, (uint64_t)n_mel * n_fft * sizeof(float));
 
         for (uint32_t i = 0; i < whisper_file_n_tokens(f); i++) {
                 uint32_t len;

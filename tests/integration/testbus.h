@@ -15,8 +15,8 @@ struct testbus {
         char *models_dir;  /* <dir>/models: put model files here before testbus_start_aid() */
         char *config_path; /* <dir>/aid.conf */
         GPid dbus_pid;
-        GPid aid_pid;      /* 0 when aid is not running */
-        char *aid_log;     /* <dir>/aid.log: aid's stderr */
+        GPid aid_pid;  /* 0 when aid is not running */
+        char *aid_log; /* <dir>/aid.log: aid's stderr */
 };
 
 /* Creates the directory and starts the private dbus-daemon. */
