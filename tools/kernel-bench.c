@@ -2,7 +2,10 @@
 /* kernel-bench: decode matvec throughput per tensor type and SIMD level, beside the machine's
  * read bandwidth (the roofline decode is bound by).
  *
- *   kernel-bench [-r ROWS] [-c COLS] [-m MIB] [-t MAX_THREADS] [TYPE...]
+ *   kernel-bench [-r ROWS] [-c COLS] [-m MIB] [-t MAX_THREADS] [-l LEVEL] [-x f32|q8|both] [TYPE...]
+ *
+ * -l measures one SIMD level (scalar, avx2, avx512, avx512-vnni) instead of all; -x picks the
+ * activation path: f32 x, or x quantized to 8 bits once per product (the integer kernels).
  *
  * Defaults: the 8192 x 2048 FFN gate/up matrix of Llama-3.2-1B, replicated into a working set
  * of 512 MiB so that the data comes from DRAM, as in decoding a real model, and not from the
@@ -12,6 +15,7 @@
 #include <getopt.h>
 #include <math.h>
 #include <omp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +63,29 @@ static double bandwidth(const void *buf, size_t bytes, int threads)
         return best;
 }
 
+/* Passes over the replicated matrices for at least half a second; one table row. */
+static void measure(uint32_t type, int level, const char *path, int threads, const uint8_t *w, size_t mb,
+                size_t rb, size_t copies, const float *x, float *y, size_t rows, size_t cols, double bw)
+{
+        size_t passes = 0;
+        double t0, el;
+
+        omp_set_num_threads(threads);
+        for (size_t i = 0; i < copies; i++) /* warm up: page faults, threads */
+                aid_matvec(type, w + i * mb, rb, x, y, rows, cols);
+        t0 = now();
+        do {
+                aid_matvec(type, w + (passes % copies) * mb, rb, x, y, rows, cols);
+                passes++;
+                el = now() - t0;
+        } while (el < 0.5 || passes < copies);
+        double gbs = (double)mb * (double)passes / el / 1e9;
+        printf("| %s | %s | %s | %d | %.1f | %.0f%% | %.3f |\n", ggml_type_name(type),
+                        aid_cpu_level_name((enum aid_cpu_level)level), path, threads, gbs, 100.0 * gbs / bw,
+                        el / (double)passes * 1e3);
+        fflush(stdout);
+}
+
 static int parse_type(const char *name, uint32_t *ret)
 {
         for (uint32_t t = 0; t < _GGML_TYPE_MAX; t++)
@@ -85,11 +112,12 @@ int main(int argc, char **argv)
                 GGML_TYPE_F32,
         };
         size_t rows = 8192, cols = 2048, ws_mib = 512;
-        int max_threads = 2, c;
+        int max_threads = 2, c, only_level = -1;
+        bool path_f32 = true, path_q8 = true;
         uint32_t types[32];
         size_t n_types = 0;
 
-        while ((c = getopt(argc, argv, "r:c:m:t:h")) >= 0)
+        while ((c = getopt(argc, argv, "r:c:m:t:l:x:h")) >= 0)
                 switch (c) {
                 case 'r':
                         rows = strtoul(optarg, NULL, 10);
@@ -103,10 +131,23 @@ int main(int argc, char **argv)
                 case 't':
                         max_threads = atoi(optarg);
                         break;
+                case 'l':
+                        for (int l = AID_CPU_SCALAR; l <= AID_CPU_AVX512_VNNI; l++)
+                                if (strcmp(optarg, aid_cpu_level_name((enum aid_cpu_level)l)) == 0)
+                                        only_level = l;
+                        if (only_level < 0 || only_level > (int)aid_cpu_detect()) {
+                                fprintf(stderr, "Level '%s' unknown or not supported by this CPU\n", optarg);
+                                return 2;
+                        }
+                        break;
+                case 'x':
+                        path_f32 = strcmp(optarg, "q8") != 0;
+                        path_q8 = strcmp(optarg, "f32") != 0;
+                        break;
                 default:
                         fprintf(stderr,
                                         "usage: %s [-r ROWS] [-c COLS] [-m MIB] [-t MAX_THREADS] "
-                                        "[TYPE...]\n",
+                                        "[-l LEVEL] [-x f32|q8|both] [TYPE...]\n",
                                         argv[0]);
                         return c == 'h' ? 0 : 2;
                 }
@@ -141,8 +182,8 @@ int main(int argc, char **argv)
         }
         free(bw_buf);
 
-        printf("\n| type | level | threads | GB/s | of read bandwidth | ms per matrix |\n");
-        printf("|---|---|---|---|---|---|\n");
+        printf("\n| type | level | x | threads | GB/s | of read bandwidth | ms per matrix |\n");
+        printf("|---|---|---|---|---|---|---|\n");
         float *x = malloc(cols * sizeof(float)), *y = malloc(rows * sizeof(float));
         float *src = malloc(16 * cols * sizeof(float));
         for (size_t i = 0; i < cols; i++)
@@ -168,28 +209,22 @@ int main(int argc, char **argv)
                         memcpy(w + r * rb, w + (r % 16) * rb, rb);
 
                 for (int level = AID_CPU_SCALAR; level <= (int)aid_cpu_detect(); level++) {
+                        if (only_level >= 0 && level != only_level)
+                                continue;
                         aid_kernels_set_level((enum aid_cpu_level)level);
-                        for (int t = 1; t <= max_threads && t <= 64; t++) {
-                                omp_set_num_threads(t);
-                                size_t passes = 0;
-                                for (size_t i = 0; i < copies; i++) /* warm up: page faults, threads */
-                                        aid_matvec(type, w + i * mb, rb, x, y, rows, cols);
-                                double t0 = now(), el;
-                                do {
-                                        aid_matvec(type, w + (passes % copies) * mb, rb, x, y, rows, cols);
-                                        passes++;
-                                        el = now() - t0;
-                                } while (el < 0.5 || passes < copies);
-                                double gbs = (double)mb * (double)passes / el / 1e9;
-                                printf("| %s | %s | %d | %.1f | %.0f%% | %.2f |\n", ggml_type_name(type),
-                                                aid_cpu_level_name(level), t, gbs, 100.0 * gbs / bw[t],
-                                                el / (double)passes * 1e3);
-                                fflush(stdout);
+                        for (int path = 0; path < 2; path++) {
+                                aid_matvec_set_mode(path ? AID_MATVEC_Q8X : AID_MATVEC_F32X);
+                                if ((path ? !path_q8 : !path_f32) || (path && !aid_matvec_uses_q8x(type)))
+                                        continue;
+                                for (int t = 1; t <= max_threads && t <= 64; t++)
+                                        measure(type, level, path ? "q8" : "f32", t, w, mb, rb, copies, x, y,
+                                                        rows, cols, bw[t]);
                         }
                 }
                 free(w);
         }
         aid_kernels_set_level(aid_cpu_detect());
+        aid_matvec_set_mode(AID_MATVEC_AUTO);
         free(x);
         free(y);
         free(src);

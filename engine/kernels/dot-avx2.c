@@ -46,4 +46,26 @@ static inline float hsum_avx2(__m256 v)
 
 #include "dot-simd.h"
 
-const struct kern_dot_table kern_dot_avx2 = { .dot = { KERN_DOT_TABLE_ENTRIES } };
+/* The integer path: u8 x s8 through vpmaddubsw (pairs, int16) and vpmaddwd (int32). */
+#define DPBUSD(acc, u, s) \
+        _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)))
+#define BITS_TO_BYTES(m) bits_to_bytes_avx2(m)
+#define IFN(name)        name##_avx2
+
+static inline __m256i bits_to_bytes_avx2(uint32_t m)
+{
+        /* Byte j takes byte j / 8 of m, keeps bit j % 8 and compares. */
+        const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2,
+                        2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+        const __m256i bit = _mm256_set1_epi64x(0x8040201008040201ll);
+        __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)m), spread);
+        return _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
+}
+
+#include "dot-int.h"
+
+const struct kern_dot_table kern_dot_avx2 = {
+        .dot = { KERN_DOT_TABLE_ENTRIES },
+        .qdot = { KERN_QDOT_TABLE_ENTRIES },
+        .quantize_x = quantize_x_avx2,
+};

@@ -37,4 +37,17 @@ typedef __m512i vi;
 
 #include "dot-simd.h"
 
-const struct kern_dot_table kern_dot_avx512 = { .dot = { KERN_DOT_TABLE_ENTRIES } };
+/* The integer path at 256 bits, with AVX-512BW/VL's mask-to-bytes for the Q5 fifth bits. */
+#define DPBUSD(acc, u, s) \
+        _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)))
+#define BITS_TO_BYTES(m) _mm256_movm_epi8((__mmask32)(m))
+#define IFN(name)        name##_avx512
+
+#define INT512
+#include "dot-int.h"
+
+const struct kern_dot_table kern_dot_avx512 = {
+        .dot = { KERN_DOT_TABLE_ENTRIES },
+        .qdot = { KERN_QDOT_TABLE_ENTRIES },
+        .quantize_x = quantize_x_avx512,
+};

@@ -118,20 +118,83 @@ static inline void kern_scale_min_k4(int j, const uint8_t *q, uint8_t *ret_d, ui
         }
 }
 
+/* Q4_K / Q5_K: all 8 scales and mins at once, the same values as kern_scale_min_k4(). The 12
+ * bytes are three little-endian words a, b, c: scales 0-3 / mins 0-3 are the low 6 bits of a / b;
+ * scales 4-7 / mins 4-7 are the low / high nibbles of c with the top two bits of a / b above. */
+static inline void kern_unpack_k4(const uint8_t q[12], uint8_t ret_sc[8], uint8_t ret_m[8])
+{
+        uint32_t a, b, c, w[4];
+
+        memcpy(&a, q, 4);
+        memcpy(&b, q + 4, 4);
+        memcpy(&c, q + 8, 4);
+        w[0] = a & 0x3f3f3f3fu;
+        w[1] = (c & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u);
+        w[2] = b & 0x3f3f3f3fu;
+        w[3] = ((c >> 4) & 0x0f0f0f0fu) | ((b >> 2) & 0x30303030u);
+        memcpy(ret_sc, w, 8);
+        memcpy(ret_m, w + 2, 8);
+}
+
 /* One block of `type` to f32 (block_elems of ggml_type_traits_get()). */
 void kern_dequant_block(uint32_t type, const void *block, float *dst);
 
-/* sum_c row[c] * x[c] over cols elements of one row. NULL entries fall back to the generic
- * dequantize-and-dot path of the scalar level. */
+/* sum_c row[c] * x[c] over cols elements of one row. NULL entries fall back to the next lower
+ * level, down to the generic dequantize-and-dot path of the scalar level. */
 typedef float (*kern_dot_fn)(const void *row, const float *x, size_t cols);
+
+/* The integer path's activations, as ggml's Q8_0 / Q8_K: x quantized once per product to
+ * qs[c] = round(x[c] / d[b]) with d[b] = max|x| / 127 over each block b of `block` (32 for the
+ * 32-element weight types, 256 for the K types), and the sums of qs that the weight formats'
+ * offsets and mins multiply: per 16 (Q6_K's sub-blocks), per 32 (as int16 for the K types'
+ * mins, as float for the 32-element types' mins, scaled in float) and per 4 (negated: times
+ * the offset, the initial int32 lanes of Q4_0's and Q5_0's products, so that the offset costs
+ * no instruction of its own). */
+struct kern_xq {
+        int8_t *qs;   /* [cols] */
+        float *d;     /* [cols / block] */
+        int16_t *s16; /* [cols / 16] */
+        int16_t *s32; /* [cols / 32] */
+        float *fs32;  /* [cols / 32] */
+        int32_t *nl4; /* [cols / 4]: minus the sums per 4, the int32 lanes of a 32-byte product */
+};
+
+/* The sums of kern_xq from its qs, shared by every level so that they agree exactly. */
+static inline void kern_xq_sums(const struct kern_xq *xq, size_t n)
+{
+        for (size_t g = 0; g < n / 16; g++) {
+                int s = 0;
+                for (size_t i = 0; i < 16; i++)
+                        s += xq->qs[16 * g + i];
+                xq->s16[g] = (int16_t)s;
+        }
+        for (size_t g = 0; g < n / 32; g++) {
+                xq->s32[g] = (int16_t)(xq->s16[2 * g] + xq->s16[2 * g + 1]);
+                xq->fs32[g] = (float)xq->s32[g];
+        }
+        for (size_t g = 0; g < n / 4; g++)
+                xq->nl4[g] = -(xq->qs[4 * g] + xq->qs[4 * g + 1] + xq->qs[4 * g + 2] + xq->qs[4 * g + 3]);
+}
+
+/* sum_c row[c] * (d * qs)[c]: integer products, scaled per block in float. */
+typedef float (*kern_qdot_fn)(const void *row, const struct kern_xq *x, size_t cols);
+/* Fills xq for n elements (a multiple of block) of x. */
+typedef void (*kern_quantize_x_fn)(const float *x, size_t n, size_t block, const struct kern_xq *xq);
 
 struct kern_dot_table {
         kern_dot_fn dot[_GGML_TYPE_MAX];
+        kern_qdot_fn qdot[_GGML_TYPE_MAX];
+        kern_quantize_x_fn quantize_x;
 };
 
 extern const struct kern_dot_table kern_dot_scalar;
 extern const struct kern_dot_table kern_dot_avx2;
 extern const struct kern_dot_table kern_dot_avx512;
+extern const struct kern_dot_table kern_dot_avx512_vnni;
+
+/* The scalar twins of the integer path (dot-int-scalar.c). */
+void kern_quantize_x_scalar(const float *x, size_t n, size_t block, const struct kern_xq *xq);
+extern const kern_qdot_fn kern_qdot_scalar[_GGML_TYPE_MAX];
 
 /* Generic path: dequantize a chunk of blocks to a stack buffer and dot in f32. */
 float kern_dot_generic(uint32_t type, const void *row, const float *x, size_t cols);

@@ -6,6 +6,7 @@
  * Every SIMD kernel has a scalar twin that the tests compare it to; the level used is chosen
  * at run time from the CPU's features. */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -13,8 +14,9 @@
 
 enum aid_cpu_level {
         AID_CPU_SCALAR = 0,
-        AID_CPU_AVX2 = 1,   /* AVX2 + FMA + F16C */
-        AID_CPU_AVX512 = 2, /* AVX-512 F/BW/VL/DQ (VNNI, BF16 used where present) */
+        AID_CPU_AVX2 = 1,        /* AVX2 + FMA + F16C */
+        AID_CPU_AVX512 = 2,      /* AVX-512 F/BW/VL/DQ */
+        AID_CPU_AVX512_VNNI = 3, /* AVX-512 as above + VNNI (vpdpbusd for the integer path) */
 };
 
 /* The best level this CPU supports. */
@@ -41,9 +43,26 @@ int aid_quantize_row(uint32_t type, const float *src, void *dst, size_t n);
 
 /* y[r] = sum_c W[r][c] * x[c] for r in [0, rows): W is `rows` rows of `cols` elements of
  * `type`, each row `row_bytes` apart (ggml_row_bytes()). x and y are f32. Uses the current
- * level's kernel; splits rows across the OpenMP threads in use. */
+ * level's kernel and mode (aid_matvec_set_mode()); splits rows across the OpenMP threads in
+ * use. Safe to call from several threads at once (the 8-bit x lives in per-thread scratch). */
 void aid_matvec(uint32_t type, const void *w, size_t row_bytes, const float *x, float *y, size_t rows,
                 size_t cols);
+
+/* How aid_matvec() multiplies: with x in f32 (weights dequantized in registers; every type,
+ * the reference) or with x quantized once per call to 8 bits per element (blocks of 32 with a
+ * float scale, or of 256 for the K types) and integer products per weight block, as llama.cpp
+ * decodes. The 8-bit x adds an error of at most half its step per element (max|x| / 254 over
+ * the block) and makes the quantized types several times faster. */
+enum aid_matvec_mode {
+        AID_MATVEC_AUTO = 0, /* the faster of the two for each type (the default) */
+        AID_MATVEC_F32X = 1, /* f32 x for every type */
+        AID_MATVEC_Q8X = 2,  /* 8-bit x for every quantized type; F32/F16/BF16 keep f32 x */
+};
+/* Process-wide, like the level; returns the mode set. */
+enum aid_matvec_mode aid_matvec_set_mode(enum aid_matvec_mode mode);
+enum aid_matvec_mode aid_matvec_get_mode(void);
+/* Whether aid_matvec() on `type` quantizes x in the current mode. */
+bool aid_matvec_uses_q8x(uint32_t type);
 
 /* Sums bytes/8 little 64-bit words of buf (bytes a multiple of 64), split across the OpenMP
  * threads in use: the read-bandwidth probe that benchmarks take as the decode roofline. */

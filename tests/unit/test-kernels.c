@@ -2,12 +2,14 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "gguf.h"
+#include "kernels/kernels-internal.h"
 #include "kernels/quant.h"
 
 static const uint32_t all_types[] = {
@@ -141,12 +143,19 @@ Test(kernels, fixture_matvec_matches_f32_parent)
                 x[i] = sinf((float)i * 0.37f);
         aid_kernels_set_level(AID_CPU_SCALAR);
         aid_matvec(p->type, p->data, prb, x, yp, rows, cols);
-        for (int level = AID_CPU_SCALAR; level <= (int)aid_cpu_detect(); level++) {
-                aid_kernels_set_level((enum aid_cpu_level)level);
-                aid_matvec(t->type, t->data, rb, x, y, rows, cols);
-                double e = rel_rms(y, yp, rows);
-                cr_expect_lt(e, 0.09, "level %s: rel rms %g", aid_cpu_level_name(level), e);
+        for (int mode = AID_MATVEC_F32X; mode <= AID_MATVEC_Q8X; mode++) {
+                aid_matvec_set_mode((enum aid_matvec_mode)mode);
+                for (int level = AID_CPU_SCALAR; level <= (int)aid_cpu_detect(); level++) {
+                        aid_kernels_set_level((enum aid_cpu_level)level);
+                        aid_matvec(t->type, t->data, rb, x, y, rows, cols);
+                        double e = rel_rms(y, yp, rows);
+                        cr_log_info("Q4_K ffn_down, %s x, level %s: rel rms %.5f",
+                                        mode == AID_MATVEC_Q8X ? "8-bit" : "f32", aid_cpu_level_name(level),
+                                        e);
+                        cr_expect_lt(e, 0.09, "level %s: rel rms %g", aid_cpu_level_name(level), e);
+                }
         }
+        aid_matvec_set_mode(AID_MATVEC_AUTO);
         aid_kernels_set_level(aid_cpu_detect());
         free(x);
         free(y);
@@ -535,6 +544,8 @@ static void check_levels(uint32_t type, size_t rows, size_t cols)
 Test(kernels, matvec_levels_match_scalar)
 {
         static const size_t rows[] = { 1, 7, 33 };
+
+        aid_matvec_set_mode(AID_MATVEC_F32X); /* the f32-x kernels; 8-bit x has its own tests */
         static const size_t cols_k[] = { 256, 768, 2816 };
         static const size_t cols_32[] = { 32, 96, 160 };
         static const size_t cols_plain[] = { 1, 17, 100, 333 };
@@ -553,6 +564,7 @@ Test(kernels, matvec_levels_match_scalar)
                                         check_levels(type, rows[r], cols_plain[c]);
                 }
         }
+        aid_matvec_set_mode(AID_MATVEC_AUTO);
 }
 
 Test(kernels, matvec_threaded_equals_per_row)
@@ -582,9 +594,408 @@ Test(kernels, cpu_levels)
 {
         enum aid_cpu_level best = aid_cpu_detect();
 
-        cr_assert_eq(aid_kernels_set_level(AID_CPU_AVX512), best, "never above what the CPU has");
+        cr_assert_eq(aid_kernels_set_level(AID_CPU_AVX512_VNNI), best, "never above what the CPU has");
         cr_assert_eq(aid_kernels_get_level(), best);
         cr_assert_eq(aid_kernels_set_level(AID_CPU_SCALAR), AID_CPU_SCALAR);
         cr_assert_str_eq(aid_cpu_level_name(AID_CPU_AVX2), "avx2");
         aid_kernels_set_level(best);
+}
+
+/* ---- the integer path: x quantized to 8 bits once per product ---- */
+
+static const uint32_t q8x_types[] = {
+        GGML_TYPE_Q4_0,
+        GGML_TYPE_Q4_K,
+        GGML_TYPE_Q6_K,
+        GGML_TYPE_Q8_0,
+        GGML_TYPE_Q5_0,
+        GGML_TYPE_Q5_1,
+        GGML_TYPE_Q4_1,
+        GGML_TYPE_Q5_K,
+};
+#define N_Q8X_TYPES (sizeof(q8x_types) / sizeof(q8x_types[0]))
+
+static const struct kern_dot_table *level_table(int level)
+{
+        switch (level) {
+        case AID_CPU_AVX2:
+                return &kern_dot_avx2;
+        case AID_CPU_AVX512:
+                return &kern_dot_avx512;
+        default:
+                return &kern_dot_avx512_vnni;
+        }
+}
+
+static struct kern_xq xq_alloc(size_t n)
+{
+        struct kern_xq xq = {
+                .qs = calloc(n, 1),
+                .d = calloc(n / 32, sizeof(float)),
+                .s16 = calloc(n / 16, sizeof(int16_t)),
+                .s32 = calloc(n / 32, sizeof(int16_t)),
+                .fs32 = calloc(n / 32, sizeof(float)),
+                .nl4 = calloc(n / 4, sizeof(int32_t)),
+        };
+        cr_assert(xq.qs && xq.d && xq.s16 && xq.s32 && xq.fs32 && xq.nl4);
+        return xq;
+}
+
+static void xq_free(struct kern_xq *xq)
+{
+        free(xq->qs);
+        free(xq->d);
+        free(xq->s16);
+        free(xq->s32);
+        free(xq->fs32);
+        free(xq->nl4);
+}
+
+/* The x block of each weight type: 256 for the K types, 32 for the others. */
+static size_t x_block(uint32_t type)
+{
+        return ggml_type_traits_get(type)->block_elems;
+}
+
+Test(kernels, quantize_x_levels_match_scalar)
+{
+        const size_t n = 2816;
+        float *x = malloc(n * sizeof(float));
+
+        /* Blocks of very different magnitudes, and an all-zero 256 block (d = 0, no division). */
+        for (size_t i = 0; i < n; i++)
+                x[i] = gauss() * (float)(1 + (i / 32) % 7) * ((i / 32) % 5 == 0 ? 1e-3f : 1.0f);
+        memset(x + 256, 0, 256 * sizeof(float));
+        for (size_t block = 32; block <= 256; block *= 8) {
+                struct kern_xq ref = xq_alloc(n);
+
+                kern_quantize_x_scalar(x, n, block, &ref);
+                for (size_t b = 0; b < n / block; b++) {
+                        int qmax = 0;
+                        for (size_t i = b * block; i < (b + 1) * block; i++) {
+                                cr_assert(fabsf(x[i] - ref.d[b] * ref.qs[i]) <= 0.5001f * ref.d[b],
+                                                "block %zu of %zu: x %g, d %g, q %d", b, block, x[i],
+                                                ref.d[b], ref.qs[i]);
+                                qmax = abs(ref.qs[i]) > qmax ? abs(ref.qs[i]) : qmax;
+                        }
+                        cr_assert_eq(qmax, ref.d[b] > 0 ? 127 : 0, "the largest |x| maps to 127");
+                }
+                for (size_t g = 0; g < n / 32; g++) {
+                        int s = 0;
+                        for (size_t i = 32 * g; i < 32 * g + 32; i++)
+                                s += ref.qs[i];
+                        cr_assert_eq(ref.s32[g], s);
+                        cr_assert_eq(ref.fs32[g], (float)s);
+                        cr_assert_eq(ref.s16[2 * g] + ref.s16[2 * g + 1], s);
+                        cr_assert_eq(-(ref.nl4[8 * g] + ref.nl4[8 * g + 1] + ref.nl4[8 * g + 7] +
+                                                     ref.nl4[8 * g + 2] + ref.nl4[8 * g + 3] +
+                                                     ref.nl4[8 * g + 4] + ref.nl4[8 * g + 5] +
+                                                     ref.nl4[8 * g + 6]),
+                                        s);
+                }
+                for (int level = AID_CPU_AVX2; level <= (int)aid_cpu_detect(); level++) {
+                        struct kern_xq got = xq_alloc(n);
+
+                        level_table(level)->quantize_x(x, n, block, &got);
+                        const char *name = aid_cpu_level_name((enum aid_cpu_level)level);
+                        cr_assert(memcmp(got.qs, ref.qs, n) == 0, "%s qs, block %zu", name, block);
+                        cr_assert(memcmp(got.d, ref.d, n / block * sizeof(float)) == 0, "%s d", name);
+                        cr_assert(memcmp(got.s16, ref.s16, n / 16 * sizeof(int16_t)) == 0, "%s s16", name);
+                        cr_assert(memcmp(got.s32, ref.s32, n / 32 * sizeof(int16_t)) == 0, "%s s32", name);
+                        cr_assert(memcmp(got.fs32, ref.fs32, n / 32 * sizeof(float)) == 0, "%s fs32", name);
+                        cr_assert(memcmp(got.nl4, ref.nl4, n / 4 * sizeof(int32_t)) == 0, "%s nl4", name);
+                        xq_free(&got);
+                }
+                xq_free(&ref);
+        }
+        free(x);
+}
+
+/* Each SIMD level against the scalar twin with 8-bit x. Integer sums are exact at every level;
+ * the float scaling of each block's sum and the order the blocks are added in may differ, so
+ * |y - y_scalar| <= 1e-5 * sum_c |w_c x_c|, the f32 path's bound. */
+static void check_q8x_levels(uint32_t type, size_t rows, size_t cols)
+{
+        const struct ggml_type_traits *t = ggml_type_traits_get(type);
+        uint64_t rb;
+
+        cr_assert_eq(ggml_row_bytes(type, cols, &rb), 0, "%s cols %zu", t->name, cols);
+        uint8_t *w = malloc(rows * rb);
+        float *x = malloc(cols * sizeof(float)), *wf = malloc(cols * sizeof(float));
+        float *y = malloc(rows * sizeof(float)), *ys = malloc(rows * sizeof(float));
+        double *mag = calloc(rows, sizeof(double));
+
+        random_blocks(type, w, rows * rb / t->block_bytes);
+        for (size_t c = 0; c < cols; c++)
+                x[c] = gauss() * (float)(1 + (c / 32) % 3);
+        for (size_t r = 0; r < rows; r++) {
+                cr_assert_eq(aid_dequantize_row(type, w + r * rb, wf, cols), 0);
+                for (size_t c = 0; c < cols; c++)
+                        mag[r] += fabs((double)wf[c] * x[c]);
+        }
+        aid_matvec_set_mode(AID_MATVEC_Q8X);
+        cr_assert(aid_matvec_uses_q8x(type));
+        aid_kernels_set_level(AID_CPU_SCALAR);
+        aid_matvec(type, w, rb, x, ys, rows, cols);
+        for (int level = AID_CPU_AVX2; level <= (int)aid_cpu_detect(); level++) {
+                cr_assert_eq(aid_kernels_set_level((enum aid_cpu_level)level), (enum aid_cpu_level)level);
+                aid_matvec(type, w, rb, x, y, rows, cols);
+                for (size_t r = 0; r < rows; r++)
+                        cr_assert(fabs((double)y[r] - ys[r]) <= 1e-5 * mag[r],
+                                        "%s %s 8-bit x %zux%zu row %zu: %.9g vs scalar %.9g", t->name,
+                                        aid_cpu_level_name(level), rows, cols, r, y[r], ys[r]);
+        }
+        aid_kernels_set_level(aid_cpu_detect());
+        aid_matvec_set_mode(AID_MATVEC_AUTO);
+        free(w);
+        free(x);
+        free(wf);
+        free(y);
+        free(ys);
+        free(mag);
+}
+
+Test(kernels, q8x_levels_match_scalar)
+{
+        static const size_t rows[] = { 1, 7, 33 };
+        static const size_t cols_k[] = { 256, 768, 2816 };
+        static const size_t cols_32[] = { 32, 96, 160, 2048 };
+
+        for (size_t ti = 0; ti < N_Q8X_TYPES; ti++) {
+                uint32_t type = q8x_types[ti];
+                for (size_t r = 0; r < 3; r++) {
+                        for (size_t c = 0; c < 3; c++)
+                                check_q8x_levels(type, rows[r], cols_k[c]);
+                        if (x_block(type) == 32)
+                                for (size_t c = 0; c < 4; c++)
+                                        check_q8x_levels(type, rows[r], cols_32[c]);
+                }
+        }
+}
+
+/* Scales that are powers of two and x on a grid of 1/128 with |x| = 127/128 in every block of
+ * 32: then x quantizes exactly (d = 1/128), every float product and sum is exact, and each
+ * level must give the exact product of the dequantized weights with x, bit for bit. This is
+ * where a wrong integer sum anywhere (an offset, a min, a fifth or sixth bit, a saturation)
+ * shows as a difference, not as a rounding error. */
+static void pow2_scales(uint32_t type, uint8_t *p, size_t n_blocks)
+{
+        const struct ggml_type_traits *t = ggml_type_traits_get(type);
+        uint16_t d = aid_f32_to_fp16(0x1p-6f);
+
+        for (size_t k = 0; k < n_blocks; k++) {
+                uint8_t *b = p + k * t->block_bytes;
+                uint16_t m = aid_f32_to_fp16(-(float)(rnd() % 16) * 0x1p-6f);
+                switch (type) {
+                case GGML_TYPE_Q6_K:
+                        memcpy(b + 208, &d, 2);
+                        for (int j = 0; j < 16; j++)
+                                b[192 + j] = (uint8_t)(int8_t)((int)(rnd() % 33) - 16);
+                        break;
+                case GGML_TYPE_Q4_1:
+                case GGML_TYPE_Q5_1:
+                        memcpy(b, &d, 2);
+                        memcpy(b + 2, &m, 2);
+                        break;
+                case GGML_TYPE_Q4_K:
+                case GGML_TYPE_Q5_K:
+                        memcpy(b, &d, 2);
+                        memcpy(b + 2, &d, 2);
+                        break;
+                default:
+                        memcpy(b, &d, 2);
+                        break;
+                }
+        }
+}
+
+Test(kernels, q8x_exact_on_exact_data)
+{
+        static const size_t cols_list[] = { 256, 1024 };
+        const size_t rows = 9;
+
+        aid_matvec_set_mode(AID_MATVEC_Q8X);
+        for (size_t ti = 0; ti < N_Q8X_TYPES; ti++) {
+                uint32_t type = q8x_types[ti];
+                const struct ggml_type_traits *t = ggml_type_traits_get(type);
+                for (size_t ci = 0; ci < 2; ci++) {
+                        size_t cols = cols_list[ci];
+                        uint64_t rb;
+                        cr_assert_eq(ggml_row_bytes(type, cols, &rb), 0);
+                        uint8_t *w = malloc(rows * rb);
+                        float *x = malloc(cols * sizeof(float)), *wf = malloc(cols * sizeof(float));
+                        float *y = malloc(rows * sizeof(float));
+                        double *ref = calloc(rows, sizeof(double));
+
+                        random_blocks(type, w, rows * rb / t->block_bytes);
+                        pow2_scales(type, w, rows * rb / t->block_bytes);
+                        for (size_t c = 0; c < cols; c++)
+                                x[c] = (float)((int)(rnd() % 255) - 127) / 128.0f;
+                        for (size_t c = 0; c < cols; c += 32)
+                                x[c + rnd() % 32] = rnd() & 1 ? 127.0f / 128.0f : -127.0f / 128.0f;
+                        for (size_t r = 0; r < rows; r++) {
+                                cr_assert_eq(aid_dequantize_row(type, w + r * rb, wf, cols), 0);
+                                for (size_t c = 0; c < cols; c++)
+                                        ref[r] += (double)wf[c] * x[c];
+                        }
+                        for (int level = AID_CPU_SCALAR; level <= (int)aid_cpu_detect(); level++) {
+                                aid_kernels_set_level((enum aid_cpu_level)level);
+                                aid_matvec(type, w, rb, x, y, rows, cols);
+                                for (size_t r = 0; r < rows; r++)
+                                        cr_assert_eq((double)y[r], ref[r],
+                                                        "%s %s cols %zu row %zu: %.9g, exact %.9g", t->name,
+                                                        aid_cpu_level_name(level), cols, r, y[r], ref[r]);
+                        }
+                        free(w);
+                        free(x);
+                        free(wf);
+                        free(y);
+                        free(ref);
+                }
+        }
+        aid_kernels_set_level(aid_cpu_detect());
+        aid_matvec_set_mode(AID_MATVEC_AUTO);
+}
+
+/* Against the exact product of the dequantized weights with the unquantized x: the 8-bit x
+ * moves each element by at most half its block's step, max|x| / 254, so
+ * |y - sum w x| <= sum_c |w_c| * d_x(c) / 2 + 1e-5 * sum_c |w_c x_c| (the second term for the
+ * float arithmetic). Checked at every level on trained-like weights. */
+Test(kernels, q8x_accuracy_against_double)
+{
+        const size_t rows = 16, cols = 2816;
+        float *x = malloc(cols * sizeof(float)), *wf = malloc(cols * sizeof(float));
+        float *y = malloc(rows * sizeof(float)), *src = malloc(cols * sizeof(float));
+        double *dx = malloc(cols * sizeof(double));
+
+        for (size_t c = 0; c < cols; c++)
+                x[c] = gauss() * (float)(1 + (c / 32) % 5);
+        aid_matvec_set_mode(AID_MATVEC_Q8X);
+        for (size_t ti = 0; ti < N_Q8X_TYPES; ti++) {
+                uint32_t type = q8x_types[ti];
+                size_t xb = x_block(type);
+                uint64_t rb;
+                cr_assert_eq(ggml_row_bytes(type, cols, &rb), 0);
+                uint8_t *w = malloc(rows * rb);
+
+                for (size_t r = 0; r < rows; r++) {
+                        for (size_t c = 0; c < cols; c++)
+                                src[c] = gauss() * 0.02f;
+                        cr_assert_eq(aid_quantize_row(type, src, w + r * rb, cols), 0);
+                }
+                for (size_t b = 0; b < cols / xb; b++) {
+                        double amax = 0;
+                        for (size_t i = b * xb; i < (b + 1) * xb; i++)
+                                amax = fmax(amax, fabs(x[i]));
+                        for (size_t i = b * xb; i < (b + 1) * xb; i++)
+                                dx[i] = amax / 127;
+                }
+                for (int level = AID_CPU_SCALAR; level <= (int)aid_cpu_detect(); level++) {
+                        aid_kernels_set_level((enum aid_cpu_level)level);
+                        aid_matvec(type, w, rb, x, y, rows, cols);
+                        double err2 = 0, ref2 = 0;
+                        for (size_t r = 0; r < rows; r++) {
+                                double ref = 0, bound = 0, mag = 0;
+                                cr_assert_eq(aid_dequantize_row(type, w + r * rb, wf, cols), 0);
+                                for (size_t c = 0; c < cols; c++) {
+                                        ref += (double)wf[c] * x[c];
+                                        bound += fabs(wf[c]) * dx[c] / 2;
+                                        mag += fabs((double)wf[c] * x[c]);
+                                }
+                                bound += 1e-5 * mag;
+                                cr_assert(fabs(y[r] - ref) <= bound,
+                                                "%s %s row %zu: %.9g, exact %.9g, bound %.3g",
+                                                ggml_type_name(type), aid_cpu_level_name(level), r, y[r],
+                                                ref, bound);
+                                err2 += (y[r] - ref) * (y[r] - ref);
+                                ref2 += ref * ref;
+                        }
+                        if (level == AID_CPU_SCALAR)
+                                cr_log_info("%s with 8-bit x: rel rms %.5f against f64",
+                                                ggml_type_name(type), sqrt(err2 / ref2));
+                }
+                free(w);
+        }
+        aid_kernels_set_level(aid_cpu_detect());
+        aid_matvec_set_mode(AID_MATVEC_AUTO);
+        free(x);
+        free(wf);
+        free(y);
+        free(src);
+        free(dx);
+}
+
+Test(kernels, matvec_modes)
+{
+        cr_assert_eq(aid_matvec_get_mode(), AID_MATVEC_AUTO);
+        for (size_t ti = 0; ti < N_Q8X_TYPES; ti++)
+                cr_assert_eq(aid_matvec_uses_q8x(q8x_types[ti]), q8x_types[ti] != GGML_TYPE_Q8_0, "%s",
+                                ggml_type_name(q8x_types[ti]));
+        cr_assert(!aid_matvec_uses_q8x(GGML_TYPE_F32));
+        cr_assert(!aid_matvec_uses_q8x(GGML_TYPE_F16));
+        cr_assert(!aid_matvec_uses_q8x(GGML_TYPE_BF16));
+        cr_assert(!aid_matvec_uses_q8x(GGML_TYPE_Q2_K), "not a supported type");
+        cr_assert_eq(aid_matvec_set_mode(AID_MATVEC_F32X), AID_MATVEC_F32X);
+        cr_assert(!aid_matvec_uses_q8x(GGML_TYPE_Q4_0));
+        cr_assert_eq(aid_matvec_set_mode(AID_MATVEC_Q8X), AID_MATVEC_Q8X);
+        cr_assert(aid_matvec_uses_q8x(GGML_TYPE_Q8_0));
+        cr_assert(!aid_matvec_uses_q8x(GGML_TYPE_F16));
+        cr_assert_eq(aid_matvec_set_mode((enum aid_matvec_mode)42), AID_MATVEC_AUTO);
+}
+
+/* Two threads calling aid_matvec() at once, each with its own x, each get their own answer:
+ * the 8-bit x is per calling thread. */
+struct caller {
+        const uint8_t *w;
+        size_t rb, rows, cols;
+        const float *x;
+        float *y;
+        bool same;
+};
+
+static void *caller_run(void *p)
+{
+        struct caller *c = p;
+        float *y = malloc(c->rows * sizeof(float));
+
+        c->same = y != NULL;
+        for (int k = 0; k < 200 && c->same; k++) {
+                aid_matvec(GGML_TYPE_Q4_0, c->w, c->rb, c->x, y, c->rows, c->cols);
+                c->same = memcmp(y, c->y, c->rows * sizeof(float)) == 0;
+        }
+        free(y);
+        return NULL;
+}
+
+Test(kernels, matvec_concurrent_callers)
+{
+        const size_t rows = 40, cols = 1024;
+        uint64_t rb;
+        struct caller c[2];
+        pthread_t th[2];
+
+        cr_assert_eq(ggml_row_bytes(GGML_TYPE_Q4_0, cols, &rb), 0);
+        uint8_t *w = malloc(rows * rb);
+        random_blocks(GGML_TYPE_Q4_0, w, rows * rb / 18);
+        for (int k = 0; k < 2; k++) {
+                float *x = malloc(cols * sizeof(float));
+                for (size_t i = 0; i < cols; i++)
+                        x[i] = gauss() * (float)(k + 1);
+                c[k] = (struct caller){ .w = w,
+                        .rb = rb,
+                        .rows = rows,
+                        .cols = cols,
+                        .x = x,
+                        .y = malloc(rows * sizeof(float)) };
+                aid_matvec(GGML_TYPE_Q4_0, w, rb, x, c[k].y, rows, cols);
+        }
+        for (int k = 0; k < 2; k++)
+                cr_assert_eq(pthread_create(&th[k], NULL, caller_run, &c[k]), 0);
+        for (int k = 0; k < 2; k++) {
+                pthread_join(th[k], NULL);
+                cr_assert(c[k].same, "caller %d got another caller's product", k);
+                free((void *)c[k].x);
+                free(c[k].y);
+        }
+        free(w);
 }

@@ -1,0 +1,412 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/* The integer path for one instruction set, included by dot-avx2.c, dot-avx512.c and
+ * dot-avx512-vnni.c: weights times activations quantized to 8 bits (struct kern_xq), as ggml
+ * computes decode. Unpacked weights are u8 (q, or q + 128 for Q8_0 without the sign trick) and
+ * activations s8, so one u8 x s8 multiply-add does 32 products per 256-bit vector where the f32
+ * path does 8; the weights' offsets (-8, -16, -32) and mins multiply the activations' block
+ * sums instead of every element. Integer sums are exact and equal the scalar twins'
+ * (dot-int-scalar.c); the K types also scale them in the same float order as their twins.
+ *
+ * Provided by the includer:
+ *   DPBUSD(acc, u, s)    int32 lanes of acc plus the sums of 4 adjacent u8 * s8 products
+ *   BITS_TO_BYTES(m)     __m256i with byte j 0xff where bit j of the uint32_t m is set
+ *   F16(h)               one half to f32
+ *   IFN(name)            name with the level's suffix
+ *   INT512               (optional) defined where 512-bit kernels may be used
+ *
+ * u8 * s8 pair sums in int16 (maddubs) never saturate here: the largest is 2 * 63 * 127
+ * (Q6_K) and, for Q8_0 through the sign trick, 2 * 128 * 127. */
+
+static inline int32_t IFN(hsum_i32)(__m256i v)
+{
+        __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+        s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+        s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+        return _mm_cvtsi128_si32(s);
+}
+
+static inline int32_t IFN(hsum_i32x4)(__m128i s)
+{
+        s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+        s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+        return _mm_cvtsi128_si32(s);
+}
+
+static inline float IFN(hsum_f32)(__m256 v)
+{
+        __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        s = _mm_add_ss(s, _mm_movehdup_ps(s));
+        return _mm_cvtss_f32(s);
+}
+
+static inline __m256i IFN(load256)(const void *p)
+{
+        return _mm256_loadu_si256((const __m256i *)p);
+}
+
+static inline __m128i IFN(load128)(const void *p)
+{
+        return _mm_loadu_si128((const __m128i *)p);
+}
+
+/* 16 nibbles of a 32-element block: low ones (elements 0-15) in the low lane, high ones
+ * (16-31) in the high lane, as u8. */
+static inline __m256i IFN(nibbles)(const uint8_t *qs)
+{
+        __m128i raw = IFN(load128)(qs);
+        return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(0xf));
+}
+
+static void IFN(quantize_x)(const float *x, size_t n, size_t block, const struct kern_xq *xq)
+{
+        const __m256 sign = _mm256_set1_ps(-0.0f);
+        const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+
+        for (size_t b = 0; b < n / block; b++) {
+                const float *xb = x + b * block;
+                __m256 mx = _mm256_setzero_ps();
+
+                for (size_t i = 0; i < block; i += 8)
+                        mx = _mm256_max_ps(mx, _mm256_andnot_ps(sign, _mm256_loadu_ps(xb + i)));
+                __m128 m = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+                m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+                m = _mm_max_ss(m, _mm_movehdup_ps(m));
+                float d = _mm_cvtss_f32(m) / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+                const __m256 vid = _mm256_set1_ps(id);
+
+                xq->d[b] = d;
+                for (size_t i = 0; i < block; i += 32) {
+                        /* Round to nearest even, as lrintf() in the scalar twin. */
+                        __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(xb + i), vid));
+                        __m256i i1 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(xb + i + 8), vid));
+                        __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(xb + i + 16), vid));
+                        __m256i i3 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(xb + i + 24), vid));
+                        /* The packs work per 128-bit lane; the permute restores element order. */
+                        __m256i p = _mm256_packs_epi16(
+                                        _mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+                        _mm256_storeu_si256((__m256i *)(void *)(xq->qs + b * block + i),
+                                        _mm256_permutevar8x32_epi32(p, order));
+                }
+        }
+        kern_xq_sums(xq, n);
+}
+
+static float IFN(qdot_q8_0)(const void *row, const struct kern_xq *x, size_t n)
+{
+        const struct block_q8_0 *b = row;
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+        size_t nb = n / QK8_0, i = 0;
+
+        /* Sign trick: |w| as u8 (|-128| = 128 still fits) times qx with w's sign. */
+#define Q8_0_BLOCK(acc)                                                                                  \
+        do {                                                                                             \
+                __m256i w = IFN(load256)(b->qs), xv = IFN(load256)(x->qs + QK8_0 * i);                   \
+                __m256i s = DPBUSD(_mm256_setzero_si256(), _mm256_abs_epi8(w), _mm256_sign_epi8(xv, w)); \
+                acc = _mm256_fmadd_ps(_mm256_set1_ps(F16(b->d) * x->d[i]), _mm256_cvtepi32_ps(s), acc);  \
+                b++, i++;                                                                                \
+        } while (0)
+        while (i + 2 <= nb) {
+                Q8_0_BLOCK(acc0);
+                Q8_0_BLOCK(acc1);
+        }
+        if (i < nb)
+                Q8_0_BLOCK(acc0);
+#undef Q8_0_BLOCK
+        return IFN(hsum_f32)(_mm256_add_ps(acc0, acc1));
+}
+
+/* Q4_0 and Q5_0: q unsigned; the products start from -offset times the activations' sums
+ * per 4 (offset 2^shift), the lanes they land in. Two blocks per step into two accumulators so
+ * that the float latency chains interleave. */
+#define QDOT_32_OFFSET(name, block_t, QK, shift, unpack)                                                    \
+        static float IFN(name)(const void *row, const struct kern_xq *x, size_t n)                          \
+        {                                                                                                   \
+                const block_t *b = row;                                                                     \
+                __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                              \
+                size_t nb = n / QK, i = 0;                                                                  \
+                for (; i + 2 <= nb; i += 2, b += 2) {                                                       \
+                        __m256i s0 = DPBUSD(_mm256_slli_epi32(IFN(load256)(x->nl4 + QK / 4 * i), shift),    \
+                                        unpack(b), IFN(load256)(x->qs + QK * i));                           \
+                        __m256i s1 = DPBUSD(                                                                \
+                                        _mm256_slli_epi32(IFN(load256)(x->nl4 + QK / 4 * (i + 1)), shift),  \
+                                        unpack(b + 1), IFN(load256)(x->qs + QK * (i + 1)));                 \
+                        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(F16(b[0].d) * x->d[i]),                       \
+                                        _mm256_cvtepi32_ps(s0), acc0);                                      \
+                        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(F16(b[1].d) * x->d[i + 1]),                   \
+                                        _mm256_cvtepi32_ps(s1), acc1);                                      \
+                }                                                                                           \
+                if (i < nb) {                                                                               \
+                        __m256i s0 = DPBUSD(_mm256_slli_epi32(IFN(load256)(x->nl4 + QK / 4 * i), shift),    \
+                                        unpack(b), IFN(load256)(x->qs + QK * i));                           \
+                        acc0 = _mm256_fmadd_ps(                                                             \
+                                        _mm256_set1_ps(F16(b->d) * x->d[i]), _mm256_cvtepi32_ps(s0), acc0); \
+                }                                                                                           \
+                return IFN(hsum_f32)(_mm256_add_ps(acc0, acc1));                                            \
+        }
+
+/* Q4_1 and Q5_1: q unsigned, the min times the block's sum of qx. */
+#define QDOT_32_MIN(name, block_t, QK, unpack)                                                       \
+        static float IFN(name)(const void *row, const struct kern_xq *x, size_t n)                   \
+        {                                                                                            \
+                const block_t *b = row;                                                              \
+                __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                       \
+                float min0 = 0.0f, min1 = 0.0f;                                                      \
+                size_t nb = n / QK, i = 0;                                                           \
+                for (; i < nb; i++, b++) {                                                           \
+                        __m256i q = unpack(b);                                                       \
+                        __m256i s = DPBUSD(_mm256_setzero_si256(), q, IFN(load256)(x->qs + QK * i)); \
+                        float dx = x->d[i];                                                          \
+                        __m256 scale = _mm256_set1_ps(F16(b->d) * dx);                               \
+                        if (i & 1) {                                                                 \
+                                acc1 = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(s), acc1);          \
+                                min1 += F16(b->m) * dx * x->fs32[i];                                 \
+                        } else {                                                                     \
+                                acc0 = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(s), acc0);          \
+                                min0 += F16(b->m) * dx * x->fs32[i];                                 \
+                        }                                                                            \
+                }                                                                                    \
+                return IFN(hsum_f32)(_mm256_add_ps(acc0, acc1)) + (min0 + min1);                     \
+        }
+
+static inline __m256i IFN(unpack_q4_0)(const struct block_q4_0 *b)
+{
+        return IFN(nibbles)(b->qs);
+}
+
+static inline __m256i IFN(unpack_q4_1)(const struct block_q4_1 *b)
+{
+        return IFN(nibbles)(b->qs);
+}
+
+/* The fifth bits: bit j of qh is bit 4 of element j, and byte j of the vector is element j. */
+static inline __m256i IFN(q5_high)(const uint8_t qh[4])
+{
+        uint32_t m;
+
+        memcpy(&m, qh, sizeof(m));
+        return _mm256_and_si256(BITS_TO_BYTES(m), _mm256_set1_epi8(0x10));
+}
+
+static inline __m256i IFN(unpack_q5_0)(const struct block_q5_0 *b)
+{
+        return _mm256_or_si256(IFN(nibbles)(b->qs), IFN(q5_high)(b->qh));
+}
+
+static inline __m256i IFN(unpack_q5_1)(const struct block_q5_1 *b)
+{
+        return _mm256_or_si256(IFN(nibbles)(b->qs), IFN(q5_high)(b->qh));
+}
+
+QDOT_32_OFFSET(qdot_q4_0, struct block_q4_0, QK4_0, 3, IFN(unpack_q4_0))
+QDOT_32_OFFSET(qdot_q5_0, struct block_q5_0, QK5_0, 4, IFN(unpack_q5_0))
+QDOT_32_MIN(qdot_q4_1, struct block_q4_1, QK4_1, IFN(unpack_q4_1))
+QDOT_32_MIN(qdot_q5_1, struct block_q5_1, QK5_1, IFN(unpack_q5_1))
+
+/* The 16-bit scale j of a vector holding 8 of them in both lanes, broadcast: shuffle control
+ * bytes (2j, 2j + 1) repeated. */
+static inline __m256i IFN(word_ctrl)(int j)
+{
+        return _mm256_set1_epi16((short)(2 * j | (2 * j + 1) << 8));
+}
+
+/* u8 x s8 products of 32 elements, pairs summed, then pairs of pairs weighted by the 16-bit
+ * scales in sc: exact int32. */
+static inline __m256i IFN(scaled_dot)(__m256i q, const int8_t *qx, __m256i sc)
+{
+        return _mm256_madd_epi16(_mm256_maddubs_epi16(q, IFN(load256)(qx)), sc);
+}
+
+/* kern_unpack_k4() into registers: the 8 scales (u8) in the low 64 bits of *ret_sc, the mins
+ * in *ret_m (4-byte stores read back by one 8-byte load would stall on store forwarding). */
+static inline void IFN(k4_unpack)(const uint8_t q[12], __m128i *ret_sc, __m128i *ret_m)
+{
+        uint32_t a, b, c;
+
+        memcpy(&a, q, 4);
+        memcpy(&b, q + 4, 4);
+        memcpy(&c, q + 8, 4);
+        uint64_t sc = (a & 0x3f3f3f3fu) | (uint64_t)((c & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u)) << 32;
+        uint64_t m = (b & 0x3f3f3f3fu) | (uint64_t)(((c >> 4) & 0x0f0f0f0fu) | ((b >> 2) & 0x30303030u))
+                                                         << 32;
+        *ret_sc = _mm_cvtsi64_si128((long long)sc);
+        *ret_m = _mm_cvtsi64_si128((long long)m);
+}
+
+/* Q4_K and Q5_K: the min term from the 8 mins and the activations' sums per 32. */
+static inline int32_t IFN(k4_mins)(__m128i m, const int16_t *s32)
+{
+        return IFN(hsum_i32x4)(_mm_madd_epi16(_mm_cvtepu8_epi16(m), IFN(load128)(s32)));
+}
+
+#ifdef INT512
+/* 512 bits: the 32 bytes of one 64-element chunk give its low nibbles (sub-block 2j, the first
+ * 32 activations) and high nibbles (2j + 1, the next 32) as one vector, in activation order. */
+static float IFN(qdot_q4_K)(const void *row, const struct kern_xq *x, size_t n)
+{
+        const struct block_q4_K *b = row;
+        const __m512i m4 = _mm512_set1_epi8(0xf);
+        float sum = 0.0f;
+
+        for (size_t i = 0; i < n / QK_K; i++, b++) {
+                const int8_t *qx = x->qs + QK_K * i;
+                __m128i sc, m;
+                __m512i acc = _mm512_setzero_si512();
+
+                IFN(k4_unpack)(b->scales, &sc, &m);
+                __m512i scv = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(sc));
+                for (int j = 0; j < QK_K / 64; j++) {
+                        __m256i q = IFN(load256)(b->qs + 32 * j);
+                        __m512i v = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(q),
+                                                                     _mm256_srli_epi16(q, 4), 1),
+                                        m4);
+                        /* Scale word 2j in the low half, 2j + 1 in the high half. */
+                        __m512i ctrl = _mm512_inserti64x4(_mm512_castsi256_si512(IFN(word_ctrl)(2 * j)),
+                                        IFN(word_ctrl)(2 * j + 1), 1);
+                        __m512i p = _mm512_maddubs_epi16(v, _mm512_loadu_si512(qx + 64 * j));
+                        acc = _mm512_add_epi32(acc, _mm512_madd_epi16(p, _mm512_shuffle_epi8(scv, ctrl)));
+                }
+                int32_t isum = _mm512_reduce_add_epi32(acc);
+                int32_t imin = IFN(k4_mins)(m, x->s32 + QK_K / 32 * i);
+                float dx = x->d[i];
+                sum += F16(b->d) * dx * (float)isum - F16(b->dmin) * dx * (float)imin;
+        }
+        return sum;
+}
+#else
+static float IFN(qdot_q4_K)(const void *row, const struct kern_xq *x, size_t n)
+{
+        const struct block_q4_K *b = row;
+        const __m256i m4 = _mm256_set1_epi8(0xf);
+        float sum = 0.0f;
+
+        for (size_t i = 0; i < n / QK_K; i++, b++) {
+                const int8_t *qx = x->qs + QK_K * i;
+                __m128i sc, m;
+                __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+
+                IFN(k4_unpack)(b->scales, &sc, &m);
+                __m256i scv = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sc));
+                for (int j = 0; j < QK_K / 64; j++) {
+                        __m256i q = IFN(load256)(b->qs + 32 * j);
+                        __m256i lo = _mm256_and_si256(q, m4),
+                                hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+                        acc0 = _mm256_add_epi32(acc0,
+                                        IFN(scaled_dot)(lo, qx + 64 * j,
+                                                        _mm256_shuffle_epi8(scv, IFN(word_ctrl)(2 * j))));
+                        acc1 = _mm256_add_epi32(
+                                        acc1, IFN(scaled_dot)(hi, qx + 64 * j + 32,
+                                                              _mm256_shuffle_epi8(scv,
+                                                                              IFN(word_ctrl)(2 * j + 1))));
+                }
+                int32_t isum = IFN(hsum_i32)(_mm256_add_epi32(acc0, acc1));
+                int32_t imin = IFN(k4_mins)(m, x->s32 + QK_K / 32 * i);
+                float dx = x->d[i];
+                sum += F16(b->d) * dx * (float)isum - F16(b->dmin) * dx * (float)imin;
+        }
+        return sum;
+}
+
+#endif
+
+static float IFN(qdot_q5_K)(const void *row, const struct kern_xq *x, size_t n)
+{
+        const struct block_q5_K *b = row;
+        const __m256i m4 = _mm256_set1_epi8(0xf), one = _mm256_set1_epi8(1);
+        float sum = 0.0f;
+
+        for (size_t i = 0; i < n / QK_K; i++, b++) {
+                const int8_t *qx = x->qs + QK_K * i;
+                __m128i sc, m;
+                __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+
+                IFN(k4_unpack)(b->scales, &sc, &m);
+                __m256i scv = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sc));
+                /* Bit k of each qh byte belongs to sub-block k: shift one bit down per
+                 * sub-block and take bit 0 (16-bit shifts: bits that cross into the byte
+                 * below stay above bit 0 for the 8 steps). */
+                __m256i h = IFN(load256)(b->qh);
+                for (int j = 0; j < QK_K / 64; j++) {
+                        __m256i q = IFN(load256)(b->qs + 32 * j);
+                        __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(h, one), 4);
+                        h = _mm256_srli_epi16(h, 1);
+                        __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(h, one), 4);
+                        h = _mm256_srli_epi16(h, 1);
+                        __m256i lo = _mm256_or_si256(_mm256_and_si256(q, m4), h0);
+                        __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), h1);
+                        acc0 = _mm256_add_epi32(acc0,
+                                        IFN(scaled_dot)(lo, qx + 64 * j,
+                                                        _mm256_shuffle_epi8(scv, IFN(word_ctrl)(2 * j))));
+                        acc1 = _mm256_add_epi32(
+                                        acc1, IFN(scaled_dot)(hi, qx + 64 * j + 32,
+                                                              _mm256_shuffle_epi8(scv,
+                                                                              IFN(word_ctrl)(2 * j + 1))));
+                }
+                int32_t isum = IFN(hsum_i32)(_mm256_add_epi32(acc0, acc1));
+                int32_t imin = IFN(k4_mins)(m, x->s32 + QK_K / 32 * i);
+                float dx = x->d[i];
+                sum += F16(b->d) * dx * (float)isum - F16(b->dmin) * dx * (float)imin;
+        }
+        return sum;
+}
+
+static float IFN(qdot_q6_K)(const void *row, const struct kern_xq *x, size_t n)
+{
+        const struct block_q6_K *b = row;
+        const __m256i m4 = _mm256_set1_epi8(0xf), m2 = _mm256_set1_epi8(0x30);
+        /* The 16 scales as int16 with the even sub-blocks in the low lane and the odd ones in
+         * the high lane: the 32 elements of one vector span sub-blocks 2p (low lane) and
+         * 2p + 1 (high lane), so one in-lane shuffle gives both scales. */
+        const __m128i split = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+        float sum = 0.0f;
+
+        for (size_t i = 0; i < n / QK_K; i++, b++) {
+                const int8_t *qx = x->qs + QK_K * i;
+                __m128i sc8 = IFN(load128)(b->scales);
+                __m256i sc = _mm256_cvtepi8_epi16(sc8);
+                __m256i scv = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc8, split));
+                __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+
+                for (int h = 0; h < 2; h++) {
+                        const uint8_t *ql = b->ql + 64 * h;
+                        const int8_t *xh = qx + 128 * h;
+                        __m256i a = IFN(load256)(ql), c = IFN(load256)(ql + 32),
+                                hb = IFN(load256)(b->qh + 32 * h);
+                        /* Two high bits per element: bits 0-1, 2-3, 4-5, 6-7 of qh to bits 4-5. */
+                        __m256i q1 = _mm256_or_si256(_mm256_and_si256(a, m4),
+                                        _mm256_and_si256(_mm256_slli_epi16(hb, 4), m2));
+                        __m256i q2 = _mm256_or_si256(_mm256_and_si256(c, m4),
+                                        _mm256_and_si256(_mm256_slli_epi16(hb, 2), m2));
+                        __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 4), m4),
+                                        _mm256_and_si256(hb, m2));
+                        __m256i q4 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(c, 4), m4),
+                                        _mm256_and_si256(_mm256_srli_epi16(hb, 2), m2));
+                        int p = 4 * h;
+                        acc0 = _mm256_add_epi32(
+                                        acc0, IFN(scaled_dot)(q1, xh,
+                                                              _mm256_shuffle_epi8(scv, IFN(word_ctrl)(p))));
+                        acc1 = _mm256_add_epi32(acc1,
+                                        IFN(scaled_dot)(q2, xh + 32,
+                                                        _mm256_shuffle_epi8(scv, IFN(word_ctrl)(p + 1))));
+                        acc0 = _mm256_add_epi32(acc0,
+                                        IFN(scaled_dot)(q3, xh + 64,
+                                                        _mm256_shuffle_epi8(scv, IFN(word_ctrl)(p + 2))));
+                        acc1 = _mm256_add_epi32(acc1,
+                                        IFN(scaled_dot)(q4, xh + 96,
+                                                        _mm256_shuffle_epi8(scv, IFN(word_ctrl)(p + 3))));
+                }
+                /* The -32 offset: 32 * sum_k sc[k] * (sum of qx over sub-block k). */
+                __m256i off = _mm256_madd_epi16(sc, IFN(load256)(x->s16 + QK_K / 16 * i));
+                int32_t isum = IFN(hsum_i32)(
+                                _mm256_sub_epi32(_mm256_add_epi32(acc0, acc1), _mm256_slli_epi32(off, 5)));
+                sum += F16(b->d) * x->d[i] * (float)isum;
+        }
+        return sum;
+}
+
+#define KERN_QDOT_TABLE_ENTRIES                                               \
+        [GGML_TYPE_Q8_0] = IFN(qdot_q8_0), [GGML_TYPE_Q4_0] = IFN(qdot_q4_0), \
+        [GGML_TYPE_Q4_1] = IFN(qdot_q4_1), [GGML_TYPE_Q5_0] = IFN(qdot_q5_0), \
+        [GGML_TYPE_Q5_1] = IFN(qdot_q5_1), [GGML_TYPE_Q4_K] = IFN(qdot_q4_K), \
+        [GGML_TYPE_Q5_K] = IFN(qdot_q5_K), [GGML_TYPE_Q6_K] = IFN(qdot_q6_K)
