@@ -4,17 +4,11 @@
 #include <locale.h>
 #include <stdio.h>
 
+#include "aidctl-exit.h"
 #include "aidctl-format.h"
+#include "aidctl-generate.h"
 #include "aidctl-json.h"
 #include "config.h"
-
-/* Exit codes, documented in --help and aidctl(1); scripts rely on them. */
-enum {
-        EXIT_OK = 0,
-        EXIT_DAEMON_ERROR = 1,
-        EXIT_USAGE = 2,
-        EXIT_UNREACHABLE = 3,
-};
 
 static gboolean opt_user;
 static gboolean opt_system;
@@ -29,7 +23,7 @@ static const GOptionEntry option_entries[] = {
         { "address", 0, 0, G_OPTION_ARG_STRING, &opt_address, "Talk to aid on the message bus at ADDRESS",
                         "ADDRESS" },
         { "json", 0, 0, G_OPTION_ARG_NONE, &opt_json,
-                        "Print JSON instead of text (status, models, model, rescan)", NULL },
+                        "Print JSON instead of text (status, models, model, rescan, generate, chat)", NULL },
         { "version", 0, 0, G_OPTION_ARG_NONE, &opt_version, "Print aidctl's version and exit", NULL },
         { NULL },
 };
@@ -50,12 +44,19 @@ static const char help_description[] =
                 "              transcribe-file, live-microphone, live-system-audio)\n"
                 "  policy reload\n"
                 "              Make aid read its policy files again now\n"
+                "  generate [OPTIONS] PROMPT\n"
+                "              Continue PROMPT (- reads it from standard input) with the text\n"
+                "              model, printing the text as it comes; Ctrl-C cancels\n"
+                "  chat [--system-prompt PROMPT] [OPTIONS]\n"
+                "              Talk with the model: each line of standard input is a turn;\n"
+                "              /reset forgets the conversation, /quit ends it\n"
                 "\n"
                 "Exit status:\n"
                 "  0  success\n"
                 "  1  aid answered with an error\n"
                 "  2  usage error (unknown command or option, missing argument)\n"
-                "  3  aid is not running, or the bus cannot be reached\n";
+                "  3  aid is not running, or the bus cannot be reached\n"
+                "  130  generate or chat was interrupted with Ctrl-C\n";
 
 static int usage_error(const char *format, ...) G_GNUC_PRINTF(1, 2);
 static int usage_error(const char *format, ...)
@@ -71,7 +72,7 @@ static int usage_error(const char *format, ...)
 }
 
 /* Not reaching aid is a different failure from aid saying no: scripts tell them apart. */
-static int report_error(const GError *error)
+int aidctl_report_error(const GError *error)
 {
         fprintf(stderr, "aidctl: %s\n", error->message);
         if (g_error_matches(error, AID_ERROR, AID_ERROR_DAEMON_NOT_RUNNING) ||
@@ -136,13 +137,13 @@ static int cmd_status(AidClient *client, char **args)
 
         models = aid_client_list_models_sync(client, NULL, &error);
         if (!models)
-                return report_error(error);
+                return aidctl_report_error(error);
         for (guint i = 0; i < models->len; i++)
                 n_usable += aid_model_info_get_usable(models->pdata[i]) ? 1 : 0;
         defaults = aid_client_get_default_models(client);
         recent = aid_client_get_recent_use_sync(client, NULL, &error);
         if (!recent)
-                return report_error(error);
+                return aidctl_report_error(error);
 
         if (opt_json) {
                 g_autoptr(JsonBuilder) b = json_builder_new();
@@ -210,7 +211,7 @@ static int cmd_models(AidClient *client, char **args)
 
         models = aid_client_list_models_sync(client, NULL, &error);
         if (!models)
-                return report_error(error);
+                return aidctl_report_error(error);
 
         if (opt_json) {
                 g_autoptr(JsonBuilder) b = json_builder_new();
@@ -284,7 +285,7 @@ static int cmd_model(AidClient *client, char **args)
 
         m = aid_client_get_model_info_sync(client, args[0], NULL, &error);
         if (!m)
-                return report_error(error);
+                return aidctl_report_error(error);
 
         if (opt_json) {
                 g_autoptr(JsonBuilder) b = json_builder_new();
@@ -332,7 +333,7 @@ static int cmd_rescan(AidClient *client, char **args)
         guint n_models = 0;
 
         if (!aid_client_rescan_sync(client, &n_models, NULL, &error))
-                return report_error(error);
+                return aidctl_report_error(error);
 
         if (opt_json) {
                 g_autoptr(JsonBuilder) b = json_builder_new();
@@ -365,7 +366,7 @@ static int cmd_whoami(AidClient *client, char **args)
 
         id = aid_client_who_am_i_sync(client, NULL, &error);
         if (!id)
-                return report_error(error);
+                return aidctl_report_error(error);
         if (opt_json) {
                 print_variant_json(id);
                 return EXIT_OK;
@@ -427,7 +428,7 @@ static int policy_show(AidClient *client, const char *app)
 
         policy = aid_client_get_policy_sync(client, app ? app : "", NULL, &error);
         if (!policy)
-                return report_error(error);
+                return aidctl_report_error(error);
         if (opt_json) {
                 print_variant_json(policy);
                 return EXIT_OK;
@@ -469,7 +470,7 @@ static int policy_check(AidClient *client, const char *app, const char *capabili
 
         if (!aid_client_check_policy_sync(
                             client, app, capability, &decision, &source, &limits, NULL, &error))
-                return report_error(error);
+                return aidctl_report_error(error);
         if (opt_json) {
                 g_autoptr(JsonBuilder) b = json_builder_new();
 
@@ -501,11 +502,21 @@ static int cmd_policy(AidClient *client, char **args)
         if (g_str_equal(args[0], "reload") && n == 1) {
                 g_autoptr(GError) error = NULL;
                 if (!aid_client_reload_policy_sync(client, NULL, &error))
-                        return report_error(error);
+                        return aidctl_report_error(error);
                 printf("Policy reloaded.\n");
                 return EXIT_OK;
         }
         return usage_error("use 'policy show [APP]', 'policy check APP CAPABILITY' or 'policy reload'");
+}
+
+static int cmd_generate(AidClient *client, char **args)
+{
+        return aidctl_generate(client, args[0], opt_json);
+}
+
+static int cmd_chat(AidClient *client, char **args)
+{
+        return aidctl_chat(client, opt_json);
 }
 
 struct command {
@@ -522,6 +533,8 @@ static const struct command commands[] = {
         { "rescan", NULL, 0, 0, cmd_rescan },
         { "whoami", NULL, 0, 0, cmd_whoami },
         { "policy", "show [APP] | check APP CAPABILITY | reload", 1, 3, cmd_policy },
+        { "generate", "PROMPT", 1, 1, cmd_generate },
+        { "chat", NULL, 0, 0, cmd_chat },
 };
 
 static AidClient *connect_client(GError **error)
@@ -545,6 +558,7 @@ int main(int argc, char **argv)
         g_option_context_set_summary(context, "Query and control aid, the on-device AI service.");
         g_option_context_set_description(context, help_description);
         g_option_context_add_main_entries(context, option_entries, NULL);
+        g_option_context_add_group(context, aidctl_generation_option_group());
         if (!g_option_context_parse(context, &argc, &argv, &error))
                 return usage_error("%s", error->message);
 
@@ -574,11 +588,16 @@ int main(int argc, char **argv)
                                 command->argument);
         if (n_args > command->max_args)
                 return usage_error("too many arguments for '%s'", command->name);
+        if (command->run == cmd_generate || command->run == cmd_chat) {
+                g_autofree char *problem = aidctl_generation_options_problem();
+                if (problem)
+                        return usage_error("%s", problem);
+        }
 
         /* Whatever stops the connection, aid cannot be reached: exit 3, never 1. */
         client = connect_client(&error);
         if (!client) {
-                report_error(error);
+                aidctl_report_error(error);
                 return EXIT_UNREACHABLE;
         }
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "aid-dbus-names.h"
+#include "aid-internal.h"
 #include "aid/aid.h"
 
 /**
@@ -1404,4 +1405,9 @@ GVariant *aid_client_authorize_finish(AidClient *client, GAsyncResult *result, G
 {
         g_autoptr(GVariant) reply = finish_any(client, result, aid_client_authorize, error);
         return reply ? child_of_type(reply, "Authorize", "a{sv}", error) : NULL;
+}
+
+GError *aid_internal_call_error(AidClient *client, GError *e)
+{
+        return call_error(client, e);
 }

@@ -2,7 +2,7 @@
 /* aid-make-model: writes a GGUF file with random weights and the real hyper-parameters, tensor
  * names and shapes of a published model, for benchmarks (speed does not depend on the values).
  *
- *   aid-make-model --shape llama-3.2-1b|qwen2.5-0.5b|gemma-3-1b|phi-3-mini
+ *   aid-make-model --shape llama-3.2-1b|qwen2.5-0.5b|gemma-3-1b|phi-3-mini|tiny
  *                  --type F32|F16|BF16|Q8_0|Q4_0|Q4_1|Q5_0|Q5_1|Q4_K|Q5_K|Q6_K
  *                  [--seed N] [--layers N] [--quiet] OUT.gguf
  *
@@ -58,6 +58,10 @@ static const struct model_shape shapes[] = {
         /* microsoft/Phi-3-mini-4k-instruct */
         { "phi-3-mini", "phi3", "Phi-3-mini-4k", 3072, 32, 32, 32, 96, 8192, 32064, 4096, 10000.0f, 1e-5f,
                         .fused = true },
+        /* No published model: the smallest llama that still exercises every path (GQA, several
+         * layers), which tools/demo.sh writes in seconds (about 4M weights) when the user has
+         * no text model yet. */
+        { "tiny", "llama", "a tiny llama", 256, 4, 4, 2, 64, 768, 2048, 2048, 10000.0f, 1e-5f },
 };
 
 enum tensor_kind { T_WEIGHT, T_NORM, T_BIAS, T_ROPE_FREQS };

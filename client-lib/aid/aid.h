@@ -6,6 +6,8 @@
 
 #define AID_INSIDE
 #include "aid-client.h"
+#include "aid-generation.h"
+#include "aid-chat.h"
 #include "aid-error.h"
 #include "aid-model-info.h"
 #include "aid-version.h"

@@ -1,0 +1,491 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Text generation from the client side, against the real aid on a private bus with fixture
+ * models: aidctl generate and chat as a user runs them (streaming, --json, Ctrl-C), libaid as an
+ * application uses it (sync, async, streaming, cancellation), and the aid-load smoke run. */
+#include <aid/aid.h>
+#include <criterion/criterion.h>
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "testbus.h"
+
+#define LLAMA  "tiny-llama-v512-Q4_0"
+#define PHI3   "tiny-phi3-Q4_0"
+#define PROMPT "The quick brown fox"
+
+static struct testbus tb;
+
+static void setup_bus(void)
+{
+        testbus_setup(&tb);
+}
+
+static void teardown_bus(void)
+{
+        testbus_teardown(&tb);
+}
+
+/* Both models, and a policy that allows text (the build tree installs no policy files). */
+static void start_aid(void)
+{
+        g_autofree char *policy_dir = g_build_filename(tb.dir, "policy", NULL);
+        g_autofree char *policy_file = g_build_filename(policy_dir, "50-test.conf", NULL);
+        g_autofree char *conf = NULL;
+        g_autoptr(GError) error = NULL;
+
+        testbus_add_fixture_model(&tb, "models/" LLAMA ".gguf", NULL);
+        testbus_add_fixture_model(&tb, "models/" PHI3 ".gguf", NULL);
+        cr_assert_eq(g_mkdir(policy_dir, 0755), 0);
+        cr_assert(g_file_set_contents(policy_file, "[Default]\ntext=allow\n", -1, &error), "%s",
+                        error ? error->message : "");
+        /* testbus writes the [Models] group; this goes on from its last line */
+        conf = g_strdup_printf("DefaultText=" LLAMA "\n[Policy]\nDirectories=%s\n", policy_dir);
+        testbus_start_aid(&tb, conf);
+}
+
+static GDBusConnection *bus_connect(void)
+{
+        g_autoptr(GError) error = NULL;
+        GDBusConnection *c = g_dbus_connection_new_for_address_sync(tb.address,
+                        G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                        G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                        NULL, NULL, &error);
+
+        cr_assert(c, "cannot connect to %s: %s", tb.address, error ? error->message : "");
+        return c;
+}
+
+/* The daemon's Generate method, called directly: the reference every client must match. */
+static char *dbus_generate(const char *prompt, guint max_tokens)
+{
+        g_autoptr(GDBusConnection) c = bus_connect();
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) reply = NULL;
+        char *text;
+
+        reply = g_dbus_connection_call_sync(c, "org.aid.Daemon1", "/org/aid/Daemon1", "org.aid.Daemon1.Text",
+                        "Generate",
+                        g_variant_new_parsed(
+                                        "(%s, {'temperature': <0.0>, 'max_tokens': <%u>, 'model': <%s>})",
+                                        prompt, max_tokens, LLAMA),
+                        G_VARIANT_TYPE("(sa{sv})"), G_DBUS_CALL_FLAGS_NONE, 60000, NULL, &error);
+        cr_assert(reply, "Generate failed: %s", error ? error->message : "");
+        g_variant_get(reply, "(sa{sv})", &text, NULL);
+        return text;
+}
+
+typedef struct {
+        int rc;
+        char *out;
+        char *err;
+} Result;
+
+static void result_clear(Result *r)
+{
+        g_clear_pointer(&r->out, g_free);
+        g_clear_pointer(&r->err, g_free);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Result, result_clear)
+
+static const char *aidctl_path(void)
+{
+        const char *exe = g_getenv("AIDCTL");
+
+        cr_assert(exe, "AIDCTL is not set (run through meson test)");
+        return exe;
+}
+
+/* Runs argv (NULL-terminated, argv[0] the program) with stdin from input (NULL: none). */
+static Result run_with_input(const char *const *argv, const char *input)
+{
+        g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDIN_PIPE |
+                                                                     G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                                                     G_SUBPROCESS_FLAGS_STDERR_PIPE);
+        g_autoptr(GSubprocess) p = NULL;
+        g_autoptr(GError) error = NULL;
+        Result r = { 0 };
+
+        g_subprocess_launcher_setenv(l, "DBUS_SESSION_BUS_ADDRESS", tb.address, TRUE);
+        p = g_subprocess_launcher_spawnv(l, argv, &error);
+        cr_assert(p, "cannot run %s: %s", argv[0], error ? error->message : "");
+        cr_assert(g_subprocess_communicate_utf8(p, input ? input : "", NULL, &r.out, &r.err, &error),
+                        "%s: %s", argv[0], error ? error->message : "");
+        r.rc = g_subprocess_get_if_exited(p) ? g_subprocess_get_exit_status(p)
+                                             : 128 + g_subprocess_get_term_sig(p);
+        if (!r.out)
+                r.out = g_strdup("");
+        if (!r.err)
+                r.err = g_strdup("");
+        return r;
+}
+
+static JsonNode *parse_json(const char *text)
+{
+        g_autoptr(JsonParser) parser = json_parser_new();
+        g_autoptr(GError) error = NULL;
+
+        cr_assert(json_parser_load_from_data(parser, text, -1, &error), "not JSON (%s):\n%s",
+                        error ? error->message : "", text);
+        return json_node_copy(json_parser_get_root(parser));
+}
+
+TestSuite(aidctl_text, .init = setup_bus, .fini = teardown_bus, .timeout = 240);
+
+Test(aidctl_text, generate_prints_what_the_generate_method_returns)
+{
+        g_autofree char *expected = NULL;
+        g_autofree char *with_newline = NULL;
+
+        start_aid();
+        expected = dbus_generate(PROMPT, 16);
+        cr_assert(expected[0], "Generate returned no text");
+        with_newline = g_strconcat(expected, "\n", NULL);
+
+        {
+                const char *argv[] = { aidctl_path(), "--address", tb.address, "generate", "--temperature",
+                        "0", "--max-tokens", "16", "--model", LLAMA, PROMPT, NULL };
+                g_auto(Result) r = run_with_input(argv, NULL);
+                cr_assert_eq(r.rc, 0, "aidctl generate: %d\n%s", r.rc, r.err);
+                cr_assert_str_eq(r.out, with_newline);
+        }
+        /* The prompt from standard input, its final newline dropped. */
+        {
+                const char *argv[] = { aidctl_path(), "--address", tb.address, "generate", "--temperature",
+                        "0", "--max-tokens", "16", "--model", LLAMA, "-", NULL };
+                g_auto(Result) r = run_with_input(argv, PROMPT "\n");
+                cr_assert_eq(r.rc, 0, "aidctl generate -: %d\n%s", r.rc, r.err);
+                cr_assert_str_eq(r.out, with_newline);
+        }
+}
+
+Test(aidctl_text, generate_json_has_the_text_and_stats)
+{
+        g_autofree char *expected = NULL;
+        g_autoptr(JsonNode) root = NULL;
+        JsonObject *o, *stats;
+
+        start_aid();
+        expected = dbus_generate(PROMPT, 16);
+        const char *argv[] = { aidctl_path(), "--address", tb.address, "--json", "generate", "--temperature",
+                "0", "--max-tokens", "16", PROMPT, NULL };
+        g_auto(Result) r = run_with_input(argv, NULL);
+        cr_assert_eq(r.rc, 0, "%s", r.err);
+        root = parse_json(r.out);
+        o = json_node_get_object(root);
+        cr_assert_str_eq(json_object_get_string_member(o, "text"), expected);
+        stats = json_object_get_object_member(o, "stats");
+        cr_assert(stats, "no stats:\n%s", r.out);
+        cr_assert_gt(json_object_get_int_member(stats, "prompt_tokens"), 0);
+        cr_assert_gt(json_object_get_int_member(stats, "generated_tokens"), 0);
+        cr_assert_leq(json_object_get_int_member(stats, "generated_tokens"), 16);
+        cr_assert_gt(json_object_get_double_member(stats, "tokens_per_second"), 0);
+        cr_assert_str_eq(json_object_get_string_member(stats, "model"), LLAMA, "the configured default");
+        const char *reason = json_object_get_string_member(stats, "finish_reason");
+        cr_assert(g_str_equal(reason, "length") || g_str_equal(reason, "eos"), "finish_reason %s", reason);
+}
+
+Test(aidctl_text, generate_usage_errors_exit_2_and_daemon_errors_exit_1)
+{
+        start_aid();
+        {
+                const char *argv[] = { aidctl_path(), "--address", tb.address, "generate", "--top-p", "2",
+                        "x", NULL };
+                g_auto(Result) r = run_with_input(argv, NULL);
+                cr_assert_eq(r.rc, 2, "%s", r.err);
+        }
+        {
+                const char *argv[] = { aidctl_path(), "--address", tb.address, "generate", "--model",
+                        "no-such-model", "x", NULL };
+                g_auto(Result) r = run_with_input(argv, NULL);
+                cr_assert_eq(r.rc, 1, "%s", r.err);
+                cr_assert(strstr(r.err, "no-such-model"), "the error names the model: %s", r.err);
+        }
+}
+
+/* Ctrl-C in the middle of the stream: the request is cancelled in the daemon, aidctl says so
+ * and exits 130, and aid goes on serving. */
+Test(aidctl_text, sigint_cancels_the_generation_and_exits_130)
+{
+        g_autoptr(GSubprocess) p = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GBytes) first = NULL;
+        g_autoptr(GBytes) err_bytes = NULL;
+        g_autofree char *err = NULL;
+        g_autofree char *after = NULL;
+        GInputStream *out;
+
+        start_aid();
+        /* Nearly as many tokens as the fixture's 512-token context holds (greedy: this prompt meets no
+         * end-of-text): far longer than the signal takes to arrive. */
+        const char *argv[] = { aidctl_path(), "--address", tb.address, "generate", "--temperature", "0",
+                "--max-tokens", "480", "--model", LLAMA, PROMPT, NULL };
+        p = g_subprocess_newv(argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
+        cr_assert(p, "%s", error ? error->message : "");
+        out = g_subprocess_get_stdout_pipe(p);
+        first = g_input_stream_read_bytes(out, 1, NULL, &error);
+        cr_assert(first && g_bytes_get_size(first) == 1, "no output before the signal: %s",
+                        error ? error->message : "EOF");
+        g_subprocess_send_signal(p, SIGINT);
+        /* Bytes, not UTF-8: the one byte read above may have split a character. */
+        cr_assert(g_subprocess_communicate(p, NULL, NULL, NULL, &err_bytes, &error), "%s",
+                        error ? error->message : "");
+        err = g_strndup(g_bytes_get_data(err_bytes, NULL), g_bytes_get_size(err_bytes));
+        cr_assert(g_subprocess_get_if_exited(p), "aidctl was killed by the signal instead of handling it");
+        cr_assert_eq(g_subprocess_get_exit_status(p), 130, "exit %d, stderr: %s",
+                        g_subprocess_get_exit_status(p), err);
+        cr_assert(strstr(err, "aidctl: cancelled"), "stderr: %s", err);
+
+        cr_assert(testbus_aid_alive(&tb), "aid died");
+        after = dbus_generate(PROMPT, 4);
+        cr_assert(after[0], "aid does not serve after the cancellation");
+}
+
+/* Each answer as one JSON line, so that the turns can be told apart. */
+static GPtrArray *chat_answers(const char *input)
+{
+        const char *argv[] = { aidctl_path(), "--address", tb.address, "--json", "chat", "--temperature",
+                "0", "--max-tokens", "8", "--model", PHI3, NULL };
+        g_auto(Result) r = run_with_input(argv, input);
+        g_auto(GStrv) lines = NULL;
+        GPtrArray *answers = g_ptr_array_new_with_free_func(g_free);
+
+        cr_assert_eq(r.rc, 0, "aidctl chat: %d\n%s", r.rc, r.err);
+        lines = g_strsplit(r.out, "\n", -1);
+        for (char **l = lines; *l; l++) {
+                g_autoptr(JsonNode) root = NULL;
+                JsonObject *o, *stats;
+
+                if (!**l)
+                        continue;
+                root = parse_json(*l);
+                o = json_node_get_object(root);
+                stats = json_object_get_object_member(o, "stats");
+                cr_assert(stats && json_object_get_int_member(stats, "generated_tokens") > 0, "%s", *l);
+                g_ptr_array_add(answers, g_strdup(json_object_get_string_member(o, "text")));
+        }
+        return answers;
+}
+
+Test(aidctl_text, chat_keeps_context_between_turns_and_reset_forgets_it)
+{
+        g_autoptr(GPtrArray) a = NULL;
+        g_autoptr(GPtrArray) b = NULL;
+
+        start_aid();
+        a = chat_answers("Hello there\nWhat is your name?\n/reset\nHello there\n/quit\nnever sent\n");
+        cr_assert_eq(a->len, 3, "three answers, got %u", a->len);
+        /* After /reset the conversation starts afresh: greedy gives the first answer again. */
+        cr_assert_str_eq(a->pdata[2], a->pdata[0]);
+        /* The second turn was answered knowing the first: alone it gets another answer. */
+        b = chat_answers("What is your name?\n");
+        cr_assert_eq(b->len, 1);
+        cr_assert_str_neq(b->pdata[0], a->pdata[1], "the second turn ignored the first");
+}
+
+static AidClient *new_client(void)
+{
+        g_autoptr(GError) error = NULL;
+        AidClient *client = aid_client_new_for_address_sync(tb.address, NULL, &error);
+
+        cr_assert(client, "%s", error ? error->message : "");
+        return client;
+}
+
+static AidGenerateOptions *greedy(guint max_tokens)
+{
+        AidGenerateOptions *o = aid_generate_options_new();
+
+        aid_generate_options_set_temperature(o, 0);
+        aid_generate_options_set_max_tokens(o, max_tokens);
+        aid_generate_options_set_model(o, LLAMA);
+        return o;
+}
+
+static void on_async_result(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+        *(GAsyncResult **)user_data = g_object_ref(result);
+}
+
+static GAsyncResult *wait_result(GAsyncResult **slot)
+{
+        while (!*slot)
+                g_main_context_iteration(NULL, TRUE);
+        return *slot;
+}
+
+Test(aidctl_text, libaid_sync_async_and_streaming_agree)
+{
+        g_autoptr(AidClient) client = NULL;
+        g_autoptr(AidGenerateOptions) o = greedy(16);
+        g_autoptr(AidGenerationStats) stats = NULL;
+        g_autoptr(AidGenerationStats) async_stats = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GAsyncResult) res = NULL;
+        g_autoptr(GAsyncResult) res2 = NULL;
+        g_autoptr(AidGeneration) gen = NULL;
+        g_autoptr(GString) streamed = g_string_new(NULL);
+        g_autofree char *expected = NULL, *sync_text = NULL, *async_text = NULL;
+
+        start_aid();
+        expected = dbus_generate(PROMPT, 16);
+        client = new_client();
+
+        sync_text = aid_client_generate_sync(client, PROMPT, o, &stats, NULL, &error);
+        cr_assert(sync_text, "%s", error ? error->message : "");
+        cr_assert_str_eq(sync_text, expected);
+        cr_assert_gt(stats->generated_tokens, 0);
+        cr_assert_str_eq(stats->model, LLAMA);
+
+        aid_client_generate(client, PROMPT, o, NULL, on_async_result, &res);
+        async_text = aid_client_generate_finish(client, wait_result(&res), &async_stats, &error);
+        cr_assert(async_text, "%s", error ? error->message : "");
+        cr_assert_str_eq(async_text, expected);
+        cr_assert_eq(async_stats->generated_tokens, stats->generated_tokens);
+
+        aid_client_start_generation(client, PROMPT, o, NULL, on_async_result, &res2);
+        gen = aid_client_start_generation_finish(client, wait_result(&res2), &error);
+        cr_assert(gen, "%s", error ? error->message : "");
+        g_signal_connect_swapped(gen, "token", G_CALLBACK(g_string_append), streamed);
+        while (!aid_generation_is_done(gen))
+                g_main_context_iteration(NULL, TRUE);
+        cr_assert_null(aid_generation_get_error(gen));
+        cr_assert_str_eq(streamed->str, expected, "the tokens, concatenated, are the text");
+        cr_assert_str_eq(aid_generation_get_text(gen), expected);
+        cr_assert_str_eq(aid_generation_get_stats(gen)->finish_reason, stats->finish_reason);
+
+        /* Errors arrive in the AID_ERROR domain. */
+        aid_generate_options_set_model(o, "no-such-model");
+        g_clear_pointer(&sync_text, g_free);
+        sync_text = aid_client_generate_sync(client, PROMPT, o, NULL, NULL, &error);
+        cr_assert_null(sync_text);
+        cr_assert(g_error_matches(error, AID_ERROR, AID_ERROR_NO_SUCH_MODEL), "%s", error->message);
+}
+
+static void cancel_on_first_token(AidGeneration *gen, const char *text, gpointer user_data)
+{
+        g_cancellable_cancel(user_data);
+}
+
+/* Cancelling the GCancellable stops the generation in the daemon; the generation fails with
+ * G_IO_ERROR_CANCELLED (the GIO convention for a cancellation the caller asked for). */
+Test(aidctl_text, libaid_cancellable_cancels_the_request)
+{
+        g_autoptr(AidClient) client = NULL;
+        g_autoptr(AidGenerateOptions) o = greedy(480);
+        g_autoptr(GCancellable) cancellable = g_cancellable_new();
+        g_autoptr(GAsyncResult) res = NULL;
+        g_autoptr(GAsyncResult) res2 = NULL;
+        g_autoptr(AidGeneration) gen = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autofree char *text = NULL;
+        g_autoptr(GCancellable) cancellable2 = g_cancellable_new();
+
+        start_aid();
+        client = new_client();
+        aid_client_start_generation(client, PROMPT, o, cancellable, on_async_result, &res);
+        gen = aid_client_start_generation_finish(client, wait_result(&res), &error);
+        cr_assert(gen, "%s", error ? error->message : "");
+        g_signal_connect(gen, "token", G_CALLBACK(cancel_on_first_token), cancellable);
+        while (!aid_generation_is_done(gen))
+                g_main_context_iteration(NULL, TRUE);
+        cr_assert(g_error_matches(aid_generation_get_error(gen), G_IO_ERROR, G_IO_ERROR_CANCELLED), "%s",
+                        aid_generation_get_error(gen) ? aid_generation_get_error(gen)->message
+                                                      : "it finished");
+        cr_assert_null(aid_generation_get_stats(gen));
+
+        /* aid_client_generate() with an already cancelled cancellable: cancelled, not run. */
+        g_cancellable_cancel(cancellable2);
+        aid_client_generate(client, PROMPT, o, cancellable2, on_async_result, &res2);
+        text = aid_client_generate_finish(client, wait_result(&res2), NULL, &error);
+        cr_assert_null(text);
+        cr_assert(g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED), "%s", error->message);
+
+        cr_assert(testbus_aid_alive(&tb));
+        g_clear_pointer(&text, g_free);
+        g_clear_error(&error);
+        aid_generate_options_set_max_tokens(o, 4);
+        text = aid_client_generate_sync(client, PROMPT, o, NULL, NULL, &error);
+        cr_assert(text, "aid does not serve after the cancellation: %s", error ? error->message : "");
+}
+
+Test(aidctl_text, libaid_chat)
+{
+        g_autoptr(AidClient) client = NULL;
+        g_autoptr(AidGenerateOptions) o = aid_generate_options_new();
+        g_autoptr(AidChat) chat = NULL;
+        g_autoptr(GAsyncResult) res = NULL;
+        g_autoptr(AidGeneration) gen = NULL;
+        g_autoptr(GError) error = NULL;
+
+        start_aid();
+        client = new_client();
+        aid_generate_options_set_temperature(o, 0);
+        aid_generate_options_set_max_tokens(o, 8);
+        aid_generate_options_set_model(o, PHI3);
+        chat = aid_client_create_chat_sync(client, "You are terse.", o, NULL, &error);
+        cr_assert(chat, "%s", error ? error->message : "");
+        cr_assert_str_eq(aid_chat_get_model(chat), PHI3);
+
+        aid_chat_send(chat, "Hello", NULL, NULL, on_async_result, &res);
+        gen = aid_chat_send_finish(chat, wait_result(&res), &error);
+        cr_assert(gen, "%s", error ? error->message : "");
+        while (!aid_generation_is_done(gen))
+                g_main_context_iteration(NULL, TRUE);
+        cr_assert_null(aid_generation_get_error(gen), "%s", aid_generation_get_error(gen)->message);
+        /* The properties are fetched again after the turn. */
+        for (int i = 0; i < 200 && aid_chat_get_tokens_used(chat) == 0; i++)
+                g_main_context_iteration(NULL, TRUE);
+        cr_assert_gt(aid_chat_get_tokens_used(chat), 0);
+        cr_assert_gt(aid_chat_get_context_size(chat), aid_chat_get_tokens_used(chat));
+        cr_assert(aid_chat_reset_sync(chat, NULL, &error), "%s", error ? error->message : "");
+        cr_assert(aid_chat_close_sync(chat, NULL, &error), "%s", error ? error->message : "");
+}
+
+static const char *aid_load_path(void)
+{
+        /* $AIDCTL is <build>/cli/aidctl; the load tool is <build>/tools/aid-load. */
+        g_autofree char *cli = g_path_get_dirname(aidctl_path());
+        g_autofree char *build = g_path_get_dirname(cli);
+        static char path[4096];
+
+        g_snprintf(path, sizeof(path), "%s/tools/aid-load", build);
+        cr_assert(g_file_test(path, G_FILE_TEST_IS_EXECUTABLE), "%s not built", path);
+        return path;
+}
+
+Test(aidctl_text, aid_load_smoke_run)
+{
+        g_autoptr(JsonNode) root = NULL;
+        JsonObject *o;
+
+        start_aid();
+        {
+                const char *argv[] = { aid_load_path(), "--address", tb.address, "--clients", "2",
+                        "--max-tokens", "4", "--model", LLAMA, NULL };
+                g_auto(Result) r = run_with_input(argv, NULL);
+                cr_assert_eq(r.rc, 0, "aid-load: %d\n%s%s", r.rc, r.out, r.err);
+                for (const char *const *f = (const char *const[]){ "requests:", "ttft ms:",
+                                     "aggregate tokens/s:", "dbus one-way us:", NULL };
+                                *f; f++)
+                        cr_assert(strstr(r.out, *f), "no '%s' in:\n%s", *f, r.out);
+        }
+        {
+                const char *argv[] = { aid_load_path(), "--address", tb.address, "--clients", "2",
+                        "--max-tokens", "4", "--model", LLAMA, "--json", NULL };
+                g_auto(Result) r = run_with_input(argv, NULL);
+                cr_assert_eq(r.rc, 0, "aid-load --json: %d\n%s%s", r.rc, r.out, r.err);
+                root = parse_json(r.out);
+                o = json_node_get_object(root);
+                cr_assert_eq(json_object_get_int_member(o, "ok"), 2);
+                cr_assert_eq(json_object_get_int_member(o, "failed"), 0);
+                cr_assert_gt(json_object_get_int_member(o, "generated_tokens"), 0);
+                cr_assert_leq(json_object_get_int_member(o, "generated_tokens"), 8);
+                cr_assert_gt(json_object_get_double_member(o, "ttft_ms_p50"), 0);
+                cr_assert_gt(json_object_get_double_member(o, "aggregate_tokens_per_second"), 0);
+                cr_assert_gt(json_object_get_double_member(o, "dbus_one_way_us"), 0);
+        }
+}

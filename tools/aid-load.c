@@ -1,0 +1,504 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* aid-load: N concurrent clients, each on its own bus connection, stream generations from aid
+ * through org.aid.Daemon1.Text.StartGeneration and the request's Token/Finished signals, as
+ * apps do. It reports, per request, the time to first token and the decode rate seen by the
+ * client, and the aggregate rate of all clients together.
+ *
+ *   aid-load [--address ADDR] [--clients N] [--requests R] [--max-tokens T]
+ *            [--prompt TEXT | --prompt-tokens N] [--model ID] [--long-prompt-tokens N] [--json]
+ *
+ * --long-prompt-tokens N measures a short request's time to first token while a prompt of
+ * about N tokens is being prefilled, against its value when aid is idle (the scheduler's
+ * chunked prefill should keep the two close).
+ *
+ * D-Bus cost per streamed token, measured two ways, since neither alone tells the whole story:
+ *   - one-way latency: half the round trip of org.freedesktop.DBus.Peer.Ping to aid through
+ *     the bus daemon (the same path a Token signal takes: aid → dbus-daemon → client, one
+ *     message), median of 200;
+ *   - rate gap: per request, the client's mean interval between Token signals minus the
+ *     daemon's own per-token time (1 / its tokens_per_second), median over requests. Signals are
+ *     sent asynchronously, so this is what transport adds to the throughput an app sees; it is
+ *     near 0 when the bus keeps up and grows when it does not.
+ * The client uses one thread and one main loop: its own dispatch time is part of both. */
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+#include <locale.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define BUS_NAME      "org.aid.Daemon1"
+#define OBJECT_PATH   "/org/aid/Daemon1"
+#define TEXT_IFACE    "org.aid.Daemon1.Text"
+#define REQUEST_IFACE "org.aid.Daemon1.Request"
+
+static char *opt_address;
+static int opt_clients = 1;
+static int opt_requests = 1;
+static int opt_max_tokens = 32;
+static char *opt_prompt;
+static int opt_prompt_tokens;
+static char *opt_model;
+static int opt_long_prompt_tokens;
+static gboolean opt_json;
+
+static const GOptionEntry entries[] = {
+        { "address", 0, 0, G_OPTION_ARG_STRING, &opt_address, "The bus aid is on (default: the session bus)",
+                        "ADDR" },
+        { "clients", 0, 0, G_OPTION_ARG_INT, &opt_clients, "Concurrent clients, one connection each (1)",
+                        "N" },
+        { "requests", 0, 0, G_OPTION_ARG_INT, &opt_requests, "Requests per client, one after the other (1)",
+                        "R" },
+        { "max-tokens", 0, 0, G_OPTION_ARG_INT, &opt_max_tokens, "Tokens per request (32)", "T" },
+        { "prompt", 0, 0, G_OPTION_ARG_STRING, &opt_prompt, "The prompt", "TEXT" },
+        { "prompt-tokens", 0, 0, G_OPTION_ARG_INT, &opt_prompt_tokens,
+                        "A synthetic prompt of about N tokens (one word each)", "N" },
+        { "model", 0, 0, G_OPTION_ARG_STRING, &opt_model, "Model id (default: aid's text model)", "ID" },
+        { "long-prompt-tokens", 0, 0, G_OPTION_ARG_INT, &opt_long_prompt_tokens,
+                        "Also measure a short request's TTFT while an N-token prompt is prefilled", "N" },
+        { "json", 0, 0, G_OPTION_ARG_NONE, &opt_json, "Print the summary as JSON", NULL },
+        { NULL },
+};
+
+struct result {
+        gboolean ok;
+        char *error;
+        gint64 start_us, first_us, last_us, end_us; /* client clock (monotonic) */
+        guint n_signals;
+        guint prompt_tokens, generated_tokens;
+        guint64 daemon_ttft_us;
+        double daemon_tps;
+};
+
+struct client {
+        GDBusConnection *connection;
+        guint subscription;
+        int remaining;
+        struct result *current; /* the one request in flight on this connection */
+        GArray *results;        /* struct result */
+        const char *prompt;
+        guint max_tokens;
+        gboolean busy;
+};
+
+static void result_clear(struct result *r)
+{
+        g_free(r->error);
+}
+
+static void request_end(struct client *c)
+{
+        c->current->end_us = g_get_monotonic_time();
+        g_array_append_val(c->results, *c->current);
+        g_free(c->current);
+        c->current = NULL;
+        c->busy = FALSE;
+}
+
+/* One request in flight per connection: every Request signal on it is that request's, even
+ * one that arrives before StartGeneration's reply. */
+static void on_signal(GDBusConnection *connection, const char *sender, const char *path, const char *iface,
+                const char *member, GVariant *params, gpointer user_data)
+{
+        struct client *c = user_data;
+        struct result *r = c->current;
+        gint64 now = g_get_monotonic_time();
+
+        if (!r)
+                return;
+        if (g_str_equal(member, "Token")) {
+                if (r->n_signals++ == 0)
+                        r->first_us = now;
+                r->last_us = now;
+        } else if (g_str_equal(member, "Finished") &&
+                        g_variant_is_of_type(params, G_VARIANT_TYPE("(a{sv})"))) {
+                g_autoptr(GVariant) stats = g_variant_get_child_value(params, 0);
+                guint32 u;
+
+                r->ok = TRUE;
+                if (g_variant_lookup(stats, "prompt_tokens", "u", &u))
+                        r->prompt_tokens = u;
+                if (g_variant_lookup(stats, "generated_tokens", "u", &u))
+                        r->generated_tokens = u;
+                g_variant_lookup(stats, "time_to_first_token_us", "t", &r->daemon_ttft_us);
+                g_variant_lookup(stats, "tokens_per_second", "d", &r->daemon_tps);
+                request_end(c);
+        } else if (g_str_equal(member, "Failed") && g_variant_is_of_type(params, G_VARIANT_TYPE("(ss)"))) {
+                const char *name, *message;
+
+                g_variant_get(params, "(&s&s)", &name, &message);
+                r->error = g_strdup_printf("%s: %s", name, message);
+                request_end(c);
+        }
+}
+
+static void on_started(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+        struct client *c = user_data;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) reply = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), res, &error);
+
+        if (!reply && c->current) {
+                g_dbus_error_strip_remote_error(error);
+                c->current->error = g_strdup(error->message);
+                request_end(c);
+        }
+}
+
+static GVariant *request_options(guint max_tokens)
+{
+        GVariantBuilder b;
+
+        g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
+        g_variant_builder_add(&b, "{sv}", "max_tokens", g_variant_new_uint32(max_tokens));
+        /* Greedy: every run does the same work. */
+        g_variant_builder_add(&b, "{sv}", "temperature", g_variant_new_double(0));
+        if (opt_model)
+                g_variant_builder_add(&b, "{sv}", "model", g_variant_new_string(opt_model));
+        return g_variant_builder_end(&b);
+}
+
+static void client_start(struct client *c, const char *prompt, guint max_tokens)
+{
+        c->current = g_new0(struct result, 1);
+        c->current->start_us = g_get_monotonic_time();
+        c->busy = TRUE;
+        g_dbus_connection_call(c->connection, BUS_NAME, OBJECT_PATH, TEXT_IFACE, "StartGeneration",
+                        g_variant_new("(s@a{sv})", prompt, request_options(max_tokens)),
+                        G_VARIANT_TYPE("(o)"), G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL, on_started, c);
+}
+
+static struct client *client_new(const char *address, GError **error)
+{
+        struct client *c = g_new0(struct client, 1);
+
+        c->connection = g_dbus_connection_new_for_address_sync(address,
+                        G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                        G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                        NULL, NULL, error);
+        if (!c->connection) {
+                g_free(c);
+                return NULL;
+        }
+        /* Subscribed before any request: see StartGeneration in the D-Bus contract. */
+        c->subscription = g_dbus_connection_signal_subscribe(c->connection, BUS_NAME, REQUEST_IFACE, NULL,
+                        NULL, NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_signal, c, NULL);
+        c->results = g_array_new(FALSE, TRUE, sizeof(struct result));
+        g_array_set_clear_func(c->results, (GDestroyNotify)result_clear);
+        return c;
+}
+
+static void client_free(struct client *c)
+{
+        g_dbus_connection_signal_unsubscribe(c->connection, c->subscription);
+        g_object_unref(c->connection);
+        g_array_unref(c->results);
+        g_free(c->current);
+        g_free(c);
+}
+
+static void wait_idle(struct client *c)
+{
+        while (c->busy)
+                g_main_context_iteration(NULL, TRUE);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+        double x = *(const double *)a, y = *(const double *)b;
+        return (x > y) - (x < y);
+}
+
+static double percentile(GArray *values, double p)
+{
+        if (values->len == 0)
+                return 0;
+        g_array_sort(values, cmp_double);
+        return g_array_index(values, double, (guint)((values->len - 1) * p + 0.5));
+}
+
+static double mean(GArray *values)
+{
+        double s = 0;
+
+        for (guint i = 0; i < values->len; i++)
+                s += g_array_index(values, double, i);
+        return values->len ? s / values->len : 0;
+}
+
+/* About n tokens of ordinary English (one word is about one token for the usual vocabularies;
+ * the daemon's prompt_tokens says how many it really was). */
+static char *synthetic_prompt(int n)
+{
+        static const char *const words[] = { "the", "old", "lighthouse", "keeper", "walked", "along", "a",
+                "quiet", "shore", "and", "counted", "every", "ship", "that", "passed", "in", "night",
+                "while", "wind", "sang", "over", "rocks", "near", "his", "small", "house", "by", "sea", "of",
+                "grey", "stone", "with" };
+        GString *s = g_string_new(NULL);
+
+        for (int i = 0; i < n; i++)
+                g_string_append_printf(s, "%s%s", i ? " " : "", words[i % G_N_ELEMENTS(words)]);
+        return g_string_free(s, FALSE);
+}
+
+/* Half the round trip of Peer.Ping to aid through the bus daemon, median of n. */
+static double ping_one_way_us(GDBusConnection *connection, int n, GError **error)
+{
+        g_autoptr(GArray) rtt = g_array_new(FALSE, FALSE, sizeof(double));
+
+        for (int i = 0; i < n; i++) {
+                gint64 t0 = g_get_monotonic_time();
+                g_autoptr(GVariant) reply = g_dbus_connection_call_sync(connection, BUS_NAME, OBJECT_PATH,
+                                "org.freedesktop.DBus.Peer", "Ping", NULL, NULL, G_DBUS_CALL_FLAGS_NONE, -1,
+                                NULL, error);
+                if (!reply)
+                        return -1;
+                double d = (double)(g_get_monotonic_time() - t0);
+                g_array_append_val(rtt, d);
+        }
+        return percentile(rtt, 0.5) / 2;
+}
+
+struct long_prompt_result {
+        double ttft_idle_ms, ttft_busy_ms;
+        guint long_prompt_tokens;
+        gboolean overlapped; /* the long prompt was still running when the short one got its token */
+        char *error;
+};
+
+/* A short request alone (median of 3), then one started while a long prompt is prefilled. */
+static void measure_long_prompt(
+                struct client *a, struct client *b, const char *short_prompt, struct long_prompt_result *ret)
+{
+        g_autoptr(GArray) idle = g_array_new(FALSE, FALSE, sizeof(double));
+        g_autofree char *long_prompt = synthetic_prompt(opt_long_prompt_tokens);
+        struct result *r;
+        gint64 short_first;
+
+        for (int i = 0; i < 3; i++) {
+                client_start(a, short_prompt, 1);
+                wait_idle(a);
+                r = &g_array_index(a->results, struct result, a->results->len - 1);
+                if (!r->ok || r->n_signals == 0) {
+                        ret->error = g_strdup_printf("short request: %s", r->error ?: "no token");
+                        return;
+                }
+                double ms = (r->first_us - r->start_us) / 1000.0;
+                g_array_append_val(idle, ms);
+        }
+        ret->ttft_idle_ms = percentile(idle, 0.5);
+
+        client_start(b, long_prompt, 1);
+        /* Let the long prompt reach the worker before the short one arrives. */
+        gint64 until = g_get_monotonic_time() + 20000;
+        while (g_get_monotonic_time() < until)
+                g_main_context_iteration(NULL, FALSE);
+        client_start(a, short_prompt, 1);
+        wait_idle(a);
+        r = &g_array_index(a->results, struct result, a->results->len - 1);
+        short_first = r->first_us;
+        if (!r->ok || r->n_signals == 0)
+                ret->error = g_strdup_printf("short request: %s", r->error ?: "no token");
+        else
+                ret->ttft_busy_ms = (r->first_us - r->start_us) / 1000.0;
+        ret->overlapped = b->busy;
+        wait_idle(b);
+        r = &g_array_index(b->results, struct result, b->results->len - 1);
+        if (!r->ok && !ret->error)
+                ret->error = g_strdup_printf("long request: %s", r->error ?: "failed");
+        ret->long_prompt_tokens = r->prompt_tokens;
+        if (r->ok && r->end_us < short_first)
+                ret->overlapped = FALSE;
+}
+
+int main(int argc, char **argv)
+{
+        g_autoptr(GOptionContext) context = g_option_context_new("- load aid with concurrent generations");
+        g_autoptr(GError) error = NULL;
+        g_autofree char *address = NULL;
+        g_autofree char *prompt = NULL;
+        g_autoptr(GPtrArray) clients = g_ptr_array_new_with_free_func((GDestroyNotify)client_free);
+        g_autoptr(GArray) ttft = g_array_new(FALSE, FALSE, sizeof(double));
+        g_autoptr(GArray) client_tps = g_array_new(FALSE, FALSE, sizeof(double));
+        g_autoptr(GArray) gap = g_array_new(FALSE, FALSE, sizeof(double));
+        struct long_prompt_result lp = { 0 };
+        guint64 total_generated = 0, total_decode = 0;
+        gint64 t_begin, t_end, first_token = G_MAXINT64, last_token = 0;
+        guint n_ok = 0, n_failed = 0;
+        double one_way_us, wall_s, aggregate_tps, aggregate_decode_tps;
+        const char *first_error = NULL;
+
+        setlocale(LC_ALL, "");
+        g_option_context_add_main_entries(context, entries, NULL);
+        if (!g_option_context_parse(context, &argc, &argv, &error)) {
+                fprintf(stderr, "aid-load: %s\n", error->message);
+                return 2;
+        }
+        if (opt_clients < 1 || opt_requests < 1 || opt_max_tokens < 1 || opt_prompt_tokens < 0 ||
+                        opt_long_prompt_tokens < 0 || (opt_prompt && opt_prompt_tokens)) {
+                fprintf(stderr, "aid-load: --clients, --requests and --max-tokens must be at least 1; "
+                                "--prompt and --prompt-tokens exclude each other\n");
+                return 2;
+        }
+        prompt = opt_prompt_tokens ? synthetic_prompt(opt_prompt_tokens)
+                                   : g_strdup(opt_prompt ?: "Once upon a time, in a small town by the sea,");
+
+        address = opt_address ? g_strdup(opt_address)
+                              : g_dbus_address_get_for_bus_sync(G_BUS_TYPE_SESSION, NULL, &error);
+        if (!address) {
+                fprintf(stderr, "aid-load: no session bus: %s\n", error->message);
+                return 3;
+        }
+        for (int i = 0; i < MAX(opt_clients, opt_long_prompt_tokens ? 2 : 1); i++) {
+                struct client *c = client_new(address, &error);
+                if (!c) {
+                        fprintf(stderr, "aid-load: cannot connect to %s: %s\n", address, error->message);
+                        return 3;
+                }
+                g_ptr_array_add(clients, c);
+        }
+
+        one_way_us = ping_one_way_us(((struct client *)clients->pdata[0])->connection, 200, &error);
+        if (one_way_us < 0) {
+                g_dbus_error_strip_remote_error(error);
+                fprintf(stderr, "aid-load: aid does not answer on %s: %s\n", address, error->message);
+                return 3;
+        }
+
+        t_begin = g_get_monotonic_time();
+        for (int i = 0; i < opt_clients; i++) {
+                struct client *c = clients->pdata[i];
+                c->remaining = opt_requests;
+                c->prompt = prompt;
+                c->max_tokens = (guint)opt_max_tokens;
+                client_start(c, prompt, c->max_tokens);
+                c->remaining--;
+        }
+        for (;;) {
+                gboolean busy = FALSE;
+                for (int i = 0; i < opt_clients; i++) {
+                        struct client *c = clients->pdata[i];
+                        if (!c->busy && c->remaining > 0) {
+                                client_start(c, c->prompt, c->max_tokens);
+                                c->remaining--;
+                        }
+                        busy |= c->busy;
+                }
+                if (!busy)
+                        break;
+                g_main_context_iteration(NULL, TRUE);
+        }
+        t_end = g_get_monotonic_time();
+
+        for (int i = 0; i < opt_clients; i++) {
+                struct client *c = clients->pdata[i];
+                for (guint j = 0; j < c->results->len; j++) {
+                        struct result *r = &g_array_index(c->results, struct result, j);
+                        if (!r->ok) {
+                                n_failed++;
+                                first_error = first_error ?: r->error;
+                                continue;
+                        }
+                        n_ok++;
+                        total_generated += r->generated_tokens;
+                        if (r->n_signals == 0)
+                                continue;
+                        double ms = (r->first_us - r->start_us) / 1000.0;
+                        g_array_append_val(ttft, ms);
+                        first_token = MIN(first_token, r->first_us);
+                        last_token = MAX(last_token, r->last_us);
+                        if (r->generated_tokens > 1 && r->last_us > r->first_us) {
+                                total_decode += r->generated_tokens - 1;
+                                double tps = (r->generated_tokens - 1) / ((r->last_us - r->first_us) / 1e6);
+                                g_array_append_val(client_tps, tps);
+                                if (r->daemon_tps > 0 && r->n_signals > 1) {
+                                        double interval = (double)(r->last_us - r->first_us) /
+                                                          (r->n_signals - 1);
+                                        double g = interval - 1e6 / r->daemon_tps;
+                                        g_array_append_val(gap, g);
+                                }
+                        }
+                }
+        }
+        wall_s = (t_end - t_begin) / 1e6;
+        aggregate_tps = wall_s > 0 ? total_generated / wall_s : 0;
+        aggregate_decode_tps =
+                        last_token > first_token ? total_decode / ((last_token - first_token) / 1e6) : 0;
+
+        if (opt_long_prompt_tokens)
+                measure_long_prompt(clients->pdata[0], clients->pdata[1], prompt, &lp);
+
+        if (opt_json) {
+                g_autoptr(JsonBuilder) b = json_builder_new();
+                g_autoptr(JsonGenerator) gen = json_generator_new();
+                g_autoptr(JsonNode) root = NULL;
+                g_autofree char *out = NULL;
+
+#define NUM(name, v) (json_builder_set_member_name(b, name), json_builder_add_double_value(b, v))
+#define INT(name, v) (json_builder_set_member_name(b, name), json_builder_add_int_value(b, v))
+                json_builder_begin_object(b);
+                INT("clients", opt_clients);
+                INT("requests", opt_clients * opt_requests);
+                INT("ok", n_ok);
+                INT("failed", n_failed);
+                INT("generated_tokens", (gint64)total_generated);
+                NUM("wall_s", wall_s);
+                NUM("ttft_ms_mean", mean(ttft));
+                NUM("ttft_ms_p50", percentile(ttft, 0.5));
+                NUM("ttft_ms_p95", percentile(ttft, 0.95));
+                NUM("client_tokens_per_second_mean", mean(client_tps));
+                NUM("aggregate_tokens_per_second", aggregate_tps);
+                NUM("aggregate_decode_tokens_per_second", aggregate_decode_tps);
+                NUM("dbus_one_way_us", one_way_us);
+                NUM("dbus_rate_gap_us_per_token", percentile(gap, 0.5));
+                if (opt_long_prompt_tokens) {
+                        NUM("ttft_idle_ms", lp.ttft_idle_ms);
+                        NUM("ttft_during_long_prompt_ms", lp.ttft_busy_ms);
+                        INT("long_prompt_tokens", lp.long_prompt_tokens);
+                        json_builder_set_member_name(b, "long_prompt_overlapped");
+                        json_builder_add_boolean_value(b, lp.overlapped);
+                }
+                json_builder_set_member_name(b, "first_error");
+                if (first_error || lp.error)
+                        json_builder_add_string_value(b, first_error ?: lp.error);
+                else
+                        json_builder_add_null_value(b);
+                json_builder_end_object(b);
+#undef NUM
+#undef INT
+                root = json_builder_get_root(b);
+                json_generator_set_root(gen, root);
+                json_generator_set_pretty(gen, TRUE);
+                out = json_generator_to_data(gen, NULL);
+                printf("%s\n", out);
+        } else {
+                printf("clients:                 %d (one connection each), %d request%s each, max_tokens "
+                       "%d\n",
+                                opt_clients, opt_requests, opt_requests == 1 ? "" : "s", opt_max_tokens);
+                printf("requests:                %u ok, %u failed\n", n_ok, n_failed);
+                printf("generated tokens:        %" G_GUINT64_FORMAT " in %.3f s\n", total_generated,
+                                wall_s);
+                printf("ttft ms:                 mean %.1f, p50 %.1f, p95 %.1f\n", mean(ttft),
+                                percentile(ttft, 0.5), percentile(ttft, 0.95));
+                printf("client tokens/s:         mean %.1f per request (decode, as the client sees it)\n",
+                                mean(client_tps));
+                printf("aggregate tokens/s:      %.1f (all tokens / wall), decode %.1f (after first "
+                       "tokens)\n",
+                                aggregate_tps, aggregate_decode_tps);
+                printf("dbus one-way us:         %.1f (half a Peer.Ping round trip via the bus daemon)\n",
+                                one_way_us);
+                printf("dbus rate gap us/token:  %.1f (client signal interval - daemon per-token time, "
+                       "p50)\n",
+                                percentile(gap, 0.5));
+                if (opt_long_prompt_tokens) {
+                        printf("ttft idle ms:            %.1f\n", lp.ttft_idle_ms);
+                        printf("ttft during long ms:     %.1f (long prompt %u tokens, %s)\n",
+                                        lp.ttft_busy_ms, lp.long_prompt_tokens,
+                                        lp.overlapped ? "still prefilling when the short one got its token"
+                                                      : "WARNING: it ended first, no overlap");
+                }
+                if (first_error || lp.error)
+                        printf("first error:             %s\n", first_error ?: lp.error);
+        }
+        g_free(lp.error);
+        return n_failed || lp.error ? 1 : 0;
+}
