@@ -406,3 +406,8 @@ const struct aid_tokenizer *aid_model_tokenizer(const struct aid_model *m)
 {
         return m->tokenizer;
 }
+
+const struct gguf_file *aid_model_gguf(const struct aid_model *m)
+{
+        return m->gguf;
+}

@@ -49,6 +49,10 @@ struct aid_model *aid_model_free(struct aid_model *m); /* accepts NULL, returns 
 const struct aid_hparams *aid_model_hparams(const struct aid_model *m);
 /* NULL when the file has no usable vocabulary. */
 const struct aid_tokenizer *aid_model_tokenizer(const struct aid_model *m);
+struct gguf_file;
+/* The file the model was loaded from (open as long as the model), for metadata the engine does
+ * not interpret itself, such as tokenizer.chat_template. */
+const struct gguf_file *aid_model_gguf(const struct aid_model *m);
 
 struct aid_context_params {
         uint32_t n_ctx;     /* positions per sequence (0 = the model's training context) */
