@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <glib.h>
+#include <inttypes.h>
 #include <string.h>
 
 #include "config.h"
@@ -63,7 +64,13 @@ static void defaults(enum aid_bus_mode mode, struct aid_conf *c)
 {
         GStrvBuilder *b = g_strv_builder_new();
 
-        *c = (struct aid_conf){ .idle_unload_sec = AID_CONF_IDLE_UNLOAD_SEC_DEFAULT };
+        *c = (struct aid_conf){
+                .idle_unload_sec = AID_CONF_IDLE_UNLOAD_SEC_DEFAULT,
+                .text = {
+                        .max_sequences = AID_CONF_TEXT_MAX_SEQUENCES_DEFAULT,
+                        .prefill_chunk = AID_CONF_TEXT_PREFILL_CHUNK_DEFAULT,
+                },
+        };
         if (mode == AID_BUS_SYSTEM) {
                 g_strv_builder_add(b, "/var/lib/aid/models");
                 strv_builder_take(b, g_build_filename(AID_DATADIR, "aid", "models", NULL));
@@ -119,6 +126,8 @@ static const char *const known_models_keys[] = {
 };
 static const char *const known_daemon_keys[] = { "IdleUnloadSec", NULL };
 static const char *const known_policy_keys[] = { "Directories", NULL };
+static const char *const known_text_keys[] = { "Threads", "ContextSize", "MaxSequences", "PrefillChunk",
+        NULL };
 
 static int invalid(struct aid_error *err, const char *file, const char *group, const char *key,
                 const char *what)
@@ -201,6 +210,8 @@ static void check_unknown(GKeyFile *k, const char *file, GPtrArray *warnings)
                         known = known_daemon_keys;
                 else if (strcmp(groups[g], "Policy") == 0)
                         known = known_policy_keys;
+                else if (strcmp(groups[g], "Text") == 0)
+                        known = known_text_keys;
                 else {
                         warn(warnings, "%s: unknown group [%s], ignored", file, groups[g]);
                         continue;
@@ -212,6 +223,41 @@ static void check_unknown(GKeyFile *k, const char *file, GPtrArray *warnings)
                                 warn(warnings, "%s: unknown key %s= in [%s], ignored", file, keys[i],
                                                 groups[g]);
         }
+}
+
+/* A [Text] count: a decimal number in [min, max]. */
+static int take_count(GKeyFile *k, const char *file, const char *key, uint32_t min, uint32_t max,
+                uint32_t *target, struct aid_error *err)
+{
+        g_autofree char *v = NULL;
+        g_autofree char *what = NULL;
+        guint64 n;
+
+        if (!g_key_file_has_key(k, "Text", key, NULL))
+                return 0;
+        v = g_key_file_get_string(k, "Text", key, NULL);
+        if (!v || !g_ascii_string_to_unsigned(g_strstrip(v), 10, min, max, &n, NULL)) {
+                what = g_strdup_printf("not a number from %" PRIu32 " to %" PRIu32, min, max);
+                return invalid(err, file, "Text", key, what);
+        }
+        *target = (uint32_t)n;
+        return 0;
+}
+
+static int apply_text(GKeyFile *k, const char *file, struct aid_conf *c, struct aid_error *err)
+{
+        int r;
+
+        /* The bounds keep a typo from asking for a million threads or a context no model has;
+         * 1048576 tokens is beyond every published model's context. */
+        r = take_count(k, file, "Threads", 0, 1024, &c->text.threads, err);
+        if (r >= 0)
+                r = take_count(k, file, "ContextSize", 0, 1048576, &c->text.context_size, err);
+        if (r >= 0)
+                r = take_count(k, file, "MaxSequences", 1, 1024, &c->text.max_sequences, err);
+        if (r >= 0)
+                r = take_count(k, file, "PrefillChunk", 1, 65536, &c->text.prefill_chunk, err);
+        return r;
 }
 
 static int apply_file(GKeyFile *k, enum aid_bus_mode mode, const char *file, struct aid_conf *c,
@@ -271,7 +317,7 @@ static int apply_file(GKeyFile *k, enum aid_bus_mode mode, const char *file, str
                                         "not a number of seconds (0 or a positive integer)");
                 c->idle_unload_sec = n;
         }
-        return 0;
+        return apply_text(k, file, c, err);
 }
 
 static int load_one(const char *file, bool must_exist, GKeyFile **ret, struct aid_error *err)

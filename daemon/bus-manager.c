@@ -6,6 +6,7 @@
 
 #include "aid-errors.h"
 #include "bus-policy.h"
+#include "bus-text.h"
 #include "config.h"
 #include "daemon.h"
 #include "ggml-type.h"
@@ -60,7 +61,7 @@ static int append_tensor_types(sd_bus_message *m, const struct aid_model_meta *m
         return r;
 }
 
-int bus_append_model(sd_bus_message *m, const struct registry_entry *e)
+int bus_append_model(sd_bus_message *m, struct daemon *d, const struct registry_entry *e)
 {
         int r;
 
@@ -100,23 +101,35 @@ int bus_append_model(sd_bus_message *m, const struct registry_entry *e)
                 if (r >= 0)
                         r = append_tensor_types(m, meta);
         }
-        /* Loading arrives with the text engine; until then every model is at rest. */
-        if (r >= 0)
-                r = append_entry_s(m, "state", "unloaded");
+        /* The text worker loads language models; every other model is at rest until its engine
+         * arrives. */
+        if (r >= 0) {
+                const char *reason = NULL, *state = "unloaded";
+                double progress = 0;
+
+                if (e->have_meta && e->meta.capability && strcmp(e->meta.capability, "text") == 0)
+                        state = bus_text_model_state(d->text, e->path, &progress, &reason);
+                r = append_entry_s(m, "state", state);
+                if (r >= 0 && strcmp(state, "loading") == 0)
+                        r = sd_bus_message_append(m, "{sv}", "load_progress", "d", progress);
+                if (r >= 0 && strcmp(state, "failed") == 0)
+                        r = append_entry_s(m, "state_reason", reason ? reason : "unknown reason");
+        }
         if (r < 0)
                 return r;
 
         return sd_bus_message_close_container(m);
 }
 
-static int append_models(sd_bus_message *m, const struct registry *reg)
+static int append_models(sd_bus_message *m, struct daemon *d)
 {
+        const struct registry *reg = d->registry;
         size_t n = registry_n_entries(reg);
         int r;
 
         r = sd_bus_message_open_container(m, 'a', "a{sv}");
         for (size_t i = 0; r >= 0 && i < n; i++)
-                r = bus_append_model(m, registry_entry_at(reg, i));
+                r = bus_append_model(m, d, registry_entry_at(reg, i));
         if (r < 0)
                 return r;
         return sd_bus_message_close_container(m);
@@ -127,7 +140,7 @@ static int property_get_models(sd_bus *bus, const char *path, const char *interf
 {
         struct daemon *d = userdata;
 
-        return append_models(reply, d->registry);
+        return append_models(reply, d);
 }
 
 static int property_get_default_models(sd_bus *bus, const char *path, const char *interface,
@@ -172,7 +185,7 @@ static int method_list_models(sd_bus_message *m, void *userdata, sd_bus_error *e
         r = sd_bus_message_new_method_return(m, &reply);
         if (r < 0)
                 return r;
-        r = append_models(reply, d->registry);
+        r = append_models(reply, d);
         if (r < 0)
                 return r;
         return sd_bus_send(NULL, reply, NULL);
@@ -202,7 +215,7 @@ static int method_get_model_info(sd_bus_message *m, void *userdata, sd_bus_error
         r = sd_bus_message_new_method_return(m, &reply);
         if (r < 0)
                 return r;
-        r = bus_append_model(reply, e);
+        r = bus_append_model(reply, d, e);
         if (r < 0)
                 return r;
         return sd_bus_send(NULL, reply, NULL);

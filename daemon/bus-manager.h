@@ -13,5 +13,6 @@ int bus_manager_add(struct daemon *d);
 /* ModelsChanged(n_models) and PropertiesChanged invalidating Models and DefaultModels. */
 int bus_manager_emit_models_changed(struct daemon *d);
 
-/* Appends one model dictionary (a{sv}, keys as documented in the XML) to m. */
-int bus_append_model(sd_bus_message *m, const struct registry_entry *e);
+/* Appends one model dictionary (a{sv}, keys as documented in the XML) to m; the state keys
+ * come from d's text worker. */
+int bus_append_model(sd_bus_message *m, struct daemon *d, const struct registry_entry *e);

@@ -11,6 +11,7 @@
 #include "aid-errors.h"
 #include "bus-manager.h"
 #include "bus-policy.h"
+#include "bus-text.h"
 #include "log.h"
 
 /* Copying a multi-gigabyte model takes a while and produces a stream of events; the scan
@@ -297,6 +298,9 @@ int daemon_new(enum aid_bus_mode mode, const char *address, struct aid_conf *con
         r = bus_manager_add(d);
         if (r < 0)
                 return r;
+        r = bus_text_new(d, &d->text);
+        if (r < 0)
+                return r;
         r = request_name(d);
         if (r < 0)
                 return r;
@@ -309,6 +313,8 @@ struct daemon *daemon_free(struct daemon *d)
 {
         if (!d)
                 return NULL;
+        /* The text worker first: its requests hold bus tracks and calls. */
+        d->text = bus_text_free(d->text);
         drop_watches(d);
         policy_teardown(d);
         sd_event_source_disable_unref(d->rescan_timer);

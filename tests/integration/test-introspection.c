@@ -6,6 +6,7 @@
 
 #include <criterion/criterion.h>
 #include <gio/gio.h>
+#include <glib/gstdio.h>
 #include <string.h>
 
 #define IFACE "org.aid.Daemon1.Manager"
@@ -152,12 +153,17 @@ static GDBusNodeInfo *contract(void)
         return parse(xml, path);
 }
 
+static GDBusInterfaceInfo *interface_named(GDBusNodeInfo *node, const char *name, const char *what)
+{
+        GDBusInterfaceInfo *i = g_dbus_node_info_lookup_interface(node, name);
+
+        cr_assert(i, "%s has no interface %s", what, name);
+        return i;
+}
+
 static GDBusInterfaceInfo *interface(GDBusNodeInfo *node, const char *what)
 {
-        GDBusInterfaceInfo *i = g_dbus_node_info_lookup_interface(node, IFACE);
-
-        cr_assert(i, "%s has no interface " IFACE, what);
-        return i;
+        return interface_named(node, IFACE, what);
 }
 
 Test(introspection, live_manager_interface_matches_the_xml)
@@ -225,4 +231,95 @@ Test(introspection, comparison_reports_each_difference)
                 cr_assert(strstr(differences, expected[i]), "not reported: %s\nreported:\n%s", expected[i],
                                 differences);
         cr_assert_null(strstr(differences, "Version"), "an equal property was reported:\n%s", differences);
+}
+
+static GDBusConnection *connect_bus(void)
+{
+        g_autoptr(GError) e = NULL;
+        GDBusConnection *c = g_dbus_connection_new_for_address_sync(tb.address,
+                        G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                        G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                        NULL, NULL, &e);
+
+        cr_assert(c, "%s", e ? e->message : "?");
+        return c;
+}
+
+/* The live introspection of path, or NULL (and *ret_error) when the call fails. */
+static char *introspect(GDBusConnection *c, const char *path, GError **ret_error)
+{
+        g_autoptr(GVariant) v = g_dbus_connection_call_sync(c, "org.aid.Daemon1", path,
+                        "org.freedesktop.DBus.Introspectable", "Introspect", NULL, G_VARIANT_TYPE("(s)"),
+                        G_DBUS_CALL_FLAGS_NONE, 10000, NULL, ret_error);
+        char *xml;
+
+        if (!v)
+                return NULL;
+        g_variant_get(v, "(s)", &xml);
+        return xml;
+}
+
+static void assert_matches(GDBusNodeInfo *want, const char *xml, const char *name)
+{
+        g_autoptr(GDBusNodeInfo) have = parse(xml, "the live introspection");
+        g_autofree char *differences = compare_interfaces(interface_named(want, name, "the XML"),
+                        interface_named(have, name, "the live object"));
+
+        cr_assert_str_empty(differences, "the live %s differs from $AID_DBUS_XML:\n%s\nlive XML:\n%s", name,
+                        differences, xml);
+}
+
+static char *call_for_path(GDBusConnection *c, const char *method, GVariant *args)
+{
+        g_autoptr(GError) e = NULL;
+        g_autoptr(GVariant) v = g_dbus_connection_call_sync(c, "org.aid.Daemon1", "/org/aid/Daemon1",
+                        "org.aid.Daemon1.Text", method, args, G_VARIANT_TYPE("(o)"), G_DBUS_CALL_FLAGS_NONE,
+                        10000, NULL, &e);
+        char *path;
+
+        cr_assert(v, "%s failed: %s", method, e ? e->message : "?");
+        g_variant_get(v, "(o)", &path);
+        return path;
+}
+
+/* Text on the root object, Request and Chat on the objects they live on (which only their creator
+ * may introspect). */
+Test(introspection, live_text_interfaces_match_the_xml)
+{
+        g_autoptr(GDBusNodeInfo) want = contract();
+        g_autoptr(GDBusConnection) c = NULL;
+        g_autofree char *policy_dir = g_build_filename(tb.dir, "policy", NULL);
+        g_autofree char *policy = g_build_filename(policy_dir, "00.conf", NULL);
+        g_autofree char *conf = g_strdup_printf("[Policy]\nDirectories=%s\n", policy_dir);
+        g_autofree char *root = NULL, *chat = NULL, *chat_xml = NULL, *request_xml = NULL;
+
+        /* Without the fixtures there is no model to make a chat or a request with: Text alone. */
+        if (testbus_fixtures())
+                testbus_add_fixture_model(&tb, "models/tiny-llama-v512-F32.gguf", NULL);
+        cr_assert_eq(g_mkdir(policy_dir, 0755), 0);
+        cr_assert(g_file_set_contents(policy, "[Default]\ntext=allow\n", -1, NULL));
+        testbus_start_aid(&tb, conf);
+        c = connect_bus();
+
+        root = introspect(c, "/org/aid/Daemon1", NULL);
+        cr_assert(root);
+        assert_matches(want, root, "org.aid.Daemon1.Text");
+        if (!testbus_fixtures())
+                cr_skip_test("fixtures folder absent: Request and Chat need a model (set AID_FIXTURES)");
+
+        chat = call_for_path(c, "CreateChat", g_variant_new_parsed("({'max_tokens': <uint32 4>},)"));
+        chat_xml = introspect(c, chat, NULL);
+        cr_assert(chat_xml, "cannot introspect %s", chat);
+        assert_matches(want, chat_xml, "org.aid.Daemon1.Chat");
+
+        /* A request object lives while it generates: a few hundred tokens of the tiny model, a
+         * fraction of a second, so a loaded machine may need another try. */
+        for (int attempt = 0; attempt < 5 && !request_xml; attempt++) {
+                g_autofree char *request = call_for_path(c, "StartGeneration",
+                                g_variant_new_parsed("('Once upon a time', {'max_tokens': <uint32 400>, "
+                                                     "'temperature': <0.0>})"));
+                request_xml = introspect(c, request, NULL);
+        }
+        cr_assert(request_xml, "no request object lived long enough to be introspected");
+        assert_matches(want, request_xml, "org.aid.Daemon1.Request");
 }

@@ -272,3 +272,51 @@ Test(config, unknown_keys_and_groups_are_warnings)
         cr_assert_null(c.warnings[2]);
         aid_conf_clear(&c);
 }
+
+Test(config, text_worker_defaults_and_overrides)
+{
+        g_autofree char *etc = write_file("etc/aid.conf", "[Text]\n"
+                                                          "Threads=2\n"
+                                                          "ContextSize=2048\n");
+        g_autofree char *user = write_file("user/aid.conf", "[Text]\n"
+                                                            "MaxSequences=4\n"
+                                                            "PrefillChunk= 64 \n");
+        const char *const files[] = { etc, user, NULL };
+        struct aid_conf c;
+
+        load_ok(AID_BUS_USER, NULL, &c);
+        cr_assert_eq(c.text.threads, 0, "every core unless configured");
+        cr_assert_eq(c.text.context_size, 0, "the model's context unless configured");
+        cr_assert_eq(c.text.max_sequences, 16);
+        cr_assert_eq(c.text.prefill_chunk, 128);
+        aid_conf_clear(&c);
+
+        load_ok(AID_BUS_USER, files, &c);
+        cr_assert_eq(c.text.threads, 2);
+        cr_assert_eq(c.text.context_size, 2048);
+        cr_assert_eq(c.text.max_sequences, 4);
+        cr_assert_eq(c.text.prefill_chunk, 64);
+        cr_assert_null(c.warnings, "[Text] keys were reported as unknown: %s",
+                        c.warnings ? c.warnings[0] : "");
+        aid_conf_clear(&c);
+}
+
+Test(config, invalid_text_values_name_the_key)
+{
+        static const char *const cases[][2] = {
+                { "[Text]\nThreads=many\n", "Threads" },
+                { "[Text]\nContextSize=-1\n", "ContextSize" },
+                { "[Text]\nMaxSequences=0\n", "MaxSequences" },
+                { "[Text]\nPrefillChunk=0\n", "PrefillChunk" },
+                { "[Text]\nThreads=100000\n", "Threads" },
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                struct aid_error err = {};
+
+                load_fail(cases[i][0], &err);
+                cr_assert(strstr(err.message, cases[i][1]), "'%s': the error does not name the key: %s",
+                                cases[i][0], err.message);
+                cr_assert(strstr(err.message, "[Text]"), "%s", err.message);
+        }
+}

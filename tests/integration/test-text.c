@@ -1,0 +1,1188 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Text generation over D-Bus, end to end: a private bus, the real aid with fixture models, and
+ * real clients (GDBus connections of this process, gdbus processes). The fixture models have
+ * random weights: their text is gibberish, but greedy sampling makes it exactly reproducible,
+ * and the fixtures record llama.cpp's greedy continuation of their prompt. */
+
+#include "testbus.h"
+
+#include <criterion/criterion.h>
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "gguf.h"
+#include "tokenizer/tokenizer.h"
+
+#define TEXT_IFACE    "org.aid.Daemon1.Text"
+#define REQUEST_IFACE "org.aid.Daemon1.Request"
+#define CHAT_IFACE    "org.aid.Daemon1.Chat"
+#define LLAMA         "tiny-llama-v512-F32"
+#define PHI3          "tiny-phi3-Q4_0"
+#define WAIT_USEC     (60 * G_USEC_PER_SEC)
+
+static struct testbus tb;
+static char *policy_dir;
+static char *bin_dir;
+
+static void setup(void)
+{
+        testbus_setup(&tb);
+        policy_dir = g_build_filename(tb.dir, "policy", NULL);
+        bin_dir = g_build_filename(tb.dir, "bin", NULL);
+        cr_assert_eq(g_mkdir(policy_dir, 0755), 0);
+        cr_assert_eq(g_mkdir(bin_dir, 0755), 0);
+}
+
+static void teardown(void)
+{
+        testbus_teardown(&tb);
+        g_clear_pointer(&policy_dir, g_free);
+        g_clear_pointer(&bin_dir, g_free);
+}
+
+TestSuite(text, .init = setup, .fini = teardown, .timeout = 240);
+
+/* A copy of gdbus named name (its path is the app id aid sees). */
+static char *tool(const char *name)
+{
+        g_autofree char *gdbus = g_find_program_in_path("gdbus");
+        g_autofree char *contents = NULL;
+        char *path = g_build_filename(bin_dir, name, NULL);
+        gsize length;
+
+        cr_assert(gdbus, "gdbus is not installed");
+        cr_assert(g_file_get_contents(gdbus, &contents, &length, NULL));
+        cr_assert(g_file_set_contents(path, contents, (gssize)length, NULL));
+        cr_assert_eq(chmod(path, 0755), 0);
+        return path;
+}
+
+/* The fixture models and a policy that allows text, plus policy_extra (may be NULL). One thread
+ * keeps the tests polite on a shared machine and changes no result (greedy is exact). */
+static void start(const char *policy_extra)
+{
+        g_autofree char *policy = g_build_filename(policy_dir, "00-test.conf", NULL);
+        g_autofree char *conf = g_strdup_printf("[Policy]\nDirectories=%s\n[Text]\nThreads=1\n", policy_dir);
+        g_autofree char *contents =
+                        g_strdup_printf("[Default]\ntext=allow\n%s", policy_extra ? policy_extra : "");
+
+        testbus_add_fixture_model(&tb, "models/" LLAMA ".gguf", NULL);
+        testbus_add_fixture_model(&tb, "models/" PHI3 ".gguf", NULL);
+        cr_assert(g_file_set_contents(policy, contents, -1, NULL));
+        testbus_start_aid(&tb, conf);
+}
+
+static char *fixture_text(const char *name)
+{
+        g_autofree char *path = g_build_filename(testbus_fixtures(), "models", name, NULL);
+        char *s = NULL;
+
+        cr_assert(g_file_get_contents(path, &s, NULL, NULL), "cannot read %s", path);
+        return s;
+}
+
+/* The fixture's greedy token ids after its prompt, as text: what aid must generate. */
+static char *greedy_text(const char *model, unsigned n)
+{
+        g_autofree char *gguf_path = g_strdup_printf("%s/models/%s.gguf", testbus_fixtures(), model);
+        g_autofree char *name = g_strdup_printf("%s.greedy.txt", model);
+        g_autofree char *ids = fixture_text(name);
+        g_auto(GStrv) words = g_strsplit_set(g_strstrip(ids), " \n", -1);
+        struct aid_error err = {};
+        struct gguf_file *f = NULL;
+        struct aid_tokenizer *t = NULL;
+        struct aid_detokenizer *d = NULL;
+        GString *out = g_string_new(NULL);
+        const char *piece;
+        size_t len;
+
+        cr_assert_eq(gguf_open(gguf_path, &f, &err), 0, "%s", err.message);
+        cr_assert_eq(aid_tokenizer_new_from_gguf(f, &t, &err), 0, "%s", err.message);
+        cr_assert_eq(aid_detokenizer_new(t, 0, &d), 0);
+        for (unsigned i = 0; i < n && words[i]; i++) {
+                cr_assert_eq(aid_detokenizer_push(
+                                             d, (int32_t)g_ascii_strtoll(words[i], NULL, 10), &piece, &len),
+                                0);
+                g_string_append_len(out, piece, (gssize)len);
+        }
+        cr_assert_eq(aid_detokenizer_flush(d, &piece, &len), 0);
+        g_string_append_len(out, piece, (gssize)len);
+        aid_detokenizer_free(d);
+        aid_tokenizer_free(t);
+        gguf_close(f);
+        /* A random model's byte tokens make bytes that are not UTF-8; aid sends each as U+FFFD,
+         * as g_utf8_make_valid() does. */
+        char *valid = g_utf8_make_valid(out->str, (gssize)out->len);
+        g_string_free(out, true);
+        return valid;
+}
+
+static GDBusConnection *connect_bus(void)
+{
+        g_autoptr(GError) e = NULL;
+        GDBusConnection *c = g_dbus_connection_new_for_address_sync(tb.address,
+                        G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                        G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                        NULL, NULL, &e);
+
+        cr_assert(c, "cannot connect: %s", e ? e->message : "?");
+        return c;
+}
+
+static GVariant *greedy(unsigned max_tokens)
+{
+        GVariantBuilder b;
+
+        g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+        g_variant_builder_add(&b, "{sv}", "temperature", g_variant_new_double(0));
+        g_variant_builder_add(&b, "{sv}", "max_tokens", g_variant_new_uint32(max_tokens));
+        return g_variant_builder_end(&b);
+}
+
+static GVariant *call(GDBusConnection *c, const char *path, const char *iface, const char *method,
+                GVariant *args, GError **e)
+{
+        return g_dbus_connection_call_sync(c, "org.aid.Daemon1", path, iface, method, args, NULL,
+                        G_DBUS_CALL_FLAGS_NONE, (int)(WAIT_USEC / 1000), NULL, e);
+}
+
+/* Calls and asserts that it fails with the D-Bus error name want; returns the message. */
+static char *call_fails(GDBusConnection *c, const char *path, const char *iface, const char *method,
+                GVariant *args, const char *want)
+{
+        g_autoptr(GError) e = NULL;
+        g_autoptr(GVariant) v = call(c, path, iface, method, args, &e);
+        g_autofree char *name = NULL;
+
+        cr_assert_null(v, "%s.%s succeeded; expected %s", iface, method, want);
+        name = g_dbus_error_get_remote_error(e);
+        cr_assert_str_eq(name ? name : "(none)", want, "%s.%s: expected %s, got %s", iface, method, want,
+                        e->message);
+        g_dbus_error_strip_remote_error(e);
+        return g_strdup(e->message);
+}
+
+static char *generate(GDBusConnection *c, const char *prompt, GVariant *options, GVariant **ret_stats)
+{
+        g_autoptr(GError) e = NULL;
+        g_autoptr(GVariant) v = call(c, "/org/aid/Daemon1", TEXT_IFACE, "Generate",
+                        g_variant_new("(s@a{sv})", prompt, options), &e);
+        char *text;
+
+        cr_assert(v, "Generate failed: %s", e ? e->message : "?");
+        g_variant_get(v, "(s@a{sv})", &text, ret_stats);
+        return text;
+}
+
+/* What one connection saw of its requests' signals, by object path. */
+struct stream {
+        GString *text;
+        unsigned n_tokens;
+        unsigned n_ends;       /* Finished + Failed: must be 1 */
+        bool signal_after_end; /* anything after Finished/Failed */
+        char *error_name;      /* Failed */
+        GVariant *stats;       /* Finished */
+};
+
+struct collector {
+        GDBusConnection *c;
+        guint id;
+        GHashTable *streams; /* path → struct stream */
+        unsigned n_signals;
+};
+
+static void stream_free(gpointer p)
+{
+        struct stream *s = p;
+
+        g_string_free(s->text, true);
+        g_free(s->error_name);
+        if (s->stats)
+                g_variant_unref(s->stats);
+        g_free(s);
+}
+
+static void on_signal(GDBusConnection *c, const char *sender, const char *path, const char *iface,
+                const char *member, GVariant *params, gpointer userdata)
+{
+        struct collector *col = userdata;
+        struct stream *s = g_hash_table_lookup(col->streams, path);
+
+        col->n_signals++;
+        if (!s) {
+                s = g_new0(struct stream, 1);
+                s->text = g_string_new(NULL);
+                g_hash_table_insert(col->streams, g_strdup(path), s);
+        }
+        if (s->n_ends > 0)
+                s->signal_after_end = true;
+        if (strcmp(member, "Token") == 0) {
+                const char *t;
+                g_variant_get(params, "(&s)", &t);
+                g_string_append(s->text, t);
+                s->n_tokens++;
+        } else if (strcmp(member, "Finished") == 0) {
+                s->n_ends++;
+                s->stats = g_variant_get_child_value(params, 0);
+        } else if (strcmp(member, "Failed") == 0) {
+                s->n_ends++;
+                g_variant_get(params, "(ss)", &s->error_name, NULL);
+        }
+}
+
+static struct collector *collector_new(GDBusConnection *c)
+{
+        struct collector *col = g_new0(struct collector, 1);
+
+        col->c = g_object_ref(c);
+        col->streams = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, stream_free);
+        col->id = g_dbus_connection_signal_subscribe(c, NULL, REQUEST_IFACE, NULL, NULL, NULL,
+                        G_DBUS_SIGNAL_FLAGS_NONE, on_signal, col, NULL);
+        return col;
+}
+
+static void collector_free(struct collector *col)
+{
+        g_dbus_connection_signal_unsubscribe(col->c, col->id);
+        g_hash_table_destroy(col->streams);
+        g_object_unref(col->c);
+        g_free(col);
+}
+
+static gboolean on_timeout(gpointer p)
+{
+        *(bool *)p = true;
+        return G_SOURCE_REMOVE;
+}
+
+/* Runs the main context until done(arg) or the timeout. */
+static gboolean on_tick(gpointer p)
+{
+        return G_SOURCE_CONTINUE;
+}
+
+/* Runs the main context until done(arg) or the timeout; done() is also polled every 10 ms, for
+ * conditions no event announces (a line in aid's log). */
+static bool iterate_until(bool (*done)(void *), void *arg, gint64 usec)
+{
+        bool timed_out = false;
+        guint t = g_timeout_add((guint)(usec / 1000), on_timeout, &timed_out);
+        guint tick = g_timeout_add(10, on_tick, NULL);
+
+        while (!done(arg) && !timed_out)
+                g_main_context_iteration(NULL, true);
+        if (!timed_out)
+                g_source_remove(t);
+        g_source_remove(tick);
+        return done(arg);
+}
+
+struct wait_stream {
+        struct collector *col;
+        const char *path;
+        unsigned min_tokens; /* or: the first token */
+};
+
+static bool stream_ended(void *p)
+{
+        struct wait_stream *w = p;
+        struct stream *s = g_hash_table_lookup(w->col->streams, w->path);
+        return s && s->n_ends > 0;
+}
+
+static bool stream_has_tokens(void *p)
+{
+        struct wait_stream *w = p;
+        struct stream *s = g_hash_table_lookup(w->col->streams, w->path);
+        return s && (s->n_tokens >= w->min_tokens || s->n_ends > 0);
+}
+
+static struct stream *wait_end(struct collector *col, const char *path)
+{
+        struct wait_stream w = { col, path, 0 };
+
+        cr_assert(iterate_until(stream_ended, &w, WAIT_USEC), "%s did not end within 60 s", path);
+        return g_hash_table_lookup(col->streams, path);
+}
+
+static char *start_generation(GDBusConnection *c, const char *prompt, GVariant *options)
+{
+        g_autoptr(GError) e = NULL;
+        g_autoptr(GVariant) v = call(c, "/org/aid/Daemon1", TEXT_IFACE, "StartGeneration",
+                        g_variant_new("(s@a{sv})", prompt, options), &e);
+        char *path;
+
+        cr_assert(v, "StartGeneration failed: %s", e ? e->message : "?");
+        g_variant_get(v, "(o)", &path);
+        return path;
+}
+
+static uint32_t stat_u(GVariant *stats, const char *key)
+{
+        uint32_t v = 0;
+        cr_assert(g_variant_lookup(stats, key, "u", &v), "stats have no %s (u)", key);
+        return v;
+}
+
+static const char *stat_s(GVariant *stats, const char *key)
+{
+        const char *v = NULL;
+        cr_assert(g_variant_lookup(stats, key, "&s", &v), "stats have no %s (s)", key);
+        return v;
+}
+
+/* Whether an object exists, as another connection sees it: a stranger is refused at an existing
+ * object (PermissionDenied) and told there is none at a removed one (UnknownObject). */
+static bool object_exists(GDBusConnection *stranger, const char *path, const char *iface)
+{
+        g_autoptr(GError) e = NULL;
+        g_autoptr(GVariant) v = call(stranger, path, "org.freedesktop.DBus.Properties", "GetAll",
+                        g_variant_new("(s)", iface), &e);
+        g_autofree char *name = NULL;
+
+        cr_assert_null(v, "a stranger could read %s", path);
+        name = g_dbus_error_get_remote_error(e);
+        if (g_strcmp0(name, "org.aid.Error.PermissionDenied") == 0)
+                return true;
+        cr_assert(g_strcmp0(name, "org.freedesktop.DBus.Error.UnknownObject") == 0 ||
+                                        g_strcmp0(name, "org.freedesktop.DBus.Error.UnknownInterface") ==
+                                                        0 ||
+                                        g_strcmp0(name, "org.freedesktop.DBus.Error.UnknownMethod") == 0,
+                        "unexpected error at %s: %s", path, e->message);
+        return false;
+}
+
+Test(text, generate_returns_the_greedy_continuation_with_stats)
+{
+        g_autoptr(GDBusConnection) c = NULL;
+        g_autoptr(GVariant) stats = NULL;
+        g_autofree char *prompt = NULL, *text = NULL, *want = NULL;
+        uint64_t ttft = 0;
+        double tps = 0;
+
+        start(NULL);
+        c = connect_bus();
+        prompt = fixture_text(LLAMA ".prompt.txt");
+        want = greedy_text(LLAMA, 32);
+        text = generate(c, prompt, greedy(32), &stats);
+
+        cr_assert_str_eq(text, want, "aid's greedy text differs from the fixture's greedy continuation");
+        cr_assert_eq(stat_u(stats, "prompt_tokens"), 40);
+        cr_assert_eq(stat_u(stats, "generated_tokens"), 32);
+        cr_assert_str_eq(stat_s(stats, "finish_reason"), "length");
+        cr_assert_str_eq(stat_s(stats, "model"), LLAMA);
+        cr_assert(g_variant_lookup(stats, "time_to_first_token_us", "t", &ttft));
+        cr_assert(g_variant_lookup(stats, "tokens_per_second", "d", &tps));
+        cr_assert_gt(ttft, 0);
+        cr_assert_gt(tps, 0);
+}
+
+Test(text, streamed_tokens_equal_generate_and_finished_comes_last_once)
+{
+        g_autoptr(GDBusConnection) c = NULL, stranger = NULL;
+        g_autoptr(GVariant) stats = NULL;
+        g_autofree char *prompt = NULL, *text = NULL, *path = NULL;
+        struct collector *col;
+        struct stream *s;
+
+        start(NULL);
+        c = connect_bus();
+        stranger = connect_bus();
+        prompt = fixture_text(LLAMA ".prompt.txt");
+        text = generate(c, prompt, greedy(64), &stats);
+
+        col = collector_new(c);
+        path = start_generation(c, prompt, greedy(64));
+        cr_assert(g_str_has_prefix(path, "/org/aid/Daemon1/request/"), "%s", path);
+        s = wait_end(col, path);
+        /* Anything late would arrive within this. */
+        g_usleep(100 * 1000);
+        while (g_main_context_iteration(NULL, false))
+                ;
+
+        cr_assert_null(s->error_name, "the request failed: %s", s->error_name);
+        cr_assert_eq(s->n_ends, 1, "Finished came %u times", s->n_ends);
+        cr_assert_not(s->signal_after_end, "a signal came after Finished");
+        cr_assert_str_eq(s->text->str, text, "the streamed text differs from Generate's");
+        cr_assert_gt(s->n_tokens, 1, "the text came in one piece: it was not streamed");
+        cr_assert_eq(stat_u(s->stats, "generated_tokens"), stat_u(stats, "generated_tokens"));
+        cr_assert_eq(stat_u(s->stats, "prompt_tokens"), 40);
+        cr_assert_not(object_exists(stranger, path, REQUEST_IFACE), "the request object outlived Finished");
+        collector_free(col);
+}
+
+Test(text, cancel_mid_stream_fails_with_cancelled_and_nothing_follows)
+{
+        g_autoptr(GDBusConnection) c = NULL;
+        g_autoptr(GError) e = NULL;
+        g_autoptr(GVariant) v = NULL;
+        g_autofree char *prompt = NULL, *path = NULL;
+        struct collector *col;
+        struct stream *s;
+        unsigned n_at_cancel;
+
+        start(NULL);
+        c = connect_bus();
+        prompt = fixture_text(LLAMA ".prompt.txt");
+        col = collector_new(c);
+        path = start_generation(c, prompt, greedy(400));
+        struct wait_stream w = { col, path, 1 };
+        cr_assert(iterate_until(stream_has_tokens, &w, WAIT_USEC), "no token within 60 s");
+
+        v = call(c, path, REQUEST_IFACE, "Cancel", NULL, &e);
+        cr_assert(v, "Cancel failed: %s", e ? e->message : "?");
+        n_at_cancel = ((struct stream *)g_hash_table_lookup(col->streams, path))->n_tokens;
+        s = wait_end(col, path);
+        g_usleep(200 * 1000);
+        while (g_main_context_iteration(NULL, false))
+                ;
+
+        cr_assert_str_eq(s->error_name ? s->error_name : "(Finished)", "org.aid.Error.Cancelled");
+        cr_assert_eq(s->n_ends, 1);
+        cr_assert_not(s->signal_after_end, "a signal came after Failed");
+        cr_assert_lt(s->n_tokens, 300, "cancelling did not stop the generation (%u tokens, %u at Cancel)",
+                        s->n_tokens, n_at_cancel);
+        /* The object is gone: a second Cancel finds nothing. */
+        g_clear_pointer(&v, g_variant_unref);
+        g_clear_error(&e);
+        v = call(c, path, REQUEST_IFACE, "Cancel", NULL, &e);
+        cr_assert_null(v, "the request object outlived Failed");
+        collector_free(col);
+}
+
+static unsigned log_count(const char *needle)
+{
+        g_autofree char *log = NULL;
+        unsigned n = 0;
+
+        if (!g_file_get_contents(tb.aid_log, &log, NULL, NULL))
+                return 0;
+        for (const char *p = log; (p = strstr(p, needle)); p += strlen(needle))
+                n++;
+        return n;
+}
+
+struct log_wait {
+        const char *needle;
+        unsigned n;
+};
+
+static bool log_reached(void *p)
+{
+        struct log_wait *w = p;
+        return log_count(w->needle) >= w->n;
+}
+
+/* A gdbus process blocked in Generate, killed with SIGKILL once its request runs; true when it was
+ * killed while the request ran (false: the request ended first, try again). */
+static bool kill_gdbus_mid_generate(const char *prompt, unsigned attempt)
+{
+        g_autofree char *gdbus = g_find_program_in_path("gdbus");
+        g_auto(GStrv) env = g_environ_setenv(g_get_environ(), "DBUS_SESSION_BUS_ADDRESS", tb.address, true);
+        const char *options = "{'temperature': <0.0>, 'max_tokens': <uint32 400>}";
+        const char *argv[] = { gdbus, "call", "--session", "--dest", "org.aid.Daemon1", "--object-path",
+                "/org/aid/Daemon1", "--method", TEXT_IFACE ".Generate", prompt, options, NULL };
+        g_autoptr(GError) e = NULL;
+        struct log_wait started = { "max_tokens 400.", attempt + 1 };
+        struct log_wait cancelled = { "its client left the bus, cancelling it", attempt + 1 };
+        GPid pid;
+        int status;
+
+        cr_assert(gdbus, "gdbus is not installed");
+        cr_assert(g_spawn_async(NULL, (char **)argv, env,
+                                  G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, &pid,
+                                  &e),
+                        "%s", e ? e->message : "?");
+        cr_assert(iterate_until(log_reached, &started, WAIT_USEC), "the client's request never started");
+        kill(pid, SIGKILL);
+        cr_assert_eq(waitpid(pid, &status, 0), pid);
+        if (!WIFSIGNALED(status))
+                return false;
+        /* Killed while its reply was on the way is possible too: then nothing is cancelled. */
+        return iterate_until(log_reached, &cancelled, 2 * G_USEC_PER_SEC);
+}
+
+Test(text, a_client_killed_or_gone_mid_stream_stops_its_work_and_the_daemon_serves_on)
+{
+        g_autoptr(GDBusConnection) c = NULL, gone = NULL, stranger = NULL;
+        g_autoptr(GVariant) stats = NULL;
+        g_autofree char *prompt = NULL, *want = NULL, *text = NULL, *path = NULL;
+        struct collector *col;
+        bool killed = false;
+
+        start(NULL);
+        prompt = fixture_text(LLAMA ".prompt.txt");
+        want = greedy_text(LLAMA, 32);
+        stranger = connect_bus();
+
+        for (unsigned attempt = 0; attempt < 5 && !killed; attempt++)
+                killed = kill_gdbus_mid_generate(prompt, attempt);
+        cr_assert(killed,
+                        "in 5 attempts, no gdbus was killed while its request ran (or aid did not notice)");
+
+        /* A connection that closes while its request streams. */
+        gone = connect_bus();
+        col = collector_new(gone);
+        path = start_generation(gone, prompt, greedy(400));
+        struct wait_stream w = { col, path, 1 };
+        cr_assert(iterate_until(stream_has_tokens, &w, WAIT_USEC), "no token within 60 s");
+        collector_free(col);
+        cr_assert(g_dbus_connection_close_sync(gone, NULL, NULL));
+        for (int i = 0; i < 200 && object_exists(stranger, path, REQUEST_IFACE); i++)
+                g_usleep(10 * 1000);
+        cr_assert_not(object_exists(stranger, path, REQUEST_IFACE), "the request of a gone client stayed");
+
+        cr_assert(testbus_aid_alive(&tb), "aid died");
+        c = connect_bus();
+        text = generate(c, prompt, greedy(32), &stats);
+        cr_assert_str_eq(text, want, "the next request's text is wrong");
+}
+
+Test(text, other_connections_cannot_touch_a_request_or_chat)
+{
+        g_autoptr(GDBusConnection) owner = NULL, other = NULL;
+        g_autoptr(GVariant) v = NULL;
+        g_autofree char *prompt = NULL, *path = NULL, *chat = NULL, *msg = NULL;
+        struct collector *owner_col, *other_col;
+        struct stream *s;
+        GVariantBuilder b;
+
+        start(NULL);
+        owner = connect_bus();
+        other = connect_bus();
+        prompt = fixture_text(LLAMA ".prompt.txt");
+        owner_col = collector_new(owner);
+        other_col = collector_new(other);
+
+        path = start_generation(owner, prompt, greedy(300));
+        msg = call_fails(other, path, REQUEST_IFACE, "Cancel", NULL, "org.aid.Error.PermissionDenied");
+        cr_assert(strstr(msg, "another connection"), "%s", msg);
+        g_free(call_fails(other, path, "org.freedesktop.DBus.Introspectable", "Introspect", NULL,
+                        "org.aid.Error.PermissionDenied"));
+        s = wait_end(owner_col, path);
+        cr_assert_null(s->error_name, "the stranger's Cancel took effect: %s", s->error_name);
+        cr_assert_gt(s->n_tokens, 0);
+
+        g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+        g_variant_builder_add(&b, "{sv}", "model", g_variant_new_string(PHI3));
+        v = call(owner, "/org/aid/Daemon1", TEXT_IFACE, "CreateChat", g_variant_new("(a{sv})", &b), NULL);
+        cr_assert(v, "CreateChat failed");
+        g_variant_get(v, "(o)", &chat);
+        g_free(call_fails(other, chat, "org.freedesktop.DBus.Properties", "Get",
+                        g_variant_new("(ss)", CHAT_IFACE, "TokensUsed"), "org.aid.Error.PermissionDenied"));
+        g_free(call_fails(other, chat, "org.freedesktop.DBus.Properties", "GetAll",
+                        g_variant_new("(s)", CHAT_IFACE), "org.aid.Error.PermissionDenied"));
+        g_free(call_fails(other, chat, CHAT_IFACE, "Send", g_variant_new("(s@a{sv})", "hello", greedy(4)),
+                        "org.aid.Error.PermissionDenied"));
+        g_free(call_fails(other, chat, CHAT_IFACE, "Reset", NULL, "org.aid.Error.PermissionDenied"));
+        g_free(call_fails(other, chat, CHAT_IFACE, "Close", NULL, "org.aid.Error.PermissionDenied"));
+        /* The owner still has it. */
+        g_clear_pointer(&v, g_variant_unref);
+        v = call(owner, chat, "org.freedesktop.DBus.Properties", "Get",
+                        g_variant_new("(ss)", CHAT_IFACE, "Model"), NULL);
+        cr_assert(v, "the owner lost its chat");
+
+        /* The signals went to the owner alone. */
+        while (g_main_context_iteration(NULL, false))
+                ;
+        cr_assert_eq(other_col->n_signals, 0, "another connection received %u of the owner's signals",
+                        other_col->n_signals);
+        collector_free(owner_col);
+        collector_free(other_col);
+}
+
+static uint32_t chat_u(GDBusConnection *c, const char *chat, const char *property)
+{
+        g_autoptr(GError) e = NULL;
+        g_autoptr(GVariant) v = call(c, chat, "org.freedesktop.DBus.Properties", "Get",
+                        g_variant_new("(ss)", CHAT_IFACE, property), &e);
+        g_autoptr(GVariant) inner = NULL;
+
+        cr_assert(v, "Get %s: %s", property, e ? e->message : "?");
+        g_variant_get(v, "(v)", &inner);
+        return g_variant_get_uint32(inner);
+}
+
+struct tokens_used {
+        const char *path;
+        uint32_t value;
+        unsigned n;
+};
+
+static void on_properties_changed(GDBusConnection *c, const char *sender, const char *path,
+                const char *iface, const char *member, GVariant *params, gpointer userdata)
+{
+        struct tokens_used *t = userdata;
+        g_autoptr(GVariant) changed = NULL;
+        const char *name;
+
+        if (strcmp(path, t->path) != 0)
+                return;
+        g_variant_get(params, "(&s@a{sv}@as)", &name, &changed, NULL);
+        if (strcmp(name, CHAT_IFACE) == 0 && g_variant_lookup(changed, "TokensUsed", "u", &t->value))
+                t->n++;
+}
+
+static bool tokens_used_changed(void *p)
+{
+        return ((struct tokens_used *)p)->n > 0;
+}
+
+/* Sends one turn and waits for its answer; the TokensUsed change comes before Finished. */
+static GVariant *chat_turn(GDBusConnection *c, struct collector *col, struct tokens_used *t,
+                const char *chat, const char *message)
+{
+        g_autoptr(GVariant) v = NULL;
+        g_autoptr(GError) e = NULL;
+        g_autofree char *req = NULL;
+        struct stream *s;
+
+        t->n = 0;
+        v = call(c, chat, CHAT_IFACE, "Send", g_variant_new("(s@a{sv})", message, greedy(8)), &e);
+        cr_assert(v, "Send failed: %s", e ? e->message : "?");
+        g_variant_get(v, "(o)", &req);
+        s = wait_end(col, req);
+        cr_assert_null(s->error_name, "the turn failed: %s", s->error_name);
+        cr_assert_gt(t->n, 0, "no TokensUsed change before Finished");
+        cr_assert_eq(chat_u(c, chat, "TokensUsed"), t->value, "PropertiesChanged and Get disagree");
+        return g_variant_ref(s->stats);
+}
+
+Test(text, a_chat_keeps_its_context_between_turns)
+{
+        g_autoptr(GDBusConnection) c = NULL, stranger = NULL;
+        g_autoptr(GVariant) v = NULL, stats1 = NULL, stats2 = NULL;
+        g_autofree char *chat = NULL;
+        struct collector *col;
+        struct tokens_used t = {};
+        GVariantBuilder b;
+        uint32_t used0, used1, used2, p1, e1, p2, e2, g2;
+        guint sub;
+
+        start(NULL);
+        c = connect_bus();
+        stranger = connect_bus();
+        col = collector_new(c);
+        g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+        g_variant_builder_add(&b, "{sv}", "model", g_variant_new_string(PHI3));
+        g_variant_builder_add(&b, "{sv}", "system_prompt", g_variant_new_string("You answer briefly."));
+        g_variant_builder_add(&b, "{sv}", "temperature", g_variant_new_double(0));
+        v = call(c, "/org/aid/Daemon1", TEXT_IFACE, "CreateChat", g_variant_new("(a{sv})", &b), NULL);
+        cr_assert(v, "CreateChat failed");
+        g_variant_get(v, "(o)", &chat);
+        t.path = chat;
+        sub = g_dbus_connection_signal_subscribe(c, NULL, "org.freedesktop.DBus.Properties",
+                        "PropertiesChanged", chat, NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_properties_changed, &t,
+                        NULL);
+        g_clear_pointer(&v, g_variant_unref);
+        v = call(c, chat, "org.freedesktop.DBus.Properties", "Get",
+                        g_variant_new("(ss)", CHAT_IFACE, "Model"), NULL);
+        cr_assert(v);
+        cr_assert(strstr(g_variant_print(v, false), PHI3));
+
+        used0 = chat_u(c, chat, "TokensUsed");
+        stats1 = chat_turn(c, col, &t, chat, "Tell me a story about a fox.");
+        used1 = t.value;
+        p1 = stat_u(stats1, "prompt_tokens");
+        e1 = stat_u(stats1, "prompt_evaluated_tokens");
+        cr_assert_eq(e1, p1, "the first turn has nothing cached: %u of %u evaluated", e1, p1);
+        cr_assert_gt(used1, p1, "TokensUsed %u after a turn of %u prompt tokens", used1, p1);
+        cr_assert_gt(chat_u(c, chat, "ContextSize"), used1);
+
+        stats2 = chat_turn(c, col, &t, chat, "And then?");
+        used2 = t.value;
+        p2 = stat_u(stats2, "prompt_tokens");
+        e2 = stat_u(stats2, "prompt_evaluated_tokens");
+        g2 = stat_u(stats2, "generated_tokens");
+        /* The conversation so far stayed in the KV cache: turn 2 evaluated only what was not in it. */
+        cr_assert_eq(e2, p2 - used1, "turn 2: %u prompt tokens, %u evaluated, %u were in the context", p2,
+                        e2, used1);
+        cr_assert_lt(e2, used1);
+        cr_assert_gt(used2, p2);
+        cr_assert_leq(used2, p2 + g2, "TokensUsed grew by more than the new turn: %u → %u (%u + %u)", used1,
+                        used2, p2, g2);
+
+        /* Reset keeps the system prompt only. */
+        t.n = 0;
+        g_clear_pointer(&v, g_variant_unref);
+        v = call(c, chat, CHAT_IFACE, "Reset", NULL, NULL);
+        cr_assert(v, "Reset failed");
+        if (chat_u(c, chat, "TokensUsed") != used0)
+                cr_assert(iterate_until(tokens_used_changed, &t, WAIT_USEC),
+                                "no TokensUsed change after Reset");
+        cr_assert_eq(chat_u(c, chat, "TokensUsed"), used0, "Reset left %u tokens; the new chat had %u",
+                        chat_u(c, chat, "TokensUsed"), used0);
+
+        g_clear_pointer(&v, g_variant_unref);
+        v = call(c, chat, CHAT_IFACE, "Close", NULL, NULL);
+        cr_assert(v, "Close failed");
+        cr_assert_not(object_exists(stranger, chat, CHAT_IFACE), "the chat outlived Close");
+        g_dbus_connection_signal_unsubscribe(c, sub);
+        collector_free(col);
+}
+
+Test(text, concurrent_clients_each_get_their_solo_text)
+{
+        static const char *const prompts[] = {
+                "The quick brown fox jumps over the lazy dog. Once upon a time",
+                "In a hole in the ground there lived",
+                "It was the best of times, it was the worst of times",
+                "Call me Ishmael. Some years ago",
+        };
+        GDBusConnection *clients[4];
+        struct collector *cols[4];
+        char *solo[4], *paths[4];
+
+        start(NULL);
+        for (size_t i = 0; i < 4; i++) {
+                g_autoptr(GVariant) stats = NULL;
+
+                clients[i] = connect_bus();
+                cols[i] = collector_new(clients[i]);
+                solo[i] = generate(clients[i], prompts[i], greedy(48), &stats);
+        }
+        for (size_t i = 0; i < 4; i++)
+                paths[i] = start_generation(clients[i], prompts[i], greedy(48));
+        for (size_t i = 0; i < 4; i++) {
+                struct stream *s = wait_end(cols[i], paths[i]);
+
+                cr_assert_null(s->error_name, "client %zu failed: %s", i, s->error_name);
+                cr_assert_str_eq(s->text->str, solo[i], "client %zu's text differs from its solo text", i);
+        }
+        for (size_t i = 0; i < 4; i++) {
+                collector_free(cols[i]);
+                g_object_unref(clients[i]);
+                g_free(solo[i]);
+                g_free(paths[i]);
+        }
+}
+
+static GVariant *option(const char *key, GVariant *value)
+{
+        GVariantBuilder b;
+
+        g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+        g_variant_builder_add(&b, "{sv}", key, value);
+        return g_variant_builder_end(&b);
+}
+
+static char *generate_fails(GDBusConnection *c, const char *prompt, GVariant *options, const char *want)
+{
+        return call_fails(c, "/org/aid/Daemon1", TEXT_IFACE, "Generate",
+                        g_variant_new("(s@a{sv})", prompt, options), want);
+}
+
+Test(text, bad_arguments_get_the_right_error_and_the_daemon_serves_on)
+{
+        g_autoptr(GDBusConnection) c = NULL;
+        g_autoptr(GVariant) stats = NULL;
+        g_autofree char *prompt = NULL, *text = NULL, *want = NULL, *broken = NULL, *msg = NULL;
+        const char *invalid = "org.aid.Error.InvalidArgument";
+
+        testbus_add_fixture_model(&tb, "whisper/whisper-d64-random-f16.bin", NULL);
+        broken = g_build_filename(tb.models_dir, "broken.gguf", NULL);
+        cr_assert(g_file_set_contents(broken, "GGUF but not really", -1, NULL));
+        start(NULL);
+        c = connect_bus();
+        prompt = fixture_text(LLAMA ".prompt.txt");
+
+        msg = generate_fails(c, prompt, option("max_tokens", g_variant_new_string("32")), invalid);
+        cr_assert_str_eq(msg, "option 'max_tokens' must be of type u, got s");
+        g_clear_pointer(&msg, g_free);
+        msg = generate_fails(c, prompt, option("temperature", g_variant_new_int32(0)), invalid);
+        cr_assert_str_eq(msg, "option 'temperature' must be of type d, got i");
+        g_clear_pointer(&msg, g_free);
+        msg = generate_fails(c, prompt, option("stop", g_variant_new_string("x")), invalid);
+        cr_assert_str_eq(msg, "option 'stop' must be of type as, got s");
+        g_clear_pointer(&msg, g_free);
+        msg = generate_fails(c, prompt, option("colour", g_variant_new_string("blue")), invalid);
+        cr_assert(strstr(msg, "unknown option 'colour'"), "%s", msg);
+        g_clear_pointer(&msg, g_free);
+        msg = generate_fails(c, "", greedy(8), invalid);
+        cr_assert(strstr(msg, "prompt is empty"), "%s", msg);
+        g_clear_pointer(&msg, g_free);
+        msg = generate_fails(c, prompt, option("max_tokens", g_variant_new_uint32(0)), invalid);
+        g_clear_pointer(&msg, g_free);
+        msg = generate_fails(c, prompt, option("top_p", g_variant_new_double(2)), invalid);
+        cr_assert(strstr(msg, "top_p"), "%s", msg);
+        g_clear_pointer(&msg, g_free);
+        msg = generate_fails(c, prompt, option("priority", g_variant_new_string("urgent")), invalid);
+        g_clear_pointer(&msg, g_free);
+        msg = generate_fails(c, prompt, option("max_tokens", g_variant_new_uint32(G_MAXUINT32)),
+                        "org.aid.Error.TooLarge");
+        cr_assert(strstr(msg, "max_tokens"), "%s", msg);
+        g_clear_pointer(&msg, g_free);
+        msg = generate_fails(c, prompt, option("model", g_variant_new_string("no-such-model")),
+                        "org.aid.Error.NoSuchModel");
+        g_clear_pointer(&msg, g_free);
+        msg = generate_fails(c, prompt, option("model", g_variant_new_string("broken")),
+                        "org.aid.Error.ModelUnavailable");
+        cr_assert(strstr(msg, "not usable"), "%s", msg);
+        g_clear_pointer(&msg, g_free);
+        msg = generate_fails(c, prompt, option("model", g_variant_new_string("whisper-d64-random-f16")),
+                        "org.aid.Error.ModelUnavailable");
+        cr_assert(strstr(msg, "not a text model"), "%s", msg);
+        g_clear_pointer(&msg, g_free);
+        g_free(call_fails(c, "/org/aid/Daemon1", TEXT_IFACE, "StartGeneration",
+                        g_variant_new("(s@a{sv})", "", greedy(8)), invalid));
+        g_free(call_fails(c, "/org/aid/Daemon1", TEXT_IFACE, "CreateChat",
+                        g_variant_new("(@a{sv})", option("model", g_variant_new_uint32(1))), invalid));
+
+        cr_assert(testbus_aid_alive(&tb), "aid died");
+        want = greedy_text(LLAMA, 32);
+        text = generate(c, prompt, greedy(32), &stats);
+        cr_assert_str_eq(text, want);
+}
+
+Test(text, no_text_model_is_model_unavailable)
+{
+        g_autoptr(GDBusConnection) c = NULL;
+        g_autofree char *msg = NULL;
+        g_autofree char *policy = g_build_filename(policy_dir, "00-test.conf", NULL);
+        g_autofree char *conf = g_strdup_printf("[Policy]\nDirectories=%s\n", policy_dir);
+
+        cr_assert(g_file_set_contents(policy, "[Default]\ntext=allow\n", -1, NULL));
+        testbus_start_aid(&tb, conf);
+        c = connect_bus();
+        msg = generate_fails(c, "Hello", greedy(4), "org.aid.Error.ModelUnavailable");
+        cr_assert(strstr(msg, "no text model is installed"), "%s", msg);
+}
+
+/* Invalid UTF-8 never reaches aid: the bus itself refuses a message that carries it (GDBus will
+ * not even build one). aid checks again, and keeps serving. */
+Test(text, invalid_utf8_is_refused_before_aid_and_aid_serves_on)
+{
+        g_autoptr(GDBusConnection) c = NULL;
+        g_autoptr(GVariant) stats = NULL;
+        g_autofree char *out = NULL, *err = NULL, *text = NULL;
+        g_autofree char *busctl = g_find_program_in_path("busctl");
+        int r;
+
+        start(NULL);
+        if (busctl) {
+                const char *argv[] = { busctl, "--user", "call", "org.aid.Daemon1", "/org/aid/Daemon1",
+                        TEXT_IFACE, "Generate", "sa{sv}", "caf\xc3\x28", "0", NULL };
+                r = testbus_run(&tb, &out, &err, argv);
+                cr_assert_neq(r, 0, "invalid UTF-8 was accepted: %s", out);
+        }
+        c = connect_bus();
+        text = generate(c, "caf\xc3\xa9", greedy(4), &stats);
+        cr_assert(g_utf8_validate(text, -1, NULL));
+        cr_assert(testbus_aid_alive(&tb));
+}
+
+Test(text, a_denied_app_gets_permission_denied_and_no_data)
+{
+        g_autofree char *denied = tool("aid-denied-client");
+        g_autofree char *limited = tool("aid-limited-client");
+        g_autofree char *extra =
+                        g_strdup_printf("[App %s]\ntext=deny\n[App %s]\nMaxTokens=16\n", denied, limited);
+        g_autofree char *prompt = NULL;
+        static const char *const methods[][3] = {
+                { "Generate", "Hello", "{}" },
+                { "StartGeneration", "Hello", "{}" },
+                { "CreateChat", "{}", NULL },
+        };
+
+        start(extra);
+        prompt = fixture_text(LLAMA ".prompt.txt");
+        for (size_t i = 0; i < G_N_ELEMENTS(methods); i++) {
+                g_autofree char *out = NULL, *err = NULL;
+                g_autofree char *m = g_strdup_printf(TEXT_IFACE ".%s", methods[i][0]);
+                const char *argv[] = { denied, "call", "--session", "--dest", "org.aid.Daemon1",
+                        "--object-path", "/org/aid/Daemon1", "--method", m, methods[i][1], methods[i][2],
+                        NULL };
+
+                cr_assert_neq(testbus_run(&tb, &out, &err, argv), 0, "%s was allowed: %s", m, out);
+                cr_assert(strstr(err, "org.aid.Error.PermissionDenied"), "%s: %s", m, err);
+                cr_assert(strstr(err, "may not use 'text'"), "%s: %s", m, err);
+                cr_assert_str_empty(out, "a denied call returned data: %s", out);
+        }
+
+        /* MaxTokens= caps what an app may ask for. */
+        {
+                g_autofree char *out = NULL, *err = NULL;
+                const char *argv[] = { limited, "call", "--session", "--dest", "org.aid.Daemon1",
+                        "--object-path", "/org/aid/Daemon1", "--method", TEXT_IFACE ".Generate", prompt,
+                        "{'max_tokens': <uint32 32>}", NULL };
+
+                cr_assert_neq(testbus_run(&tb, &out, &err, argv), 0, "%s", out);
+                cr_assert(strstr(err, "org.aid.Error.TooLarge"), "%s", err);
+                cr_assert(strstr(err, "MaxTokens="), "%s", err);
+        }
+        {
+                g_autofree char *out = NULL, *err = NULL;
+                const char *argv[] = { limited, "call", "--session", "--dest", "org.aid.Daemon1",
+                        "--object-path", "/org/aid/Daemon1", "--method", TEXT_IFACE ".Generate", prompt,
+                        "{'max_tokens': <uint32 16>, 'temperature': <0.0>}", NULL };
+
+                cr_assert_eq(testbus_run(&tb, &out, &err, argv), 0, "%s", err);
+                cr_assert(strstr(out, "'generated_tokens': <uint32 16>"), "%s", out);
+        }
+}
+
+/* The Manager's Models entry of id: its state and whether it has load_progress / state_reason. */
+static char *model_state(GDBusConnection *c, const char *id)
+{
+        g_autoptr(GError) e = NULL;
+        g_autoptr(GVariant) v =
+                        call(c, "/org/aid/Daemon1", "org.aid.Daemon1.Manager", "ListModels", NULL, &e);
+        g_autoptr(GVariant) list = NULL;
+        GVariantIter i;
+        GVariant *m;
+
+        cr_assert(v, "ListModels: %s", e ? e->message : "?");
+        list = g_variant_get_child_value(v, 0);
+        g_variant_iter_init(&i, list);
+        while ((m = g_variant_iter_next_value(&i))) {
+                const char *mid = NULL, *state = NULL;
+                char *ret = NULL;
+
+                if (g_variant_lookup(m, "id", "&s", &mid) && strcmp(mid, id) == 0) {
+                        cr_assert(g_variant_lookup(m, "state", "&s", &state), "model %s has no state", id);
+                        ret = g_strdup(state);
+                }
+                g_variant_unref(m);
+                if (ret)
+                        return ret;
+        }
+        cr_assert_fail("no model %s", id);
+        return NULL;
+}
+
+static void on_models_changed(GDBusConnection *c, const char *sender, const char *path, const char *iface,
+                const char *member, GVariant *params, gpointer userdata)
+{
+        g_autoptr(GVariant) invalidated = g_variant_get_child_value(params, 2);
+        g_autofree const char **names = g_variant_get_strv(invalidated, NULL);
+
+        for (size_t i = 0; names[i]; i++)
+                if (strcmp(names[i], "Models") == 0)
+                        (*(unsigned *)userdata)++;
+}
+
+struct state_wait {
+        GDBusConnection *c;
+        const char *want;
+};
+
+static bool state_is(void *p)
+{
+        struct state_wait *w = p;
+        g_autofree char *s = model_state(w->c, LLAMA);
+        return strcmp(s, w->want) == 0;
+}
+
+Test(text, the_model_loads_on_first_use_shows_its_state_and_unloads_when_idle)
+{
+        g_autoptr(GDBusConnection) c = NULL;
+        g_autoptr(GVariant) stats = NULL;
+        g_autofree char *state = NULL, *text = NULL;
+        g_autofree char *policy = g_build_filename(policy_dir, "00-test.conf", NULL);
+        g_autofree char *conf =
+                        g_strdup_printf("[Policy]\nDirectories=%s\n[Daemon]\nIdleUnloadSec=1\n", policy_dir);
+        unsigned n_changes = 0, n_before;
+        guint sub;
+
+        testbus_add_fixture_model(&tb, "models/" LLAMA ".gguf", NULL);
+        cr_assert(g_file_set_contents(policy, "[Default]\ntext=allow\n", -1, NULL));
+        testbus_start_aid(&tb, conf);
+        c = connect_bus();
+        sub = g_dbus_connection_signal_subscribe(c, NULL, "org.freedesktop.DBus.Properties",
+                        "PropertiesChanged", "/org/aid/Daemon1", "org.aid.Daemon1.Manager",
+                        G_DBUS_SIGNAL_FLAGS_NONE, on_models_changed, &n_changes, NULL);
+
+        state = model_state(c, LLAMA);
+        cr_assert_str_eq(state, "unloaded", "the model was loaded before anyone asked");
+        text = generate(c, "Once upon a time", greedy(4), &stats);
+        g_free(state);
+        state = model_state(c, LLAMA);
+        cr_assert_str_eq(state, "ready");
+        while (g_main_context_iteration(NULL, false))
+                ;
+        cr_assert_gt(n_changes, 0, "no PropertiesChanged for Models while the model loaded");
+
+        n_before = n_changes;
+        struct state_wait w = { c, "unloaded" };
+        cr_assert(iterate_until(state_is, &w, 20 * G_USEC_PER_SEC),
+                        "the model stayed loaded with IdleUnloadSec=1");
+        while (g_main_context_iteration(NULL, false))
+                ;
+        cr_assert_gt(n_changes, n_before, "no PropertiesChanged for Models when the model unloaded");
+
+        /* And it comes back on the next use. */
+        g_free(text);
+        g_clear_pointer(&stats, g_variant_unref);
+        text = generate(c, "Once upon a time", greedy(4), &stats);
+        g_dbus_connection_signal_unsubscribe(c, sub);
+}
+
+Test(text, max_concurrent_limits_an_apps_running_requests)
+{
+        g_autoptr(GDBusConnection) c = NULL;
+        g_autofree char *prompt = NULL;
+        struct collector *col;
+        bool refused = false;
+
+        start("MaxConcurrent=1\n");
+        c = connect_bus();
+        col = collector_new(c);
+        prompt = fixture_text(LLAMA ".prompt.txt");
+        /* The second call must come while the first runs (a fraction of a second): retried on a
+         * machine slow enough to let the first one end. */
+        for (int attempt = 0; attempt < 5 && !refused; attempt++) {
+                g_autofree char *path = start_generation(c, prompt, greedy(400));
+                g_autoptr(GError) e = NULL;
+                g_autoptr(GVariant) v = call(c, "/org/aid/Daemon1", TEXT_IFACE, "Generate",
+                                g_variant_new("(s@a{sv})", prompt, greedy(4)), &e);
+
+                if (!v) {
+                        g_autofree char *name = g_dbus_error_get_remote_error(e);
+                        cr_assert_str_eq(name, "org.aid.Error.QuotaExceeded", "%s", e->message);
+                        cr_assert(strstr(e->message, "MaxConcurrent="), "%s", e->message);
+                        refused = true;
+                }
+                wait_end(col, path);
+        }
+        cr_assert(refused, "a second request ran beside the first with MaxConcurrent=1");
+        /* With the first one done, the next runs. */
+        {
+                g_autoptr(GVariant) stats = NULL;
+                g_autofree char *text = generate(c, prompt, greedy(4), &stats);
+
+                cr_assert_eq(stat_u(stats, "generated_tokens"), 4, "%s", text);
+        }
+        collector_free(col);
+}
+
+Test(text, stop_strings_and_seeds_do_what_the_options_say)
+{
+        g_autoptr(GDBusConnection) c = NULL;
+        g_autoptr(GVariant) stats = NULL, stopped_stats = NULL, s1 = NULL, s2 = NULL;
+        g_autofree char *prompt = NULL, *text = NULL, *stopped = NULL, *stop = NULL, *a = NULL, *b = NULL;
+        const char *stops[] = { NULL, NULL };
+        GVariantBuilder builder;
+        const char *at;
+
+        start(NULL);
+        c = connect_bus();
+        prompt = fixture_text(LLAMA ".prompt.txt");
+        text = generate(c, prompt, greedy(32), &stats);
+        cr_assert_geq(strlen(text), 12, "%s", text);
+
+        /* A piece of the middle of the text: generation ends just before its first occurrence. */
+        stop = g_strndup(text + strlen(text) / 2, 3);
+        at = strstr(text, stop);
+        stops[0] = stop;
+        g_variant_builder_init(&builder, G_VARIANT_TYPE("a{sv}"));
+        g_variant_builder_add(&builder, "{sv}", "temperature", g_variant_new_double(0));
+        g_variant_builder_add(&builder, "{sv}", "max_tokens", g_variant_new_uint32(32));
+        g_variant_builder_add(&builder, "{sv}", "stop", g_variant_new_strv(stops, -1));
+        stopped = generate(c, prompt, g_variant_builder_end(&builder), &stopped_stats);
+        cr_assert_eq(strlen(stopped), (size_t)(at - text), "stop '%s': got '%s' from '%s'", stop, stopped,
+                        text);
+        cr_assert(strncmp(stopped, text, strlen(stopped)) == 0);
+        cr_assert_str_eq(stat_s(stopped_stats, "finish_reason"), "stop");
+
+        /* The same seed gives the same sampled text. */
+        for (int i = 0; i < 2; i++) {
+                g_variant_builder_init(&builder, G_VARIANT_TYPE("a{sv}"));
+                g_variant_builder_add(&builder, "{sv}", "temperature", g_variant_new_double(1.0));
+                g_variant_builder_add(&builder, "{sv}", "seed", g_variant_new_uint64(42));
+                g_variant_builder_add(&builder, "{sv}", "max_tokens", g_variant_new_uint32(24));
+                g_variant_builder_add(&builder, "{sv}", "priority", g_variant_new_string("background"));
+                if (i == 0)
+                        a = generate(c, prompt, g_variant_builder_end(&builder), &s1);
+                else
+                        b = generate(c, prompt, g_variant_builder_end(&builder), &s2);
+        }
+        cr_assert_str_eq(a, b, "the same seed gave two texts");
+}
+
+static void on_overflow(GDBusConnection *c, const char *sender, const char *path, const char *iface,
+                const char *member, GVariant *params, gpointer userdata)
+{
+        uint32_t dropped;
+
+        g_variant_get(params, "(u)", &dropped);
+        *(uint32_t *)userdata += dropped;
+}
+
+Test(text, a_chat_that_outgrows_its_context_drops_its_oldest_turns)
+{
+        g_autoptr(GDBusConnection) c = NULL;
+        g_autoptr(GVariant) v = NULL;
+        g_autofree char *chat = NULL;
+        g_autofree char *policy = g_build_filename(policy_dir, "00-test.conf", NULL);
+        g_autofree char *conf =
+                        g_strdup_printf("[Policy]\nDirectories=%s\n[Text]\nContextSize=128\n", policy_dir);
+        struct collector *col;
+        struct tokens_used t = {};
+        uint32_t dropped = 0, ctx;
+        GVariantBuilder b;
+        guint sub, sub2;
+
+        testbus_add_fixture_model(&tb, "models/" PHI3 ".gguf", NULL);
+        cr_assert(g_file_set_contents(policy, "[Default]\ntext=allow\n", -1, NULL));
+        testbus_start_aid(&tb, conf);
+        c = connect_bus();
+        col = collector_new(c);
+        g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+        g_variant_builder_add(&b, "{sv}", "system_prompt", g_variant_new_string("You answer briefly."));
+        g_variant_builder_add(&b, "{sv}", "temperature", g_variant_new_double(0));
+        v = call(c, "/org/aid/Daemon1", TEXT_IFACE, "CreateChat", g_variant_new("(a{sv})", &b), NULL);
+        cr_assert(v, "CreateChat failed");
+        g_variant_get(v, "(o)", &chat);
+        t.path = chat;
+        sub = g_dbus_connection_signal_subscribe(c, NULL, "org.freedesktop.DBus.Properties",
+                        "PropertiesChanged", chat, NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_properties_changed, &t,
+                        NULL);
+        sub2 = g_dbus_connection_signal_subscribe(c, NULL, CHAT_IFACE, "ContextOverflow", chat, NULL,
+                        G_DBUS_SIGNAL_FLAGS_NONE, on_overflow, &dropped, NULL);
+
+        for (int turn = 0; turn < 20 && dropped == 0; turn++) {
+                g_autoptr(GVariant) stats =
+                                chat_turn(c, col, &t, chat, "Tell me one more thing about foxes.");
+                ctx = chat_u(c, chat, "ContextSize");
+                cr_assert_eq(ctx, 128, "ContextSize= is not the chat's context");
+                cr_assert_leq(t.value, ctx, "turn %d: %u tokens in a context of %u", turn, t.value, ctx);
+                cr_assert_lt(stat_u(stats, "prompt_tokens"), ctx, "turn %d's prompt does not fit", turn);
+        }
+        cr_assert_gt(dropped, 0, "20 turns never overflowed a context of 128 tokens");
+        g_dbus_connection_signal_unsubscribe(c, sub);
+        g_dbus_connection_signal_unsubscribe(c, sub2);
+        collector_free(col);
+}
+
+Test(text, a_chat_with_a_model_without_a_chat_template_fails_its_turn_with_the_reason)
+{
+        g_autoptr(GDBusConnection) c = NULL;
+        g_autoptr(GVariant) v = NULL;
+        g_autoptr(GError) e = NULL;
+        g_autofree char *chat = NULL, *req = NULL;
+        struct collector *col;
+        struct stream *s;
+        GVariantBuilder b;
+
+        start(NULL);
+        c = connect_bus();
+        col = collector_new(c);
+        g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+        g_variant_builder_add(&b, "{sv}", "model", g_variant_new_string(LLAMA));
+        v = call(c, "/org/aid/Daemon1", TEXT_IFACE, "CreateChat", g_variant_new("(a{sv})", &b), &e);
+        cr_assert(v, "CreateChat failed: %s", e ? e->message : "?");
+        g_variant_get(v, "(o)", &chat);
+        g_clear_pointer(&v, g_variant_unref);
+        v = call(c, chat, CHAT_IFACE, "Send", g_variant_new("(s@a{sv})", "Hello", greedy(4)), &e);
+        cr_assert(v, "Send failed: %s", e ? e->message : "?");
+        g_variant_get(v, "(o)", &req);
+        s = wait_end(col, req);
+        cr_assert_str_eq(s->error_name ? s->error_name : "(Finished)", "org.aid.Error.ModelUnavailable");
+        cr_assert_eq(s->n_tokens, 0);
+        collector_free(col);
+}
