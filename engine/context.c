@@ -65,6 +65,26 @@ __attribute__((target_clones("arch=x86-64-v3", "default"))) static float dot_f32
         return s;
 }
 
+/* y += a·x with the same eight lanes: the p·v sum of attention, which GCC leaves scalar at -O2
+ * (it cannot rule out that y and x overlap). Each y[i] gets the same operations in the same
+ * order as the plain loop. */
+__attribute__((target_clones("arch=x86-64-v3", "default"))) static void axpy_f32(
+                float *y, float a, const float *x, uint32_t n)
+{
+        const v8f av = { a, a, a, a, a, a, a, a };
+        uint32_t i = 0;
+
+        for (; i + 8 <= n; i += 8) {
+                v8f xv, yv;
+                memcpy(&xv, x + i, sizeof(xv));
+                memcpy(&yv, y + i, sizeof(yv));
+                yv += av * xv;
+                memcpy(y + i, &yv, sizeof(yv));
+        }
+        for (; i < n; i++)
+                y[i] += a * x[i];
+}
+
 void aid_op_embed(const struct aid_context *c, const struct aid_batch_entry *e, size_t n, float *x)
 {
         const struct aid_model *m = c->m;
@@ -179,7 +199,9 @@ void aid_op_attention(struct aid_context *c, uint32_t layer, const struct aid_ba
                 memcpy(aid_kv_v(&c->kv, layer, e[i].seq, e[i].pos), v + i * kv_dim, kv_dim * sizeof(float));
         }
 
-        AID_OMP("omp parallel for collapse(2) schedule(static) num_threads(c->n_threads)")
+        /* Causal rows grow with the position: hand out (entry, head) pairs round-robin, so
+         * that every thread gets early and late positions alike. */
+        AID_OMP("omp parallel for collapse(2) schedule(static, 1) num_threads(c->n_threads)")
         for (size_t i = 0; i < n; i++)
                 for (uint32_t h = 0; h < n_head; h++) {
                         float *scores = c->s.scores + (size_t)thread_id() * c->n_ctx;
@@ -204,9 +226,7 @@ void aid_op_attention(struct aid_context *c, uint32_t layer, const struct aid_ba
                         memset(oh, 0, hd * sizeof(float));
                         for (uint32_t t = start; t <= pos; t++) {
                                 const float *vt = aid_kv_v(&c->kv, layer, seq, t) + (size_t)kvh * hd;
-                                float p = scores[t - start] / sum;
-                                for (uint32_t d = 0; d < hd; d++)
-                                        oh[d] += p * vt[d];
+                                axpy_f32(oh, scores[t - start] / sum, vt, hd);
                         }
                 }
 }
@@ -404,6 +424,13 @@ int aid_decode(struct aid_context *c, const struct aid_batch_entry *e, size_t n,
         if (r < 0)
                 return r;
 
+#ifdef _OPENMP
+        /* aid_matvec(), the dequantizers and oneDNN split their work over the calling thread's
+         * OpenMP thread count, not the context's: make it n_threads for this call, and give
+         * the caller its own back afterwards. */
+        const int caller_threads = omp_get_max_threads();
+        omp_set_num_threads((int)c->n_threads);
+#endif
         if (m->hp.arch == AID_ARCH_GEMMA3)
                 aid_gemma3_forward(c, e, n);
         else
@@ -417,6 +444,9 @@ int aid_decode(struct aid_context *c, const struct aid_batch_entry *e, size_t n,
                 aid_op_matmul(c, &m->output, NULL, c->s.out_x, n_out, c->s.logits);
         }
         c->s.n_logits = n_out;
+#ifdef _OPENMP
+        omp_set_num_threads(caller_threads);
+#endif
 
         memcpy(c->kv.len, pending, c->n_seq_max * sizeof(*pending));
         return 0;

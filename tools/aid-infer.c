@@ -2,7 +2,8 @@
 /* aid-infer: the engine from the command line, for conformance checks and experiments.
  *   aid-infer tokenize MODEL TEXT        token ids of TEXT ("-": standard input)
  *   aid-infer logits MODEL TOKENS OUT    float32 logits of every position, fixture layout
- *   aid-infer generate MODEL PROMPT      streams a continuation */
+ *   aid-infer generate MODEL PROMPT      streams a continuation
+ *   aid-infer bench MODEL                load, prefill and decode speed, memory, roofline */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aid-infer-bench.h"
 #include "gguf.h"
 #include "model.h"
 #include "sampler.h"
@@ -30,6 +32,11 @@ static void usage(FILE *f)
               "        Stream a continuation of PROMPT (BOS added, special tokens parsed). Sampling\n"
               "        defaults are llama.cpp's (temperature 0.8, top-k 40, top-p 0.95, min-p 0.05);\n"
               "        --temp 0 is greedy. -n defaults to 128.\n"
+              "  aid-infer bench MODEL [-p 512] [-n 128] [-t THREADS] [-r REPEATS] [--json]\n"
+              "        Time loading, a P-token prefill and N single-token decodes on random tokens;\n"
+              "        print tokens/s, GFLOP/s, peak and anonymous RSS, weight bytes per decoded\n"
+              "        token, the measured read bandwidth and the fraction of it decode reaches.\n"
+              "        aid-infer bench --help lists all options.\n"
               "  aid-infer --help\n",
                         f);
 }
@@ -500,10 +507,8 @@ int main(int argc, char **argv)
                 return cmd_logits(argc - 1, argv + 1);
         if (strcmp(argv[1], "generate") == 0)
                 return cmd_generate(argc - 1, argv + 1);
-        if (strcmp(argv[1], "bench") == 0) {
-                fprintf(stderr, "aid-infer: 'bench' is not implemented yet\n");
-                return EXIT_FAILURE;
-        }
+        if (strcmp(argv[1], "bench") == 0)
+                return aid_infer_bench(argc - 1, argv + 1);
         fprintf(stderr, "aid-infer: unknown command '%s' (see --help)\n", argv[1]);
         return EXIT_FAILURE;
 }

@@ -77,6 +77,8 @@ static const char *const positive[] = {
         "weight_bytes_per_token",
         "kv_bytes_per_token",
         "read_bandwidth_gb_s",
+        "mapped_file_read_gb_s",
+        "roofline_bandwidth_gb_s",
         "peak_rss_kib",
         "vm_hwm_kib",
         "rss_anon_kib",

@@ -1,0 +1,776 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* aid-infer bench: how fast a model loads, prefills and decodes on this machine, how much
+ * memory it takes beyond the mapped weights, and how close decode comes to the memory-bandwidth
+ * roofline it is bound by.
+ *
+ * What is measured, in this order (one process, one context, sequence 0):
+ *   load      aid_model_load() wall time, twice: the second load finds the file in the page
+ *             cache (so does the first when the file was read recently).
+ *   prefill   P random token ids in chunks of n_batch = min(P, 512) entries, logits for the last
+ *             one only, from an empty cache. GFLOP/s counts
+ *                 2·W·P + 2·n_embd·n_vocab + Σ_layers Σ_{i<P} 4·n_head·head_dim·kv(i)
+ *             with W the elements of every 2-D blk.* weight matrix (one multiply-add each per
+ *             token), the logits of the last position, and attention's q·k and p·v products
+ *             over kv(i) = i + 1 keys (capped at the window on sliding-window layers).
+ *   decode    N random tokens one at a time (one aid_decode() of one entry each, logits every
+ *             time), from an empty cache, as llama-bench's tg test.
+ *   memory    peak RSS (getrusage ru_maxrss, VmHWM) and RssAnon / RssFile from
+ *             /proc/self/status after the runs. The weights are mmapped, so they are file pages;
+ *             anonymous memory is the tokenizer, the KV cache, scratch and oneDNN's buffers.
+ *   bandwidth aid_read_sum() over a buffer much larger than the last-level cache, with the
+ *             same thread count, best of 10 passes: the decode roofline. The same probe over
+ *             the model file's own mapping (the pages decode reads; best of 5) is reported
+ *             beside it: page-cache pages may be mapped in other sizes than anonymous memory,
+ *             and on a shared machine either can read faster from one run to the next.
+ *   roofline  decode tokens/s × weight bytes read per token / bandwidth, the larger of the two
+ *             probes (the mapping is probed before and after the runs; it counts only for
+ *             models of 256 MiB or more, which no last-level cache holds). Bytes per token:
+ *             every blk.* tensor, output_norm, the output projection (all of token_embd when
+ *             the embedding is tied) and one row of token_embd. The KV cache reads (f32) are
+ *             reported beside it.
+ *   gemm      oneDNN's plain matrix product (aid_onednn_matmul(), bf16 weights where the CPU
+ *             has bf16, else f32) on each layer matrix shape with M = n_batch rows, weighted
+ *             by how many layers use it: the ceiling prefill is compared with.
+ * Repeated runs (-r) report the best and the mean; a first, untimed pass before them pays for
+ * page faults and oneDNN primitive creation (its prefill time is reported as "first"). */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "aid-infer-bench.h"
+#include "ggml-type.h"
+#include "gguf.h"
+#include "kernels/quant.h"
+#include "model.h"
+#include "onednn.h"
+
+#define MAX_SHAPES 32
+/* 8 times the largest last-level caches of desktop CPUs; sysconf(_SC_LEVEL3_CACHE_SIZE) cannot
+ * be trusted in virtual machines (it reports 320 MiB for a 32 MiB L3 on the benchmark VM). */
+#define MAPPED_PROBE_MIN_BYTES (256ull << 20)
+
+struct shape {
+        uint64_t n, k;  /* rows (outputs), cols (inputs) */
+        uint32_t count; /* matrices of this shape over all layers */
+};
+
+struct model_stats {
+        uint64_t tensor_bytes;    /* all tensor data in the file */
+        uint64_t bytes_per_token; /* weights read by one decoded token */
+        uint64_t layer_bytes;     /* of which blk.* */
+        uint64_t output_bytes;    /* of which output_norm + the output projection */
+        uint64_t matrix_elements; /* elements of the 2-D blk.* matrices */
+        bool tied;
+        bool *sliding; /* [n_layer] */
+        struct shape shapes[MAX_SHAPES];
+        size_t n_shapes;
+};
+
+struct timing {
+        double best, sum;
+        unsigned n;
+};
+
+struct proc_mem {
+        uint64_t hwm_kib, rss_kib, anon_kib, file_kib;
+};
+
+static double now(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void timing_add(struct timing *t, double seconds)
+{
+        if (t->n == 0 || seconds < t->best)
+                t->best = seconds;
+        t->sum += seconds;
+        t->n++;
+}
+
+static double timing_mean(const struct timing *t)
+{
+        return t->n ? t->sum / t->n : 0;
+}
+
+static int parse_uint(const char *s, const char *opt, unsigned long max, unsigned long *ret)
+{
+        char *end;
+        unsigned long v;
+
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (errno || end == s || *end || s[0] == '-' || v > max) {
+                fprintf(stderr, "aid-infer bench: %s: '%s' is not a number in [0, %lu]\n", opt, s, max);
+                return -EINVAL;
+        }
+        *ret = v;
+        return 0;
+}
+
+static void read_proc_mem(struct proc_mem *ret)
+{
+        _cleanup_fclose_ FILE *f = fopen("/proc/self/status", "re");
+        char line[256];
+
+        *ret = (struct proc_mem){ 0 };
+        if (!f)
+                return;
+        while (fgets(line, sizeof(line), f)) {
+                uint64_t v;
+                if (sscanf(line, "VmHWM: %" SCNu64, &v) == 1)
+                        ret->hwm_kib = v;
+                else if (sscanf(line, "VmRSS: %" SCNu64, &v) == 1)
+                        ret->rss_kib = v;
+                else if (sscanf(line, "RssAnon: %" SCNu64, &v) == 1)
+                        ret->anon_kib = v;
+                else if (sscanf(line, "RssFile: %" SCNu64, &v) == 1)
+                        ret->file_kib = v;
+        }
+}
+
+static void add_shape(struct model_stats *ms, uint64_t n, uint64_t k)
+{
+        for (size_t i = 0; i < ms->n_shapes; i++)
+                if (ms->shapes[i].n == n && ms->shapes[i].k == k) {
+                        ms->shapes[i].count++;
+                        return;
+                }
+        if (ms->n_shapes < MAX_SHAPES)
+                ms->shapes[ms->n_shapes++] = (struct shape){ .n = n, .k = k, .count = 1 };
+}
+
+/* Which layers attend through a sliding window, as engine/models/gemma3.c decides it. */
+static void sliding_layers(const struct gguf_file *f, const struct aid_hparams *hp, bool *sliding)
+{
+        const struct gguf_kv *kv = gguf_find_kv(f, "gemma3.attention.sliding_window_pattern");
+        uint64_t period = 6;
+
+        for (uint32_t l = 0; l < hp->n_layer; l++)
+                sliding[l] = false;
+        if (hp->arch != AID_ARCH_GEMMA3 || hp->sliding_window == 0)
+                return;
+        if (kv && kv->value.type == GGUF_TYPE_ARRAY && kv->value.arr.n == hp->n_layer) {
+                for (uint32_t l = 0; l < hp->n_layer; l++)
+                        sliding[l] = gguf_arr_u64(&kv->value, l) != 0;
+                return;
+        }
+        if (kv && kv->value.type == GGUF_TYPE_UINT32)
+                period = kv->value.u64;
+        for (uint32_t l = 0; l < hp->n_layer; l++)
+                sliding[l] = period == 0 || l % period < period - 1;
+}
+
+/* Sizes from the file's tensor table (the engine keeps its tensors private). */
+static int model_stats_get(const char *path, const struct aid_hparams *hp, struct model_stats *ms,
+                struct aid_error *err)
+{
+        struct gguf_file *f = NULL;
+        const struct gguf_tensor *embd = NULL;
+        int r;
+
+        r = gguf_open(path, &f, err);
+        if (r < 0)
+                return r;
+        ms->tied = !gguf_find_tensor(f, "output.weight");
+        for (uint64_t i = 0; i < gguf_n_tensors(f); i++) {
+                const struct gguf_tensor *t = gguf_tensor_at(f, i);
+
+                ms->tensor_bytes += t->n_bytes;
+                if (strncmp(t->name, "blk.", 4) == 0) {
+                        ms->layer_bytes += t->n_bytes;
+                        if (t->n_dims >= 2 && t->ne[1] > 1) {
+                                ms->matrix_elements += gguf_tensor_n_elements(t);
+                                add_shape(ms, t->ne[1], t->ne[0]);
+                        }
+                } else if (strcmp(t->name, "token_embd.weight") == 0) {
+                        embd = t;
+                        if (ms->tied)
+                                ms->output_bytes += t->n_bytes;
+                } else if (strcmp(t->name, "output.weight") == 0 ||
+                                strcmp(t->name, "output_norm.weight") == 0)
+                        ms->output_bytes += t->n_bytes;
+                else /* rope_freqs and the like: read whole every token */
+                        ms->layer_bytes += t->n_bytes;
+        }
+        ms->bytes_per_token = ms->layer_bytes + ms->output_bytes;
+        if (embd) {
+                uint64_t row;
+                if (ggml_row_bytes(embd->type, embd->ne[0], &row) == 0)
+                        ms->bytes_per_token += row;
+        }
+        ms->sliding = calloc(hp->n_layer, sizeof(bool));
+        if (!ms->sliding) {
+                gguf_close(f);
+                return aid_error_set(err, -ENOMEM, "out of memory");
+        }
+        sliding_layers(f, hp, ms->sliding);
+        gguf_close(f);
+        return 0;
+}
+
+static double prefill_flops(const struct aid_hparams *hp, const struct model_stats *ms, uint32_t p)
+{
+        double flops = 2.0 * (double)ms->matrix_elements * p + 2.0 * hp->n_embd * (double)hp->n_vocab;
+
+        for (uint32_t l = 0; l < hp->n_layer; l++)
+                for (uint32_t i = 0; i < p; i++) {
+                        uint32_t kv = i + 1;
+                        if (ms->sliding[l] && kv > hp->sliding_window)
+                                kv = hp->sliding_window;
+                        flops += 4.0 * hp->n_head * hp->head_dim * kv;
+                }
+        return flops;
+}
+
+/* f32 K and V of every layer for decode positions 0..n-1, averaged per token. */
+static double kv_bytes_per_token(const struct aid_hparams *hp, const struct model_stats *ms, uint32_t n)
+{
+        double total = 0;
+
+        for (uint32_t l = 0; l < hp->n_layer; l++)
+                for (uint32_t i = 0; i < n; i++) {
+                        uint32_t kv = i + 1;
+                        if (ms->sliding[l] && kv > hp->sliding_window)
+                                kv = hp->sliding_window;
+                        total += 2.0 * kv * hp->n_head_kv * hp->head_dim * sizeof(float);
+                }
+        return n ? total / n : 0;
+}
+
+static uint32_t next_token(uint64_t *state, uint32_t n_vocab)
+{
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        return (uint32_t)((*state >> 16) % n_vocab);
+}
+
+static int run_prefill(struct aid_context *ctx, const int32_t *toks, uint32_t p, uint32_t n_batch,
+                struct aid_batch_entry *batch, struct aid_error *err)
+{
+        aid_kv_seq_clear(ctx, 0);
+        for (uint32_t i0 = 0; i0 < p; i0 += n_batch) {
+                uint32_t nb = MIN(n_batch, p - i0);
+                int r;
+
+                for (uint32_t i = 0; i < nb; i++)
+                        batch[i] = (struct aid_batch_entry){ .token = toks[i0 + i],
+                                .seq = 0,
+                                .pos = i0 + i,
+                                .want_logits = i0 + i + 1 == p };
+                r = aid_decode(ctx, batch, nb, err);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int run_decode(struct aid_context *ctx, const int32_t *toks, uint32_t n, struct aid_error *err)
+{
+        aid_kv_seq_clear(ctx, 0);
+        for (uint32_t i = 0; i < n; i++) {
+                struct aid_batch_entry e = { .token = toks[i], .seq = 0, .pos = i, .want_logits = true };
+                int r = aid_decode(ctx, &e, 1, err);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* Best read bandwidth in bytes/s over `bytes` with the OpenMP thread count in use. */
+static int read_bandwidth(size_t bytes, double *ret)
+{
+        uint8_t *buf = aligned_alloc(4096, bytes);
+        volatile uint64_t sink;
+        double best = 0;
+
+        if (!buf)
+                return -ENOMEM;
+        memset(buf, 1, bytes); /* fault every page in before timing */
+        sink = aid_read_sum(buf, bytes);
+        for (int i = 0; i < 10; i++) {
+                double t0 = now();
+                sink = aid_read_sum(buf, bytes);
+                double bps = (double)bytes / (now() - t0);
+                if (bps > best)
+                        best = bps;
+        }
+        (void)sink;
+        free(buf);
+        *ret = best;
+        return 0;
+}
+
+/* The same probe over the model file mapped as the engine maps it (page-cache pages, 4 KiB
+ * pages unless the kernel maps the file with huge pages): what decode can stream at most. */
+static int mapped_file_bandwidth(const char *path, double *ret)
+{
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        volatile uint64_t sink;
+        struct stat st;
+        double best = 0;
+        void *map;
+        size_t bytes;
+
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        bytes = (size_t)st.st_size & ~(size_t)63;
+        if (bytes == 0)
+                return -EINVAL;
+        map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (map == MAP_FAILED)
+                return -errno;
+        sink = aid_read_sum(map, bytes);
+        for (int i = 0; i < 5; i++) {
+                double t0 = now();
+                sink = aid_read_sum(map, bytes);
+                double bps = (double)bytes / (now() - t0);
+                if (bps > best)
+                        best = bps;
+        }
+        (void)sink;
+        munmap(map, (size_t)st.st_size);
+        *ret = best;
+        return 0;
+}
+
+/* Seconds oneDNN's plain product takes for one matrix of every layer shape (× its count). */
+static int gemm_reference(const struct model_stats *ms, size_t m, double *ret_seconds, double *ret_flops,
+                bool *ret_bf16, struct aid_error *err)
+{
+        struct aid_onednn *dnn = NULL;
+        double seconds = 0, flops = 0;
+        int r;
+
+        r = aid_onednn_new(0, &dnn, err);
+        if (r < 0)
+                return r;
+        const bool bf16 = aid_onednn_uses_bf16(dnn);
+        const uint32_t b_type = bf16 ? GGML_TYPE_BF16 : GGML_TYPE_F32;
+        for (size_t s = 0; s < ms->n_shapes && r >= 0; s++) {
+                const size_t n = ms->shapes[s].n, k = ms->shapes[s].k;
+                float *a = malloc(m * k * sizeof(float)), *c = malloc(m * n * sizeof(float));
+                void *b = malloc(n * k * (bf16 ? sizeof(uint16_t) : sizeof(float)));
+                double best = 0;
+
+                if (!a || !b || !c)
+                        r = aid_error_set(err, -ENOMEM, "out of memory for a %zu×%zu matrix", n, k);
+                for (size_t i = 0; r >= 0 && i < m * k; i++)
+                        a[i] = (float)((i * 2654435761u) % 1000) * 1e-3f - 0.5f;
+                for (size_t i = 0; r >= 0 && i < n * k; i++) {
+                        float v = (float)((i * 40503u) % 1000) * 1e-4f - 0.05f;
+                        if (bf16)
+                                ((uint16_t *)b)[i] = aid_f32_to_bf16(v);
+                        else
+                                ((float *)b)[i] = v;
+                }
+                /* The first call creates the primitive; then the best of a few, ≥ 0.2 s. */
+                for (int rep = 0, timed = 0; r >= 0; rep++) {
+                        double t0 = now();
+                        r = aid_onednn_matmul(dnn, a, m, k, 0, b_type, b, n, 0, c, 0, err);
+                        double el = now() - t0;
+                        if (rep == 0)
+                                continue;
+                        if (timed++ == 0 || el < best)
+                                best = el;
+                        if (timed >= 3 && best * timed >= 0.2)
+                                break;
+                        if (timed >= 50)
+                                break;
+                }
+                seconds += best * ms->shapes[s].count;
+                flops += 2.0 * (double)m * (double)n * (double)k * ms->shapes[s].count;
+                free(a);
+                free(b);
+                free(c);
+        }
+        aid_onednn_free(dnn);
+        if (r < 0)
+                return r;
+        *ret_seconds = seconds;
+        *ret_flops = flops;
+        *ret_bf16 = bf16;
+        return 0;
+}
+
+static void usage(FILE *f)
+{
+        fputs("Usage: aid-infer bench MODEL [-p 512] [-n 128] [-t THREADS] [-r REPEATS] [--json]\n"
+              "                       [--bw-mib 1024] [--no-gemm]\n"
+              "  -p N         prompt tokens to prefill (0: skip prefill)\n"
+              "  -n N         tokens to decode one at a time (0: skip decode)\n"
+              "  -t N         threads (0: all cores)\n"
+              "  -r N         timed repetitions of prefill and decode (best and mean reported)\n"
+              "  --json       one JSON object instead of the readable block\n"
+              "  --bw-mib N   size of the read-bandwidth probe buffer, MiB\n"
+              "  --no-gemm    skip oneDNN's plain-GEMM reference\n",
+                        f);
+}
+
+struct bench {
+        const char *path;
+        unsigned long p, n, threads, repeats, bw_mib;
+        bool json, gemm;
+        /* results */
+        double load_first, load_cached;
+        struct timing prefill, decode;
+        double prefill_first, prefill_flops;
+        /* bytes/s: anonymous buffer; the model's mapping (best of before and after the
+         * runs); the larger of the two, the roofline's denominator */
+        double bandwidth, file_bandwidth, roof_bandwidth, kv_read_per_token;
+        double gemm_seconds, gemm_flops;
+        bool gemm_bf16, gemm_done;
+        uint32_t n_ctx, n_batch;
+        uint64_t kv_cache_bytes;
+        long maxrss_kib;
+        struct proc_mem mem_loaded, mem_context, mem_end;
+};
+
+static void print_text(const struct bench *b, const struct aid_hparams *hp, const struct model_stats *ms)
+{
+        const double mib = 1024.0 * 1024.0;
+        const double bpt = (double)ms->bytes_per_token;
+
+        printf("model        %s\n", b->path);
+        printf("             %s, %" PRIu32 " layers, n_embd %" PRIu32 ", n_vocab %" PRIu32
+               ", %.1f MiB of tensors%s\n",
+                        aid_arch_name(hp->arch), hp->n_layer, hp->n_embd, hp->n_vocab,
+                        (double)ms->tensor_bytes / mib, ms->tied ? ", tied output" : "");
+        printf("threads      %lu (kernels: %s, oneDNN ISA: %s)\n", b->threads,
+                        aid_cpu_level_name(aid_kernels_get_level()), aid_onednn_isa_name());
+        printf("load         %.3f s first, %.3f s from the page cache\n", b->load_first, b->load_cached);
+        if (b->prefill.n) {
+                double tps = b->p / b->prefill.best;
+                printf("prefill      %lu tokens (batches of %" PRIu32 "): %.1f tok/s best, %.1f mean, "
+                       "%.1f first; %.1f GFLOP/s\n",
+                                b->p, b->n_batch, tps, b->p / timing_mean(&b->prefill),
+                                b->p / b->prefill_first, b->prefill_flops / b->prefill.best / 1e9);
+                if (b->gemm_done) {
+                        double ref = b->gemm_flops / b->gemm_seconds / 1e9;
+                        printf("gemm ref     oneDNN plain matmul (%s) on the layer shapes, M = %" PRIu32
+                               ": %.1f GFLOP/s; prefill reaches %.0f%%\n",
+                                        b->gemm_bf16 ? "bf16" : "f32", b->n_batch, ref,
+                                        100.0 * b->prefill_flops / b->prefill.best / 1e9 / ref);
+                }
+        }
+        if (b->decode.n) {
+                double tps = b->n / b->decode.best;
+                printf("decode       %lu tokens: %.2f tok/s best, %.2f mean\n", b->n, tps,
+                                b->n / timing_mean(&b->decode));
+                printf("bytes/token  %.1f MiB of weights (+ %.2f MiB of KV cache on average)\n", bpt / mib,
+                                b->kv_read_per_token / mib);
+                printf("bandwidth    %.2f GB/s read (aid_read_sum, %lu MiB anonymous, %lu threads); "
+                       "%.2f GB/s over the model's mapping\n",
+                                b->bandwidth / 1e9, b->bw_mib, b->threads, b->file_bandwidth / 1e9);
+                printf("roofline     %.2f GB/s of weights = %.1f%% of %.2f GB/s, the better probe "
+                       "(%.1f%% with KV reads)\n",
+                                tps * bpt / 1e9, 100.0 * tps * bpt / b->roof_bandwidth,
+                                b->roof_bandwidth / 1e9,
+                                100.0 * tps * (bpt + b->kv_read_per_token) / b->roof_bandwidth);
+        } else
+                printf("bandwidth    %.2f GB/s read (aid_read_sum, %lu MiB anonymous, %lu threads); "
+                       "%.2f GB/s over the model's mapping\n",
+                                b->bandwidth / 1e9, b->bw_mib, b->threads, b->file_bandwidth / 1e9);
+        printf("memory       peak RSS %.1f MiB (ru_maxrss; VmHWM %.1f MiB)\n", b->maxrss_kib / 1024.0,
+                        b->mem_end.hwm_kib / 1024.0);
+        printf("             RssAnon %.1f MiB after load, %.1f after context, %.1f at the end; "
+               "RssFile %.1f MiB\n",
+                        b->mem_loaded.anon_kib / 1024.0, b->mem_context.anon_kib / 1024.0,
+                        b->mem_end.anon_kib / 1024.0, b->mem_end.file_kib / 1024.0);
+        printf("             KV cache %.1f MiB allocated for n_ctx %" PRIu32 " (f32)\n",
+                        (double)b->kv_cache_bytes / mib, b->n_ctx);
+}
+
+static void print_json(const struct bench *b, const struct aid_hparams *hp, const struct model_stats *ms)
+{
+        const double bpt = (double)ms->bytes_per_token;
+
+        printf("{\n  \"model\": \"");
+        for (const char *s = b->path; *s; s++)
+                if (*s == '"' || *s == '\\')
+                        printf("\\%c", *s);
+                else if ((unsigned char)*s < 0x20)
+                        printf("\\u%04x", (unsigned)(unsigned char)*s);
+                else
+                        putchar(*s);
+        printf("\",\n");
+        printf("  \"arch\": \"%s\",\n  \"n_layer\": %" PRIu32 ",\n  \"tensor_bytes\": %" PRIu64 ",\n",
+                        aid_arch_name(hp->arch), hp->n_layer, ms->tensor_bytes);
+        printf("  \"threads\": %lu,\n  \"kernel_level\": \"%s\",\n", b->threads,
+                        aid_cpu_level_name(aid_kernels_get_level()));
+        printf("  \"load_s\": %.6f,\n  \"load_cached_s\": %.6f,\n", b->load_first, b->load_cached);
+        printf("  \"prompt_tokens\": %lu,\n  \"n_batch\": %" PRIu32 ",\n", b->p, b->n_batch);
+        if (b->prefill.n) {
+                printf("  \"prefill_tok_s\": %.3f,\n  \"prefill_tok_s_mean\": %.3f,\n"
+                       "  \"prefill_first_tok_s\": %.3f,\n",
+                                b->p / b->prefill.best, b->p / timing_mean(&b->prefill),
+                                b->p / b->prefill_first);
+                printf("  \"prefill_flops\": %.0f,\n  \"prefill_gflop_s\": %.3f,\n", b->prefill_flops,
+                                b->prefill_flops / b->prefill.best / 1e9);
+        }
+        if (b->gemm_done)
+                printf("  \"gemm_ref_dtype\": \"%s\",\n  \"gemm_ref_gflop_s\": %.3f,\n"
+                       "  \"prefill_of_gemm_ref\": %.4f,\n",
+                                b->gemm_bf16 ? "bf16" : "f32", b->gemm_flops / b->gemm_seconds / 1e9,
+                                (b->prefill_flops / b->prefill.best) / (b->gemm_flops / b->gemm_seconds));
+        printf("  \"decode_tokens\": %lu,\n", b->n);
+        if (b->decode.n) {
+                double tps = b->n / b->decode.best;
+                printf("  \"decode_tok_s\": %.3f,\n  \"decode_tok_s_mean\": %.3f,\n", tps,
+                                b->n / timing_mean(&b->decode));
+                printf("  \"decode_weight_gb_s\": %.3f,\n  \"roofline_fraction\": %.4f,\n"
+                       "  \"roofline_fraction_with_kv\": %.4f,\n",
+                                tps * bpt / 1e9, tps * bpt / b->roof_bandwidth,
+                                tps * (bpt + b->kv_read_per_token) / b->roof_bandwidth);
+        }
+        printf("  \"weight_bytes_per_token\": %" PRIu64 ",\n  \"kv_bytes_per_token\": %.0f,\n",
+                        ms->bytes_per_token, b->kv_read_per_token);
+        printf("  \"read_bandwidth_gb_s\": %.3f,\n  \"bandwidth_probe_mib\": %lu,\n", b->bandwidth / 1e9,
+                        b->bw_mib);
+        printf("  \"mapped_file_read_gb_s\": %.3f,\n  \"roofline_bandwidth_gb_s\": %.3f,\n",
+                        b->file_bandwidth / 1e9, b->roof_bandwidth / 1e9);
+        printf("  \"peak_rss_kib\": %ld,\n  \"vm_hwm_kib\": %" PRIu64 ",\n", b->maxrss_kib,
+                        b->mem_end.hwm_kib);
+        printf("  \"rss_anon_loaded_kib\": %" PRIu64 ",\n  \"rss_anon_context_kib\": %" PRIu64 ",\n",
+                        b->mem_loaded.anon_kib, b->mem_context.anon_kib);
+        printf("  \"rss_anon_kib\": %" PRIu64 ",\n  \"rss_file_kib\": %" PRIu64 ",\n", b->mem_end.anon_kib,
+                        b->mem_end.file_kib);
+        printf("  \"n_ctx\": %" PRIu32 ",\n  \"kv_cache_bytes\": %" PRIu64 "\n}\n", b->n_ctx,
+                        b->kv_cache_bytes);
+}
+
+static int time_load(const char *path, struct aid_model **ret, double *ret_seconds)
+{
+        struct aid_error err = { 0 };
+        double t0 = now();
+        int r = aid_model_load(path, ret, &err);
+
+        *ret_seconds = now() - t0;
+        if (r < 0)
+                fprintf(stderr, "aid-infer: loading the model: %s\n",
+                                err.message[0] ? err.message : strerror(-r));
+        return r;
+}
+
+int aid_infer_bench(int argc, char **argv)
+{
+        static const struct option options[] = {
+                { "prompt", required_argument, NULL, 'p' },
+                { "n-predict", required_argument, NULL, 'n' },
+                { "threads", required_argument, NULL, 't' },
+                { "repeats", required_argument, NULL, 'r' },
+                { "json", no_argument, NULL, 'j' },
+                { "bw-mib", required_argument, NULL, 'B' },
+                { "no-gemm", no_argument, NULL, 'G' },
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        struct bench b = { .p = 512, .n = 128, .repeats = 3, .bw_mib = 1024, .gemm = true };
+        struct model_stats ms = { 0 };
+        struct aid_error err = { 0 };
+        struct aid_model *m = NULL;
+        struct aid_context *ctx = NULL;
+        _cleanup_free_ int32_t *toks = NULL;
+        _cleanup_free_ struct aid_batch_entry *batch = NULL;
+        const struct aid_hparams *hp;
+        struct rusage ru;
+        uint64_t rng = 0x9e3779b97f4a7c15ull;
+        double bw;
+        int c, r, ret = EXIT_FAILURE;
+
+        while ((c = getopt_long(argc, argv, "p:n:t:r:h", options, NULL)) >= 0)
+                switch (c) {
+                case 'p':
+                        if (parse_uint(optarg, "-p", 1u << 20, &b.p) < 0)
+                                return EXIT_FAILURE;
+                        break;
+                case 'n':
+                        if (parse_uint(optarg, "-n", 1u << 20, &b.n) < 0)
+                                return EXIT_FAILURE;
+                        break;
+                case 't':
+                        if (parse_uint(optarg, "-t", 1024, &b.threads) < 0)
+                                return EXIT_FAILURE;
+                        break;
+                case 'r':
+                        if (parse_uint(optarg, "-r", 1000, &b.repeats) < 0)
+                                return EXIT_FAILURE;
+                        break;
+                case 'j':
+                        b.json = true;
+                        break;
+                case 'B':
+                        if (parse_uint(optarg, "--bw-mib", 1u << 20, &b.bw_mib) < 0)
+                                return EXIT_FAILURE;
+                        break;
+                case 'G':
+                        b.gemm = false;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return EXIT_SUCCESS;
+                default:
+                        return EXIT_FAILURE;
+                }
+        if (argc - optind != 1) {
+                fprintf(stderr, "aid-infer bench: expected MODEL (see --help)\n");
+                return EXIT_FAILURE;
+        }
+        if (b.repeats == 0 || b.bw_mib == 0 || (b.p == 0 && b.n == 0)) {
+                fprintf(stderr, "aid-infer bench: -r, --bw-mib and one of -p / -n must be at least 1\n");
+                return EXIT_FAILURE;
+        }
+        b.path = argv[optind];
+        if (b.threads == 0)
+                b.threads = (unsigned long)omp_get_num_procs();
+        /* aid_read_sum() and the GEMM reference run on the caller's OpenMP thread count. */
+        omp_set_num_threads((int)b.threads);
+
+        if (time_load(b.path, &m, &b.load_first) < 0)
+                return EXIT_FAILURE;
+        m = aid_model_free(m);
+        if (time_load(b.path, &m, &b.load_cached) < 0)
+                return EXIT_FAILURE;
+        hp = aid_model_hparams(m);
+        read_proc_mem(&b.mem_loaded);
+        /* Memory bandwidth on a shared machine varies from second to second: probe the model's
+         * mapping now and again after the runs, and keep the best. */
+        r = mapped_file_bandwidth(b.path, &b.file_bandwidth);
+        if (r < 0) {
+                fprintf(stderr, "aid-infer: %s: mapped-file bandwidth probe: %s\n", b.path, strerror(-r));
+                goto out;
+        }
+        r = model_stats_get(b.path, hp, &ms, &err);
+        if (r < 0) {
+                fprintf(stderr, "aid-infer: %s: %s\n", b.path, err.message);
+                goto out;
+        }
+
+        b.n_ctx = (uint32_t)MAX(b.p, b.n);
+        if (b.n_ctx > hp->n_ctx_train) {
+                fprintf(stderr,
+                                "aid-infer bench: %" PRIu32
+                                " positions exceed the model's context of %" PRIu32 "\n",
+                                b.n_ctx, hp->n_ctx_train);
+                goto out;
+        }
+        b.n_batch = (uint32_t)MAX(MIN(b.p, 512ul), 1ul);
+        {
+                struct aid_context_params params = { .n_ctx = b.n_ctx,
+                        .n_seq_max = 1,
+                        .n_batch = b.n_batch,
+                        .n_threads = (uint32_t)b.threads };
+                r = aid_context_new(m, &params, &ctx, &err);
+                if (r < 0) {
+                        fprintf(stderr, "aid-infer: creating the context: %s\n", err.message);
+                        goto out;
+                }
+        }
+        b.kv_cache_bytes = 2ull * hp->n_layer * b.n_ctx * hp->n_head_kv * hp->head_dim * sizeof(float);
+        read_proc_mem(&b.mem_context);
+
+        toks = calloc(MAX(b.p, b.n), sizeof(*toks));
+        batch = calloc(b.n_batch, sizeof(*batch));
+        if (!toks || !batch) {
+                fprintf(stderr, "aid-infer: out of memory\n");
+                goto out;
+        }
+        for (size_t i = 0; i < MAX(b.p, b.n); i++)
+                toks[i] = (int32_t)next_token(&rng, hp->n_vocab);
+
+        /* An untimed first pass: page faults on the mapping, oneDNN primitive creation. */
+        if (b.p > 0) {
+                double t0 = now();
+                r = run_prefill(ctx, toks, (uint32_t)b.p, b.n_batch, batch, &err);
+                b.prefill_first = now() - t0;
+                if (r < 0)
+                        goto fail_eval;
+                b.prefill_flops = prefill_flops(hp, &ms, (uint32_t)b.p);
+        }
+        if (b.n > 0) {
+                r = run_decode(ctx, toks, (uint32_t)MIN(b.n, 8ul), &err);
+                if (r < 0)
+                        goto fail_eval;
+                b.kv_read_per_token = kv_bytes_per_token(hp, &ms, (uint32_t)b.n);
+        }
+        for (unsigned long rep = 0; rep < b.repeats; rep++) {
+                double t0;
+
+                if (b.p > 0) {
+                        t0 = now();
+                        r = run_prefill(ctx, toks, (uint32_t)b.p, b.n_batch, batch, &err);
+                        if (r < 0)
+                                goto fail_eval;
+                        timing_add(&b.prefill, now() - t0);
+                }
+                if (b.n > 0) {
+                        t0 = now();
+                        r = run_decode(ctx, toks, (uint32_t)b.n, &err);
+                        if (r < 0)
+                                goto fail_eval;
+                        timing_add(&b.decode, now() - t0);
+                }
+        }
+
+        /* Memory before the probes below allocate their own buffers. */
+        read_proc_mem(&b.mem_end);
+        if (getrusage(RUSAGE_SELF, &ru) == 0)
+                b.maxrss_kib = ru.ru_maxrss;
+        ctx = aid_context_free(ctx);
+
+        r = read_bandwidth((size_t)b.bw_mib << 20, &b.bandwidth);
+        if (r < 0) {
+                fprintf(stderr, "aid-infer: bandwidth probe: %s\n", strerror(-r));
+                goto out;
+        }
+        r = mapped_file_bandwidth(b.path, &bw);
+        if (r < 0) {
+                fprintf(stderr, "aid-infer: %s: mapped-file bandwidth probe: %s\n", b.path, strerror(-r));
+                goto out;
+        }
+        b.file_bandwidth = MAX(b.file_bandwidth, bw);
+        b.roof_bandwidth = b.bandwidth;
+        /* A file that fits in the caches measures them, not memory. */
+        if (ms.tensor_bytes >= MAPPED_PROBE_MIN_BYTES)
+                b.roof_bandwidth = MAX(b.bandwidth, b.file_bandwidth);
+        if (b.gemm && b.p > 0 && ms.n_shapes > 0) {
+                r = gemm_reference(&ms, b.n_batch, &b.gemm_seconds, &b.gemm_flops, &b.gemm_bf16, &err);
+                if (r < 0) {
+                        fprintf(stderr, "aid-infer: oneDNN reference: %s\n", err.message);
+                        goto out;
+                }
+                b.gemm_done = b.gemm_seconds > 0;
+        }
+
+        if (b.json)
+                print_json(&b, hp, &ms);
+        else
+                print_text(&b, hp, &ms);
+        ret = fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        goto out;
+
+fail_eval:
+        fprintf(stderr, "aid-infer: evaluating: %s\n", err.message[0] ? err.message : strerror(-r));
+out:
+        free(ms.sliding);
+        aid_context_free(ctx);
+        aid_model_free(m);
+        return ret;
+}
