@@ -12,11 +12,10 @@
 #include "model-private.h"
 #include "onednn.h"
 
-/* Blocks of this many weight rows are dequantised together and applied to every batch row, so
- * that a batched product reads each weight once (the prefill path). */
-#define MATMUL_ROWS 4
-/* From this many batch rows on, products go to oneDNN; for fewer, its primitive set-up and
- * activation conversion are not worth it (a round number, not a tuned one). */
+/* From this many batch rows on, products go to oneDNN (dequantised weight panels and a GEMM);
+ * below it, the decode kernels take the few rows together (aid_matmul_rows()), which reads
+ * the weights once and costs about as much as one dequantising pass would (measured on the
+ * 1B shapes: a 16-row aid_matmul_rows is close to oneDNN's dequantise + GEMM). */
 #define ONEDNN_MIN_ROWS 16
 
 static int thread_id(void)
@@ -129,25 +128,10 @@ void aid_op_matmul(const struct aid_context *c, const struct aid_weight *w, cons
                                         0, y, 0, NULL) == 0) {
                 /* Prefill: a GEMM. (Should oneDNN fail, the loop below still computes it.) */
         } else {
-                AID_OMP("omp parallel for schedule(static) num_threads(c->n_threads)")
-                for (uint32_t r0 = 0; r0 < rows; r0 += MATMUL_ROWS) {
-                        float *buf = c->s.wrow + (size_t)thread_id() * c->s.wrow_len;
-                        const float *wr[MATMUL_ROWS];
-                        uint32_t nr = MIN(MATMUL_ROWS, rows - r0);
-
-                        for (uint32_t k = 0; k < nr; k++) {
-                                if (w->type == GGML_TYPE_F32)
-                                        wr[k] = (const float *)((const uint8_t *)w->data +
-                                                                (size_t)(r0 + k) * w->row_bytes);
-                                else {
-                                        dequant_row(w, r0 + k, buf + (size_t)k * cols);
-                                        wr[k] = buf + (size_t)k * cols;
-                                }
-                        }
-                        for (size_t j = 0; j < n; j++)
-                                for (uint32_t k = 0; k < nr; k++)
-                                        y[j * rows + r0 + k] = dot_f32(wr[k], x + j * cols, cols);
-                }
+                /* A few rows (continuous batching, short prompts), or oneDNN failed. */
+                for (size_t j0 = 0; j0 < n; j0 += AID_MATMUL_ROWS_MAX)
+                        aid_matmul_rows(w->type, w->data, w->row_bytes, x + j0 * cols,
+                                        MIN((size_t)AID_MATMUL_ROWS_MAX, n - j0), y + j0 * rows, rows, cols);
         }
         if (bias && bias->data) {
                 const float *b = bias->data;
@@ -250,7 +234,6 @@ static void scratch_free(struct aid_scratch *s)
         free(s->hb);
         free(s->hb2);
         free(s->scores);
-        free(s->wrow);
         free(s->out_x);
         free(s->logits);
         *s = (struct aid_scratch){ 0 };
@@ -279,7 +262,6 @@ static int scratch_init(struct aid_context *c)
                      kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
         bool failed = false;
 
-        s->wrow_len = (size_t)MATMUL_ROWS * MAX(MAX(hp->n_embd, hp->n_ff), (uint32_t)q_dim);
         s->x = alloc_f32(nb, hp->n_embd, &failed);
         s->xb = alloc_f32(nb, hp->n_embd, &failed);
         s->xb2 = alloc_f32(nb, hp->n_embd, &failed);
@@ -291,7 +273,6 @@ static int scratch_init(struct aid_context *c)
         s->hb = alloc_f32(nb, 2 * (size_t)hp->n_ff, &failed);
         s->hb2 = alloc_f32(nb, hp->n_ff, &failed);
         s->scores = alloc_f32(c->n_threads, c->n_ctx, &failed);
-        s->wrow = alloc_f32(c->n_threads, s->wrow_len, &failed);
         s->out_x = alloc_f32(nb, hp->n_embd, &failed);
         s->logits = alloc_f32(nb, hp->n_vocab, &failed);
         if (failed) {

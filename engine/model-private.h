@@ -72,8 +72,6 @@ struct aid_scratch {
         float *hb;     /* [n_batch][2*n_ff] */
         float *hb2;    /* [n_batch][n_ff] */
         float *scores; /* [n_threads][n_ctx] */
-        float *wrow;   /* [n_threads][4][max cols] dequantised weight rows */
-        size_t wrow_len;
         float *out_x;  /* [n_batch][n_embd] final hidden states of the entries that want logits */
         float *logits; /* [n_batch][n_vocab] */
         size_t n_logits;

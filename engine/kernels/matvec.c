@@ -109,6 +109,32 @@ static void scratch_key_init(void)
         scratch_key_ok = pthread_key_create(&scratch_key, scratch_free) == 0;
 }
 
+/* One allocation for the quantized x of `cols` elements: qs, then d (one per 32 at most),
+ * s16, s32, fs32, nl4, each aligned for its type as cols is rounded up to a multiple of 256. */
+static size_t xq_bytes(size_t cols)
+{
+        size_t n = (cols + 255) / 256 * 256;
+        size_t total = n + n / 32 * sizeof(float) + n / 16 * sizeof(int16_t) + n / 32 * sizeof(int16_t) +
+                        n / 32 * sizeof(float) + n / 4 * sizeof(int32_t);
+        return (total + 63) / 64 * 64;
+}
+
+static struct kern_xq xq_layout(uint8_t *mem, size_t cols)
+{
+        size_t n = (cols + 255) / 256 * 256;
+        size_t o_d = n, o_s16 = o_d + n / 32 * sizeof(float), o_s32 = o_s16 + n / 16 * sizeof(int16_t),
+               o_fs32 = o_s32 + n / 32 * sizeof(int16_t), o_nl4 = o_fs32 + n / 32 * sizeof(float);
+
+        return (struct kern_xq){
+                .qs = (int8_t *)mem,
+                .d = (float *)(void *)(mem + o_d),
+                .s16 = (int16_t *)(void *)(mem + o_s16),
+                .s32 = (int16_t *)(void *)(mem + o_s32),
+                .fs32 = (float *)(void *)(mem + o_fs32),
+                .nl4 = (int32_t *)(void *)(mem + o_nl4),
+        };
+}
+
 static const struct kern_xq *scratch_get(size_t cols)
 {
         struct xq_scratch *s;
@@ -125,26 +151,13 @@ static const struct kern_xq *scratch_get(size_t cols)
                         return NULL;
                 }
         }
-        /* One allocation: qs, then d (one per 32 at most), s16, s32, fs32, nl4, each aligned
-         * for its type as cols is rounded up to a multiple of 256. */
-        size_t n = (cols + 255) / 256 * 256;
-        size_t o_d = n, o_s16 = o_d + n / 32 * sizeof(float), o_s32 = o_s16 + n / 16 * sizeof(int16_t),
-               o_fs32 = o_s32 + n / 32 * sizeof(int16_t), o_nl4 = o_fs32 + n / 32 * sizeof(float),
-               total = o_nl4 + n / 4 * sizeof(int32_t);
-        uint8_t *mem = aligned_alloc(64, (total + 63) / 64 * 64);
+        uint8_t *mem = aligned_alloc(64, xq_bytes(cols));
         if (!mem)
                 return NULL;
         free(s->mem);
         s->mem = mem;
-        s->cols = n;
-        s->xq = (struct kern_xq){
-                .qs = (int8_t *)mem,
-                .d = (float *)(void *)(mem + o_d),
-                .s16 = (int16_t *)(void *)(mem + o_s16),
-                .s32 = (int16_t *)(void *)(mem + o_s32),
-                .fs32 = (float *)(void *)(mem + o_fs32),
-                .nl4 = (int32_t *)(void *)(mem + o_nl4),
-        };
+        s->cols = (cols + 255) / 256 * 256;
+        s->xq = xq_layout(mem, cols);
         return &s->xq;
 }
 
@@ -186,4 +199,53 @@ void aid_matvec(uint32_t type, const void *w, size_t row_bytes, const float *x, 
 #pragma omp parallel for schedule(static) if (rows * row_bytes >= (1u << 18))
         for (size_t r = 0; r < rows; r++)
                 y[r] = fn(base + r * row_bytes, x, cols);
+}
+
+void aid_matmul_rows(uint32_t type, const void *w, size_t row_bytes, const float *x, size_t n, float *y,
+                size_t rows, size_t cols)
+{
+        enum aid_cpu_level level = aid_kernels_get_level();
+        const uint8_t *base = w;
+        kern_dot_fn fn = type < _GGML_TYPE_MAX ? dot_for(level, type) : NULL;
+        struct kern_xq xq[AID_MATMUL_ROWS_MAX];
+        uint8_t *mem = NULL;
+
+        if (!fn || n > AID_MATMUL_ROWS_MAX) {
+                for (size_t i = 0; i < n * rows; i++)
+                        y[i] = NAN;
+                return;
+        }
+        if (n == 1) {
+                aid_matvec(type, w, row_bytes, x, y, rows, cols);
+                return;
+        }
+
+        if (aid_matvec_uses_q8x(type)) {
+                /* Quantize every x once; should the memory not be had, the f32 path answers. */
+                size_t stride = xq_bytes(cols);
+                mem = aligned_alloc(64, stride * n);
+                if (mem) {
+                        size_t block = ggml_type_traits_get(type)->block_elems;
+                        for (size_t j = 0; j < n; j++) {
+                                xq[j] = xq_layout(mem + j * stride, cols);
+                                quantize_x_for(level)(x + j * cols, cols, block, &xq[j]);
+                        }
+                }
+        }
+
+        /* Row-major over the weights: each row is read from memory once and stays in L1 while
+         * it meets the n activation rows, so n tokens cost one pass over the matrix. */
+        if (mem) {
+                kern_qdot_fn qfn = qdot_for(level, type);
+#pragma omp parallel for schedule(static) if (rows * row_bytes >= (1u << 18))
+                for (size_t r = 0; r < rows; r++)
+                        for (size_t j = 0; j < n; j++)
+                                y[j * rows + r] = qfn(base + r * row_bytes, &xq[j], cols);
+                free(mem);
+                return;
+        }
+#pragma omp parallel for schedule(static) if (rows * row_bytes >= (1u << 18))
+        for (size_t r = 0; r < rows; r++)
+                for (size_t j = 0; j < n; j++)
+                        y[j * rows + r] = fn(base + r * row_bytes, x + j * cols, cols);
 }

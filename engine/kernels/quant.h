@@ -48,6 +48,14 @@ int aid_quantize_row(uint32_t type, const float *src, void *dst, size_t n);
 void aid_matvec(uint32_t type, const void *w, size_t row_bytes, const float *x, float *y, size_t rows,
                 size_t cols);
 
+/* The same product for n activation rows at once (n <= AID_MATMUL_ROWS_MAX): x is n rows of
+ * `cols`, y is n rows of `rows` (y[j * rows + r]). Each weight row is read once for all n, so
+ * a batch of a few tokens (continuous batching, short prompts) costs about one pass over the
+ * weights; every row's result equals aid_matvec() on that row of x. */
+#define AID_MATMUL_ROWS_MAX 32
+void aid_matmul_rows(uint32_t type, const void *w, size_t row_bytes, const float *x, size_t n, float *y,
+                size_t rows, size_t cols);
+
 /* How aid_matvec() multiplies: with x in f32 (weights dequantized in registers; every type,
  * the reference) or with x quantized once per call to 8 bits per element (blocks of 32 with a
  * float scale, or of 256 for the K types) and integer products per weight block, as llama.cpp

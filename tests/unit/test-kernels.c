@@ -590,6 +590,44 @@ Test(kernels, matvec_threaded_equals_per_row)
         free(y);
 }
 
+/* Several activation rows at once (the small-batch path of continuous batching) give, row for
+ * row, exactly what aid_matvec() gives each row alone, in both activation modes. */
+Test(kernels, matmul_rows_equals_matvec_per_row)
+{
+        const size_t rows = 67, cols = 512, n = 5;
+        const enum aid_matvec_mode modes[] = { AID_MATVEC_AUTO, AID_MATVEC_F32X };
+        enum aid_matvec_mode saved = aid_matvec_get_mode();
+
+        for (size_t mi = 0; mi < ELEMENTSOF(modes); mi++) {
+                aid_matvec_set_mode(modes[mi]);
+                for (size_t ti = 0; ti < ELEMENTSOF(all_types); ti++) {
+                        uint32_t type = all_types[ti];
+                        const struct ggml_type_traits *tr = ggml_type_traits_get(type);
+                        uint64_t rb;
+
+                        cr_assert_eq(ggml_row_bytes(type, cols, &rb), 0);
+                        uint8_t *w = malloc(rows * rb);
+                        float *x = malloc(n * cols * sizeof(float)), *y = malloc(n * rows * sizeof(float)),
+                              *one = malloc(rows * sizeof(float));
+                        random_blocks(type, w, rows * rb / tr->block_bytes);
+                        for (size_t c = 0; c < n * cols; c++)
+                                x[c] = gauss();
+                        aid_matmul_rows(type, w, rb, x, n, y, rows, cols);
+                        for (size_t j = 0; j < n; j++) {
+                                aid_matvec(type, w, rb, x + j * cols, one, rows, cols);
+                                for (size_t r = 0; r < rows; r++)
+                                        cr_assert_eq(one[r], y[j * rows + r], "%s mode %d: row %zu of x %zu",
+                                                        tr->name, (int)modes[mi], r, j);
+                        }
+                        free(w);
+                        free(x);
+                        free(y);
+                        free(one);
+                }
+        }
+        aid_matvec_set_mode(saved);
+}
+
 Test(kernels, cpu_levels)
 {
         enum aid_cpu_level best = aid_cpu_detect();
