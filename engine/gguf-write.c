@@ -81,6 +81,8 @@ _printf_(3, 4) static int fail(struct gguf_writer *w, int code, const char *fmt,
 
 static int put(struct gguf_writer *w, const void *p, size_t n)
 {
+        if (n == 0) /* an empty array: p may be NULL, and memcpy must not see it */
+                return 0;
         if (w->kv_len + n > w->kv_cap) {
                 size_t cap = MAX(w->kv_cap * 2, w->kv_len + n + 4096);
                 uint8_t *b = realloc(w->kv, cap);
