@@ -42,16 +42,14 @@ struct aid_onednn {
         struct aid_onednn_stats stats;
         const char *last_impl;
 
-        /* Scratch, grown on demand and kept: A in bf16, oneDNN's scratchpad, the weight panel
-         * (bf16 or f32) and one f32 row per thread for the dequantizer. */
+        /* Scratch, grown on demand and kept: A in bf16, oneDNN's scratchpad and the weight panel
+         * (bf16 or f32, dequantized straight into it). */
         uint16_t *a_bf16;
         size_t a_bf16_bytes;
         void *scratchpad;
         size_t scratchpad_bytes;
         void *panel;
         size_t panel_bytes;
-        float *rows;
-        size_t rows_bytes;
 };
 
 static int dnnl_fail(struct aid_error *err, dnnl_status_t st, const char *what)
@@ -62,7 +60,7 @@ static int dnnl_fail(struct aid_error *err, dnnl_status_t st, const char *what)
 static void update_scratch_stats(struct aid_onednn *dnn)
 {
         dnn->stats.scratch_bytes =
-                        dnn->a_bf16_bytes + dnn->scratchpad_bytes + dnn->panel_bytes + dnn->rows_bytes;
+                        dnn->a_bf16_bytes + dnn->scratchpad_bytes + dnn->panel_bytes;
         dnn->stats.panel_bytes = dnn->panel_bytes;
 }
 
@@ -171,7 +169,6 @@ struct aid_onednn *aid_onednn_free(struct aid_onednn *dnn)
         free(dnn->a_bf16);
         free(dnn->scratchpad);
         free(dnn->panel);
-        free(dnn->rows);
         free(dnn);
         return NULL;
 }
@@ -380,15 +377,6 @@ static inline uint16_t f32_to_bf16(float f)
         return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
 }
 
-static inline float bf16_to_f32(uint16_t b)
-{
-        uint32_t x = (uint32_t)b << 16;
-        float f;
-
-        memcpy(&f, &x, sizeof(f));
-        return f;
-}
-
 /* A (m rows of k, lda apart) to dense bf16 in dnn->a_bf16. */
 static int convert_a(struct aid_onednn *dnn, const float *a, size_t m, size_t k, size_t lda,
                 struct aid_error *err)
@@ -455,8 +443,8 @@ int aid_onednn_matmul(struct aid_onednn *dnn, const float *a, size_t m, size_t k
         }
 }
 
-/* Rows [r0, r0 + rows) of W into the panel, in f32 or bf16. Returns 0 or the first error of
- * any thread. */
+/* Rows [r0, r0 + rows) of W into the panel, in f32 or bf16, by the SIMD dequantizers (bf16
+ * rounded in registers: no f32 row in between). Returns 0 or the first error of any thread. */
 static int fill_panel(struct aid_onednn *dnn, uint32_t type, const uint8_t *w, size_t row_bytes, size_t r0,
                 size_t rows, size_t k, bool bf16)
 {
@@ -464,37 +452,14 @@ static int fill_panel(struct aid_onednn *dnn, uint32_t type, const uint8_t *w, s
         float *f32_panel = dnn->panel;
         uint16_t *bf16_panel = dnn->panel;
 
-#pragma omp parallel
-        {
-                float *tmp = dnn->rows ? dnn->rows + (size_t)omp_get_thread_num() * k : NULL;
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < rows; i++) {
+                const uint8_t *src = w + (r0 + i) * row_bytes;
+                int rr = bf16 ? aid_dequantize_row_bf16(type, src, bf16_panel + i * k, k)
+                              : aid_dequantize_row(type, src, f32_panel + i * k, k);
 
-#pragma omp for schedule(static)
-                for (size_t i = 0; i < rows; i++) {
-                        const uint8_t *src = w + (r0 + i) * row_bytes;
-                        int rr;
-
-                        if (type == GGML_TYPE_BF16 && !bf16) {
-                                for (size_t j = 0; j < k; j++) {
-                                        uint16_t v;
-
-                                        memcpy(&v, src + 2 * j, sizeof(v));
-                                        f32_panel[i * k + j] = bf16_to_f32(v);
-                                }
-                                continue;
-                        }
-                        if (type == GGML_TYPE_BF16) {
-                                memcpy(bf16_panel + i * k, src, k * sizeof(uint16_t));
-                                continue;
-                        }
-                        rr = aid_dequantize_row(type, src, bf16 ? tmp : f32_panel + i * k, k);
-                        if (rr < 0) {
-                                atomic_store(&failed, rr);
-                                continue;
-                        }
-                        if (bf16)
-                                for (size_t j = 0; j < k; j++)
-                                        bf16_panel[i * k + j] = f32_to_bf16(tmp[j]);
-                }
+                if (rr < 0)
+                        atomic_store(&failed, rr);
         }
         return atomic_load(&failed);
 }
@@ -542,9 +507,6 @@ int aid_onednn_matmul_dequant(struct aid_onednn *dnn, uint32_t type, const void 
         panel_rows = MIN(panel_rows, n);
 
         r = grow(&dnn->panel, &dnn->panel_bytes, panel_rows * k * elem, err);
-        if (r >= 0 && bf16 && type != GGML_TYPE_BF16)
-                r = grow((void **)&dnn->rows, &dnn->rows_bytes,
-                                (size_t)omp_get_max_threads() * k * sizeof(float), err);
         if (r >= 0 && bf16)
                 r = convert_a(dnn, a, m, k, lda, err);
         if (r < 0)

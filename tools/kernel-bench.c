@@ -2,10 +2,15 @@
 /* kernel-bench: decode matvec throughput per tensor type and SIMD level, beside the machine's
  * read bandwidth (the roofline decode is bound by).
  *
- *   kernel-bench [-r ROWS] [-c COLS] [-m MIB] [-t MAX_THREADS] [-l LEVEL] [-x f32|q8|both] [TYPE...]
+ *   kernel-bench [-r ROWS] [-c COLS] [-m MIB] [-t MAX_THREADS] [-l LEVEL] [-x f32|q8|both|none]
+ *                [-b N,N,...] [TYPE...]
  *
  * -l measures one SIMD level (scalar, avx2, avx512, avx512-vnni) instead of all; -x picks the
  * activation path: f32 x, or x quantized to 8 bits once per product (the integer kernels).
+ * -b adds a table of aid_matmul_rows() (continuous batching: n tokens of n sequences against
+ * one pass over the weights) in the engine's automatic mode, at the best level (or -l's), for
+ * each n listed (default 1,2,4,8): ms per call, weight GB/s-equivalent, tokens per second and
+ * the time relative to n = 1.
  *
  * Defaults: the 8192 x 2048 FFN gate/up matrix of Llama-3.2-1B, replicated into a working set
  * of 512 MiB so that the data comes from DRAM, as in decoding a real model, and not from the
@@ -86,6 +91,31 @@ static void measure(uint32_t type, int level, const char *path, int threads, con
         fflush(stdout);
 }
 
+/* aid_matmul_rows() with n rows of x, repeated for at least half a second; returns ms per call. */
+static double measure_rows(uint32_t type, int level, int threads, const uint8_t *w, size_t mb, size_t rb,
+                size_t copies, const float *x, size_t n, float *y, size_t rows, size_t cols, double base_ms)
+{
+        size_t passes = 0;
+        double t0, el;
+
+        omp_set_num_threads(threads);
+        for (size_t i = 0; i < copies; i++)
+                aid_matmul_rows(type, w + i * mb, rb, x, n, y, rows, cols);
+        t0 = now();
+        do {
+                aid_matmul_rows(type, w + (passes % copies) * mb, rb, x, n, y, rows, cols);
+                passes++;
+                el = now() - t0;
+        } while (el < 0.5 || passes < copies);
+        double ms = el / (double)passes * 1e3;
+        printf("| %s | %s | %d | %zu | %.3f | %.1f | %.0f | %.2f |\n", ggml_type_name(type),
+                        aid_cpu_level_name((enum aid_cpu_level)level), threads, n, ms,
+                        (double)mb / (ms * 1e-3) / 1e9, (double)n / (ms * 1e-3),
+                        base_ms > 0 ? ms / base_ms : 1.0);
+        fflush(stdout);
+        return ms;
+}
+
 static int parse_type(const char *name, uint32_t *ret)
 {
         for (uint32_t t = 0; t < _GGML_TYPE_MAX; t++)
@@ -94,6 +124,60 @@ static int parse_type(const char *name, uint32_t *ret)
                         return 0;
                 }
         return -EINVAL;
+}
+
+/* Dequantization (the prefill weight panels) per type, level and output, one thread: every
+ * row of one rows x cols matrix into a 16-row panel that stays in cache, as the oneDNN path
+ * does. GB/s counts weight bytes read; Gelem/s elements written. */
+static void dequant_table(const uint32_t *types, size_t n_types, int only_level, const float *src, size_t rows,
+                size_t cols)
+{
+        printf("\n| dequantize | level | to | GB/s (weights) | Gelem/s |\n");
+        printf("|---|---|---|---|---|\n");
+        omp_set_num_threads(1);
+        for (size_t k = 0; k < n_types; k++) {
+                uint32_t type = types[k];
+                uint64_t rb;
+                if (ggml_row_bytes(type, cols, &rb) < 0)
+                        continue;
+                uint8_t *w = malloc(rows * rb);
+                void *panel = malloc(16 * cols * sizeof(float));
+                if (!w || !panel) {
+                        free(w);
+                        free(panel);
+                        continue;
+                }
+                for (size_t r = 0; r < rows; r++)
+                        aid_quantize_row(type, src + (r % 16) * cols, w + r * rb, cols);
+                for (int level = AID_CPU_SCALAR; level <= (int)aid_cpu_detect(); level++) {
+                        if (only_level >= 0 && level != only_level)
+                                continue;
+                        aid_kernels_set_level((enum aid_cpu_level)level);
+                        for (int bf16 = 0; bf16 < 2; bf16++) {
+                                size_t done = 0;
+                                double t0 = now(), el;
+                                do {
+                                        for (size_t r = 0; r < rows; r++) {
+                                                if (bf16)
+                                                        aid_dequantize_row_bf16(type, w + r * rb,
+                                                                        (uint16_t *)panel + (r % 16) * cols, cols);
+                                                else
+                                                        aid_dequantize_row(type, w + r * rb,
+                                                                        (float *)panel + (r % 16) * cols, cols);
+                                        }
+                                        done++;
+                                        el = now() - t0;
+                                } while (el < 0.3);
+                                printf("| %s | %s | %s | %.2f | %.2f |\n", ggml_type_name(type),
+                                                aid_cpu_level_name((enum aid_cpu_level)level), bf16 ? "bf16" : "f32",
+                                                (double)(done * rows * rb) / el / 1e9,
+                                                (double)(done * rows * cols) / el / 1e9);
+                                fflush(stdout);
+                        }
+                }
+                free(w);
+                free(panel);
+        }
 }
 
 int main(int argc, char **argv)
@@ -113,11 +197,12 @@ int main(int argc, char **argv)
         };
         size_t rows = 8192, cols = 2048, ws_mib = 512;
         int max_threads = 2, c, only_level = -1;
-        bool path_f32 = true, path_q8 = true;
+        bool path_f32 = true, path_q8 = true, batch = false;
+        size_t batch_n[8] = { 1, 2, 4, 8 }, n_batch = 4;
         uint32_t types[32];
         size_t n_types = 0;
 
-        while ((c = getopt(argc, argv, "r:c:m:t:l:x:h")) >= 0)
+        while ((c = getopt(argc, argv, "r:c:m:t:l:x:b:h")) >= 0)
                 switch (c) {
                 case 'r':
                         rows = strtoul(optarg, NULL, 10);
@@ -141,13 +226,29 @@ int main(int argc, char **argv)
                         }
                         break;
                 case 'x':
-                        path_f32 = strcmp(optarg, "q8") != 0;
-                        path_q8 = strcmp(optarg, "f32") != 0;
+                        path_f32 = strcmp(optarg, "q8") != 0 && strcmp(optarg, "none") != 0;
+                        path_q8 = strcmp(optarg, "f32") != 0 && strcmp(optarg, "none") != 0;
                         break;
+                case 'b': {
+                        char *p = optarg;
+                        batch = true;
+                        n_batch = 0;
+                        while (*p && n_batch < 8) {
+                                unsigned long v = strtoul(p, &p, 10);
+                                if (v < 1 || v > AID_MATMUL_ROWS_MAX) {
+                                        fprintf(stderr, "-b: each n from 1 to %d\n", AID_MATMUL_ROWS_MAX);
+                                        return 2;
+                                }
+                                batch_n[n_batch++] = v;
+                                if (*p == ',')
+                                        p++;
+                        }
+                        break;
+                }
                 default:
                         fprintf(stderr,
                                         "usage: %s [-r ROWS] [-c COLS] [-m MIB] [-t MAX_THREADS] "
-                                        "[-l LEVEL] [-x f32|q8|both] [TYPE...]\n",
+                                        "[-l LEVEL] [-x f32|q8|both|none] [-b N,N,...] [TYPE...]\n",
                                         argv[0]);
                         return c == 'h' ? 0 : 2;
                 }
@@ -184,9 +285,10 @@ int main(int argc, char **argv)
 
         printf("\n| type | level | x | threads | GB/s | of read bandwidth | ms per matrix |\n");
         printf("|---|---|---|---|---|---|---|\n");
-        float *x = malloc(cols * sizeof(float)), *y = malloc(rows * sizeof(float));
+        float *x = malloc(AID_MATMUL_ROWS_MAX * cols * sizeof(float)),
+              *y = malloc(AID_MATMUL_ROWS_MAX * rows * sizeof(float));
         float *src = malloc(16 * cols * sizeof(float));
-        for (size_t i = 0; i < cols; i++)
+        for (size_t i = 0; i < AID_MATMUL_ROWS_MAX * cols; i++)
                 x[i] = gauss();
         for (size_t i = 0; i < 16 * cols; i++)
                 src[i] = gauss();
@@ -221,8 +323,26 @@ int main(int argc, char **argv)
                                                         rows, cols, bw[t]);
                         }
                 }
+                if (batch) {
+                        int level = only_level >= 0 ? only_level : (int)aid_cpu_detect();
+                        aid_kernels_set_level((enum aid_cpu_level)level);
+                        aid_matvec_set_mode(AID_MATVEC_AUTO);
+                        printf("\n| type | level | threads | n | ms per call | GB/s-equivalent | tokens/s | time / n=1 |\n");
+                        printf("|---|---|---|---|---|---|---|---|\n");
+                        for (int t = 1; t <= max_threads && t <= 64; t++) {
+                                double base = 0;
+                                for (size_t i = 0; i < n_batch; i++) {
+                                        double ms = measure_rows(type, level, t, w, mb, rb, copies, x, batch_n[i], y,
+                                                        rows, cols, base);
+                                        if (batch_n[i] == 1)
+                                                base = ms;
+                                }
+                        }
+                        printf("\n");
+                }
                 free(w);
         }
+        dequant_table(types, n_types, only_level, src, rows, cols);
         aid_kernels_set_level(aid_cpu_detect());
         aid_matvec_set_mode(AID_MATVEC_AUTO);
         free(x);

@@ -166,21 +166,42 @@ void kern_dequant_block(uint32_t type, const void *block, float *dst)
         }
 }
 
-int aid_dequantize_row(uint32_t type, const void *src, float *dst, size_t n)
+/* The current level's row kernels, or NULL at the scalar level. */
+static const struct kern_dequant_table *dequant_table(void)
+{
+        switch (aid_kernels_get_level()) {
+        case AID_CPU_AVX512:
+        case AID_CPU_AVX512_VNNI:
+                return &kern_dequant_avx512;
+        case AID_CPU_AVX2:
+                return &kern_dequant_avx2;
+        case AID_CPU_SCALAR:
+                break;
+        }
+        return NULL;
+}
+
+static int check_row(uint32_t type, size_t n, const struct ggml_type_traits **ret_traits)
 {
         const struct ggml_type_traits *t;
-        const uint8_t *p = src;
 
         if (!ggml_type_is_supported(type))
                 return -EINVAL;
         t = ggml_type_traits_get(type);
         if (n % t->block_elems != 0)
                 return -EINVAL;
+        *ret_traits = t;
+        return 0;
+}
 
+/* The scalar twin of every level's row kernel. */
+static void dequantize_row_scalar(uint32_t type, const struct ggml_type_traits *t, const uint8_t *p, float *dst,
+                size_t n)
+{
         switch (type) {
         case GGML_TYPE_F32:
-                memcpy(dst, src, n * sizeof(float));
-                return 0;
+                memcpy(dst, p, n * sizeof(float));
+                break;
         case GGML_TYPE_F16:
         case GGML_TYPE_BF16:
                 for (size_t i = 0; i < n; i++) {
@@ -188,10 +209,52 @@ int aid_dequantize_row(uint32_t type, const void *src, float *dst, size_t n)
                         memcpy(&h, p + 2 * i, sizeof(h));
                         dst[i] = type == GGML_TYPE_F16 ? kern_fp16_to_f32(h) : kern_bf16_to_f32(h);
                 }
-                return 0;
+                break;
         default:
                 for (size_t i = 0; i < n / t->block_elems; i++)
                         kern_dequant_block(type, p + i * t->block_bytes, dst + i * t->block_elems);
+                break;
+        }
+}
+
+int aid_dequantize_row(uint32_t type, const void *src, float *dst, size_t n)
+{
+        const struct kern_dequant_table *tab = dequant_table();
+        const struct ggml_type_traits *t;
+        int r = check_row(type, n, &t);
+
+        if (r < 0)
+                return r;
+        if (tab && tab->f32[type])
+                tab->f32[type](src, dst, n);
+        else
+                dequantize_row_scalar(type, t, src, dst, n);
+        return 0;
+}
+
+int aid_dequantize_row_bf16(uint32_t type, const void *src, uint16_t *dst, size_t n)
+{
+        const struct kern_dequant_table *tab = dequant_table();
+        const struct ggml_type_traits *t;
+        const uint8_t *p = src;
+        int r = check_row(type, n, &t);
+
+        if (r < 0)
+                return r;
+        if (tab && tab->bf16[type]) {
+                tab->bf16[type](src, dst, n);
                 return 0;
         }
+        /* Whole blocks through a small f32 buffer: the largest block is QK_K elements. */
+        size_t step = t->block_elems == 1 ? QK_K : t->block_elems;
+        size_t step_bytes = step / t->block_elems * t->block_bytes;
+        float buf[QK_K];
+
+        for (size_t i = 0; i < n; i += step, p += step_bytes) {
+                size_t m = n - i < step ? n - i : step;
+                dequantize_row_scalar(type, t, p, buf, m);
+                for (size_t j = 0; j < m; j++)
+                        dst[i + j] = aid_f32_to_bf16(buf[j]);
+        }
+        return 0;
 }

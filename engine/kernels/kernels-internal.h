@@ -198,3 +198,43 @@ extern const kern_qdot_fn kern_qdot_scalar[_GGML_TYPE_MAX];
 
 /* Generic path: dequantize a chunk of blocks to a stack buffer and dot in f32. */
 float kern_dot_generic(uint32_t type, const void *row, const float *x, size_t cols);
+
+/* The integer path for n <= KERN_QDOT_MULTI_MAX activation rows at once: out[j] += the product
+ * of row with x[j], each weight block unpacked once for all n (dot-multi.h); the K types
+ * continue their running sum from out, so a product split by columns keeps their results.
+ * NULL where a type has none: the caller then loops over the single-row kernel.
+ *
+ * Q4_0's and Q8_0's SIMD kernels read the n rows side by side, as filled by kern_xqt_fill():
+ * with A = group (4 for n <= 4, else 8), the A 32-byte vectors v of each 32-element block hold,
+ * in int32 lane g * A + a, its elements 4 (v + A g) .. + 3 of row a (zero for a >= n); d and off
+ * hold A values per 32-element block, value a: row a's scale and -8 times its sum of qs (zero
+ * for a >= n). */
+#define KERN_QDOT_MULTI_MAX 8
+struct kern_xqt {
+        int8_t *qs;   /* [cols * group] */
+        float *d;     /* [cols / 32 * group] */
+        int32_t *off; /* [cols / 32 * group]: -8 * the sums of qs (Q4_0's offset) */
+        int group;
+};
+typedef void (*kern_qdot_multi_fn)(const void *row, const struct kern_xq *x, const struct kern_xqt *xt, size_t n,
+                size_t cols, float *out);
+/* Bytes of a kern_xqt for cols, and its layout in mem (64-byte aligned). */
+size_t kern_xqt_bytes(size_t cols);
+struct kern_xqt kern_xqt_layout(uint8_t *mem, size_t cols);
+/* Fills xt from n rows of x quantized with blocks of 32. */
+void kern_xqt_fill(const struct kern_xq *x, size_t n, size_t cols, struct kern_xqt *xt);
+
+extern const kern_qdot_multi_fn kern_qdot_multi_scalar[_GGML_TYPE_MAX];
+extern const kern_qdot_multi_fn kern_qdot_multi_avx2[_GGML_TYPE_MAX];
+extern const kern_qdot_multi_fn kern_qdot_multi_avx512_vnni[_GGML_TYPE_MAX];
+
+/* Whole rows of one type to f32 / bf16 at one SIMD level (dequant-simd.h); NULL entries use
+ * the scalar code. Every entry equals the scalar result bit for bit. */
+typedef void (*kern_dequant_fn)(const void *src, float *dst, size_t n);
+typedef void (*kern_dequant_bf16_fn)(const void *src, uint16_t *dst, size_t n);
+struct kern_dequant_table {
+        kern_dequant_fn f32[_GGML_TYPE_MAX];
+        kern_dequant_bf16_fn bf16[_GGML_TYPE_MAX];
+};
+extern const struct kern_dequant_table kern_dequant_avx2;
+extern const struct kern_dequant_table kern_dequant_avx512;

@@ -201,6 +201,19 @@ void aid_matvec(uint32_t type, const void *w, size_t row_bytes, const float *x, 
                 y[r] = fn(base + r * row_bytes, x, cols);
 }
 
+/* The multi-row kernel of level for type, or of the next lower level that has one; NULL where
+ * none has (the caller loops over the single-row kernel). AVX-512 without VNNI uses AVX2's. */
+static kern_qdot_multi_fn qdot_multi_for(enum aid_cpu_level level, uint32_t type)
+{
+        kern_qdot_multi_fn fn = NULL;
+
+        if (level >= AID_CPU_AVX512_VNNI)
+                fn = kern_qdot_multi_avx512_vnni[type];
+        if (!fn && level >= AID_CPU_AVX2)
+                fn = kern_qdot_multi_avx2[type];
+        return fn ? fn : kern_qdot_multi_scalar[type];
+}
+
 void aid_matmul_rows(uint32_t type, const void *w, size_t row_bytes, const float *x, size_t n, float *y,
                 size_t rows, size_t cols)
 {
@@ -237,6 +250,41 @@ void aid_matmul_rows(uint32_t type, const void *w, size_t row_bytes, const float
          * it meets the n activation rows, so n tokens cost one pass over the matrix. */
         if (mem) {
                 kern_qdot_fn qfn = qdot_for(level, type);
+                kern_qdot_multi_fn mfn = qdot_multi_for(level, type);
+                enum { G = (AID_MATMUL_ROWS_MAX + KERN_QDOT_MULTI_MAX - 1) / KERN_QDOT_MULTI_MAX };
+                struct kern_xqt xt[G] = { 0 };
+                uint8_t *tmem = NULL;
+                if (mfn && ggml_type_traits_get(type)->block_elems == 32) {
+                        /* The 32-element types' kernels read x side by side, per group. */
+                        size_t stride = kern_xqt_bytes(cols);
+                        tmem = aligned_alloc(64, stride * G);
+                        if (!tmem)
+                                mfn = NULL;
+                        for (size_t g = 0; tmem && g * KERN_QDOT_MULTI_MAX < n; g++) {
+                                size_t j0 = g * KERN_QDOT_MULTI_MAX;
+                                xt[g] = kern_xqt_layout(tmem + g * stride, cols);
+                                kern_xqt_fill(&xq[j0], n - j0 < KERN_QDOT_MULTI_MAX ? n - j0 : KERN_QDOT_MULTI_MAX,
+                                                cols, &xt[g]);
+                        }
+                }
+                if (mfn) {
+                        /* Each weight block unpacked once per group of up to 8 rows of x. (Splitting
+                         * the columns so that x stays in L1 for long rows was measured slower: the
+                         * strided reads of the weights cost more than the L2 reads of x.) */
+#pragma omp parallel for schedule(static) if (rows * row_bytes >= (1u << 18))
+                        for (size_t r = 0; r < rows; r++)
+                                for (size_t j0 = 0; j0 < n; j0 += KERN_QDOT_MULTI_MAX) {
+                                        size_t m = n - j0 < KERN_QDOT_MULTI_MAX ? n - j0 : KERN_QDOT_MULTI_MAX;
+                                        float out[KERN_QDOT_MULTI_MAX] = { 0 };
+                                        mfn(base + r * row_bytes, &xq[j0], &xt[j0 / KERN_QDOT_MULTI_MAX], m, cols,
+                                                        out);
+                                        for (size_t j = 0; j < m; j++)
+                                                y[(j0 + j) * rows + r] = out[j];
+                                }
+                        free(tmem);
+                        free(mem);
+                        return;
+                }
 #pragma omp parallel for schedule(static) if (rows * row_bytes >= (1u << 18))
                 for (size_t r = 0; r < rows; r++)
                         for (size_t j = 0; j < n; j++)

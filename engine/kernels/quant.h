@@ -36,6 +36,9 @@ uint16_t aid_f32_to_bf16(float f);
 /* Dequantizes n elements (a multiple of the type's block size) of a row. -EINVAL for a type
  * the engine does not support (ggml_type_is_supported()). */
 int aid_dequantize_row(uint32_t type, const void *src, float *dst, size_t n);
+/* The same straight to bf16: each element is aid_f32_to_bf16() of aid_dequantize_row()'s, bit
+ * for bit, without the f32 row in memory (the bf16 matmul's weight panels). */
+int aid_dequantize_row_bf16(uint32_t type, const void *src, uint16_t *dst, size_t n);
 
 /* Reference quantization of n elements (for tests and the model maker); the same rounding
  * rules as ggml's reference quantizers, so that round trips stay within the format's error. */

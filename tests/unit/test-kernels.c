@@ -405,6 +405,136 @@ Test(kernels, dequantize_matches_layout_reference)
         cr_assert_eq(aid_dequantize_row(999, dummy, dummy, 32), -EINVAL);
 }
 
+/* Any 16-bit float bits but the inf / NaN exponent, subnormals included. */
+static uint16_t random_finite_fp16(void)
+{
+        for (;;) {
+                uint16_t h = (uint16_t)rnd();
+                if ((h & 0x7c00) != 0x7c00)
+                        return h;
+        }
+}
+
+/* random_blocks() with arbitrary fp16 scales and mins, of every exponent (the SIMD kernels
+ * must match the scalar ones even where the products round, overflow or are NaN); F16 rows
+ * hold every finite half (the F16C conversion quiets signalling NaNs, the scalar one keeps
+ * them). */
+static void wild_blocks(uint32_t type, uint8_t *p, size_t n_blocks)
+{
+        const struct ggml_type_traits *t = ggml_type_traits_get(type);
+
+        random_blocks(type, p, n_blocks);
+        for (size_t k = 0; k < n_blocks; k++) {
+                uint8_t *b = p + k * t->block_bytes;
+                uint16_t h[2] = { (uint16_t)rnd(), (uint16_t)rnd() };
+
+                if (k % 3 == 0) /* a third with finite scales only */
+                        h[0] = random_finite_fp16(), h[1] = random_finite_fp16();
+                switch (type) {
+                case GGML_TYPE_Q6_K:
+                        memcpy(b + 208, h, 2);
+                        break;
+                case GGML_TYPE_Q4_1:
+                case GGML_TYPE_Q5_1:
+                case GGML_TYPE_Q4_K:
+                case GGML_TYPE_Q5_K:
+                        memcpy(b, h, 4);
+                        break;
+                case GGML_TYPE_Q4_0:
+                case GGML_TYPE_Q5_0:
+                case GGML_TYPE_Q8_0:
+                        memcpy(b, h, 2);
+                        break;
+                case GGML_TYPE_F16:
+                        memcpy(b, &(uint16_t){ random_finite_fp16() }, 2);
+                        break;
+                case GGML_TYPE_BF16:
+                        memcpy(b, h, 2);
+                        break;
+                }
+        }
+}
+
+Test(kernels, dequantize_levels_match_scalar_bit_for_bit)
+{
+        enum aid_cpu_level best = aid_cpu_detect();
+
+        for (size_t ti = 0; ti < N_TYPES; ti++) {
+                uint32_t type = all_types[ti];
+                const struct ggml_type_traits *t = ggml_type_traits_get(type);
+                /* Odd lengths for the plain types: the kernels' scalar tails. */
+                size_t nb = 2048 / t->block_elems + (t->block_elems == 1 ? 13 : 3), n = nb * t->block_elems;
+                uint8_t *buf = malloc(nb * t->block_bytes);
+                float *ref = malloc(n * sizeof(float)), *got = malloc(n * sizeof(float));
+                uint16_t *ref16 = malloc(n * sizeof(uint16_t)), *got16 = malloc(n * sizeof(uint16_t));
+
+                cr_assert(buf && ref && got && ref16 && got16);
+                wild_blocks(type, buf, nb);
+                aid_kernels_set_level(AID_CPU_SCALAR);
+                cr_assert_eq(aid_dequantize_row(type, buf, ref, n), 0);
+                for (size_t i = 0; i < n; i++)
+                        ref16[i] = aid_f32_to_bf16(ref[i]);
+                for (int level = AID_CPU_SCALAR; level <= (int)best; level++) {
+                        cr_assert_eq(aid_kernels_set_level((enum aid_cpu_level)level), (enum aid_cpu_level)level);
+                        memset(got, 0xa5, n * sizeof(float));
+                        memset(got16, 0xa5, n * sizeof(uint16_t));
+                        cr_assert_eq(aid_dequantize_row(type, buf, got, n), 0);
+                        cr_assert_eq(aid_dequantize_row_bf16(type, buf, got16, n), 0);
+                        for (size_t i = 0; i < n; i++) {
+                                uint32_t a, b;
+                                memcpy(&a, &got[i], 4);
+                                memcpy(&b, &ref[i], 4);
+                                cr_assert_eq(a, b, "%s at %s, element %zu: %#x (%a), scalar %#x (%a)", t->name,
+                                                aid_cpu_level_name((enum aid_cpu_level)level), i, a, got[i], b,
+                                                ref[i]);
+                                cr_assert_eq(got16[i], ref16[i],
+                                                "%s bf16 at %s, element %zu: %#x, aid_f32_to_bf16(%a) = %#x", t->name,
+                                                aid_cpu_level_name((enum aid_cpu_level)level), i, got16[i], ref[i],
+                                                ref16[i]);
+                        }
+                }
+                free(buf);
+                free(ref);
+                free(got);
+                free(ref16);
+                free(got16);
+        }
+        aid_kernels_set_level(best);
+        uint16_t dummy[32];
+        cr_assert_eq(aid_dequantize_row_bf16(GGML_TYPE_Q2_K, dummy, dummy, 256), -EINVAL);
+        cr_assert_eq(aid_dequantize_row_bf16(GGML_TYPE_Q4_0, dummy, dummy, 31), -EINVAL);
+}
+
+/* bf16 rounding in registers: ties both ways, carries into the exponent, overflow to
+ * infinity, subnormals, NaNs, as aid_f32_to_bf16() does them. */
+Test(kernels, dequantize_bf16_rounds_as_scalar)
+{
+        enum aid_cpu_level best = aid_cpu_detect();
+        static const uint32_t specials[] = { 0x3f808000, 0x3f818000, 0x3f808001, 0x3f7fffff, 0x7f7fffff, 0x7f800000,
+                0xff800000, 0x7f800001, 0x7fc00000, 0xffffffff, 0x00010000, 0x00008000, 0x00018000,
+                0x80000001, 0x00000000, 0x80000000 };
+        enum { n = 4096 };
+        uint32_t *src = malloc(n * 4);
+        uint16_t *got = malloc(n * 2);
+
+        cr_assert(src && got);
+        for (size_t i = 0; i < n; i++)
+                src[i] = i < sizeof(specials) / 4 ? specials[i] : (uint32_t)rnd() << 16 ^ (uint32_t)rnd();
+        for (int level = AID_CPU_SCALAR; level <= (int)best; level++) {
+                aid_kernels_set_level((enum aid_cpu_level)level);
+                cr_assert_eq(aid_dequantize_row_bf16(GGML_TYPE_F32, src, got, n), 0);
+                for (size_t i = 0; i < n; i++) {
+                        float f;
+                        memcpy(&f, &src[i], 4);
+                        cr_assert_eq(got[i], aid_f32_to_bf16(f), "%#x at %s: %#x, expected %#x", src[i],
+                                        aid_cpu_level_name((enum aid_cpu_level)level), got[i], aid_f32_to_bf16(f));
+                }
+        }
+        aid_kernels_set_level(best);
+        free(src);
+        free(got);
+}
+
 /* ---- reference quantizers ---- */
 
 Test(kernels, quantize_round_trip_error)
@@ -591,40 +721,73 @@ Test(kernels, matvec_threaded_equals_per_row)
 }
 
 /* Several activation rows at once (the small-batch path of continuous batching) give, row for
- * row, exactly what aid_matvec() gives each row alone, in both activation modes. */
+ * row, what aid_matvec() gives each row alone, in every activation mode. With 8-bit x the
+ * SIMD multi-row kernels of Q4_0 and Q8_0 scale each block's integer sum once where the
+ * single-row kernels scale 8 partial sums, the same products in another float order, so they
+ * are held to the levels' float bound, |diff| <= 1e-5 * sum_c |w_c x_c|; everything else (the
+ * K types at every level, every type at the scalar level or with f32 x) is bit-identical. */
+static bool multi_reorders(uint32_t type, enum aid_matvec_mode mode)
+{
+        enum aid_cpu_level level = aid_kernels_get_level();
+
+        return aid_matvec_uses_q8x(type) && level >= AID_CPU_AVX2 &&
+               mode != AID_MATVEC_F32X &&
+               (type == GGML_TYPE_Q4_0 || type == GGML_TYPE_Q8_0);
+}
+
 Test(kernels, matmul_rows_equals_matvec_per_row)
 {
-        const size_t rows = 67, cols = 512, n = 5;
-        const enum aid_matvec_mode modes[] = { AID_MATVEC_AUTO, AID_MATVEC_F32X };
+        const size_t rows = 67, cols = 512, ns[] = { 2, 5, 8, 11 };
+        const enum aid_matvec_mode modes[] = { AID_MATVEC_AUTO, AID_MATVEC_F32X, AID_MATVEC_Q8X };
         enum aid_matvec_mode saved = aid_matvec_get_mode();
 
-        for (size_t mi = 0; mi < ELEMENTSOF(modes); mi++) {
+        for (size_t li = 0; li < 3 * ELEMENTSOF(modes); li++) {
+                const size_t mi = li % ELEMENTSOF(modes);
+                static const enum aid_cpu_level levels[] = { AID_CPU_SCALAR, AID_CPU_AVX2, AID_CPU_AVX512_VNNI };
+                if (levels[li / ELEMENTSOF(modes)] > aid_cpu_detect())
+                        continue;
+                aid_kernels_set_level(levels[li / ELEMENTSOF(modes)]);
                 aid_matvec_set_mode(modes[mi]);
                 for (size_t ti = 0; ti < ELEMENTSOF(all_types); ti++) {
                         uint32_t type = all_types[ti];
                         const struct ggml_type_traits *tr = ggml_type_traits_get(type);
+                        const size_t n = ns[ti % ELEMENTSOF(ns)];
                         uint64_t rb;
 
                         cr_assert_eq(ggml_row_bytes(type, cols, &rb), 0);
                         uint8_t *w = malloc(rows * rb);
                         float *x = malloc(n * cols * sizeof(float)), *y = malloc(n * rows * sizeof(float)),
-                              *one = malloc(rows * sizeof(float));
+                              *one = malloc(rows * sizeof(float)), *wf = malloc(cols * sizeof(float));
                         random_blocks(type, w, rows * rb / tr->block_bytes);
                         for (size_t c = 0; c < n * cols; c++)
                                 x[c] = gauss();
                         aid_matmul_rows(type, w, rb, x, n, y, rows, cols);
                         for (size_t j = 0; j < n; j++) {
                                 aid_matvec(type, w, rb, x + j * cols, one, rows, cols);
-                                for (size_t r = 0; r < rows; r++)
-                                        cr_assert_eq(one[r], y[j * rows + r], "%s mode %d: row %zu of x %zu",
-                                                        tr->name, (int)modes[mi], r, j);
+                                for (size_t r = 0; r < rows; r++) {
+                                        if (!multi_reorders(type, modes[mi])) {
+                                                cr_assert_eq(one[r], y[j * rows + r], "%s %s mode %d: row %zu of x %zu",
+                                                                tr->name, aid_cpu_level_name(aid_kernels_get_level()),
+                                                                (int)modes[mi], r, j);
+                                                continue;
+                                        }
+                                        double mag = 0.0;
+                                        cr_assert_eq(aid_dequantize_row(type, w + r * rb, wf, cols), 0);
+                                        for (size_t c = 0; c < cols; c++)
+                                                mag += fabs((double)wf[c] * x[j * cols + c]);
+                                        cr_assert(fabs((double)one[r] - y[j * rows + r]) <= 1e-5 * mag,
+                                                        "%s mode %d: row %zu of x %zu: %.9g vs %.9g", tr->name,
+                                                        (int)modes[mi], r, j, y[j * rows + r], one[r]);
+                                }
                         }
                         free(w);
                         free(x);
                         free(y);
                         free(one);
+                        free(wf);
                 }
         }
+        aid_kernels_set_level(aid_cpu_detect());
         aid_matvec_set_mode(saved);
 }
 
@@ -961,6 +1124,97 @@ Test(kernels, q8x_accuracy_against_double)
         free(y);
         free(src);
         free(dx);
+}
+
+/* The multi-row kernels (n rows of x against one weight row, each block unpacked once): the
+ * scalar twin gives exactly the single-row scalar kernel per row; every SIMD level is within the
+ * float bound of the twin, for every n up to 8 and for sizes whose block count is not a
+ * multiple of the 8-block groups. */
+static const kern_qdot_multi_fn *multi_table(int level)
+{
+        return level >= AID_CPU_AVX512_VNNI ? kern_qdot_multi_avx512_vnni
+               : level >= AID_CPU_AVX2      ? kern_qdot_multi_avx2
+                                            : kern_qdot_multi_scalar;
+}
+
+Test(kernels, qdot_multi_levels_match_scalar)
+{
+        static const uint32_t types[] = { GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, GGML_TYPE_Q4_K, GGML_TYPE_Q6_K };
+        static const size_t cols_32[] = { 32, 224, 288, 2048 }, cols_k[] = { 256, 768, 2304 };
+        const size_t rows = 9;
+
+        for (size_t ti = 0; ti < ELEMENTSOF(types); ti++) {
+                uint32_t type = types[ti];
+                const struct ggml_type_traits *t = ggml_type_traits_get(type);
+                bool k = t->block_elems == QK_K;
+
+                cr_assert(kern_qdot_multi_scalar[type], "%s has a scalar multi-row twin", t->name);
+                for (size_t ci = 0; ci < (k ? ELEMENTSOF(cols_k) : ELEMENTSOF(cols_32)); ci++) {
+                        size_t cols = k ? cols_k[ci] : cols_32[ci];
+                        uint64_t rb;
+                        struct kern_xq xq[KERN_QDOT_MULTI_MAX];
+                        float *x = malloc(cols * sizeof(float)), *wf = malloc(cols * sizeof(float));
+
+                        cr_assert_eq(ggml_row_bytes(type, cols, &rb), 0);
+                        uint8_t *w = malloc(rows * rb);
+                        random_blocks(type, w, rows * rb / t->block_bytes);
+                        for (size_t j = 0; j < KERN_QDOT_MULTI_MAX; j++) {
+                                for (size_t c = 0; c < cols; c++)
+                                        x[c] = gauss() * (float)(1 + (c / 32 + j) % 3);
+                                xq[j] = xq_alloc(cols);
+                                kern_quantize_x_scalar(x, cols, t->block_elems, &xq[j]);
+                        }
+                        for (size_t r = 0; r < rows; r++) {
+                                const uint8_t *row = w + r * rb;
+                                double mag[KERN_QDOT_MULTI_MAX] = { 0 };
+                                float ref[KERN_QDOT_MULTI_MAX], got[KERN_QDOT_MULTI_MAX];
+
+                                /* The bound's magnitude from the quantized x the kernels see. */
+                                cr_assert_eq(aid_dequantize_row(type, row, wf, cols), 0);
+                                for (size_t j = 0; j < KERN_QDOT_MULTI_MAX; j++)
+                                        for (size_t c = 0; c < cols; c++)
+                                                mag[j] += fabs((double)wf[c] * xq[j].qs[c] *
+                                                               xq[j].d[c / t->block_elems]);
+                                size_t n = 1 + r % KERN_QDOT_MULTI_MAX;
+                                uint8_t *tmem = aligned_alloc(64, kern_xqt_bytes(cols));
+                                cr_assert(tmem);
+                                struct kern_xqt xt = kern_xqt_layout(tmem, cols);
+                                if (!k)
+                                        kern_xqt_fill(xq, n, cols, &xt);
+                                memset(ref, 0, sizeof(ref));
+                                kern_qdot_multi_scalar[type](row, xq, &xt, n, cols, ref);
+                                for (size_t j = 0; j < n; j++)
+                                        cr_assert_eq(ref[j], kern_qdot_scalar[type](row, &xq[j], cols),
+                                                        "%s cols %zu n %zu: scalar twin row %zu", t->name, cols, n, j);
+                                for (int level = AID_CPU_AVX2; level <= (int)aid_cpu_detect(); level++) {
+                                        const kern_qdot_multi_fn *mt = multi_table(level);
+                                        cr_assert(mt[type], "%s %s", t->name, aid_cpu_level_name(level));
+                                        memset(got, 0, sizeof(got));
+                                        mt[type](row, xq, &xt, n, cols, got);
+                                        for (size_t j = 0; j < n; j++) {
+                                                float one = level_table(level)->qdot[type](row, &xq[j], cols);
+                                                cr_assert(fabs((double)got[j] - ref[j]) <= 1e-5 * mag[j],
+                                                                "%s %s cols %zu n %zu row %zu: %.9g vs scalar %.9g",
+                                                                t->name, aid_cpu_level_name(level), cols, n, j, got[j],
+                                                                ref[j]);
+                                                cr_assert(fabs((double)got[j] - one) <= 1e-5 * mag[j],
+                                                                "%s %s: %.9g vs single-row %.9g", t->name,
+                                                                aid_cpu_level_name(level), got[j], one);
+                                                /* Those that keep the single-row order. */
+                                                if (k)
+                                                        cr_assert_eq(got[j], one, "%s %s cols %zu: bit-identical",
+                                                                        t->name, aid_cpu_level_name(level), cols);
+                                        }
+                                }
+                                free(tmem);
+                        }
+                        for (size_t j = 0; j < KERN_QDOT_MULTI_MAX; j++)
+                                xq_free(&xq[j]);
+                        free(w);
+                        free(x);
+                        free(wf);
+                }
+        }
 }
 
 Test(kernels, matvec_modes)

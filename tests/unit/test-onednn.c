@@ -216,6 +216,53 @@ Test(onednn, dequant_f16_and_others)
         dequant_case(0, GGML_TYPE_Q6_K, 2, 9, 256);
 }
 
+/* The dequantizing product equals the plain product on the scalar dequantizer's weights
+ * (rounded by aid_f32_to_bf16() where products run in bf16) bit for bit: the SIMD panels
+ * hold exactly those values, and the same primitive multiplies them. */
+static void panel_exact_case(unsigned flags, uint32_t type, size_t m, size_t n, size_t k)
+{
+        struct aid_onednn *dnn = new_dnn(flags);
+        struct aid_error err = { 0 };
+        enum aid_cpu_level best = aid_kernels_get_level();
+        uint64_t row_bytes;
+        float *a = rand_matrix(m, k), *w = rand_matrix(n, k);
+        float *c1 = calloc(m * n, sizeof(float)), *c2 = calloc(m * n, sizeof(float));
+        uint16_t *wb = malloc(n * k * sizeof(uint16_t));
+        bool bf16 = aid_onednn_uses_bf16(dnn) && type != GGML_TYPE_F16;
+        uint8_t *q;
+
+        cr_assert_eq(ggml_row_bytes(type, k, &row_bytes), 0);
+        q = malloc(n * row_bytes);
+        aid_kernels_set_level(AID_CPU_SCALAR);
+        for (size_t j = 0; j < n; j++) {
+                cr_assert_eq(aid_quantize_row(type, w + j * k, q + j * row_bytes, k), 0);
+                cr_assert_eq(aid_dequantize_row(type, q + j * row_bytes, w + j * k, k), 0);
+        }
+        aid_kernels_set_level(best);
+        for (size_t i = 0; i < n * k; i++)
+                wb[i] = aid_f32_to_bf16(w[i]);
+        cr_assert_eq(aid_onednn_matmul_dequant(dnn, type, q, 0, n, a, m, k, 0, c1, 0, &err), 0, "%s",
+                        err.message);
+        cr_assert_eq(aid_onednn_matmul(dnn, a, m, k, 0, bf16 ? GGML_TYPE_BF16 : GGML_TYPE_F32,
+                                     bf16 ? (const void *)wb : (const void *)w, n, 0, c2, 0, &err),
+                        0, "%s", err.message);
+        cr_assert_eq(memcmp(c1, c2, m * n * sizeof(float)), 0, "%s panel differs from the scalar weights (%s)",
+                        ggml_type_name(type), bf16 ? "bf16" : "f32");
+        free(a), free(w), free(c1), free(c2), free(wb), free(q);
+        aid_onednn_free(dnn);
+}
+
+Test(onednn, dequant_panels_equal_scalar_weights)
+{
+        static const uint32_t types[] = { GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, GGML_TYPE_Q5_0, GGML_TYPE_Q4_K,
+                GGML_TYPE_Q6_K, GGML_TYPE_Q5_K, GGML_TYPE_Q4_1 };
+
+        for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+                panel_exact_case(0, types[i], 7, 48, 512);
+                panel_exact_case(AID_ONEDNN_FORCE_F32, types[i], 7, 48, 512);
+        }
+}
+
 /* Wider than one panel: rows beyond the first panel land in the right columns of C. */
 Test(onednn, dequant_several_panels)
 {

@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <immintrin.h>
+
+#include "kernels-internal.h"
+
+/* AVX2: u8 x s8 through vpmaddubsw (pairs, int16) and vpmaddwd (int32). */
+#define DPBUSD(acc, u, s) \
+        _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)))
+#define MFN(name) name##_avx2
+
+#include "dot-multi.h"
+
+const kern_qdot_multi_fn kern_qdot_multi_avx2[_GGML_TYPE_MAX] = { KERN_QDOT_MULTI_ENTRIES };

@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "kernels-internal.h"
+
+size_t kern_xqt_bytes(size_t cols)
+{
+        size_t n = (cols + 255) / 256 * 256;
+        return n * 8 + n / 32 * 8 * (sizeof(float) + sizeof(int32_t));
+}
+
+struct kern_xqt kern_xqt_layout(uint8_t *mem, size_t cols)
+{
+        size_t n = (cols + 255) / 256 * 256;
+
+        return (struct kern_xqt){
+                .qs = (int8_t *)mem,
+                .d = (float *)(void *)(mem + n * 8),
+                .off = (int32_t *)(void *)(mem + n * 8 + n / 32 * 8 * sizeof(float)),
+                .group = 8,
+        };
+}
+
+void kern_xqt_fill(const struct kern_xq *x, size_t n, size_t cols, struct kern_xqt *xt)
+{
+        const int A = n <= 4 ? 4 : 8;
+
+        xt->group = A;
+        for (size_t q = 0; q < cols / 4; q++) {
+                /* Quad q of a block (8 quads) goes to vector q % A, group q / A. */
+                int8_t *dst = xt->qs + (q / 8 * (size_t)A + q % 8 % (size_t)A) * 32 +
+                              q % 8 / (size_t)A * (size_t)A * 4;
+                for (size_t a = 0; a < (size_t)A; a++) {
+                        if (a < n)
+                                memcpy(dst + 4 * a, x[a].qs + 4 * q, 4);
+                        else
+                                memset(dst + 4 * a, 0, 4);
+                }
+        }
+        for (size_t b = 0; b < cols / 32; b++)
+                for (size_t a = 0; a < (size_t)A; a++) {
+                        xt->d[(size_t)A * b + a] = a < n ? x[a].d[b] : 0.0f;
+                        xt->off[(size_t)A * b + a] = a < n ? -8 * x[a].s32[b] : 0;
+                }
+}
+
+/* The scalar twins of the multi-row integer kernels: each block is unpacked once to plain
+ * integers, then met by every row with the single-row twins' arithmetic (dot-int-scalar.c),
+ * in the same order, so these give exactly kern_qdot_scalar[type] per row. */
+
+static void qdot_multi_q4_0_scalar(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,
+                size_t n, size_t cols, float *out)
+{
+        (void)xt;
+        const struct block_q4_0 *b = row;
+        float sum[KERN_QDOT_MULTI_MAX];
+
+        for (size_t r = 0; r < n; r++)
+                sum[r] = out[r];
+
+        for (size_t i = 0; i < cols / QK4_0; i++, b++) {
+                int q[QK4_0];
+                float dw = kern_fp16_to_f32(b->d);
+
+                for (int j = 0; j < QK4_0 / 2; j++) {
+                        q[j] = b->qs[j] & 0xf;
+                        q[j + QK4_0 / 2] = b->qs[j] >> 4;
+                }
+                for (size_t r = 0; r < n; r++) {
+                        const int8_t *qx = x[r].qs + QK4_0 * i;
+                        int isum = 0;
+                        for (int j = 0; j < QK4_0 / 2; j++)
+                                isum += q[j] * qx[j] + q[j + QK4_0 / 2] * qx[j + QK4_0 / 2];
+                        isum -= 8 * x[r].s32[i];
+                        sum[r] += dw * x[r].d[i] * (float)isum;
+                }
+        }
+        for (size_t r = 0; r < n; r++)
+                out[r] = sum[r];
+}
+
+static void qdot_multi_q8_0_scalar(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,
+                size_t n, size_t cols, float *out)
+{
+        (void)xt;
+        const struct block_q8_0 *b = row;
+        float sum[KERN_QDOT_MULTI_MAX];
+
+        for (size_t r = 0; r < n; r++)
+                sum[r] = out[r];
+
+        for (size_t i = 0; i < cols / QK8_0; i++, b++) {
+                float dw = kern_fp16_to_f32(b->d);
+
+                for (size_t r = 0; r < n; r++) {
+                        const int8_t *qx = x[r].qs + QK8_0 * i;
+                        int isum = 0;
+                        for (int j = 0; j < QK8_0; j++)
+                                isum += b->qs[j] * qx[j];
+                        sum[r] += dw * x[r].d[i] * (float)isum;
+                }
+        }
+        for (size_t r = 0; r < n; r++)
+                out[r] = sum[r];
+}
+
+static void qdot_multi_q4_K_scalar(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,
+                size_t n, size_t cols, float *out)
+{
+        (void)xt;
+        const struct block_q4_K *b = row;
+        float sum[KERN_QDOT_MULTI_MAX];
+
+        for (size_t r = 0; r < n; r++)
+                sum[r] = out[r];
+
+        for (size_t i = 0; i < cols / QK_K; i++, b++) {
+                uint8_t sc[8], m[8], q[QK_K];
+                float d = kern_fp16_to_f32(b->d), dmin = kern_fp16_to_f32(b->dmin);
+
+                kern_unpack_k4(b->scales, sc, m);
+                for (int j = 0; j < QK_K / 64; j++)
+                        for (int l = 0; l < 32; l++) {
+                                q[64 * j + l] = b->qs[32 * j + l] & 0xf;
+                                q[64 * j + 32 + l] = b->qs[32 * j + l] >> 4;
+                        }
+                for (size_t r = 0; r < n; r++) {
+                        const int8_t *qx = x[r].qs + QK_K * i;
+                        const int16_t *s32 = x[r].s32 + QK_K / 32 * i;
+                        int32_t isum = 0, imin = 0;
+                        for (int j = 0; j < QK_K / 64; j++) {
+                                int lo = 0, hi = 0;
+                                for (int l = 0; l < 32; l++) {
+                                        lo += q[64 * j + l] * qx[64 * j + l];
+                                        hi += q[64 * j + 32 + l] * qx[64 * j + 32 + l];
+                                }
+                                isum += sc[2 * j] * lo + sc[2 * j + 1] * hi;
+                        }
+                        for (int j = 0; j < 8; j++)
+                                imin += m[j] * s32[j];
+                        float dx = x[r].d[i];
+                        sum[r] += d * dx * (float)isum - dmin * dx * (float)imin;
+                }
+        }
+        for (size_t r = 0; r < n; r++)
+                out[r] = sum[r];
+}
+
+static void qdot_multi_q6_K_scalar(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,
+                size_t n, size_t cols, float *out)
+{
+        (void)xt;
+        const struct block_q6_K *b = row;
+        float sum[KERN_QDOT_MULTI_MAX];
+
+        for (size_t r = 0; r < n; r++)
+                sum[r] = out[r];
+
+        for (size_t i = 0; i < cols / QK_K; i++, b++) {
+                /* q[e]: the unsigned 6-bit value of element e of the super-block. */
+                uint8_t q[QK_K];
+                float d = kern_fp16_to_f32(b->d);
+
+                for (int h = 0; h < 2; h++) {
+                        const uint8_t *ql = b->ql + 64 * h, *qh = b->qh + 32 * h;
+                        for (int k = 0; k < 4; k++)
+                                for (int l = 0; l < 32; l++) {
+                                        uint8_t lo = ql[l + 32 * (k & 1)];
+                                        q[128 * h + 32 * k + l] = (uint8_t)((k >= 2 ? lo >> 4 : lo & 0xf) |
+                                                                            ((qh[l] >> (2 * k)) & 3) << 4);
+                                }
+                }
+                for (size_t r = 0; r < n; r++) {
+                        const int8_t *qx = x[r].qs + QK_K * i;
+                        const int16_t *s16 = x[r].s16 + QK_K / 16 * i;
+                        int32_t isum = 0, ioff = 0;
+                        for (int k = 0; k < QK_K / 16; k++) {
+                                int part = 0;
+                                for (int l = 16 * k; l < 16 * k + 16; l++)
+                                        part += q[l] * qx[l];
+                                isum += b->scales[k] * part;
+                        }
+                        for (int k = 0; k < QK_K / 16; k++)
+                                ioff += b->scales[k] * s16[k];
+                        isum -= 32 * ioff;
+                        sum[r] += d * x[r].d[i] * (float)isum;
+                }
+        }
+        for (size_t r = 0; r < n; r++)
+                out[r] = sum[r];
+}
+
+const kern_qdot_multi_fn kern_qdot_multi_scalar[_GGML_TYPE_MAX] = {
+        [GGML_TYPE_Q4_0] = qdot_multi_q4_0_scalar,
+        [GGML_TYPE_Q8_0] = qdot_multi_q8_0_scalar,
+        [GGML_TYPE_Q4_K] = qdot_multi_q4_K_scalar,
+        [GGML_TYPE_Q6_K] = qdot_multi_q6_K_scalar,
+};
