@@ -107,19 +107,14 @@ static double timing_mean(const struct timing *t)
         return t->n ? t->sum / t->n : 0;
 }
 
-static int parse_uint(const char *s, const char *opt, unsigned long max, unsigned long *ret)
+static int parse_count(const char *s, const char *opt, uint32_t max, unsigned long *ret)
 {
-        char *end;
-        unsigned long v;
+        uint32_t v;
+        int r = aid_infer_parse_u32(s, opt, max, &v);
 
-        errno = 0;
-        v = strtoul(s, &end, 10);
-        if (errno || end == s || *end || s[0] == '-' || v > max) {
-                fprintf(stderr, "aid-infer bench: %s: '%s' is not a number in [0, %lu]\n", opt, s, max);
-                return -EINVAL;
-        }
-        *ret = v;
-        return 0;
+        if (r >= 0)
+                *ret = v;
+        return r;
 }
 
 static void read_proc_mem(struct proc_mem *ret)
@@ -598,26 +593,26 @@ int aid_infer_bench(int argc, char **argv)
         while ((c = getopt_long(argc, argv, "p:n:t:r:h", options, NULL)) >= 0)
                 switch (c) {
                 case 'p':
-                        if (parse_uint(optarg, "-p", 1u << 20, &b.p) < 0)
+                        if (parse_count(optarg, "-p", 1u << 20, &b.p) < 0)
                                 return EXIT_FAILURE;
                         break;
                 case 'n':
-                        if (parse_uint(optarg, "-n", 1u << 20, &b.n) < 0)
+                        if (parse_count(optarg, "-n", 1u << 20, &b.n) < 0)
                                 return EXIT_FAILURE;
                         break;
                 case 't':
-                        if (parse_uint(optarg, "-t", 1024, &b.threads) < 0)
+                        if (parse_count(optarg, "-t", 1024, &b.threads) < 0)
                                 return EXIT_FAILURE;
                         break;
                 case 'r':
-                        if (parse_uint(optarg, "-r", 1000, &b.repeats) < 0)
+                        if (parse_count(optarg, "-r", 1000, &b.repeats) < 0)
                                 return EXIT_FAILURE;
                         break;
                 case 'j':
                         b.json = true;
                         break;
                 case 'B':
-                        if (parse_uint(optarg, "--bw-mib", 1u << 20, &b.bw_mib) < 0)
+                        if (parse_count(optarg, "--bw-mib", 1u << 20, &b.bw_mib) < 0)
                                 return EXIT_FAILURE;
                         break;
                 case 'G':

@@ -75,7 +75,7 @@ static char *read_stream(FILE *f, size_t *ret_len)
         return buf;
 }
 
-static int parse_u32(const char *s, const char *opt, uint32_t max, uint32_t *ret)
+int aid_infer_parse_u32(const char *s, const char *opt, uint32_t max, uint32_t *ret)
 {
         char *end;
         unsigned long long v;
@@ -214,7 +214,7 @@ static int cmd_logits(int argc, char **argv)
         while ((c = getopt_long(argc, argv, "t:h", options, NULL)) >= 0)
                 switch (c) {
                 case 't':
-                        if (parse_u32(optarg, "--threads", 1024, &n_threads) < 0)
+                        if (aid_infer_parse_u32(optarg, "--threads", 1024, &n_threads) < 0)
                                 return EXIT_FAILURE;
                         break;
                 case 'h':
@@ -326,7 +326,7 @@ static int cmd_generate(int argc, char **argv)
         while ((c = getopt_long(argc, argv, "n:t:h", options, NULL)) >= 0)
                 switch (c) {
                 case 'n':
-                        if (parse_u32(optarg, "-n", 1u << 24, &n_predict) < 0)
+                        if (aid_infer_parse_u32(optarg, "-n", 1u << 24, &n_predict) < 0)
                                 return EXIT_FAILURE;
                         break;
                 case 'T':
@@ -342,7 +342,7 @@ static int cmd_generate(int argc, char **argv)
                         }
                         break;
                 case 'k':
-                        if (parse_u32(optarg, "--top-k", INT32_MAX, &top_k) < 0)
+                        if (aid_infer_parse_u32(optarg, "--top-k", INT32_MAX, &top_k) < 0)
                                 return EXIT_FAILURE;
                         sp.top_k = (int32_t)top_k;
                         break;
@@ -362,7 +362,7 @@ static int cmd_generate(int argc, char **argv)
                         ignore_eos = true;
                         break;
                 case 't':
-                        if (parse_u32(optarg, "--threads", 1024, &n_threads) < 0)
+                        if (aid_infer_parse_u32(optarg, "--threads", 1024, &n_threads) < 0)
                                 return EXIT_FAILURE;
                         break;
                 case 'h':
