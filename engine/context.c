@@ -14,8 +14,8 @@
 
 /* From this many batch rows on, products go to oneDNN (dequantised weight panels and a GEMM);
  * below it, the decode kernels take the few rows together (aid_matmul_rows()), which reads
- * the weights once and costs about as much as one dequantising pass would (measured on the
- * 1B shapes: a 16-row aid_matmul_rows is close to oneDNN's dequantise + GEMM). */
+ * the weights once. Types with multi-row integer kernels stay on aid_matmul_rows() up to
+ * AID_MATMUL_ROWS_MAX rows, where it is faster (see aid_matmul_rows_has_multi()). */
 #define ONEDNN_MIN_ROWS 16
 
 static int thread_id(void)
@@ -124,6 +124,7 @@ void aid_op_matmul(const struct aid_context *c, const struct aid_weight *w, cons
                 /* Decode: the memory-bound matrix-vector product on the SIMD kernels. */
                 aid_matvec(w->type, w->data, w->row_bytes, x, y, rows, cols);
         } else if (c->dnn && n >= ONEDNN_MIN_ROWS &&
+                        !(n <= AID_MATMUL_ROWS_MAX && aid_matmul_rows_has_multi(w->type)) &&
                         aid_onednn_matmul_dequant(c->dnn, w->type, w->data, w->row_bytes, rows, x, n, cols,
                                         0, y, 0, NULL) == 0) {
                 /* Prefill: a GEMM. (Should oneDNN fail, the loop below still computes it.) */

@@ -214,6 +214,12 @@ static kern_qdot_multi_fn qdot_multi_for(enum aid_cpu_level level, uint32_t type
         return fn ? fn : kern_qdot_multi_scalar[type];
 }
 
+bool aid_matmul_rows_has_multi(uint32_t type)
+{
+        return type < _GGML_TYPE_MAX && aid_matvec_uses_q8x(type) &&
+                        qdot_multi_for(aid_kernels_get_level(), type) != NULL;
+}
+
 void aid_matmul_rows(uint32_t type, const void *w, size_t row_bytes, const float *x, size_t n, float *y,
                 size_t rows, size_t cols)
 {

@@ -56,6 +56,11 @@ void aid_matvec(uint32_t type, const void *w, size_t row_bytes, const float *x, 
  * a batch of a few tokens (continuous batching, short prompts) costs about one pass over the
  * weights; every row's result equals aid_matvec() on that row of x. */
 #define AID_MATMUL_ROWS_MAX 32
+/* Whether aid_matmul_rows() has a multi-row kernel for type in the current level and mode
+ * (it unpacks each weight block once for up to 8 activation rows): then it beats a
+ * dequantising GEMM for up to AID_MATMUL_ROWS_MAX rows (BENCHMARKS.md: 32-token prefill of
+ * Llama-3.2-1B Q4_0, 130.8 tok/s against 74.9 through oneDNN). */
+bool aid_matmul_rows_has_multi(uint32_t type);
 void aid_matmul_rows(uint32_t type, const void *w, size_t row_bytes, const float *x, size_t n, float *y,
                 size_t rows, size_t cols);
 
