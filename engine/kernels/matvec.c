@@ -89,6 +89,11 @@ struct xq_scratch {
         void *mem;
         size_t cols;
         struct kern_xq xq;
+        /* aid_matmul_rows(): the n quantized rows of x and their interleaved copies, grown to
+         * the largest batch seen (a batch of 32 long rows is past malloc's mmap threshold, and
+         * a fresh mapping per product would fault its pages in every time). */
+        void *batch_mem;
+        size_t batch_bytes;
 };
 
 static pthread_key_t scratch_key;
@@ -99,8 +104,10 @@ static void scratch_free(void *p)
 {
         struct xq_scratch *s = p;
 
-        if (s)
+        if (s) {
                 free(s->mem);
+                free(s->batch_mem);
+        }
         free(s);
 }
 
@@ -135,15 +142,14 @@ static struct kern_xq xq_layout(uint8_t *mem, size_t cols)
         };
 }
 
-static const struct kern_xq *scratch_get(size_t cols)
+/* The calling thread's scratch, made on first use. */
+static struct xq_scratch *scratch_self(void)
 {
         struct xq_scratch *s;
 
         if (pthread_once(&scratch_once, scratch_key_init) != 0 || !scratch_key_ok)
                 return NULL;
         s = pthread_getspecific(scratch_key);
-        if (s && s->cols >= cols)
-                return &s->xq;
         if (!s) {
                 s = calloc(1, sizeof(*s));
                 if (!s || pthread_setspecific(scratch_key, s) != 0) {
@@ -151,6 +157,17 @@ static const struct kern_xq *scratch_get(size_t cols)
                         return NULL;
                 }
         }
+        return s;
+}
+
+static const struct kern_xq *scratch_get(size_t cols)
+{
+        struct xq_scratch *s = scratch_self();
+
+        if (!s)
+                return NULL;
+        if (s->mem && s->cols >= cols)
+                return &s->xq;
         uint8_t *mem = aligned_alloc(64, xq_bytes(cols));
         if (!mem)
                 return NULL;
@@ -159,6 +176,24 @@ static const struct kern_xq *scratch_get(size_t cols)
         s->cols = (cols + 255) / 256 * 256;
         s->xq = xq_layout(mem, cols);
         return &s->xq;
+}
+
+/* `bytes` (a multiple of 64) of the calling thread's batch scratch, NULL when out of memory. */
+static uint8_t *scratch_batch(size_t bytes)
+{
+        struct xq_scratch *s = scratch_self();
+
+        if (!s)
+                return NULL;
+        if (s->batch_bytes < bytes) {
+                void *mem = aligned_alloc(64, bytes);
+                if (!mem)
+                        return NULL;
+                free(s->batch_mem);
+                s->batch_mem = mem;
+                s->batch_bytes = bytes;
+        }
+        return s->batch_mem;
 }
 
 void aid_matvec(uint32_t type, const void *w, size_t row_bytes, const float *x, float *y, size_t rows,
@@ -239,10 +274,12 @@ void aid_matmul_rows(uint32_t type, const void *w, size_t row_bytes, const float
                 return;
         }
 
+        enum { G = (AID_MATMUL_ROWS_MAX + KERN_QDOT_MULTI_MAX - 1) / KERN_QDOT_MULTI_MAX };
+        size_t stride = xq_bytes(cols), tstride = kern_xqt_bytes(cols);
         if (aid_matvec_uses_q8x(type)) {
-                /* Quantize every x once; should the memory not be had, the f32 path answers. */
-                size_t stride = xq_bytes(cols);
-                mem = aligned_alloc(64, stride * n);
+                /* Quantize every x once; should the memory not be had, the f32 path answers.
+                 * The interleaved copies for the multi-row kernels follow the n rows. */
+                mem = scratch_batch(stride * n + tstride * G);
                 if (mem) {
                         size_t block = ggml_type_traits_get(type)->block_elems;
                         for (size_t j = 0; j < n; j++) {
@@ -257,18 +294,13 @@ void aid_matmul_rows(uint32_t type, const void *w, size_t row_bytes, const float
         if (mem) {
                 kern_qdot_fn qfn = qdot_for(level, type);
                 kern_qdot_multi_fn mfn = qdot_multi_for(level, type);
-                enum { G = (AID_MATMUL_ROWS_MAX + KERN_QDOT_MULTI_MAX - 1) / KERN_QDOT_MULTI_MAX };
                 struct kern_xqt xt[G] = { 0 };
-                uint8_t *tmem = NULL;
                 if (mfn && ggml_type_traits_get(type)->block_elems == 32) {
                         /* The 32-element types' kernels read x side by side, per group. */
-                        size_t stride = kern_xqt_bytes(cols);
-                        tmem = aligned_alloc(64, stride * G);
-                        if (!tmem)
-                                mfn = NULL;
-                        for (size_t g = 0; tmem && g * KERN_QDOT_MULTI_MAX < n; g++) {
+                        uint8_t *tmem = mem + stride * n;
+                        for (size_t g = 0; g * KERN_QDOT_MULTI_MAX < n; g++) {
                                 size_t j0 = g * KERN_QDOT_MULTI_MAX;
-                                xt[g] = kern_xqt_layout(tmem + g * stride, cols);
+                                xt[g] = kern_xqt_layout(tmem + g * tstride, cols);
                                 kern_xqt_fill(&xq[j0], n - j0 < KERN_QDOT_MULTI_MAX ? n - j0 : KERN_QDOT_MULTI_MAX,
                                                 cols, &xt[g]);
                         }
@@ -287,15 +319,12 @@ void aid_matmul_rows(uint32_t type, const void *w, size_t row_bytes, const float
                                         for (size_t j = 0; j < m; j++)
                                                 y[(j0 + j) * rows + r] = out[j];
                                 }
-                        free(tmem);
-                        free(mem);
                         return;
                 }
 #pragma omp parallel for schedule(static) if (rows * row_bytes >= (1u << 18))
                 for (size_t r = 0; r < rows; r++)
                         for (size_t j = 0; j < n; j++)
                                 y[j * rows + r] = qfn(base + r * row_bytes, &xq[j], cols);
-                free(mem);
                 return;
         }
 #pragma omp parallel for schedule(static) if (rows * row_bytes >= (1u << 18))
