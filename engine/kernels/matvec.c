@@ -122,7 +122,7 @@ static size_t xq_bytes(size_t cols)
 {
         size_t n = (cols + 255) / 256 * 256;
         size_t total = n + n / 32 * sizeof(float) + n / 16 * sizeof(int16_t) + n / 32 * sizeof(int16_t) +
-                        n / 32 * sizeof(float) + n / 4 * sizeof(int32_t);
+                       n / 32 * sizeof(float) + n / 4 * sizeof(int32_t);
         return (total + 63) / 64 * 64;
 }
 
@@ -252,7 +252,7 @@ static kern_qdot_multi_fn qdot_multi_for(enum aid_cpu_level level, uint32_t type
 bool aid_matmul_rows_has_multi(uint32_t type)
 {
         return type < _GGML_TYPE_MAX && aid_matvec_uses_q8x(type) &&
-                        qdot_multi_for(aid_kernels_get_level(), type) != NULL;
+               qdot_multi_for(aid_kernels_get_level(), type) != NULL;
 }
 
 void aid_matmul_rows(uint32_t type, const void *w, size_t row_bytes, const float *x, size_t n, float *y,
@@ -301,7 +301,8 @@ void aid_matmul_rows(uint32_t type, const void *w, size_t row_bytes, const float
                         for (size_t g = 0; g * KERN_QDOT_MULTI_MAX < n; g++) {
                                 size_t j0 = g * KERN_QDOT_MULTI_MAX;
                                 xt[g] = kern_xqt_layout(tmem + g * tstride, cols);
-                                kern_xqt_fill(&xq[j0], n - j0 < KERN_QDOT_MULTI_MAX ? n - j0 : KERN_QDOT_MULTI_MAX,
+                                kern_xqt_fill(&xq[j0],
+                                                n - j0 < KERN_QDOT_MULTI_MAX ? n - j0 : KERN_QDOT_MULTI_MAX,
                                                 cols, &xt[g]);
                         }
                 }
@@ -312,10 +313,11 @@ void aid_matmul_rows(uint32_t type, const void *w, size_t row_bytes, const float
 #pragma omp parallel for schedule(static) if (rows * row_bytes >= (1u << 18))
                         for (size_t r = 0; r < rows; r++)
                                 for (size_t j0 = 0; j0 < n; j0 += KERN_QDOT_MULTI_MAX) {
-                                        size_t m = n - j0 < KERN_QDOT_MULTI_MAX ? n - j0 : KERN_QDOT_MULTI_MAX;
+                                        size_t m = n - j0 < KERN_QDOT_MULTI_MAX ? n - j0
+                                                                                : KERN_QDOT_MULTI_MAX;
                                         float out[KERN_QDOT_MULTI_MAX] = { 0 };
-                                        mfn(base + r * row_bytes, &xq[j0], &xt[j0 / KERN_QDOT_MULTI_MAX], m, cols,
-                                                        out);
+                                        mfn(base + r * row_bytes, &xq[j0], &xt[j0 / KERN_QDOT_MULTI_MAX], m,
+                                                        cols, out);
                                         for (size_t j = 0; j < m; j++)
                                                 y[(j0 + j) * rows + r] = out[j];
                                 }
