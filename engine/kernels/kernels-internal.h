@@ -216,8 +216,8 @@ struct kern_xqt {
         int32_t *off; /* [cols / 32 * group]: -8 * the sums of qs (Q4_0's offset) */
         int group;
 };
-typedef void (*kern_qdot_multi_fn)(const void *row, const struct kern_xq *x, const struct kern_xqt *xt, size_t n,
-                size_t cols, float *out);
+typedef void (*kern_qdot_multi_fn)(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,
+                size_t n, size_t cols, float *out);
 /* Bytes of a kern_xqt for cols, and its layout in mem (64-byte aligned). */
 size_t kern_xqt_bytes(size_t cols);
 struct kern_xqt kern_xqt_layout(uint8_t *mem, size_t cols);
@@ -238,3 +238,19 @@ struct kern_dequant_table {
 };
 extern const struct kern_dequant_table kern_dequant_avx2;
 extern const struct kern_dequant_table kern_dequant_avx512;
+
+/* dispatch.c: the kernel of a CPU level for a type, or of the next lower level that has one
+ * (kern_dot_for: NULL for a type no level supports; kern_qdot_multi_for: NULL where no level
+ * has a multi-row kernel, and the caller loops over the single-row one). */
+kern_dot_fn kern_dot_for(enum aid_cpu_level level, uint32_t type);
+kern_qdot_fn kern_qdot_for(enum aid_cpu_level level, uint32_t type);
+kern_quantize_x_fn kern_quantize_x_for(enum aid_cpu_level level);
+kern_qdot_multi_fn kern_qdot_multi_for(enum aid_cpu_level level, uint32_t type);
+
+/* scratch.c: per-thread buffers, kept for the thread's life so decode allocates nothing per
+ * call. kern_scratch_xq: an 8-bit x of at least cols elements; kern_scratch_batch: bytes (a
+ * multiple of 64) for aid_matmul_rows(). NULL when out of memory. */
+size_t kern_xq_bytes(size_t cols);
+struct kern_xq kern_xq_layout(uint8_t *mem, size_t cols);
+const struct kern_xq *kern_scratch_xq(size_t cols);
+uint8_t *kern_scratch_batch(size_t bytes);
