@@ -69,6 +69,7 @@ static void defaults(enum aid_bus_mode mode, struct aid_conf *c)
                 .text = {
                         .max_sequences = AID_CONF_TEXT_MAX_SEQUENCES_DEFAULT,
                         .prefill_chunk = AID_CONF_TEXT_PREFILL_CHUNK_DEFAULT,
+                        .prefill_step_msec = AID_CONF_TEXT_PREFILL_STEP_MSEC_DEFAULT,
                 },
         };
         if (mode == AID_BUS_SYSTEM) {
@@ -127,7 +128,7 @@ static const char *const known_models_keys[] = {
 static const char *const known_daemon_keys[] = { "IdleUnloadSec", NULL };
 static const char *const known_policy_keys[] = { "Directories", NULL };
 static const char *const known_text_keys[] = { "Threads", "ContextSize", "MaxSequences", "PrefillChunk",
-        NULL };
+        "PrefillStepMSec", NULL };
 
 static int invalid(struct aid_error *err, const char *file, const char *group, const char *key,
                 const char *what)
@@ -257,6 +258,8 @@ static int apply_text(GKeyFile *k, const char *file, struct aid_conf *c, struct 
                 r = take_count(k, file, "MaxSequences", 1, 1024, &c->text.max_sequences, err);
         if (r >= 0)
                 r = take_count(k, file, "PrefillChunk", 1, 65536, &c->text.prefill_chunk, err);
+        if (r >= 0)
+                r = take_count(k, file, "PrefillStepMSec", 0, 60000, &c->text.prefill_step_msec, err);
         return r;
 }
 

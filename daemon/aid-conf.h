@@ -20,16 +20,18 @@ enum aid_bus_mode {
 
 const char *aid_bus_mode_to_string(enum aid_bus_mode m); /* "user", "system", "address" */
 
-#define AID_CONF_IDLE_UNLOAD_SEC_DEFAULT    300
-#define AID_CONF_TEXT_MAX_SEQUENCES_DEFAULT 16
-#define AID_CONF_TEXT_PREFILL_CHUNK_DEFAULT 128
+#define AID_CONF_IDLE_UNLOAD_SEC_DEFAULT        300
+#define AID_CONF_TEXT_MAX_SEQUENCES_DEFAULT     16
+#define AID_CONF_TEXT_PREFILL_CHUNK_DEFAULT     128
+#define AID_CONF_TEXT_PREFILL_STEP_MSEC_DEFAULT 100
 
 /* [Text]: the language model's worker (daemon/text-engine.h). */
 struct aid_text_conf {
-        uint32_t threads;       /* Threads=; 0 = every core */
-        uint32_t context_size;  /* ContextSize=; tokens per sequence, 0 = min(model's, 4096) */
-        uint32_t max_sequences; /* MaxSequences=: running generations + open chats, >= 1 */
-        uint32_t prefill_chunk; /* PrefillChunk=: prompt tokens per sequence per step, >= 1 */
+        uint32_t threads;           /* Threads=; 0 = every core */
+        uint32_t context_size;      /* ContextSize=; tokens per sequence, 0 = min(model's, 4096) */
+        uint32_t max_sequences;     /* MaxSequences=: running generations + open chats, >= 1 */
+        uint32_t prefill_chunk;     /* PrefillChunk=: prompt tokens per sequence per step, >= 1 */
+        uint32_t prefill_step_msec; /* PrefillStepMSec=: how long a prefill step may take; 0 = no limit */
 };
 
 struct aid_conf {

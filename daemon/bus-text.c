@@ -1411,6 +1411,7 @@ int bus_text_new(struct daemon *d, struct bus_text **ret)
                 .n_ctx = tc->context_size,
                 .n_seq_max = tc->max_sequences,
                 .prefill_chunk = tc->prefill_chunk,
+                .prefill_step_usec = (uint64_t)tc->prefill_step_msec * 1000u,
                 .idle_unload_usec = d->conf.idle_unload_sec * UINT64_C(1000000),
         };
         int r;

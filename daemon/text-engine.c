@@ -30,6 +30,7 @@
 #include "macro.h"
 #include "model.h"
 #include "scheduler.h"
+#include "step-plan.h"
 #include "stop.h"
 #include "text-engine.h"
 #include "tokenizer/tokenizer.h"
@@ -45,6 +46,10 @@ static inline void *mfree_p(void *p)
 #define DEFAULT_N_SEQ_MAX     4
 #define DEFAULT_PREFILL_CHUNK 128
 #define DEFAULT_N_CTX_MAX     4096
+/* With a step budget (prefill_step_usec): the prompt tokens of the first steps, before the
+ * cost of a step is known, and the fewest a step takes whatever the decode load. */
+#define PREFILL_FIRST_ROWS 16
+#define PREFILL_MIN_ROWS   4
 
 enum job_state {
         JOB_QUEUED,
@@ -85,9 +90,10 @@ struct job {
         size_t fix_cap;
         char *answer; /* chats: the text emitted so far */
         size_t answer_len;
-        bool turn_added; /* chats: the user's message is in the conversation */
-        size_t take;     /* prompt tokens in the current batch */
-        long logits_at;  /* index of this job's logits in the current batch, -1 none */
+        bool turn_added;  /* chats: the user's message is in the conversation */
+        size_t take;      /* prompt tokens in the current batch */
+        bool passed_over; /* its prompt took no tokens in the last step (step-plan.h) */
+        long logits_at;   /* index of this job's logits in the current batch, -1 none */
 };
 
 /* A conversation, on the worker's side. msgs[0] is the system prompt when there is one. */
@@ -206,6 +212,9 @@ struct text_engine {
         char tmpl_error[sizeof(((struct aid_error *)0)->message)];
         bool *slot_used;
         struct aid_batch_entry *batch;
+        struct step_cost step_cost;         /* of the loaded model's steps */
+        struct job **prefill_jobs;          /* [n_seq_max], step()'s */
+        struct prefill_want *prefill_wants; /* [n_seq_max], step()'s */
         uint64_t last_used_usec;
 };
 
@@ -639,6 +648,7 @@ static int model_load(struct text_engine *te, const char *path, struct aid_error
                 return aid_error_set(err, -ENOMEM, "out of memory");
         }
         memset(te->slot_used, 0, te->config.n_seq_max * sizeof(bool));
+        te->step_cost = (struct step_cost){};
         r = aid_chat_template_from_gguf(aid_model_gguf(te->model), &te->tmpl, &terr);
         if (r == -ENODATA)
                 snprintf(te->tmpl_error, sizeof(te->tmpl_error),
@@ -973,13 +983,29 @@ static void job_next_token(struct text_engine *te, struct job *j, const float *l
         j->state = JOB_DECODE;
 }
 
+/* The prompt tokens this step may take besides n_decode running generations: PrefillChunk at
+ * most, and where a step budget is set, what the measured cost of a step lets end within it
+ * (at least PREFILL_MIN_ROWS, so that prompts advance whatever the decode load). */
+static size_t prefill_rows(struct text_engine *te, size_t n_decode)
+{
+        size_t rows = te->config.prefill_chunk;
+
+        if (te->config.prefill_step_usec > 0) {
+                size_t fit = step_cost_rows_within(&te->step_cost, te->config.prefill_step_usec);
+                /* Not measured yet: a small first step, which measures it. */
+                fit = fit == 0 ? PREFILL_FIRST_ROWS : fit > n_decode ? fit - n_decode : 0;
+                rows = MIN(rows, MAX(fit, (size_t)PREFILL_MIN_ROWS));
+        }
+        return rows;
+}
+
 static void step(struct text_engine *te)
 {
-        uint32_t budget = te->config.prefill_chunk;
         struct aid_error err = {};
         struct job *j, *next;
-        size_t n = 0;
+        size_t n = 0, n_decode = 0, n_prefill = 0;
         long n_logits = 0;
+        uint64_t start;
         int r;
 
         for (j = te->jobs; j; j = next) {
@@ -994,23 +1020,36 @@ static void step(struct text_engine *te)
                         }
                         te->batch[n++] = (struct aid_batch_entry){ j->pending, (uint32_t)j->seq, pos, true };
                         j->logits_at = n_logits++;
-                } else if (j->state == JOB_PREFILL && budget > 0) {
-                        j->take = MIN(budget, j->n_tokens - j->n_done);
-                        for (size_t i = 0; i < j->take; i++) {
-                                size_t p = j->n_done + i;
-                                bool last = p + 1 == j->n_tokens;
-                                te->batch[n++] = (struct aid_batch_entry){ j->tokens[p], (uint32_t)j->seq,
-                                        (uint32_t)p, last };
-                                if (last)
-                                        j->logits_at = n_logits++;
-                        }
-                        budget -= (uint32_t)j->take;
+                        n_decode++;
+                } else if (j->state == JOB_PREFILL) {
+                        te->prefill_jobs[n_prefill] = j;
+                        te->prefill_wants[n_prefill++] = (struct prefill_want){
+                                .remaining = j->n_tokens - j->n_done,
+                                .passed_over = j->passed_over,
+                        };
+                }
+        }
+        step_plan_prefill(te->prefill_wants, n_prefill, prefill_rows(te, n_decode));
+        for (size_t k = 0; k < n_prefill; k++) {
+                j = te->prefill_jobs[k];
+                j->take = te->prefill_wants[k].take;
+                j->passed_over = te->prefill_wants[k].passed_over;
+                for (size_t i = 0; i < j->take; i++) {
+                        size_t p = j->n_done + i;
+                        bool last = p + 1 == j->n_tokens;
+                        te->batch[n++] = (struct aid_batch_entry){ j->tokens[p], (uint32_t)j->seq,
+                                (uint32_t)p, last };
+                        if (last)
+                                j->logits_at = n_logits++;
                 }
         }
         if (n == 0)
                 return;
 
+        start = now_usec();
         r = aid_decode(te->ctx, te->batch, n, &err);
+        if (r >= 0)
+                step_cost_update(&te->step_cost, n, now_usec() - start);
         for (j = te->jobs; j; j = next) {
                 next = j->next;
                 if (j->state == JOB_QUEUED || (j->take == 0 && j->logits_at < 0))
@@ -1314,7 +1353,9 @@ int text_engine_new(sd_event *event, const struct text_engine_config *config, st
 
         te->slot_used = calloc(te->config.n_seq_max, sizeof(bool));
         te->batch = calloc(te->config.n_seq_max + te->config.prefill_chunk, sizeof(struct aid_batch_entry));
-        if (!te->slot_used || !te->batch) {
+        te->prefill_jobs = calloc(te->config.n_seq_max, sizeof(struct job *));
+        te->prefill_wants = calloc(te->config.n_seq_max, sizeof(struct prefill_want));
+        if (!te->slot_used || !te->batch || !te->prefill_jobs || !te->prefill_wants) {
                 r = -ENOMEM;
                 goto fail;
         }
@@ -1398,6 +1439,8 @@ struct text_engine *text_engine_free(struct text_engine *te)
         sched_free(te->sched);
         free(te->slot_used);
         free(te->batch);
+        free(te->prefill_jobs);
+        free(te->prefill_wants);
         sd_event_source_disable_unref(te->source);
         if (te->efd >= 0)
                 close(te->efd);

@@ -41,10 +41,13 @@ enum text_model_state {
 };
 
 struct text_engine_config {
-        uint32_t n_threads;        /* inference threads; 0 = all cores */
-        uint32_t n_ctx;            /* context per sequence; 0 = min(model's, 4096) */
-        uint32_t n_seq_max;        /* sequences (running generations + open chats) at once */
-        uint32_t prefill_chunk;    /* prompt tokens per sequence per step (e.g. 128) */
+        uint32_t n_threads;     /* inference threads; 0 = all cores */
+        uint32_t n_ctx;         /* context per sequence; 0 = min(model's, 4096) */
+        uint32_t n_seq_max;     /* sequences (running generations + open chats) at once */
+        uint32_t prefill_chunk; /* prompt tokens per sequence per step (e.g. 128) */
+        /* How long a step that evaluates prompt tokens may take (daemon/step-plan.h), which
+         * bounds how long a new request waits for the step in progress; 0 = no limit. */
+        uint64_t prefill_step_usec;
         uint64_t idle_unload_usec; /* unload the model after this long unused; 0 = never */
 };
 

@@ -280,7 +280,8 @@ Test(config, text_worker_defaults_and_overrides)
                                                           "ContextSize=2048\n");
         g_autofree char *user = write_file("user/aid.conf", "[Text]\n"
                                                             "MaxSequences=4\n"
-                                                            "PrefillChunk= 64 \n");
+                                                            "PrefillChunk= 64 \n"
+                                                            "PrefillStepMSec=0\n");
         const char *const files[] = { etc, user, NULL };
         struct aid_conf c;
 
@@ -289,6 +290,7 @@ Test(config, text_worker_defaults_and_overrides)
         cr_assert_eq(c.text.context_size, 0, "the model's context unless configured");
         cr_assert_eq(c.text.max_sequences, 16);
         cr_assert_eq(c.text.prefill_chunk, 128);
+        cr_assert_eq(c.text.prefill_step_msec, 100);
         aid_conf_clear(&c);
 
         load_ok(AID_BUS_USER, files, &c);
@@ -296,6 +298,7 @@ Test(config, text_worker_defaults_and_overrides)
         cr_assert_eq(c.text.context_size, 2048);
         cr_assert_eq(c.text.max_sequences, 4);
         cr_assert_eq(c.text.prefill_chunk, 64);
+        cr_assert_eq(c.text.prefill_step_msec, 0, "0 turns the step limit off");
         cr_assert_null(c.warnings, "[Text] keys were reported as unknown: %s",
                         c.warnings ? c.warnings[0] : "");
         aid_conf_clear(&c);
@@ -308,6 +311,8 @@ Test(config, invalid_text_values_name_the_key)
                 { "[Text]\nContextSize=-1\n", "ContextSize" },
                 { "[Text]\nMaxSequences=0\n", "MaxSequences" },
                 { "[Text]\nPrefillChunk=0\n", "PrefillChunk" },
+                { "[Text]\nPrefillStepMSec=soon\n", "PrefillStepMSec" },
+                { "[Text]\nPrefillStepMSec=3600000\n", "PrefillStepMSec" },
                 { "[Text]\nThreads=100000\n", "Threads" },
         };
 

@@ -106,6 +106,8 @@ struct got {
         unsigned tokens_at_cancel;
         unsigned n_overflow, dropped, n_used;
         uint32_t used;
+        struct got *watch;            /* another job, whose tokens so far ... */
+        unsigned watch_tokens_at_end; /* ... are counted when this one ends */
 };
 
 static int n_ended;
@@ -134,6 +136,8 @@ static void on_finished(void *userdata, const struct text_stats *stats)
         if (g->n_finished + g->n_failed)
                 g->after_end++;
         g->n_finished++;
+        if (g->watch)
+                g->watch_tokens_at_end = g->watch->n_tokens;
         g->stats = *stats;
         snprintf(g->finish, sizeof(g->finish), "%s", stats->finish_reason);
         g->stats.finish_reason = g->finish;
@@ -319,6 +323,61 @@ Test(text_engine, concurrent_jobs_equal_their_solo_runs)
         text_engine_free(te);
         free(solo);
         free(both);
+}
+
+/* A short request that arrives with a long prompt is answered first, and the
+ * long prompt, read in steps of whatever size the step budget allows, still gives the text of
+ * its run alone. */
+Test(text_engine, short_request_answered_while_a_long_prompt_is_read)
+{
+        _cleanup_free_ char *path = model_file(LLAMA, ".gguf"), *long_prompt = NULL;
+        struct got *solo = calloc(1, sizeof(*solo)), *lg = calloc(1, sizeof(*lg)),
+                   *sh = calloc(1, sizeof(*sh));
+        struct text_engine *te = engine(1, 0, 64, 0);
+        struct text_engine_config c = {
+                .n_threads = 1,
+                .n_seq_max = 2,
+                .prefill_chunk = 64,
+                .prefill_step_usec = 1, /* below any step: the fewest rows per step */
+        };
+        struct text_engine *busy = NULL;
+
+        long_prompt = strdup("");
+        for (int i = 0; i < 6; i++) {
+                char *more = NULL;
+                cr_assert_neq(asprintf(&more, "%sThe quick brown fox jumps over the lazy dog. ",
+                                              long_prompt),
+                                -1);
+                free(long_prompt);
+                long_prompt = more;
+        }
+        struct text_job_params pl = greedy("app.long", path, long_prompt, 8);
+        submit(te, &pl, solo);
+        run_until_ended(&solo, 1);
+        assert_finished(solo, "length");
+        cr_assert_gt(solo->stats.prompt_tokens, 150);
+
+        cr_assert_eq(text_engine_new(loop, &c, &busy), 0);
+        /* The short request comes right behind: the worker sees it before the long prompt's
+         * first step or a few steps into it, and answers it first either way. */
+        submit(busy, &pl, lg);
+        struct text_job_params ps = greedy("app.short", path, "Hello", 1);
+        sh->watch = lg;
+        submit(busy, &ps, sh);
+        run_until_ended(&sh, 1);
+        assert_finished(sh, "length");
+        cr_assert_eq(sh->watch_tokens_at_end, 0,
+                        "the long prompt was read before the short request was answered");
+
+        run_until_ended(&lg, 1);
+        assert_finished(lg, "length");
+        cr_assert_str_eq(lg->text, solo->text, "read in budgeted steps, the long prompt gives other text");
+        cr_assert_eq(lg->stats.prompt_tokens, solo->stats.prompt_tokens);
+        text_engine_free(busy);
+        text_engine_free(te);
+        free(solo);
+        free(lg);
+        free(sh);
 }
 
 Test(text_engine, cancel_mid_generation)
