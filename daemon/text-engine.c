@@ -611,6 +611,26 @@ static void model_unload(struct text_engine *te)
         te->n_ctx = 0;
 }
 
+struct load_progress {
+        struct text_engine *te;
+        const char *path;
+};
+
+/* The weights being read from disk are what takes time in a load: their bytes are the
+ * progress the Models property shows. Stops when the daemon does. */
+static int load_progress(uint64_t done, uint64_t total, void *userdata)
+{
+        struct load_progress *lp = userdata;
+        bool quit;
+
+        post_model_state(lp->te, lp->path, TEXT_MODEL_LOADING, total ? (double)done / (double)total : 1.0,
+                        NULL);
+        pthread_mutex_lock(&lp->te->lock);
+        quit = lp->te->quit;
+        pthread_mutex_unlock(&lp->te->lock);
+        return quit ? -ECANCELED : 0;
+}
+
 static int model_load(struct text_engine *te, const char *path, struct aid_error *err)
 {
         struct aid_context_params cp = {};
@@ -623,6 +643,10 @@ static int model_load(struct text_engine *te, const char *path, struct aid_error
         r = aid_model_load(path, &te->model, err);
         if (r >= 0 && !aid_model_tokenizer(te->model))
                 r = aid_error_set(err, -EOPNOTSUPP, "%s has no usable vocabulary", path);
+        if (r >= 0) {
+                struct load_progress lp = { te, path };
+                r = gguf_prefault(aid_model_gguf(te->model), load_progress, &lp, err);
+        }
         if (r >= 0) {
                 n_ctx = aid_model_hparams(te->model)->n_ctx_train;
                 if (te->config.n_ctx > 0)

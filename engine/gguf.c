@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "gguf.h"
 #include "macro.h"
@@ -781,6 +782,54 @@ struct gguf_file *gguf_close(struct gguf_file *f)
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct gguf_file *, gguf_close);
 
+/* Slices small enough that progress moves several times a second from a slow disk, large
+ * enough that the calls cost nothing next to the reads. */
+#define PREFAULT_SLICE (32u << 20)
+
+int gguf_prefault(
+                const struct gguf_file *f, gguf_progress_fn progress, void *userdata, struct aid_error *err)
+{
+        long page = sysconf(_SC_PAGESIZE);
+        uint64_t start, end, total;
+        bool populate = true;
+
+        if (!f)
+                return aid_error_set(err, -EINVAL, "no file");
+        if (!f->map)
+                return 0; /* a caller's buffer is in memory already */
+        if (page <= 0)
+                page = 4096;
+        start = f->data_offset / (uint64_t)page * (uint64_t)page;
+        end = f->size;
+        total = end - start;
+        for (uint64_t at = start; at < end;) {
+                uint64_t len = MIN((uint64_t)PREFAULT_SLICE, end - at);
+                uint8_t *p = (uint8_t *)f->map + at;
+
+                /* MADV_POPULATE_READ (Linux 5.14) reads the pages and maps them, and reports a
+                 * read error as EFAULT where touching the page would raise SIGBUS. */
+                if (populate && madvise(p, len, MADV_POPULATE_READ) < 0) {
+                        if (errno != EINVAL)
+                                return aid_error_set(err, errno == EFAULT || errno == EIO ? -EIO : -errno,
+                                                "cannot read the tensor data at 0x%" PRIx64 "..0x%" PRIx64
+                                                ": %s",
+                                                at, at + len, strerror(errno));
+                        populate = false;
+                }
+                if (!populate) {
+                        volatile uint8_t sink = 0;
+                        (void)madvise(p, len, MADV_WILLNEED);
+                        for (uint64_t o = 0; o < len; o += (uint64_t)page)
+                                sink ^= p[o];
+                        (void)sink;
+                }
+                at += len;
+                if (progress && progress(at - start, total, userdata) != 0)
+                        return aid_error_set(err, -ECANCELED, "reading the tensor data was cancelled");
+        }
+        return 0;
+}
+
 int gguf_open_memory(const void *data, size_t size, struct gguf_file **ret_file, struct aid_error *err)
 {
         _cleanup_(gguf_closep) struct gguf_file *f = NULL;
@@ -861,6 +910,11 @@ uint32_t gguf_alignment(const struct gguf_file *f)
 uint64_t gguf_data_offset(const struct gguf_file *f)
 {
         return f->data_offset;
+}
+
+const void *gguf_data(const struct gguf_file *f)
+{
+        return f->base + f->data_offset;
 }
 
 uint64_t gguf_n_kv(const struct gguf_file *f)

@@ -92,12 +92,24 @@ int gguf_open(const char *path, struct gguf_file **ret_file, struct aid_error *e
 int gguf_open_memory(const void *data, size_t size, struct gguf_file **ret_file, struct aid_error *err);
 struct gguf_file *gguf_close(struct gguf_file *f); /* accepts NULL, returns NULL */
 
+/* Called with the bytes done so far and in all; a nonzero return stops the work. */
+typedef int (*gguf_progress_fn)(uint64_t done, uint64_t total, void *userdata);
+/* Reads the whole tensor data section into memory ahead of use (page cache and page tables:
+ * still the file's pages, nothing is copied), in slices, calling progress after each, so that
+ * the first request does not fault the weights in from disk one page at a time. 0; -EIO with
+ * the byte range when the file cannot be read; -ECANCELED when progress asked to stop. Files
+ * opened from memory have nothing to do. */
+int gguf_prefault(
+                const struct gguf_file *f, gguf_progress_fn progress, void *userdata, struct aid_error *err);
+
 uint32_t gguf_version(const struct gguf_file *f);
 uint64_t gguf_file_size(const struct gguf_file *f);
 uint32_t gguf_alignment(const struct gguf_file *f);
 /* Start of the tensor data section (clipped to the file size for files without tensors, which
  * may end right after the key/values). */
 uint64_t gguf_data_offset(const struct gguf_file *f);
+/* The tensor data section in memory (gguf_file_size() - gguf_data_offset() bytes). */
+const void *gguf_data(const struct gguf_file *f);
 
 uint64_t gguf_n_kv(const struct gguf_file *f);
 const struct gguf_kv *gguf_kv_at(const struct gguf_file *f, uint64_t i);

@@ -4,8 +4,9 @@
  * roofline it is bound by.
  *
  * What is measured, in this order (one process, one context, sequence 0):
- *   load      aid_model_load() wall time, twice: the second load finds the file in the page
- *             cache (so does the first when the file was read recently).
+ *   load      wall time of aid_model_load() and gguf_prefault() (reading the weights into
+ *             memory, as the daemon loads a model), twice: the second load finds the file in
+ *             the page cache (so does the first when the file was read recently).
  *   prefill   P random token ids in chunks of n_batch = min(P, 512) entries, logits for the last
  *             one only, from an empty cache. GFLOP/s counts
  *                 2·W·P + 2·n_embd·n_vocab + Σ_layers Σ_{i<P} 4·n_head·head_dim·kv(i)
@@ -313,35 +314,26 @@ static int read_bandwidth(size_t bytes, double *ret)
 
 /* The same probe over the model file mapped as the engine maps it (page-cache pages, 4 KiB
  * pages unless the kernel maps the file with huge pages): what decode can stream at most. */
-static int mapped_file_bandwidth(const char *path, double *ret)
+/* The read bandwidth over the model's own mapping of its weights (the pages decode reads),
+ * best of 5: not a second mapping, which would count the file's pages twice in RSS. */
+static int mapped_file_bandwidth(const struct aid_model *m, double *ret)
 {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        const struct gguf_file *f = aid_model_gguf(m);
+        size_t bytes = (size_t)(gguf_file_size(f) - gguf_data_offset(f)) & ~(size_t)63;
         volatile uint64_t sink;
-        struct stat st;
         double best = 0;
-        void *map;
-        size_t bytes;
 
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        bytes = (size_t)st.st_size & ~(size_t)63;
         if (bytes == 0)
                 return -EINVAL;
-        map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map == MAP_FAILED)
-                return -errno;
-        sink = aid_read_sum(map, bytes);
+        sink = aid_read_sum(gguf_data(f), bytes);
         for (int i = 0; i < 5; i++) {
                 double t0 = now();
-                sink = aid_read_sum(map, bytes);
+                sink = aid_read_sum(gguf_data(f), bytes);
                 double bps = (double)bytes / (now() - t0);
                 if (bps > best)
                         best = bps;
         }
         (void)sink;
-        munmap(map, (size_t)st.st_size);
         *ret = best;
         return 0;
 }
@@ -557,6 +549,8 @@ static int time_load(const char *path, struct aid_model **ret, double *ret_secon
         double t0 = now();
         int r = aid_model_load(path, ret, &err);
 
+        if (r >= 0)
+                r = gguf_prefault(aid_model_gguf(*ret), NULL, NULL, &err);
         *ret_seconds = now() - t0;
         if (r < 0)
                 fprintf(stderr, "aid-infer: loading the model: %s\n",
@@ -647,7 +641,7 @@ int aid_infer_bench(int argc, char **argv)
         read_proc_mem(&b.mem_loaded);
         /* Memory bandwidth on a shared machine varies from second to second: probe the model's
          * mapping now and again after the runs, and keep the best. */
-        r = mapped_file_bandwidth(b.path, &b.file_bandwidth);
+        r = mapped_file_bandwidth(m, &b.file_bandwidth);
         if (r < 0) {
                 fprintf(stderr, "aid-infer: %s: mapped-file bandwidth probe: %s\n", b.path, strerror(-r));
                 goto out;
@@ -735,7 +729,7 @@ int aid_infer_bench(int argc, char **argv)
                 fprintf(stderr, "aid-infer: bandwidth probe: %s\n", strerror(-r));
                 goto out;
         }
-        r = mapped_file_bandwidth(b.path, &bw);
+        r = mapped_file_bandwidth(m, &bw);
         if (r < 0) {
                 fprintf(stderr, "aid-infer: %s: mapped-file bandwidth probe: %s\n", b.path, strerror(-r));
                 goto out;

@@ -961,6 +961,66 @@ Test(gguf, open_file_on_disk)
         buf_free(&b);
 }
 
+struct prefault_seen {
+        unsigned calls, stop_after;
+        uint64_t last_done, total;
+        bool monotonic;
+};
+
+static int prefault_progress(uint64_t done, uint64_t total, void *userdata)
+{
+        struct prefault_seen *s = userdata;
+
+        s->monotonic = s->monotonic && done > s->last_done && done <= total &&
+                       (s->calls == 0 || total == s->total);
+        s->calls++;
+        s->last_done = done;
+        s->total = total;
+        return s->stop_after && s->calls >= s->stop_after;
+}
+
+Test(gguf, prefault_reads_the_data_with_progress)
+{
+        char path[] = "/tmp/aid-test-gguf-XXXXXX";
+        struct buf b = small_file(3);
+        struct gguf_file *f = NULL;
+        struct aid_error err = {};
+        struct prefault_seen seen = { .monotonic = true };
+        uint64_t size = 100u << 20;
+        int fd;
+
+        /* 100 MiB, mostly a hole after the tensors: several slices of reading. */
+        fd = mkstemp(path);
+        cr_assert_geq(fd, 0);
+        cr_assert_eq(write(fd, b.d, b.len), (ssize_t)b.len);
+        cr_assert_eq(ftruncate(fd, (off_t)size), 0);
+        close(fd);
+        cr_assert_eq(gguf_open(path, &f, &err), 0, "%s", err.message);
+
+        cr_assert_eq(gguf_prefault(f, prefault_progress, &seen, &err), 0, "%s", err.message);
+        cr_assert_geq(seen.calls, 3, "one progress call per slice, %u calls", seen.calls);
+        cr_assert(seen.monotonic, "progress went backwards or past the total");
+        cr_assert_eq(seen.last_done, seen.total, "progress did not end at the total");
+        cr_assert_geq(seen.total, size - gguf_data_offset(f));
+        cr_assert_leq(seen.total, size);
+        cr_assert_eq(((const uint8_t *)gguf_tensor_at(f, 0)->data)[0], b.d[gguf_data_offset(f)]);
+
+        seen = (struct prefault_seen){ .monotonic = true, .stop_after = 1 };
+        cr_assert_eq(gguf_prefault(f, prefault_progress, &seen, &err), -ECANCELED);
+        cr_assert_eq(seen.calls, 1);
+        cr_assert(strstr(err.message, "cancel"), "%s", err.message);
+        gguf_close(f);
+        unlink(path);
+
+        /* A file in memory has nothing to read. */
+        cr_assert_eq(gguf_open_memory(b.d, b.len, &f, &err), 0, "%s", err.message);
+        seen = (struct prefault_seen){ .monotonic = true };
+        cr_assert_eq(gguf_prefault(f, prefault_progress, &seen, &err), 0);
+        cr_assert_eq(seen.calls, 0);
+        gguf_close(f);
+        buf_free(&b);
+}
+
 /* Fixtures */
 
 static const char *fixtures_dir(void)

@@ -640,12 +640,14 @@ Test(text_engine, chat_without_template_fails_clearly)
 }
 
 static enum text_model_state states[16];
+static double progresses[16];
 static unsigned n_states;
 
 static void on_state(void *userdata, const char *path, enum text_model_state state, double progress,
                 const char *reason)
 {
         cr_assert_lt(n_states, ELEMENTSOF(states));
+        progresses[n_states] = progress;
         states[n_states++] = state;
 }
 
@@ -664,15 +666,23 @@ Test(text_engine, model_loads_on_first_use_and_unloads_when_idle)
         submit(te, &p, &g[0]);
         run_until_ended(&g, 1);
         assert_finished(&g[0], "length");
-        cr_assert_eq(n_states, 2);
+        /* Loading from 0, the weights read with progress up to 1, then ready. */
+        cr_assert_geq(n_states, 3);
         cr_assert_eq(states[0], TEXT_MODEL_LOADING);
-        cr_assert_eq(states[1], TEXT_MODEL_READY);
+        cr_assert_eq(progresses[0], 0.0);
+        for (unsigned i = 1; i + 1 < n_states; i++) {
+                cr_assert_eq(states[i], TEXT_MODEL_LOADING);
+                cr_assert_geq(progresses[i], progresses[i - 1], "progress went backwards");
+        }
+        cr_assert_eq(progresses[n_states - 2], 1.0, "the weights were not all read");
+        cr_assert_eq(states[n_states - 1], TEXT_MODEL_READY);
         cr_assert_eq(text_engine_model_state(te, path, NULL, NULL), TEXT_MODEL_READY);
 
-        for (int i = 0; i < 50 && n_states < 3; i++)
+        unsigned loaded = n_states;
+        for (int i = 0; i < 50 && n_states == loaded; i++)
                 cr_assert_geq(sd_event_run(loop, 100000), 0);
-        cr_assert_eq(n_states, 3, "not unloaded after the idle time");
-        cr_assert_eq(states[2], TEXT_MODEL_UNLOADED);
+        cr_assert_eq(n_states, loaded + 1, "not unloaded after the idle time");
+        cr_assert_eq(states[loaded], TEXT_MODEL_UNLOADED);
         cr_assert_eq(text_engine_model_state(te, path, NULL, NULL), TEXT_MODEL_UNLOADED);
 
         /* A model that cannot load: the job fails and the state says why. */
