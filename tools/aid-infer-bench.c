@@ -15,6 +15,9 @@
  *             over kv(i) = i + 1 keys (capped at the window on sliding-window layers).
  *   decode    N random tokens one at a time (one aid_decode() of one entry each, logits every
  *             time), from an empty cache, as llama-bench's tg test.
+ *   batched   with -s S > 1: N steps of S sequences decoded together (one aid_decode() of S
+ *             entries per step, logits for each), what the daemon's continuous batching does
+ *             with S running requests; aggregate tokens/s beside the one-sequence decode.
  *   memory    peak RSS (getrusage ru_maxrss, VmHWM) and RssAnon / RssFile from
  *             /proc/self/status after the runs. The weights are mmapped, so they are file pages;
  *             anonymous memory is the tokenizer, the KV cache, scratch and oneDNN's buffers.
@@ -276,6 +279,24 @@ static int run_prefill(struct aid_context *ctx, const int32_t *toks, uint32_t p,
         return 0;
 }
 
+/* n steps of s sequences together, from empty caches. */
+static int run_decode_batched(struct aid_context *ctx, const int32_t *toks, uint32_t n, uint32_t s,
+                struct aid_batch_entry *batch, struct aid_error *err)
+{
+        for (uint32_t q = 0; q < s; q++)
+                aid_kv_seq_clear(ctx, q);
+        for (uint32_t i = 0; i < n; i++) {
+                for (uint32_t q = 0; q < s; q++)
+                        batch[q] = (struct aid_batch_entry){
+                                .token = toks[(i + 7 * q) % n], .seq = q, .pos = i, .want_logits = true
+                        };
+                int r = aid_decode(ctx, batch, s, err);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 static int run_decode(struct aid_context *ctx, const int32_t *toks, uint32_t n, struct aid_error *err)
 {
         aid_kv_seq_clear(ctx, 0);
@@ -399,10 +420,12 @@ static int gemm_reference(const struct model_stats *ms, size_t m, double *ret_se
 
 static void usage(FILE *f)
 {
-        fputs("Usage: aid-infer bench MODEL [-p 512] [-n 128] [-t THREADS] [-r REPEATS] [--json]\n"
+        fputs("Usage: aid-infer bench MODEL [-p 512] [-n 128] [-t THREADS] [-r REPEATS] [-s SEQUENCES] "
+              "[--json]\n"
               "                       [--bw-mib 1024] [--no-gemm]\n"
               "  -p N         prompt tokens to prefill (0: skip prefill)\n"
               "  -n N         tokens to decode one at a time (0: skip decode)\n"
+              "  -s S         also decode S sequences together, N steps (continuous batching)\n"
               "  -t N         threads (0: all cores)\n"
               "  -r N         timed repetitions of prefill and decode (best and mean reported)\n"
               "  --json       one JSON object instead of the readable block\n"
@@ -413,11 +436,11 @@ static void usage(FILE *f)
 
 struct bench {
         const char *path;
-        unsigned long p, n, threads, repeats, bw_mib;
+        unsigned long p, n, threads, repeats, bw_mib, seqs;
         bool json, gemm;
         /* results */
         double load_first, load_cached;
-        struct timing prefill, decode;
+        struct timing prefill, decode, batched;
         double prefill_first, prefill_flops;
         /* bytes/s: anonymous buffer; the model's mapping (best of before and after the
          * runs); the larger of the two, the roofline's denominator */
@@ -475,6 +498,16 @@ static void print_text(const struct bench *b, const struct aid_hparams *hp, cons
                 printf("bandwidth    %.2f GB/s read (aid_read_sum, %lu MiB anonymous, %lu threads); "
                        "%.2f GB/s over the model's mapping\n",
                                 b->bandwidth / 1e9, b->bw_mib, b->threads, b->file_bandwidth / 1e9);
+        if (b->batched.n) {
+                double tps = (double)(b->n * b->seqs) / b->batched.best;
+                printf("batched      %lu sequences x %lu steps: %.2f tok/s aggregate best (%.2f mean), "
+                       "%.1f ms per step",
+                                b->seqs, b->n, tps, (double)(b->n * b->seqs) / timing_mean(&b->batched),
+                                1e3 * b->batched.best / (double)b->n);
+                if (b->decode.n)
+                        printf(" = %.2f x one sequence's tok/s", tps / ((double)b->n / b->decode.best));
+                printf("\n");
+        }
         printf("memory       peak RSS %.1f MiB (ru_maxrss; VmHWM %.1f MiB)\n", b->maxrss_kib / 1024.0,
                         b->mem_end.hwm_kib / 1024.0);
         printf("             RssAnon %.1f MiB after load, %.1f after context, %.1f at the end; "
@@ -527,6 +560,12 @@ static void print_json(const struct bench *b, const struct aid_hparams *hp, cons
                                 tps * bpt / 1e9, tps * bpt / b->roof_bandwidth,
                                 tps * (bpt + b->kv_read_per_token) / b->roof_bandwidth);
         }
+        if (b->batched.n) {
+                double tps = (double)(b->n * b->seqs) / b->batched.best;
+                printf("  \"batched_sequences\": %lu,\n  \"batched_tok_s\": %.3f,\n"
+                       "  \"batched_tok_s_mean\": %.3f,\n",
+                                b->seqs, tps, (double)(b->n * b->seqs) / timing_mean(&b->batched));
+        }
         printf("  \"weight_bytes_per_token\": %" PRIu64 ",\n  \"kv_bytes_per_token\": %.0f,\n",
                         ms->bytes_per_token, b->kv_read_per_token);
         printf("  \"read_bandwidth_gb_s\": %.3f,\n  \"bandwidth_probe_mib\": %lu,\n", b->bandwidth / 1e9,
@@ -568,10 +607,11 @@ int aid_infer_bench(int argc, char **argv)
                 { "json", no_argument, NULL, 'j' },
                 { "bw-mib", required_argument, NULL, 'B' },
                 { "no-gemm", no_argument, NULL, 'G' },
+                { "sequences", required_argument, NULL, 's' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
-        struct bench b = { .p = 512, .n = 128, .repeats = 3, .bw_mib = 1024, .gemm = true };
+        struct bench b = { .p = 512, .n = 128, .repeats = 3, .bw_mib = 1024, .gemm = true, .seqs = 1 };
         struct model_stats ms = { 0 };
         struct aid_error err = { 0 };
         struct aid_model *m = NULL;
@@ -584,7 +624,7 @@ int aid_infer_bench(int argc, char **argv)
         double bw;
         int c, r, ret = EXIT_FAILURE;
 
-        while ((c = getopt_long(argc, argv, "p:n:t:r:h", options, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, "p:n:t:r:s:h", options, NULL)) >= 0)
                 switch (c) {
                 case 'p':
                         if (parse_count(optarg, "-p", 1u << 20, &b.p) < 0)
@@ -597,6 +637,14 @@ int aid_infer_bench(int argc, char **argv)
                 case 't':
                         if (parse_count(optarg, "-t", 1024, &b.threads) < 0)
                                 return EXIT_FAILURE;
+                        break;
+                case 's':
+                        if (parse_count(optarg, "-s", 256, &b.seqs) < 0)
+                                return EXIT_FAILURE;
+                        if (b.seqs == 0) {
+                                fprintf(stderr, "aid-infer bench: -s must be at least 1\n");
+                                return EXIT_FAILURE;
+                        }
                         break;
                 case 'r':
                         if (parse_count(optarg, "-r", 1000, &b.repeats) < 0)
@@ -660,10 +708,10 @@ int aid_infer_bench(int argc, char **argv)
                                 b.n_ctx, hp->n_ctx_train);
                 goto out;
         }
-        b.n_batch = (uint32_t)MAX(MIN(b.p, 512ul), 1ul);
+        b.n_batch = (uint32_t)MAX(MIN(b.p, 512ul), b.seqs);
         {
                 struct aid_context_params params = { .n_ctx = b.n_ctx,
-                        .n_seq_max = 1,
+                        .n_seq_max = (uint32_t)b.seqs,
                         .n_batch = b.n_batch,
                         .n_threads = (uint32_t)b.threads };
                 r = aid_context_new(m, &params, &ctx, &err);
@@ -672,7 +720,8 @@ int aid_infer_bench(int argc, char **argv)
                         goto out;
                 }
         }
-        b.kv_cache_bytes = 2ull * hp->n_layer * b.n_ctx * hp->n_head_kv * hp->head_dim * sizeof(float);
+        b.kv_cache_bytes =
+                        2ull * hp->n_layer * b.n_ctx * hp->n_head_kv * hp->head_dim * sizeof(float) * b.seqs;
         read_proc_mem(&b.mem_context);
 
         toks = calloc(MAX(b.p, b.n), sizeof(*toks));
@@ -715,6 +764,13 @@ int aid_infer_bench(int argc, char **argv)
                         if (r < 0)
                                 goto fail_eval;
                         timing_add(&b.decode, now() - t0);
+                }
+                if (b.n > 0 && b.seqs > 1) {
+                        t0 = now();
+                        r = run_decode_batched(ctx, toks, (uint32_t)b.n, (uint32_t)b.seqs, batch, &err);
+                        if (r < 0)
+                                goto fail_eval;
+                        timing_add(&b.batched, now() - t0);
                 }
         }
 

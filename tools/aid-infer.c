@@ -32,7 +32,7 @@ static void usage(FILE *f)
               "        Stream a continuation of PROMPT (BOS added, special tokens parsed). Sampling\n"
               "        defaults are llama.cpp's (temperature 0.8, top-k 40, top-p 0.95, min-p 0.05);\n"
               "        --temp 0 is greedy. -n defaults to 128.\n"
-              "  aid-infer bench MODEL [-p 512] [-n 128] [-t THREADS] [-r REPEATS] [--json]\n"
+              "  aid-infer bench MODEL [-p 512] [-n 128] [-t THREADS] [-r REPEATS] [-s SEQUENCES] [--json]\n"
               "        Time loading, a P-token prefill and N single-token decodes on random tokens;\n"
               "        print tokens/s, GFLOP/s, peak and anonymous RSS, weight bytes per decoded\n"
               "        token, the measured read bandwidth and the fraction of it decode reaches.\n"

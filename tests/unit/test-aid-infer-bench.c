@@ -127,6 +127,20 @@ Test(bench, weights_stay_in_the_mapping)
         cr_expect_null(strstr(out, "gemm_ref_gflop_s"), "--no-gemm still ran the GEMM reference");
 }
 
+Test(bench, batched_sequences)
+{
+        const char *model = fixture("tiny-llama-v512-Q4_0.gguf");
+        char args[4352];
+
+        snprintf(args, sizeof(args), "bench '%s' -p 0 -n 4 -s 3 -r 1 -t 1 --bw-mib 64 --json", model);
+        cr_assert_eq(run(args), 0, "aid-infer %s failed:\n%s", args, out);
+        cr_expect_eq(field("batched_sequences"), 3.0);
+        cr_expect_gt(field("batched_tok_s"), 0.0);
+        cr_expect_gt(field("batched_tok_s_mean"), 0.0);
+        snprintf(args, sizeof(args), "bench '%s' -p 0 -n 4 -s 0", model);
+        cr_expect_neq(run(args), 0, "-s 0 must fail");
+}
+
 Test(bench, readable_block)
 {
         const char *model = fixture("tiny-llama-v512-Q4_0.gguf");
