@@ -69,7 +69,8 @@ int aid_token_to_piece(const struct aid_tokenizer *t, int32_t id, bool special, 
 
 /* Streaming detokenizer: push tokens one by one, get text made only of whole UTF-8
  * characters; a character split over several tokens (byte fallback, BPE bytes) is held back
- * until complete. */
+ * until complete. Bytes that can form no character (a random model's byte tokens) are passed
+ * on as they are, as soon as that is certain: callers that promise valid UTF-8 replace them. */
 struct aid_detokenizer;
 enum {
         AID_DETOKENIZE_SPECIAL = 1u << 0, /* render control tokens' text */
