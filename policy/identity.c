@@ -367,6 +367,13 @@ static int read_flatpak(const char *proc, pid_t pid, char **ret_app_id, struct a
         r = read_small_file(path, &contents, &length);
         if (r == -ENOENT || r == -ENOTDIR)
                 return -ENOENT;
+        if (r == -EACCES || r == -EPERM)
+                /* Another user's process, whose root only CAP_SYS_PTRACE may look into
+                 * (system mode runs without): the caller decides from the cgroup. */
+                return aid_error_set(err, -EACCES,
+                                "cannot look into process %d (another user's, and aid holds no "
+                                "CAP_SYS_PTRACE): %s",
+                                (int)pid, strerror(-r));
         if (r < 0)
                 /* Not knowing whether the caller is a Flatpak must not make it a host app: a
                  * process can hide its /proc entries (PR_SET_DUMPABLE). */
@@ -451,7 +458,15 @@ int aid_identity_from_pid(
         if (r < 0 && r != -ENOENT)
                 return r;
         r = read_flatpak(proc, pid, &flatpak_id, err);
-        if (r < 0 && r != -ENOENT)
+        if (r == -EACCES && unit_app_id) {
+                /* What the cgroup says, which anyone may read: Flatpak runs every app in an
+                 * app-flatpak-ID-N.scope, which a sandboxed process can neither leave nor make;
+                 * any other app scope holds a host process (of this user, who could run the
+                 * Flatpak itself). */
+                if (strncmp(id->unit, "app-flatpak-", strlen("app-flatpak-")) == 0 &&
+                                has_suffix(id->unit, strlen(id->unit), ".scope"))
+                        unit_kind = AID_IDENTITY_FLATPAK;
+        } else if (r < 0 && r != -ENOENT)
                 return r;
         /* The executable is not needed when the sandbox or the unit names the app, and the
          * kernel hides it from us for some processes of the same user. */
@@ -465,8 +480,9 @@ int aid_identity_from_pid(
                 id->sandboxed = true;
         } else if (unit_app_id) {
                 id->kind = unit_kind;
-                id->sandboxed = unit_kind == AID_IDENTITY_SNAP &&
-                                snap_label_confirms(proc, pid, unit_app_id);
+                id->sandboxed = unit_kind == AID_IDENTITY_FLATPAK ||
+                                (unit_kind == AID_IDENTITY_SNAP &&
+                                                snap_label_confirms(proc, pid, unit_app_id));
                 id->app_id = TAKE_PTR(unit_app_id);
         } else {
                 id->kind = AID_IDENTITY_EXECUTABLE;

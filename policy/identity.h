@@ -62,6 +62,9 @@ int aid_identity_parse_stat_start_time(const char *stat_line, uint64_t *ret);
  * ("/proc"; tests may point elsewhere). The process's start time is read before and after
  * everything else, and the uid of /proc/PID compared with uid: a pid re-used in between, or
  * a process aid cannot look at, is an error (-ESRCH, -EACCES, ...) with the reason in err,
- * never a weaker identity. */
+ * never a weaker identity. One exception, for system mode, where another user's /proc/PID/root
+ * and exe are out of reach (no CAP_SYS_PTRACE): a process in an app scope is identified by
+ * its scope, which anyone may read and a sandbox cannot change (app-flatpak-ID-N.scope: a
+ * sandboxed Flatpak). */
 int aid_identity_from_pid(
                 const char *proc, pid_t pid, uid_t uid, struct aid_identity **ret, struct aid_error *err);

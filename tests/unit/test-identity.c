@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "identity.h"
+#include "unprivileged.h"
 
 static void expect_app(const char *cgroup, enum aid_identity_kind kind, const char *app_id)
 {
@@ -195,7 +196,7 @@ static char *fake_proc(const char *flatpak_info, const char *cgroup)
 
 static void remove_fake(const char *dir)
 {
-        g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
+        g_autofree char *cmd = g_strdup_printf("chmod -R u+rwx '%s'; rm -rf '%s'", dir, dir);
         (void)!system(cmd);
 }
 
@@ -260,6 +261,64 @@ Test(identity, broken_flatpak_info_is_refused_not_downgraded)
 
         cr_assert_eq(aid_identity_from_pid(proc, 4242, 1000, &id, &err), -EBADMSG);
         cr_assert(strstr(err.message, ".flatpak-info"), "%s", err.message);
+        cr_assert_null(id);
+        remove_fake(proc);
+}
+
+/* System mode: the caller belongs to another user, whose /proc/PID/root aid may not enter.
+ * The scope, which anyone may read, decides; without one the call is refused. */
+static void out_of_reach(const char *proc)
+{
+        g_autofree char *root = g_build_filename(proc, "4242", "root", NULL);
+        int r = become_unprivileged(proc);
+
+        if (r < 0)
+                cr_skip_test("running as root and cannot become nobody (%s): root enters every "
+                             "/proc/PID/root",
+                                strerror(-r));
+        cr_assert_eq(chmod(root, 0), 0);
+}
+
+Test(identity, out_of_reach_flatpak_is_known_by_its_scope)
+{
+        g_autofree char *proc = fake_proc("[Application]\nname=org.example.Sandboxed\n",
+                        "0::/user.slice/user-1000.slice/user@1000.service/app.slice/"
+                        "app-flatpak-org.example.Sandboxed-1.scope\n");
+        _cleanup_(aid_identity_freep) struct aid_identity *id = NULL;
+        struct aid_error err = {};
+
+        out_of_reach(proc);
+        cr_assert_eq(aid_identity_from_pid(proc, 4242, 1000, &id, &err), 0, "%s", err.message);
+        cr_assert_eq(id->kind, AID_IDENTITY_FLATPAK);
+        cr_assert_str_eq(id->app_id, "org.example.Sandboxed");
+        cr_assert(id->sandboxed);
+        remove_fake(proc);
+}
+
+Test(identity, out_of_reach_host_app_is_known_by_its_scope)
+{
+        g_autofree char *proc = fake_proc(NULL, "0::/user.slice/user-1000.slice/user@1000.service/app.slice/"
+                                                "app-gnome-org.example.Host-77.scope\n");
+        _cleanup_(aid_identity_freep) struct aid_identity *id = NULL;
+        struct aid_error err = {};
+
+        out_of_reach(proc);
+        cr_assert_eq(aid_identity_from_pid(proc, 4242, 1000, &id, &err), 0, "%s", err.message);
+        cr_assert_eq(id->kind, AID_IDENTITY_SYSTEMD_APP);
+        cr_assert_str_eq(id->app_id, "org.example.Host");
+        cr_assert(!id->sandboxed);
+        remove_fake(proc);
+}
+
+Test(identity, out_of_reach_without_a_scope_is_refused)
+{
+        g_autofree char *proc = fake_proc(NULL, "0::/user.slice/user-1000.slice/session-3.scope\n");
+        _cleanup_(aid_identity_freep) struct aid_identity *id = NULL;
+        struct aid_error err = {};
+
+        out_of_reach(proc);
+        cr_assert_eq(aid_identity_from_pid(proc, 4242, 1000, &id, &err), -EACCES);
+        cr_assert(strstr(err.message, "another user"), "%s", err.message);
         cr_assert_null(id);
         remove_fake(proc);
 }
