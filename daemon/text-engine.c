@@ -50,6 +50,7 @@ static inline void *mfree_p(void *p)
  * cost of a step is known, and the fewest a step takes whatever the decode load. */
 #define PREFILL_FIRST_ROWS 16
 #define PREFILL_MIN_ROWS   4
+#define BATCH_QUANTUM      16
 
 enum job_state {
         JOB_QUEUED,
@@ -1019,6 +1020,13 @@ static size_t prefill_rows(struct text_engine *te, size_t n_decode)
                 /* Not measured yet: a small first step, which measures it. */
                 fit = fit == 0 ? PREFILL_FIRST_ROWS : fit > n_decode ? fit - n_decode : 0;
                 rows = MIN(rows, MAX(fit, (size_t)PREFILL_MIN_ROWS));
+        }
+        /* Large batches go to oneDNN, which keeps a primitive per batch size: whole multiples
+         * of BATCH_QUANTUM rows keep their number small (and the cache of them warm). */
+        if (n_decode + rows > BATCH_QUANTUM) {
+                size_t total = (n_decode + rows) / BATCH_QUANTUM * BATCH_QUANTUM;
+                if (total >= n_decode + PREFILL_MIN_ROWS)
+                        rows = total - n_decode;
         }
         return rows;
 }
