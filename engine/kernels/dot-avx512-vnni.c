@@ -12,6 +12,7 @@
 #define IFN(name)         name##_avx512_vnni
 
 #define INT512
+#define VNNI512
 #include "dot-int.h"
 
 const struct kern_dot_table kern_dot_avx512_vnni = {
