@@ -3,10 +3,11 @@
 
 #include "kernels-internal.h"
 
-/* AVX-512 VNNI: vpdpbusd on 256-bit vectors, one instruction per 32 products (256 bits: the
- * multi-row kernels need no wider lanes, and Zen 4 splits 512-bit ones in two anyway). */
+/* AVX-512 VNNI: vpdpbusd, on 512-bit vectors where two blocks fit side by side (Zen 4 splits
+ * them in two, but one instruction still carries twice the work through decode and retire). */
 #define DPBUSD(acc, u, s) _mm256_dpbusd_epi32(acc, u, s)
 #define MFN(name)         name##_avx512_vnni
+#define MULTI512
 
 #include "dot-multi.h"
 

@@ -21,14 +21,15 @@ struct kern_xqt kern_xqt_layout(uint8_t *mem, size_t cols)
 
 void kern_xqt_fill(const struct kern_xq *x, size_t n, size_t cols, struct kern_xqt *xt)
 {
-        const int A = n <= 4 ? 4 : 8;
+        const size_t A = n <= 4 ? 4 : 8;
 
-        xt->group = A;
+        xt->group = (int)A;
         for (size_t q = 0; q < cols / 4; q++) {
-                /* Quad q of a block (8 quads) goes to vector q % A, group q / A. */
-                int8_t *dst = xt->qs + (q / 8 * (size_t)A + q % 8 % (size_t)A) * 32 +
-                              q % 8 / (size_t)A * (size_t)A * 4;
-                for (size_t a = 0; a < (size_t)A; a++) {
+                /* Quad q of block b (8 quads) goes to vector q % A, group q / A, of the block's
+                 * half of its pair's 64-byte slot. */
+                size_t b = q / 8, v = q % 8 % A, g = q % 8 / A;
+                int8_t *dst = xt->qs + ((b / 2 * A + v) * 2 + b % 2) * 32 + g * A * 4;
+                for (size_t a = 0; a < A; a++) {
                         if (a < n)
                                 memcpy(dst + 4 * a, x[a].qs + 4 * q, 4);
                         else
@@ -36,9 +37,10 @@ void kern_xqt_fill(const struct kern_xq *x, size_t n, size_t cols, struct kern_x
                 }
         }
         for (size_t b = 0; b < cols / 32; b++)
-                for (size_t a = 0; a < (size_t)A; a++) {
-                        xt->d[(size_t)A * b + a] = a < n ? x[a].d[b] : 0.0f;
-                        xt->off[(size_t)A * b + a] = a < n ? -8 * x[a].s32[b] : 0;
+                for (size_t l = 0; l < 8; l++) {
+                        size_t a = l % A;
+                        xt->d[8 * b + l] = a < n ? x[a].d[b] : 0.0f;
+                        xt->off[8 * b + l] = a < n && l < A ? -8 * x[a].s32[b] : 0;
                 }
 }
 

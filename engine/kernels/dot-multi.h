@@ -65,10 +65,12 @@ static inline __m256i MFN(nibbles)(const uint8_t *qs)
  * weight quads broadcast to match makes 8 partial sums of different rows, and no horizontal
  * reduction is needed: per block, A products, then one conversion and one multiply-add by
  * dw * dx for all rows. Lane g * A + a belongs to row a; the rows' offsets (Q4_0's -8 * sum of
- * x, xt->off) are in group 0 only, and the groups are added at the end; d and off hold A lanes
- * per block (with A = 4 the scales fill both halves by a broadcast load). With A = 4, vector v holds quads
- * v (low half) and v + 4 (high half), which one in-lane vpshufd broadcasts from the unpacked
- * weights; with A = 8 all lanes hold quad v (vpermd). */
+ * x, xt->off) are in group 0 only, and the groups are added at the end. With A = 4, vector v
+ * holds quads v (low half) and v + 4 (high half), which one in-lane vpshufd broadcasts from
+ * the unpacked weights; with A = 8 all lanes hold quad v (vpermd). With MULTI512 two blocks
+ * share each 512-bit vector (the xt layout keeps a pair's vectors v side by side), which
+ * halves the instructions though not the work. */
+
 /* Quad v of each 128-bit half of w in all four of its int32 lanes (v a constant once unrolled). */
 static inline __attribute__((always_inline)) __m256i MFN(shuffle_quad)(__m256i w, int v)
 {
@@ -84,52 +86,140 @@ static inline __attribute__((always_inline)) __m256i MFN(shuffle_quad)(__m256i w
         }
 }
 
+/* Vector v of block i in xt. */
+static inline const int8_t *MFN(xqt_vec)(const struct kern_xqt *xt, size_t i, int v, int A)
+{
+        return xt->qs + ((i / 2 * (size_t)A + (size_t)v) * 2 + i % 2) * 32;
+}
+
+/* Q8_0's weights made unsigned (w + 128): its offset is then -128 times the sums of x, 16 times
+ * Q4_0's. Only where DPBUSD is a true vpdpbusd: vpmaddubsw's int16 pairs would saturate. */
+#ifdef MULTI512
+#define Q8_BIAS 1
+#else
+#define Q8_BIAS 0
+#endif
+
+/* One block against the A rows of xt: acc plus its 8 lanes of products, scaled. */
+static inline __attribute__((always_inline)) __m256 MFN(block_32)(
+                const uint8_t *blk, bool q8, const struct kern_xqt *xt, size_t i, __m256 acc, const int A)
+{
+        uint16_t dh;
+        __m256i w, off = MFN(load256)(xt->off + 8 * i);
+
+        memcpy(&dh, blk, sizeof(dh));
+        if (q8 && Q8_BIAS) {
+                w = _mm256_xor_si256(MFN(load256)(blk + 2), _mm256_set1_epi8((char)0x80));
+                off = _mm256_slli_epi32(off, 4);
+        } else if (q8) {
+                w = MFN(load256)(blk + 2);
+        } else {
+                /* Low nibbles in the low half, high ones in the high half. */
+                w = _mm256_and_si256(_mm256_srlv_epi64(_mm256_broadcastsi128_si256(MFN(load128)(blk + 2)),
+                                                     _mm256_setr_epi64x(0, 0, 4, 4)),
+                                _mm256_set1_epi8(0xf));
+        }
+        /* Two chains of products: one chain of A vpdpbusd would make each block wait A times
+         * their latency. The offsets start the first. */
+        __m256i c[2] = { q8 && !Q8_BIAS ? _mm256_setzero_si256() : off, _mm256_setzero_si256() };
+#pragma GCC unroll 8
+        for (int v = 0; v < A; v++) {
+                __m256i wb = A == 4 ? MFN(shuffle_quad)(w, v)
+                                    : _mm256_permutevar8x32_epi32(w, _mm256_set1_epi32(v)),
+                        xv = MFN(load256)(MFN(xqt_vec)(xt, i, v, A));
+                if (q8 && !Q8_BIAS)
+                        c[v & 1] = DPBUSD(c[v & 1], _mm256_abs_epi8(wb), _mm256_sign_epi8(xv, wb));
+                else
+                        c[v & 1] = DPBUSD(c[v & 1], wb, xv);
+        }
+        __m256 sc = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(dh)), _mm256_loadu_ps(xt->d + 8 * i));
+        return _mm256_fmadd_ps(sc, _mm256_cvtepi32_ps(_mm256_add_epi32(c[0], c[1])), acc);
+}
+
+#ifdef MULTI512
+static inline __attribute__((always_inline)) __m512i MFN(shuffle_quad512)(__m512i w, int v)
+{
+        switch (v) {
+        case 0:
+                return _mm512_shuffle_epi32(w, (_MM_PERM_ENUM)0x00);
+        case 1:
+                return _mm512_shuffle_epi32(w, (_MM_PERM_ENUM)0x55);
+        case 2:
+                return _mm512_shuffle_epi32(w, (_MM_PERM_ENUM)0xaa);
+        default:
+                return _mm512_shuffle_epi32(w, (_MM_PERM_ENUM)0xff);
+        }
+}
+
+/* Blocks 2p and 2p + 1 (at blk) against the A rows of xt, one block per 256-bit half. */
+static inline __attribute__((always_inline)) __m512 MFN(pair_32)(const uint8_t *blk, size_t block_bytes,
+                bool q8, const struct kern_xqt *xt, size_t p, __m512 acc, const int A)
+{
+        const uint8_t *b1 = blk + block_bytes;
+        uint16_t h0, h1;
+        __m512i w, off = _mm512_loadu_si512(xt->off + 16 * p);
+
+        memcpy(&h0, blk, sizeof(h0));
+        memcpy(&h1, b1, sizeof(h1));
+        if (q8) {
+                w = _mm512_inserti64x4(
+                                _mm512_castsi256_si512(MFN(load256)(blk + 2)), MFN(load256)(b1 + 2), 1);
+                w = _mm512_xor_si512(w, _mm512_set1_epi8((char)0x80));
+                off = _mm512_slli_epi32(off, 4);
+        } else {
+                __m512i r = _mm512_inserti64x4(
+                                _mm512_castsi256_si512(_mm256_broadcastsi128_si256(MFN(load128)(blk + 2))),
+                                _mm256_broadcastsi128_si256(MFN(load128)(b1 + 2)), 1);
+                w = _mm512_and_si512(_mm512_srlv_epi64(r, _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4)),
+                                _mm512_set1_epi8(0xf));
+        }
+        __m512i c[2] = { off, _mm512_setzero_si512() };
+#pragma GCC unroll 8
+        for (int v = 0; v < A; v++) {
+                __m512i wb = A == 4 ? MFN(shuffle_quad512)(w, v)
+                                    : _mm512_permutexvar_epi32(_mm512_setr_epi32(v, v, v, v, v, v, v, v,
+                                                                               8 + v, 8 + v, 8 + v, 8 + v,
+                                                                               8 + v, 8 + v, 8 + v, 8 + v),
+                                                      w);
+                c[v & 1] = _mm512_dpbusd_epi32(c[v & 1], wb, _mm512_loadu_si512(xt->qs + (p * A + v) * 64));
+        }
+        /* Both halves converted at once from a general register, then spread: fewer
+         * shuffles than broadcasting each half. */
+        __m128 f = _mm_cvtph_ps(_mm_cvtsi32_si128((int)((uint32_t)h0 | (uint32_t)h1 << 16)));
+        __m512 dw = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
+                        _mm512_castps128_ps512(f));
+        __m512 sc = _mm512_mul_ps(dw, _mm512_loadu_ps(xt->d + 16 * p));
+        return _mm512_fmadd_ps(sc, _mm512_cvtepi32_ps(_mm512_add_epi32(c[0], c[1])), acc);
+}
+#endif
+
 static inline __attribute__((always_inline)) void MFN(qdot_multi_32)(const uint8_t *row, size_t block_bytes,
                 bool q8, const struct kern_xqt *xt, size_t n, size_t cols, float *out, const int A)
 {
         const int G = 8 / A;
-        const int8_t *xq = xt->qs;
+        const size_t nb = cols / 32;
         __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+        size_t i = 0;
 
-        (void)G;
-        for (size_t i = 0; i < cols / 32; i++, row += block_bytes) {
-                uint16_t dh;
-                __m256i w, s;
-
-                memcpy(&dh, row, sizeof(dh));
-                if (q8)
-                        w = MFN(load256)(row + 2);
-                else
-                        /* Low nibbles in the low half, high ones in the high half. */
-                        w = _mm256_and_si256(
-                                        _mm256_srlv_epi64(_mm256_broadcastsi128_si256(MFN(load128)(row + 2)),
-                                                        _mm256_setr_epi64x(0, 0, 4, 4)),
-                                        _mm256_set1_epi8(0xf));
-                /* Two chains of products: one chain of A vpdpbusd would make each block wait
-                 * A times their latency. Q4_0's offsets start the first. */
-                __m256i c[2] = { q8       ? _mm256_setzero_si256()
-                                 : A == 4 ? _mm256_zextsi128_si256(MFN(load128)(xt->off + 4 * i))
-                                          : MFN(load256)(xt->off + 8 * i),
-                        _mm256_setzero_si256() };
-#pragma GCC unroll 8
-                for (int v = 0; v < A; v++) {
-                        __m256i wb = A == 4 ? MFN(shuffle_quad)(w, v)
-                                            : _mm256_permutevar8x32_epi32(w, _mm256_set1_epi32(v)),
-                                xv = MFN(load256)(xq + 32 * v);
-                        if (q8)
-                                c[v & 1] = DPBUSD(c[v & 1], _mm256_abs_epi8(wb), _mm256_sign_epi8(xv, wb));
-                        else
-                                c[v & 1] = DPBUSD(c[v & 1], wb, xv);
-                }
-                xq += 32 * A;
-                s = _mm256_add_epi32(c[0], c[1]);
-                __m256 sc = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(dh)),
-                                (A == 4 ? _mm256_broadcast_ps((const __m128 *)(const void *)(xt->d + 4 * i))
-                                        : _mm256_loadu_ps(xt->d + 8 * i)));
+#ifdef MULTI512
+        __m512 z0 = _mm512_setzero_ps(), z1 = _mm512_setzero_ps();
+        for (; i + 4 <= nb; i += 4) {
+                z0 = MFN(pair_32)(row + i * block_bytes, block_bytes, q8, xt, i / 2, z0, A);
+                z1 = MFN(pair_32)(row + (i + 2) * block_bytes, block_bytes, q8, xt, i / 2 + 1, z1, A);
+        }
+        if (i + 2 <= nb) {
+                z0 = MFN(pair_32)(row + i * block_bytes, block_bytes, q8, xt, i / 2, z0, A);
+                i += 2;
+        }
+        z0 = _mm512_add_ps(z0, z1);
+        acc1 = _mm256_add_ps(_mm512_castps512_ps256(z0),
+                        _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(z0), 1)));
+#endif
+        for (; i < nb; i++) {
                 if (i & 1)
-                        acc1 = _mm256_fmadd_ps(sc, _mm256_cvtepi32_ps(s), acc1);
+                        acc1 = MFN(block_32)(row + i * block_bytes, q8, xt, i, acc1, A);
                 else
-                        acc0 = _mm256_fmadd_ps(sc, _mm256_cvtepi32_ps(s), acc0);
+                        acc0 = MFN(block_32)(row + i * block_bytes, q8, xt, i, acc0, A);
         }
         float lanes[8];
         _mm256_storeu_ps(lanes, _mm256_add_ps(acc0, acc1));
@@ -173,6 +263,146 @@ static inline __m256i MFN(scaled_dot)(__m256i q, const int8_t *qx, __m256i sc)
         return _mm256_madd_epi16(_mm256_maddubs_epi16(q, MFN(load256)(qx)), sc);
 }
 
+/* kern_unpack_k4() into registers: the 8 scales (u8) in the low 64 bits of *ret_sc, the mins
+ * in *ret_m (kern_unpack_k4()'s 4-byte stores, read back by one 8-byte load, stall on store
+ * forwarding in every super-block). */
+static inline void MFN(k4_unpack)(const uint8_t q[12], __m128i *ret_sc, __m128i *ret_m)
+{
+        uint32_t a, b, c;
+
+        memcpy(&a, q, 4);
+        memcpy(&b, q + 4, 4);
+        memcpy(&c, q + 8, 4);
+        uint64_t sc = (a & 0x3f3f3f3fu) | (uint64_t)((c & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u)) << 32;
+        uint64_t m = (b & 0x3f3f3f3fu) | (uint64_t)(((c >> 4) & 0x0f0f0f0fu) | ((b >> 2) & 0x30303030u))
+                                                         << 32;
+        *ret_sc = _mm_cvtsi64_si128((long long)sc);
+        *ret_m = _mm_cvtsi64_si128((long long)m);
+}
+
+#ifdef MULTI512
+/* The 16 int32 lanes of each of a[0..3] summed: lane r of the result is the sum of a[r]. */
+static inline __m128i MFN(hsum4_i32)(const __m512i a[4])
+{
+        __m512i t0 = _mm512_add_epi32(_mm512_unpacklo_epi32(a[0], a[1]), _mm512_unpackhi_epi32(a[0], a[1]));
+        __m512i t1 = _mm512_add_epi32(_mm512_unpacklo_epi32(a[2], a[3]), _mm512_unpackhi_epi32(a[2], a[3]));
+        __m512i u = _mm512_add_epi32(_mm512_unpacklo_epi64(t0, t1), _mm512_unpackhi_epi64(t0, t1));
+        __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(u), _mm512_extracti64x4_epi64(u, 1));
+        return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+/* 512 bits, as the single-row kernel of this level: each 64-element chunk of a super-block,
+ * low nibbles (sub-block 2j) then high ones (2j + 1), is unpacked once with its two scales and
+ * met by up to 4 rows at a time, whose sums are then reduced together (one transposing
+ * reduction for 4 rows where each row alone needs a horizontal sum of its own). The integer
+ * sums are exact and the float expression per super-block is the single-row kernels', so the
+ * results do not change. */
+static void MFN(qdot_multi_q4_K)(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,
+                size_t n, size_t cols, float *out)
+{
+        (void)xt;
+        const struct block_q4_K *b = row;
+        const __m512i m4 = _mm512_set1_epi8(0xf);
+        float sum[MULTI_MAX];
+
+        for (size_t r = 0; r < n; r++)
+                sum[r] = out[r];
+
+        /* The integer sums of a chunk of super-blocks first, their float terms after: each
+         * super-block's integer work is then free of the float chain of the one before, and
+         * the out-of-order core overlaps them. */
+        enum { CHUNK = 16 };
+        for (size_t i0 = 0; i0 < cols / QK_K; i0 += CHUNK) {
+                size_t nk = cols / QK_K - i0 < CHUNK ? cols / QK_K - i0 : CHUNK;
+                int32_t isum[CHUNK][MULTI_MAX], imin[CHUNK][MULTI_MAX];
+
+                for (size_t k = 0; k < nk; k++) {
+                        const struct block_q4_K *bk = b + i0 + k;
+                        size_t i = i0 + k;
+                        __m128i scb, mb;
+                        __m512i q[4], sc[4];
+
+                        MFN(k4_unpack)(bk->scales, &scb, &mb);
+                        __m512i scv = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(scb));
+                        __m512i m16 = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(mb));
+                        for (int j = 0; j < QK_K / 64; j++) {
+                                __m256i v = MFN(load256)(bk->qs + 32 * j);
+                                q[j] = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(v),
+                                                                        _mm256_srli_epi16(v, 4), 1),
+                                                m4);
+                                sc[j] = _mm512_shuffle_epi8(scv,
+                                                _mm512_inserti64x4(_mm512_castsi256_si512(
+                                                                                   MFN(word_ctrl)(2 * j)),
+                                                                MFN(word_ctrl)(2 * j + 1), 1));
+                        }
+                        for (size_t r0 = 0; r0 < n; r0 += 4) {
+                                size_t m = n - r0 < 4 ? n - r0 : 4;
+                                __m512i acc[4], s32 = _mm512_setzero_si512();
+
+                                for (size_t a = 0; a < 4; a++) {
+                                        acc[a] = _mm512_setzero_si512();
+                                        if (a >= m)
+                                                continue;
+                                        const int8_t *qx = x[r0 + a].qs + QK_K * i;
+                                        /* u8 x s8 pairs (exact in int16), then vpdpwssd: the pairs
+                                         * times the scales added to the int32 lanes in one step. */
+                                        __m512i p0 = _mm512_dpwssd_epi32(_mm512_setzero_si512(),
+                                                        _mm512_maddubs_epi16(q[0], _mm512_loadu_si512(qx)),
+                                                        sc[0]);
+                                        __m512i p1 = _mm512_dpwssd_epi32(_mm512_setzero_si512(),
+                                                        _mm512_maddubs_epi16(
+                                                                        q[1], _mm512_loadu_si512(qx + 64)),
+                                                        sc[1]);
+                                        p0 = _mm512_dpwssd_epi32(p0,
+                                                        _mm512_maddubs_epi16(
+                                                                        q[2], _mm512_loadu_si512(qx + 128)),
+                                                        sc[2]);
+                                        p1 = _mm512_dpwssd_epi32(p1,
+                                                        _mm512_maddubs_epi16(
+                                                                        q[3], _mm512_loadu_si512(qx + 192)),
+                                                        sc[3]);
+                                        acc[a] = _mm512_add_epi32(p0, p1);
+                                        /* Row a's 8 sums per 32 in the 128-bit lane a. */
+                                        __m128i s = MFN(load128)(x[r0 + a].s32 + QK_K / 32 * i);
+                                        switch (a) {
+                                        case 0:
+                                                s32 = _mm512_inserti32x4(s32, s, 0);
+                                                break;
+                                        case 1:
+                                                s32 = _mm512_inserti32x4(s32, s, 1);
+                                                break;
+                                        case 2:
+                                                s32 = _mm512_inserti32x4(s32, s, 2);
+                                                break;
+                                        default:
+                                                s32 = _mm512_inserti32x4(s32, s, 3);
+                                                break;
+                                        }
+                                }
+                                _mm_storeu_si128((__m128i *)(void *)&isum[k][r0], MFN(hsum4_i32)(acc));
+                                /* The mins of each row: the sum of its 128-bit lane, gathered to lane r. */
+                                __m512i mn = _mm512_madd_epi16(s32, m16);
+                                mn = _mm512_add_epi32(mn, _mm512_shuffle_epi32(mn, (_MM_PERM_ENUM)0x4e));
+                                mn = _mm512_add_epi32(mn, _mm512_shuffle_epi32(mn, (_MM_PERM_ENUM)0xb1));
+                                _mm_storeu_si128((__m128i *)(void *)&imin[k][r0],
+                                                _mm512_castsi512_si128(_mm512_permutexvar_epi32(
+                                                                _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0,
+                                                                                0, 0, 0, 0, 0, 0, 0),
+                                                                mn)));
+                        }
+                }
+                for (size_t k = 0; k < nk; k++) {
+                        float d = _cvtsh_ss(b[i0 + k].d), dmin = _cvtsh_ss(b[i0 + k].dmin);
+                        for (size_t r = 0; r < n; r++) {
+                                float dx = x[r].d[i0 + k];
+                                sum[r] += d * dx * (float)isum[k][r] - dmin * dx * (float)imin[k][r];
+                        }
+                }
+        }
+        for (size_t r = 0; r < n; r++)
+                out[r] = sum[r];
+}
+#else
 static void MFN(qdot_multi_q4_K)(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,
                 size_t n, size_t cols, float *out)
 {
@@ -185,13 +415,12 @@ static void MFN(qdot_multi_q4_K)(const void *row, const struct kern_xq *x, const
                 sum[r] = out[r];
 
         for (size_t i = 0; i < cols / QK_K; i++, b++) {
-                uint8_t scb[8], mb[8];
+                __m128i scb, mb;
                 __m256i q[8], sc[8];
 
-                kern_unpack_k4(b->scales, scb, mb);
-                __m256i scv = _mm256_broadcastsi128_si256(
-                                _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)scb)));
-                __m128i m16 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)mb));
+                MFN(k4_unpack)(b->scales, &scb, &mb);
+                __m256i scv = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scb));
+                __m128i m16 = _mm_cvtepu8_epi16(mb);
                 for (int j = 0; j < QK_K / 64; j++) {
                         __m256i v = MFN(load256)(b->qs + 32 * j);
                         q[2 * j] = _mm256_and_si256(v, m4);
@@ -219,6 +448,7 @@ static void MFN(qdot_multi_q4_K)(const void *row, const struct kern_xq *x, const
         for (size_t r = 0; r < n; r++)
                 out[r] = sum[r];
 }
+#endif
 
 static void MFN(qdot_multi_q6_K)(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,
                 size_t n, size_t cols, float *out)

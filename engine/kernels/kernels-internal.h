@@ -205,15 +205,17 @@ float kern_dot_generic(uint32_t type, const void *row, const float *x, size_t co
  * NULL where a type has none: the caller then loops over the single-row kernel.
  *
  * Q4_0's and Q8_0's SIMD kernels read the n rows side by side, as filled by kern_xqt_fill():
- * with A = group (4 for n <= 4, else 8), the A 32-byte vectors v of each 32-element block hold,
- * in int32 lane g * A + a, its elements 4 (v + A g) .. + 3 of row a (zero for a >= n); d and off
- * hold A values per 32-element block, value a: row a's scale and -8 times its sum of qs (zero
- * for a >= n). */
+ * with A = group (4 for n <= 4, else 8), each 32-element block b has A 32-byte vectors v that
+ * hold, in int32 lane g * A + a, its elements 4 (v + A g) .. + 3 of row a (zero for a >= n).
+ * Blocks go in pairs so that one 64-byte load holds vector v of both: vector v of block b lies
+ * at qs + ((b / 2 * A + v) * 2 + b % 2) * 32. d and off hold 8 values per block in the lanes of
+ * the products: lane g * A + a of d is row a's scale, of off -8 times row a's sum of qs in
+ * group 0 and zero in the others (zero for a >= n). */
 #define KERN_QDOT_MULTI_MAX 8
 struct kern_xqt {
         int8_t *qs;   /* [cols * group] */
-        float *d;     /* [cols / 32 * group] */
-        int32_t *off; /* [cols / 32 * group]: -8 * the sums of qs (Q4_0's offset) */
+        float *d;     /* [cols / 32 * 8] */
+        int32_t *off; /* [cols / 32 * 8]: -8 * the sums of qs (Q4_0's offset) */
         int group;
 };
 typedef void (*kern_qdot_multi_fn)(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,

@@ -1,0 +1,332 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The multi-row integer kernels of continuous batching (dot-multi.h) and aid_matmul_rows():
+ * the interleaved activation layout is where the kernels look for it, every level agrees with
+ * the scalar twin for every batch size and for row lengths that leave odd blocks over, the K
+ * types give a row the same bits whatever the batch, and Q8_0's extreme values survive the
+ * 512-bit kernels' unsigned bias. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/kernels-internal.h"
+#include "kernels/quant.h"
+#include "macro.h"
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static uint32_t rnd(void)
+{
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        return (uint32_t)(rng >> 16);
+}
+
+static float gauss(void)
+{
+        float s = 0.0f;
+
+        for (int i = 0; i < 6; i++)
+                s += (float)(rnd() % 10000) / 10000.0f;
+        return s - 3.0f;
+}
+
+static const kern_qdot_multi_fn *multi_table(enum aid_cpu_level level)
+{
+        return level >= AID_CPU_AVX512_VNNI ? kern_qdot_multi_avx512_vnni
+               : level >= AID_CPU_AVX2      ? kern_qdot_multi_avx2
+                                            : kern_qdot_multi_scalar;
+}
+
+/* Eight rows of x quantized for blocks of `block`, in one buffer. */
+struct xrows {
+        uint8_t *mem;
+        struct kern_xq xq[KERN_QDOT_MULTI_MAX];
+};
+
+static void xrows_init(struct xrows *x, size_t cols, size_t block, float spread)
+{
+        size_t stride = kern_xq_bytes(cols);
+        float *f = malloc(cols * sizeof(float));
+
+        x->mem = aligned_alloc(64, stride * KERN_QDOT_MULTI_MAX);
+        cr_assert(f && x->mem);
+        for (size_t j = 0; j < KERN_QDOT_MULTI_MAX; j++) {
+                /* Blocks of different magnitudes, so that the per-block scales matter. */
+                for (size_t c = 0; c < cols; c++)
+                        f[c] = gauss() * (1.0f + spread * (float)((c / 32 + j) % 4));
+                x->xq[j] = kern_xq_layout(x->mem + j * stride, cols);
+                kern_quantize_x_scalar(f, cols, block, &x->xq[j]);
+        }
+        free(f);
+}
+
+static uint8_t *random_rows(uint32_t type, size_t rows, size_t cols, uint64_t *ret_rb)
+{
+        uint64_t rb;
+        float *f = malloc(cols * sizeof(float));
+
+        cr_assert_eq(ggml_row_bytes(type, cols, &rb), 0);
+        uint8_t *w = malloc(rows * rb);
+        cr_assert(f && w);
+        for (size_t r = 0; r < rows; r++) {
+                for (size_t c = 0; c < cols; c++)
+                        f[c] = gauss() * (1.0f + (float)(c % 96) / 32.0f);
+                cr_assert_eq(aid_quantize_row(type, f, w + r * rb, cols), 0);
+        }
+        free(f);
+        *ret_rb = rb;
+        return w;
+}
+
+/* sum |w x| over the row: the scale of the float rounding any order of the sum may bring. */
+static double magnitude(uint32_t type, const uint8_t *row, const struct kern_xq *x, size_t cols)
+{
+        float *wf = malloc(cols * sizeof(float));
+        size_t block = ggml_type_traits_get(type)->block_elems;
+        double mag = 0.0;
+
+        cr_assert(wf);
+        cr_assert_eq(aid_dequantize_row(type, row, wf, cols), 0);
+        for (size_t c = 0; c < cols; c++)
+                mag += fabs((double)wf[c] * x->qs[c] * x->d[c / block]);
+        free(wf);
+        return mag;
+}
+
+Test(matmul_rows, xqt_layout_is_as_documented)
+{
+        const size_t cols = 96, ns[] = { 3, 4, 6, 8 };
+        struct kern_xq xq[KERN_QDOT_MULTI_MAX];
+        uint8_t *mem = aligned_alloc(64, kern_xq_bytes(cols) * KERN_QDOT_MULTI_MAX),
+                *tmem = aligned_alloc(64, kern_xqt_bytes(cols));
+
+        cr_assert(mem && tmem);
+        for (size_t a = 0; a < KERN_QDOT_MULTI_MAX; a++) {
+                xq[a] = kern_xq_layout(mem + a * kern_xq_bytes(cols), cols);
+                for (size_t c = 0; c < cols; c++)
+                        xq[a].qs[c] = (int8_t)((int)(a * 31 + c * 7) % 255 - 127);
+                for (size_t b = 0; b < cols / 32; b++)
+                        xq[a].d[b] = (float)(a + 1) + (float)b / 8.0f;
+                kern_xq_sums(&xq[a], cols);
+        }
+        for (size_t k = 0; k < ELEMENTSOF(ns); k++) {
+                size_t n = ns[k], A = n <= 4 ? 4 : 8;
+                struct kern_xqt xt = kern_xqt_layout(tmem, cols);
+
+                kern_xqt_fill(xq, n, cols, &xt);
+                cr_assert_eq((size_t)xt.group, A, "n %zu", n);
+                for (size_t b = 0; b < cols / 32; b++)
+                        for (size_t l = 0; l < 8; l++) {
+                                size_t a = l % A;
+                                for (size_t v = 0; v < A; v++) {
+                                        const int8_t *vec = xt.qs + ((b / 2 * A + v) * 2 + b % 2) * 32;
+                                        size_t e = 32 * b + 4 * (v + A * (l / A));
+                                        for (size_t i = 0; i < 4; i++)
+                                                cr_assert_eq(vec[4 * l + i], a < n ? xq[a].qs[e + i] : 0,
+                                                                "n %zu block %zu vector %zu lane %zu", n, b,
+                                                                v, l);
+                                }
+                                cr_assert_eq(xt.d[8 * b + l], a < n ? xq[a].d[b] : 0.0f);
+                                cr_assert_eq(xt.off[8 * b + l], a < n && l < A ? -8 * xq[a].s32[b] : 0,
+                                                "n %zu block %zu lane %zu", n, b, l);
+                        }
+        }
+        free(mem);
+        free(tmem);
+}
+
+Test(matmul_rows, every_level_matches_the_scalar_twin_for_every_batch)
+{
+        static const uint32_t types[] = { GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, GGML_TYPE_Q4_K, GGML_TYPE_Q6_K };
+        /* Block counts 1, 3, 7, 9, 17 and 65 leave every remainder of the 512-bit pairs and of
+         * their groups of four. */
+        static const size_t cols_32[] = { 32, 96, 224, 288, 544, 2080 }, cols_k[] = { 256, 768, 2304 };
+        const size_t rows = 3;
+
+        for (size_t ti = 0; ti < ELEMENTSOF(types); ti++) {
+                uint32_t type = types[ti];
+                bool k = ggml_type_traits_get(type)->block_elems == QK_K;
+                size_t nc = k ? ELEMENTSOF(cols_k) : ELEMENTSOF(cols_32);
+
+                for (size_t ci = 0; ci < nc; ci++) {
+                        size_t cols = k ? cols_k[ci] : cols_32[ci];
+                        uint64_t rb;
+                        uint8_t *w = random_rows(type, rows, cols, &rb),
+                                *tmem = aligned_alloc(64, kern_xqt_bytes(cols));
+                        struct xrows x;
+
+                        cr_assert(tmem);
+                        xrows_init(&x, cols, k ? QK_K : 32, 3.0f);
+                        for (size_t n = 1; n <= KERN_QDOT_MULTI_MAX; n++) {
+                                struct kern_xqt xt = kern_xqt_layout(tmem, cols);
+                                if (!k)
+                                        kern_xqt_fill(x.xq, n, cols, &xt);
+                                for (size_t r = 0; r < rows; r++) {
+                                        const uint8_t *row = w + r * rb;
+                                        float ref[KERN_QDOT_MULTI_MAX] = { 0 };
+
+                                        kern_qdot_multi_scalar[type](row, x.xq, &xt, n, cols, ref);
+                                        for (int level = AID_CPU_AVX2; level <= (int)aid_cpu_detect();
+                                                        level++) {
+                                                float got[KERN_QDOT_MULTI_MAX] = { 0 };
+                                                multi_table((enum aid_cpu_level)level)[type](
+                                                                row, x.xq, &xt, n, cols, got);
+                                                for (size_t j = 0; j < n; j++) {
+                                                        double mag = magnitude(type, row, &x.xq[j], cols);
+                                                        cr_assert(fabs((double)got[j] - ref[j]) <=
+                                                                                        1e-5 * mag,
+                                                                        "%s %s cols %zu n %zu row %zu x "
+                                                                        "%zu: %.9g vs %.9g",
+                                                                        ggml_type_name(type),
+                                                                        aid_cpu_level_name(
+                                                                                        (enum aid_cpu_level)
+                                                                                                        level),
+                                                                        cols, n, r, j, got[j], ref[j]);
+                                                }
+                                        }
+                                }
+                        }
+                        free(x.mem);
+                        free(w);
+                        free(tmem);
+                }
+        }
+}
+
+Test(matmul_rows, k_types_give_a_row_the_same_bits_in_any_batch)
+{
+        static const uint32_t types[] = { GGML_TYPE_Q4_K, GGML_TYPE_Q6_K };
+        const size_t cols = 1280, rows = 4;
+
+        for (size_t ti = 0; ti < ELEMENTSOF(types); ti++) {
+                uint64_t rb;
+                uint8_t *w = random_rows(types[ti], rows, cols, &rb);
+                struct xrows x;
+                struct kern_xqt xt = { 0 };
+
+                xrows_init(&x, cols, QK_K, 1.0f);
+                for (int level = AID_CPU_SCALAR; level <= (int)aid_cpu_detect(); level++) {
+                        kern_qdot_multi_fn fn = multi_table((enum aid_cpu_level)level)[types[ti]];
+                        if (level == AID_CPU_AVX512)
+                                continue; /* no table of its own: it uses AVX2's */
+                        for (size_t r = 0; r < rows; r++) {
+                                float alone[KERN_QDOT_MULTI_MAX];
+                                for (size_t j = 0; j < KERN_QDOT_MULTI_MAX; j++) {
+                                        alone[j] = 0.0f;
+                                        fn(w + r * rb, &x.xq[j], &xt, 1, cols, &alone[j]);
+                                }
+                                for (size_t n = 2; n <= KERN_QDOT_MULTI_MAX; n++) {
+                                        float got[KERN_QDOT_MULTI_MAX] = { 0 };
+                                        fn(w + r * rb, x.xq, &xt, n, cols, got);
+                                        for (size_t j = 0; j < n; j++)
+                                                cr_assert_eq(got[j], alone[j], "%s %s n %zu row %zu x %zu",
+                                                                ggml_type_name(types[ti]),
+                                                                aid_cpu_level_name(
+                                                                                (enum aid_cpu_level)level),
+                                                                n, r, j);
+                                }
+                        }
+                }
+                free(x.mem);
+                free(w);
+        }
+}
+
+/* Q8_0 at the extremes: weights -128 and 127 against activations of +-127, where the 512-bit
+ * kernels' w + 128 reaches 255 and their integer sums are largest. */
+Test(matmul_rows, q8_0_extremes_stay_exact)
+{
+        const size_t cols = 288, nb = cols / 32;
+        struct block_q8_0 *row = calloc(nb, sizeof(*row));
+        uint8_t *tmem = aligned_alloc(64, kern_xqt_bytes(cols));
+        struct xrows x;
+
+        cr_assert(row && tmem);
+        xrows_init(&x, cols, 32, 0.0f);
+        for (size_t b = 0; b < nb; b++) {
+                row[b].d = aid_f32_to_fp16(0.5f);
+                for (size_t e = 0; e < 32; e++)
+                        row[b].qs[e] = (int8_t)((e + b) % 3 == 0 ? 127 : -128);
+        }
+        for (size_t j = 0; j < KERN_QDOT_MULTI_MAX; j++)
+                for (size_t c = 0; c < cols; c++)
+                        x.xq[j].qs[c] = (int8_t)((c + j) % 3 ? 127 : -127);
+        for (size_t j = 0; j < KERN_QDOT_MULTI_MAX; j++)
+                kern_xq_sums(&x.xq[j], cols);
+        for (size_t n = 1; n <= KERN_QDOT_MULTI_MAX; n++) {
+                struct kern_xqt xt = kern_xqt_layout(tmem, cols);
+                float ref[KERN_QDOT_MULTI_MAX] = { 0 };
+
+                kern_xqt_fill(x.xq, n, cols, &xt);
+                kern_qdot_multi_scalar[GGML_TYPE_Q8_0](row, x.xq, &xt, n, cols, ref);
+                for (int level = AID_CPU_AVX2; level <= (int)aid_cpu_detect(); level++) {
+                        float got[KERN_QDOT_MULTI_MAX] = { 0 };
+                        multi_table((enum aid_cpu_level)level)[GGML_TYPE_Q8_0](row, x.xq, &xt, n, cols, got);
+                        for (size_t j = 0; j < n; j++) {
+                                double mag = magnitude(GGML_TYPE_Q8_0, (const uint8_t *)row, &x.xq[j], cols);
+                                cr_assert(fabs((double)got[j] - ref[j]) <= 1e-5 * mag,
+                                                "%s n %zu x %zu: %.9g vs %.9g",
+                                                aid_cpu_level_name((enum aid_cpu_level)level), n, j, got[j],
+                                                ref[j]);
+                        }
+                }
+        }
+        free(x.mem);
+        free(row);
+        free(tmem);
+}
+
+/* Through aid_matmul_rows(), with the 8-bit path forced for all four types (Q8_0 takes it only
+ * when asked), every batch size from 2 to 17 gives each row what aid_matvec() gives it alone,
+ * within the float bound (Q4_0 and Q8_0 scale per block in another order) or exactly (K). */
+Test(matmul_rows, batches_equal_single_rows)
+{
+        static const uint32_t types[] = { GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, GGML_TYPE_Q4_K, GGML_TYPE_Q6_K };
+        const size_t rows = 37, cols = 768;
+        enum aid_matvec_mode saved = aid_matvec_get_mode();
+
+        aid_matvec_set_mode(AID_MATVEC_Q8X);
+        for (size_t ti = 0; ti < ELEMENTSOF(types); ti++) {
+                uint32_t type = types[ti];
+                bool k = ggml_type_traits_get(type)->block_elems == QK_K;
+                uint64_t rb;
+                uint8_t *w = random_rows(type, rows, cols, &rb);
+                float *xf = malloc(17 * cols * sizeof(float)), *y = malloc(17 * rows * sizeof(float)),
+                      *one = malloc(rows * sizeof(float));
+                struct xrows xs;
+
+                cr_assert(xf && y && one);
+                for (size_t c = 0; c < 17 * cols; c++)
+                        xf[c] = gauss();
+                for (size_t n = 2; n <= 17; n++) {
+                        aid_matmul_rows(type, w, rb, xf, n, y, rows, cols);
+                        for (size_t j = 0; j < n; j++) {
+                                aid_matvec(type, w, rb, xf + j * cols, one, rows, cols);
+                                /* The magnitude from this x, quantized as the kernels see it. */
+                                xrows_init(&xs, cols, k ? QK_K : 32, 0.0f);
+                                kern_quantize_x_scalar(xf + j * cols, cols, k ? QK_K : 32, &xs.xq[0]);
+                                for (size_t r = 0; r < rows; r++) {
+                                        if (k) {
+                                                cr_assert_eq(y[j * rows + r], one[r],
+                                                                "%s n %zu row %zu x %zu",
+                                                                ggml_type_name(type), n, r, j);
+                                                continue;
+                                        }
+                                        double mag = magnitude(type, w + r * rb, &xs.xq[0], cols);
+                                        cr_assert(fabs((double)y[j * rows + r] - one[r]) <= 1e-5 * mag,
+                                                        "%s n %zu row %zu x %zu: %.9g vs %.9g",
+                                                        ggml_type_name(type), n, r, j, y[j * rows + r],
+                                                        one[r]);
+                                }
+                                free(xs.mem);
+                        }
+                }
+                free(w);
+                free(xf);
+                free(y);
+                free(one);
+        }
+        aid_matvec_set_mode(saved);
+}
