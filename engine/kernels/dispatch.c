@@ -82,6 +82,16 @@ bool aid_matvec_uses_q8x(uint32_t type)
         return type != GGML_TYPE_Q8_0;
 }
 
+bool kern_rows_use_q8x(uint32_t type)
+{
+        /* Several rows at once the integer kernels unpack each weight block once for all of
+         * them, where the f32-x kernels are compute-bound: Q8_0 with 4 rows took 0.68 ms with
+         * 8-bit x against 2.38 ms with f32 x (8192 x 2048, 2 threads, tools/kernel-bench). So
+         * in the automatic mode batches of Q8_0 take 8-bit x too. */
+        return aid_matvec_uses_q8x(type) ||
+               (type == GGML_TYPE_Q8_0 && aid_matvec_get_mode() == AID_MATVEC_AUTO);
+}
+
 /* The multi-row kernel of level for type, or of the next lower level that has one; NULL where
  * none has (the caller loops over the single-row kernel). AVX-512 without VNNI uses AVX2's. */
 kern_qdot_multi_fn kern_qdot_multi_for(enum aid_cpu_level level, uint32_t type)

@@ -475,7 +475,8 @@ Test(kernels, dequantize_levels_match_scalar_bit_for_bit)
                 for (size_t i = 0; i < n; i++)
                         ref16[i] = aid_f32_to_bf16(ref[i]);
                 for (int level = AID_CPU_SCALAR; level <= (int)best; level++) {
-                        cr_assert_eq(aid_kernels_set_level((enum aid_cpu_level)level), (enum aid_cpu_level)level);
+                        cr_assert_eq(aid_kernels_set_level((enum aid_cpu_level)level),
+                                        (enum aid_cpu_level)level);
                         memset(got, 0xa5, n * sizeof(float));
                         memset(got16, 0xa5, n * sizeof(uint16_t));
                         cr_assert_eq(aid_dequantize_row(type, buf, got, n), 0);
@@ -484,13 +485,13 @@ Test(kernels, dequantize_levels_match_scalar_bit_for_bit)
                                 uint32_t a, b;
                                 memcpy(&a, &got[i], 4);
                                 memcpy(&b, &ref[i], 4);
-                                cr_assert_eq(a, b, "%s at %s, element %zu: %#x (%a), scalar %#x (%a)", t->name,
-                                                aid_cpu_level_name((enum aid_cpu_level)level), i, a, got[i], b,
-                                                ref[i]);
+                                cr_assert_eq(a, b, "%s at %s, element %zu: %#x (%a), scalar %#x (%a)",
+                                                t->name, aid_cpu_level_name((enum aid_cpu_level)level), i, a,
+                                                got[i], b, ref[i]);
                                 cr_assert_eq(got16[i], ref16[i],
-                                                "%s bf16 at %s, element %zu: %#x, aid_f32_to_bf16(%a) = %#x", t->name,
-                                                aid_cpu_level_name((enum aid_cpu_level)level), i, got16[i], ref[i],
-                                                ref16[i]);
+                                                "%s bf16 at %s, element %zu: %#x, aid_f32_to_bf16(%a) = %#x",
+                                                t->name, aid_cpu_level_name((enum aid_cpu_level)level), i,
+                                                got16[i], ref[i], ref16[i]);
                         }
                 }
                 free(buf);
@@ -510,9 +511,9 @@ Test(kernels, dequantize_levels_match_scalar_bit_for_bit)
 Test(kernels, dequantize_bf16_rounds_as_scalar)
 {
         enum aid_cpu_level best = aid_cpu_detect();
-        static const uint32_t specials[] = { 0x3f808000, 0x3f818000, 0x3f808001, 0x3f7fffff, 0x7f7fffff, 0x7f800000,
-                0xff800000, 0x7f800001, 0x7fc00000, 0xffffffff, 0x00010000, 0x00008000, 0x00018000,
-                0x80000001, 0x00000000, 0x80000000 };
+        static const uint32_t specials[] = { 0x3f808000, 0x3f818000, 0x3f808001, 0x3f7fffff, 0x7f7fffff,
+                0x7f800000, 0xff800000, 0x7f800001, 0x7fc00000, 0xffffffff, 0x00010000, 0x00008000,
+                0x00018000, 0x80000001, 0x00000000, 0x80000000 };
         enum { n = 4096 };
         uint32_t *src = malloc(n * 4);
         uint16_t *got = malloc(n * 2);
@@ -527,7 +528,8 @@ Test(kernels, dequantize_bf16_rounds_as_scalar)
                         float f;
                         memcpy(&f, &src[i], 4);
                         cr_assert_eq(got[i], aid_f32_to_bf16(f), "%#x at %s: %#x, expected %#x", src[i],
-                                        aid_cpu_level_name((enum aid_cpu_level)level), got[i], aid_f32_to_bf16(f));
+                                        aid_cpu_level_name((enum aid_cpu_level)level), got[i],
+                                        aid_f32_to_bf16(f));
                 }
         }
         aid_kernels_set_level(best);
@@ -720,8 +722,16 @@ Test(kernels, matvec_threaded_equals_per_row)
         free(y);
 }
 
+/* The mode whose single-row products a batch of several rows reproduces: in the automatic
+ * mode a batch of Q8_0 takes 8-bit x (faster for several rows), where one row keeps f32 x. */
+static enum aid_matvec_mode batch_mode(uint32_t type, enum aid_matvec_mode mode)
+{
+        return mode == AID_MATVEC_AUTO && type == GGML_TYPE_Q8_0 ? AID_MATVEC_Q8X : mode;
+}
+
 /* Several activation rows at once (the small-batch path of continuous batching) give, row for
- * row, what aid_matvec() gives each row alone, in every activation mode. With 8-bit x the
+ * row, what aid_matvec() gives each row alone, in every activation mode (in batch_mode()'s
+ * mode, for Q8_0 in the automatic one). With 8-bit x the
  * SIMD multi-row kernels of Q4_0 and Q8_0 scale each block's integer sum once where the
  * single-row kernels scale 8 partial sums, the same products in another float order, so they
  * are held to the levels' float bound, |diff| <= 1e-5 * sum_c |w_c x_c|; everything else (the
@@ -730,8 +740,7 @@ static bool multi_reorders(uint32_t type, enum aid_matvec_mode mode)
 {
         enum aid_cpu_level level = aid_kernels_get_level();
 
-        return aid_matvec_uses_q8x(type) && level >= AID_CPU_AVX2 &&
-               mode != AID_MATVEC_F32X &&
+        return aid_matvec_uses_q8x(type) && level >= AID_CPU_AVX2 && mode != AID_MATVEC_F32X &&
                (type == GGML_TYPE_Q4_0 || type == GGML_TYPE_Q8_0);
 }
 
@@ -743,7 +752,8 @@ Test(kernels, matmul_rows_equals_matvec_per_row)
 
         for (size_t li = 0; li < 3 * ELEMENTSOF(modes); li++) {
                 const size_t mi = li % ELEMENTSOF(modes);
-                static const enum aid_cpu_level levels[] = { AID_CPU_SCALAR, AID_CPU_AVX2, AID_CPU_AVX512_VNNI };
+                static const enum aid_cpu_level levels[] = { AID_CPU_SCALAR, AID_CPU_AVX2,
+                        AID_CPU_AVX512_VNNI };
                 if (levels[li / ELEMENTSOF(modes)] > aid_cpu_detect())
                         continue;
                 aid_kernels_set_level(levels[li / ELEMENTSOF(modes)]);
@@ -762,12 +772,14 @@ Test(kernels, matmul_rows_equals_matvec_per_row)
                         for (size_t c = 0; c < n * cols; c++)
                                 x[c] = gauss();
                         aid_matmul_rows(type, w, rb, x, n, y, rows, cols);
+                        aid_matvec_set_mode(batch_mode(type, modes[mi]));
                         for (size_t j = 0; j < n; j++) {
                                 aid_matvec(type, w, rb, x + j * cols, one, rows, cols);
                                 for (size_t r = 0; r < rows; r++) {
-                                        if (!multi_reorders(type, modes[mi])) {
-                                                cr_assert_eq(one[r], y[j * rows + r], "%s %s mode %d: row %zu of x %zu",
-                                                                tr->name, aid_cpu_level_name(aid_kernels_get_level()),
+                                        if (!multi_reorders(type, batch_mode(type, modes[mi]))) {
+                                                cr_assert_eq(one[r], y[j * rows + r],
+                                                                "%s %s mode %d: row %zu of x %zu", tr->name,
+                                                                aid_cpu_level_name(aid_kernels_get_level()),
                                                                 (int)modes[mi], r, j);
                                                 continue;
                                         }
@@ -776,10 +788,12 @@ Test(kernels, matmul_rows_equals_matvec_per_row)
                                         for (size_t c = 0; c < cols; c++)
                                                 mag += fabs((double)wf[c] * x[j * cols + c]);
                                         cr_assert(fabs((double)one[r] - y[j * rows + r]) <= 1e-5 * mag,
-                                                        "%s mode %d: row %zu of x %zu: %.9g vs %.9g", tr->name,
-                                                        (int)modes[mi], r, j, y[j * rows + r], one[r]);
+                                                        "%s mode %d: row %zu of x %zu: %.9g vs %.9g",
+                                                        tr->name, (int)modes[mi], r, j, y[j * rows + r],
+                                                        one[r]);
                                 }
                         }
+                        aid_matvec_set_mode(modes[mi]);
                         free(w);
                         free(x);
                         free(y);
@@ -1174,7 +1188,7 @@ Test(kernels, qdot_multi_levels_match_scalar)
                                 for (size_t j = 0; j < KERN_QDOT_MULTI_MAX; j++)
                                         for (size_t c = 0; c < cols; c++)
                                                 mag[j] += fabs((double)wf[c] * xq[j].qs[c] *
-                                                               xq[j].d[c / t->block_elems]);
+                                                                xq[j].d[c / t->block_elems]);
                                 size_t n = 1 + r % KERN_QDOT_MULTI_MAX;
                                 uint8_t *tmem = aligned_alloc(64, kern_xqt_bytes(cols));
                                 cr_assert(tmem);
@@ -1185,25 +1199,30 @@ Test(kernels, qdot_multi_levels_match_scalar)
                                 kern_qdot_multi_scalar[type](row, xq, &xt, n, cols, ref);
                                 for (size_t j = 0; j < n; j++)
                                         cr_assert_eq(ref[j], kern_qdot_scalar[type](row, &xq[j], cols),
-                                                        "%s cols %zu n %zu: scalar twin row %zu", t->name, cols, n, j);
+                                                        "%s cols %zu n %zu: scalar twin row %zu", t->name,
+                                                        cols, n, j);
                                 for (int level = AID_CPU_AVX2; level <= (int)aid_cpu_detect(); level++) {
                                         const kern_qdot_multi_fn *mt = multi_table(level);
                                         cr_assert(mt[type], "%s %s", t->name, aid_cpu_level_name(level));
                                         memset(got, 0, sizeof(got));
                                         mt[type](row, xq, &xt, n, cols, got);
                                         for (size_t j = 0; j < n; j++) {
-                                                float one = level_table(level)->qdot[type](row, &xq[j], cols);
+                                                float one = level_table(level)->qdot[type](
+                                                                row, &xq[j], cols);
                                                 cr_assert(fabs((double)got[j] - ref[j]) <= 1e-5 * mag[j],
-                                                                "%s %s cols %zu n %zu row %zu: %.9g vs scalar %.9g",
-                                                                t->name, aid_cpu_level_name(level), cols, n, j, got[j],
-                                                                ref[j]);
+                                                                "%s %s cols %zu n %zu row %zu: %.9g vs "
+                                                                "scalar %.9g",
+                                                                t->name, aid_cpu_level_name(level), cols, n,
+                                                                j, got[j], ref[j]);
                                                 cr_assert(fabs((double)got[j] - one) <= 1e-5 * mag[j],
                                                                 "%s %s: %.9g vs single-row %.9g", t->name,
                                                                 aid_cpu_level_name(level), got[j], one);
                                                 /* Those that keep the single-row order. */
                                                 if (k)
-                                                        cr_assert_eq(got[j], one, "%s %s cols %zu: bit-identical",
-                                                                        t->name, aid_cpu_level_name(level), cols);
+                                                        cr_assert_eq(got[j], one,
+                                                                        "%s %s cols %zu: bit-identical",
+                                                                        t->name, aid_cpu_level_name(level),
+                                                                        cols);
                                         }
                                 }
                                 free(tmem);
