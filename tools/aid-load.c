@@ -20,12 +20,18 @@
  *     daemon's own per-token time (1 / its tokens_per_second), median over requests. Signals are
  *     sent asynchronously, so this is what transport adds to the throughput an app sees; it is
  *     near 0 when the bus keeps up and grows when it does not.
+ *   - CPU time: of aid's main thread (the sd-event loop that sends every signal and answers
+ *     every call; /proc/PID/task/PID/schedstat, nanoseconds), and of this client process (all
+ *     its threads: GDBus reads the socket on a thread of its own), during the run, divided by
+ *     the Token signals delivered: the cost of a streamed token on each side, an upper bound
+ *     since the calls that start and end requests are counted in too.
  * The client uses one thread and one main loop: its own dispatch time is part of both. */
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 #include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #define BUS_NAME      "org.aid.Daemon1"
 #define OBJECT_PATH   "/org/aid/Daemon1"
@@ -241,6 +247,41 @@ static char *synthetic_prompt(int n)
         return g_string_free(s, FALSE);
 }
 
+/* Nanoseconds the thread tid of pid has run (schedstat's first field), -1 when unreadable. */
+static gint64 thread_cpu_ns(guint32 pid, guint32 tid)
+{
+        g_autofree char *path = g_strdup_printf("/proc/%u/task/%u/schedstat", pid, tid);
+        g_autofree char *text = NULL;
+
+        if (!g_file_get_contents(path, &text, NULL, NULL))
+                return -1;
+        return g_ascii_strtoll(text, NULL, 10);
+}
+
+static gint64 self_cpu_ns(void)
+{
+        struct rusage ru;
+
+        if (getrusage(RUSAGE_SELF, &ru) < 0)
+                return -1;
+        return ((gint64)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000 +
+               ((gint64)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
+}
+
+/* aid's process id, as the bus knows it; 0 when it does not say. */
+static guint32 daemon_pid(GDBusConnection *connection)
+{
+        g_autoptr(GVariant) v = g_dbus_connection_call_sync(connection, "org.freedesktop.DBus",
+                        "/org/freedesktop/DBus", "org.freedesktop.DBus", "GetConnectionUnixProcessID",
+                        g_variant_new("(s)", BUS_NAME), G_VARIANT_TYPE("(u)"), G_DBUS_CALL_FLAGS_NONE, 5000,
+                        NULL, NULL);
+        guint32 pid = 0;
+
+        if (v)
+                g_variant_get(v, "(u)", &pid);
+        return pid;
+}
+
 /* Half the round trip of Peer.Ping to aid through the bus daemon, median of n. */
 static double ping_one_way_us(GDBusConnection *connection, int n, GError **error)
 {
@@ -334,7 +375,10 @@ int main(int argc, char **argv)
         g_autoptr(GArray) client_tps = g_array_new(FALSE, FALSE, sizeof(double));
         g_autoptr(GArray) gap = g_array_new(FALSE, FALSE, sizeof(double));
         struct long_prompt_result lp = { 0 };
-        guint64 total_generated = 0, total_decode = 0;
+        guint64 total_generated = 0, total_decode = 0, total_signals = 0;
+        gint64 aid_cpu_begin, aid_cpu_end, self_cpu_begin, self_cpu_end;
+        double aid_us_per_token = -1, self_us_per_token = -1;
+        guint32 aid_pid;
         gint64 t_begin, t_end, first_token = G_MAXINT64, last_token = 0;
         guint n_ok = 0, n_failed = 0;
         double one_way_us, wall_s, aggregate_tps, aggregate_decode_tps;
@@ -377,6 +421,9 @@ int main(int argc, char **argv)
                 return 3;
         }
 
+        aid_pid = daemon_pid(((struct client *)clients->pdata[0])->connection);
+        aid_cpu_begin = aid_pid ? thread_cpu_ns(aid_pid, aid_pid) : -1;
+        self_cpu_begin = self_cpu_ns();
         t_begin = g_get_monotonic_time();
         for (int i = 0; i < opt_clients; i++) {
                 struct client *c = clients->pdata[i];
@@ -401,6 +448,8 @@ int main(int argc, char **argv)
                 g_main_context_iteration(NULL, TRUE);
         }
         t_end = g_get_monotonic_time();
+        aid_cpu_end = aid_pid ? thread_cpu_ns(aid_pid, aid_pid) : -1;
+        self_cpu_end = self_cpu_ns();
 
         for (int i = 0; i < opt_clients; i++) {
                 struct client *c = clients->pdata[i];
@@ -413,6 +462,7 @@ int main(int argc, char **argv)
                         }
                         n_ok++;
                         total_generated += r->generated_tokens;
+                        total_signals += r->n_signals;
                         if (r->n_signals == 0)
                                 continue;
                         double ms = (r->first_us - r->start_us) / 1000.0;
@@ -433,6 +483,10 @@ int main(int argc, char **argv)
                 }
         }
         wall_s = (t_end - t_begin) / 1e6;
+        if (total_signals > 0 && aid_cpu_begin >= 0 && aid_cpu_end >= aid_cpu_begin)
+                aid_us_per_token = (aid_cpu_end - aid_cpu_begin) / 1e3 / (double)total_signals;
+        if (total_signals > 0 && self_cpu_begin >= 0 && self_cpu_end >= self_cpu_begin)
+                self_us_per_token = (self_cpu_end - self_cpu_begin) / 1e3 / (double)total_signals;
         aggregate_tps = wall_s > 0 ? total_generated / wall_s : 0;
         aggregate_decode_tps =
                         last_token > first_token ? total_decode / ((last_token - first_token) / 1e6) : 0;
@@ -463,6 +517,9 @@ int main(int argc, char **argv)
                 NUM("aggregate_decode_tokens_per_second", aggregate_decode_tps);
                 NUM("dbus_one_way_us", one_way_us);
                 NUM("dbus_rate_gap_us_per_token", percentile(gap, 0.5));
+                NUM("aid_bus_thread_cpu_us_per_token", aid_us_per_token);
+                NUM("client_cpu_us_per_token", self_us_per_token);
+                INT("token_signals", (gint64)total_signals);
                 if (opt_long_prompt_tokens) {
                         NUM("ttft_idle_ms", lp.ttft_idle_ms);
                         NUM("ttft_during_long_prompt_ms_p50", percentile(lp.ttft_busy_ms, 0.5));
@@ -502,6 +559,14 @@ int main(int argc, char **argv)
                 printf("dbus rate gap us/token:  %.1f (client signal interval - daemon per-token time, "
                        "p50)\n",
                                 percentile(gap, 0.5));
+                if (aid_us_per_token >= 0)
+                        printf("dbus cpu us/token:       aid's bus thread %.1f, this client %.1f "
+                               "(%" G_GUINT64_FORMAT " Token signals)\n",
+                                        aid_us_per_token, self_us_per_token, total_signals);
+                else
+                        printf("dbus cpu us/token:       aid's bus thread unknown (its /proc entry is not "
+                               "readable), this client %.1f\n",
+                                        self_us_per_token);
                 if (opt_long_prompt_tokens) {
                         printf("ttft idle ms:            %.1f\n", lp.ttft_idle_ms);
                         printf("ttft during long ms:     p50 %.1f, max %.1f (%u short requests while a "
