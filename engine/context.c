@@ -413,10 +413,14 @@ int aid_decode(struct aid_context *c, const struct aid_batch_entry *e, size_t n,
         const int caller_threads = omp_get_max_threads();
         omp_set_num_threads((int)c->n_threads);
 #endif
-        if (m->hp.arch == AID_ARCH_GEMMA3)
-                aid_gemma3_forward(c, e, n);
-        else
-                aid_llama_forward(c, e, n);
+        bool done = m->hp.arch == AID_ARCH_GEMMA3 ? aid_gemma3_forward(c, e, n) : aid_llama_forward(c, e, n);
+        if (!done) {
+#ifdef _OPENMP
+                omp_set_num_threads(caller_threads);
+#endif
+                c->s.n_logits = 0;
+                return aid_error_set(err, -ECANCELED, "the evaluation of the batch was interrupted");
+        }
 
         for (size_t i = 0; i < n; i++)
                 if (e[i].want_logits)
@@ -432,6 +436,12 @@ int aid_decode(struct aid_context *c, const struct aid_batch_entry *e, size_t n,
 
         memcpy(c->kv.len, pending, c->n_seq_max * sizeof(*pending));
         return 0;
+}
+
+void aid_context_set_interrupt(struct aid_context *c, aid_interrupt_fn fn, void *userdata)
+{
+        c->interrupt = fn;
+        c->interrupt_userdata = fn ? userdata : NULL;
 }
 
 const float *aid_get_logits(const struct aid_context *c, size_t i)

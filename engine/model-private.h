@@ -91,7 +91,15 @@ struct aid_context {
         struct aid_kv_cache kv;
         struct aid_scratch s;
         struct aid_onednn *dnn; /* prefill GEMMs; NULL: the plain batched loops */
+        aid_interrupt_fn interrupt;
+        void *interrupt_userdata;
 };
+
+/* For the forward passes, before each layer after the first: whether to stop the batch. */
+static inline bool aid_context_interrupted(const struct aid_context *c)
+{
+        return c->interrupt && c->interrupt(c->interrupt_userdata);
+}
 
 int aid_kv_cache_init(
                 struct aid_kv_cache *kv, uint32_t n_layer, uint32_t n_seq, uint32_t n_ctx, uint32_t kv_dim);
@@ -107,11 +115,12 @@ static inline float *aid_kv_v(const struct aid_kv_cache *kv, uint32_t layer, uin
 
 /* Architecture files: finish loading (tensors, per-layer settings) and run the layers of a
  * validated batch, leaving the residual stream in s.x (the output norm and projection are
- * shared, in aid_decode()). */
+ * shared, in aid_decode()). The forward passes return false when aid_context_interrupted()
+ * stopped them between two layers. */
 int aid_llama_load(struct aid_model *m, struct aid_error *err);
-void aid_llama_forward(struct aid_context *c, const struct aid_batch_entry *e, size_t n);
+bool aid_llama_forward(struct aid_context *c, const struct aid_batch_entry *e, size_t n);
 int aid_gemma3_load(struct aid_model *m, struct aid_error *err);
-void aid_gemma3_forward(struct aid_context *c, const struct aid_batch_entry *e, size_t n);
+bool aid_gemma3_forward(struct aid_context *c, const struct aid_batch_entry *e, size_t n);
 
 /* Tensor lookup for the loaders: checks presence, shape (cols x rows; rows 0 = 1-D) and type,
  * and names the tensor and the expected and actual shape on error. `required` false leaves w

@@ -83,9 +83,17 @@ struct aid_batch_entry {
 
 /* Evaluates the batch: appends every entry's K/V to its sequence's cache and computes logits
  * where asked. -EINVAL (message) for a bad token id, sequence or position; -ENOSPC when a
- * sequence would outgrow n_ctx. On failure no cache changes. */
+ * sequence would outgrow n_ctx; -ECANCELED when the interrupt function (below) stopped it. On
+ * failure no cache changes. */
 int aid_decode(struct aid_context *c, const struct aid_batch_entry *entries, size_t n,
                 struct aid_error *err);
+
+/* Asked between two layers of every aid_decode(): returning true stops the evaluation there
+ * (-ECANCELED; the batch is as if never given, its work lost). For a caller with something
+ * more urgent than a long batch in progress, such as a new request while a long prompt is
+ * read. Called on the thread that called aid_decode(). fn NULL removes it. */
+typedef bool (*aid_interrupt_fn)(void *userdata);
+void aid_context_set_interrupt(struct aid_context *c, aid_interrupt_fn fn, void *userdata);
 
 /* n_vocab logits of the i-th entry of the last batch that had want_logits (in batch order). */
 const float *aid_get_logits(const struct aid_context *c, size_t i);

@@ -124,7 +124,7 @@ static float gelu_tanh(float x)
         return x / (1.0f + expf(-2.0f * sqrt_2_over_pi * x * (1.0f + 0.044715f * x * x)));
 }
 
-void aid_gemma3_forward(struct aid_context *c, const struct aid_batch_entry *e, size_t n)
+bool aid_gemma3_forward(struct aid_context *c, const struct aid_batch_entry *e, size_t n)
 {
         const struct aid_model *m = c->m;
         const struct aid_hparams *hp = &m->hp;
@@ -136,6 +136,9 @@ void aid_gemma3_forward(struct aid_context *c, const struct aid_batch_entry *e, 
 
         for (uint32_t l = 0; l < hp->n_layer; l++) {
                 const struct aid_layer *L = &m->layers[l];
+
+                if (l > 0 && aid_context_interrupted(c))
+                        return false;
 
                 aid_op_rmsnorm(s->xb, s->x, &L->attn_norm, n, E, hp->rms_eps);
                 aid_op_matmul(c, &L->wq, NULL, s->xb, n, s->q);
@@ -166,4 +169,5 @@ void aid_gemma3_forward(struct aid_context *c, const struct aid_batch_entry *e, 
                 aid_op_rmsnorm(s->xb2, s->xb2, &L->post_ffw_norm, n, E, hp->rms_eps);
                 aid_op_add(s->x, s->xb2, n * E);
         }
+        return true;
 }

@@ -74,7 +74,7 @@ static float silu(float x)
         return x / (1.0f + expf(-x));
 }
 
-void aid_llama_forward(struct aid_context *c, const struct aid_batch_entry *e, size_t n)
+bool aid_llama_forward(struct aid_context *c, const struct aid_batch_entry *e, size_t n)
 {
         const struct aid_model *m = c->m;
         const struct aid_hparams *hp = &m->hp;
@@ -86,6 +86,9 @@ void aid_llama_forward(struct aid_context *c, const struct aid_batch_entry *e, s
 
         for (uint32_t l = 0; l < hp->n_layer; l++) {
                 const struct aid_layer *L = &m->layers[l];
+
+                if (l > 0 && aid_context_interrupted(c))
+                        return false;
 
                 aid_op_rmsnorm(s->xb, s->x, &L->attn_norm, n, E, hp->rms_eps);
                 if (L->wqkv.data) {
@@ -134,4 +137,5 @@ void aid_llama_forward(struct aid_context *c, const struct aid_batch_entry *e, s
                 aid_op_matmul(c, &L->w_down, NULL, s->hb2, n, s->xb2);
                 aid_op_add(s->x, s->xb2, n * E);
         }
+        return true;
 }

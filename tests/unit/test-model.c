@@ -341,6 +341,56 @@ Test(model, bad_batches_change_nothing)
         aid_model_free(m);
 }
 
+static unsigned interrupt_calls, interrupt_at;
+
+static bool interrupt_at_call(void *userdata)
+{
+        cr_assert_eq(userdata, &interrupt_calls);
+        return ++interrupt_calls == interrupt_at;
+}
+
+/* A batch stopped between two layers leaves the cache and the logits as they were; given
+ * again, it gives what it gives uninterrupted. */
+Test(model, interrupted_batch_changes_nothing)
+{
+        struct aid_model *m = load_good();
+        struct aid_context *c = new_ctx(m, 1, 4), *ref = new_ctx(m, 1, 4);
+        const struct aid_batch_entry b[3] = {
+                { .token = 1, .seq = 0, .pos = 0 },
+                { .token = 5, .seq = 0, .pos = 1 },
+                { .token = 15, .seq = 0, .pos = 2, .want_logits = true },
+        };
+        struct aid_error err = { 0 };
+        const unsigned n_layer = aid_model_hparams(m)->n_layer;
+
+        cr_assert_geq(n_layer, 2, "the test model needs two layers to stop between them");
+        cr_assert_eq(aid_decode(ref, b, 3, &err), 0, "%s", err.message);
+
+        /* Asked before every layer but the first; never stopping changes nothing. */
+        interrupt_calls = 0;
+        interrupt_at = 0;
+        aid_context_set_interrupt(c, interrupt_at_call, &interrupt_calls);
+        cr_assert_eq(aid_decode(c, b, 1, &err), 0, "%s", err.message);
+        cr_assert_eq(interrupt_calls, n_layer - 1);
+        aid_kv_seq_clear(c, 0);
+
+        interrupt_calls = 0;
+        interrupt_at = 1;
+        cr_assert_eq(aid_decode(c, b, 3, &err), -ECANCELED);
+        cr_assert_not_null(strstr(err.message, "interrupted"), "%s", err.message);
+        cr_assert_eq(interrupt_calls, 1);
+        cr_assert_eq(aid_kv_seq_len(c, 0), 0);
+        cr_assert_null(aid_get_logits(c, 0), "an interrupted batch has no logits");
+
+        aid_context_set_interrupt(c, NULL, NULL);
+        cr_assert_eq(aid_decode(c, b, 3, &err), 0, "%s", err.message);
+        cr_assert_eq(aid_kv_seq_len(c, 0), 3);
+        cr_assert_arr_eq(aid_get_logits(c, 0), aid_get_logits(ref, 0), N_VOC * sizeof(float));
+        aid_context_free(ref);
+        aid_context_free(c);
+        aid_model_free(m);
+}
+
 Test(model, kv_operations)
 {
         struct aid_model *m = load_good();
