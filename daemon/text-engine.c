@@ -18,6 +18,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,6 +192,9 @@ struct text_engine {
         struct cmd *cmds, *cmds_tail;       /* under lock */
         struct event *events, *events_tail; /* under lock */
         bool quit;                          /* under lock */
+        /* A command that should not wait for a long step: set with the lock held, read by
+         * the step's interrupt function (aid_context_set_interrupt()) without it. */
+        atomic_bool urgent;
 
         /* Loop's side. */
         uint64_t next_id;
@@ -214,6 +218,7 @@ struct text_engine {
         bool *slot_used;
         struct aid_batch_entry *batch;
         struct step_cost step_cost;         /* of the loaded model's steps */
+        bool step_interruptible;            /* the step in progress may be stopped */
         struct job **prefill_jobs;          /* [n_seq_max], step()'s */
         struct prefill_want *prefill_wants; /* [n_seq_max], step()'s */
         uint64_t last_used_usec;
@@ -428,6 +433,9 @@ static void post_cmd(struct text_engine *te, struct cmd *c)
         else
                 te->cmds = c;
         te->cmds_tail = c;
+        /* A new request wants its first token soon; a cancelled one wants its work stopped. */
+        if (c->type == CMD_SUBMIT || c->type == CMD_CANCEL || c->type == CMD_CHAT_CLOSE)
+                atomic_store(&te->urgent, true);
         pthread_cond_signal(&te->cond);
         pthread_mutex_unlock(&te->lock);
 }
@@ -612,6 +620,14 @@ static void model_unload(struct text_engine *te)
         te->n_ctx = 0;
 }
 
+/* Stops a step that may be stopped when a command should not wait for it (step()). */
+static bool step_interrupted(void *userdata)
+{
+        struct text_engine *te = userdata;
+
+        return te->step_interruptible && atomic_load_explicit(&te->urgent, memory_order_relaxed);
+}
+
 struct load_progress {
         struct text_engine *te;
         const char *path;
@@ -659,6 +675,8 @@ static int model_load(struct text_engine *te, const char *path, struct aid_error
                 cp.n_batch = te->config.n_seq_max + te->config.prefill_chunk;
                 cp.n_threads = te->config.n_threads;
                 r = aid_context_new(te->model, &cp, &te->ctx, err);
+                if (r >= 0)
+                        aid_context_set_interrupt(te->ctx, step_interrupted, te);
         }
         if (r < 0) {
                 te->model = aid_model_free(te->model);
@@ -1010,12 +1028,14 @@ static void job_next_token(struct text_engine *te, struct job *j, const float *l
 
 /* The prompt tokens this step may take besides n_decode running generations: PrefillChunk at
  * most, and where a step budget is set, what the measured cost of a step lets end within it
- * (at least PREFILL_MIN_ROWS, so that prompts advance whatever the decode load). */
-static size_t prefill_rows(struct text_engine *te, size_t n_decode)
+ * (at least PREFILL_MIN_ROWS, so that prompts advance whatever the decode load). A prompt
+ * that is the only work (solo) takes whole chunks, the fastest way through it, in a step that
+ * a new request interrupts (step_interrupted()): it then waits for one layer, not one step. */
+static size_t prefill_rows(struct text_engine *te, size_t n_decode, bool solo)
 {
         size_t rows = te->config.prefill_chunk;
 
-        if (te->config.prefill_step_usec > 0) {
+        if (te->config.prefill_step_usec > 0 && !solo) {
                 size_t fit = step_cost_rows_within(&te->step_cost, te->config.prefill_step_usec);
                 /* Not measured yet: a small first step, which measures it. */
                 fit = fit == 0 ? PREFILL_FIRST_ROWS : fit > n_decode ? fit - n_decode : 0;
@@ -1035,8 +1055,9 @@ static void step(struct text_engine *te)
 {
         struct aid_error err = {};
         struct job *j, *next;
-        size_t n = 0, n_decode = 0, n_prefill = 0;
+        size_t n = 0, n_decode = 0, n_prefill = 0, n_jobs = 0;
         long n_logits = 0;
+        bool solo;
         uint64_t start;
         int r;
 
@@ -1044,6 +1065,7 @@ static void step(struct text_engine *te)
                 next = j->next;
                 j->take = 0;
                 j->logits_at = -1;
+                n_jobs++;
                 if (j->state == JOB_DECODE) {
                         uint32_t pos = aid_kv_seq_len(te->ctx, (uint32_t)j->seq);
                         if (pos >= te->n_ctx) {
@@ -1061,7 +1083,8 @@ static void step(struct text_engine *te)
                         };
                 }
         }
-        step_plan_prefill(te->prefill_wants, n_prefill, prefill_rows(te, n_decode));
+        solo = n_jobs == 1 && n_prefill == 1 && sched_empty(te->sched);
+        step_plan_prefill(te->prefill_wants, n_prefill, prefill_rows(te, n_decode, solo));
         for (size_t k = 0; k < n_prefill; k++) {
                 j = te->prefill_jobs[k];
                 j->take = te->prefill_wants[k].take;
@@ -1079,7 +1102,11 @@ static void step(struct text_engine *te)
                 return;
 
         start = now_usec();
+        te->step_interruptible = solo;
         r = aid_decode(te->ctx, te->batch, n, &err);
+        te->step_interruptible = false;
+        if (r == -ECANCELED)
+                return; /* the command that interrupted goes first; the step runs again later */
         if (r >= 0)
                 step_cost_update(&te->step_cost, n, now_usec() - start);
         for (j = te->jobs; j; j = next) {
@@ -1212,6 +1239,7 @@ static void *worker_main(void *userdata)
                         break;
                 cmds = te->cmds;
                 te->cmds = te->cmds_tail = NULL;
+                atomic_store(&te->urgent, false);
                 pthread_mutex_unlock(&te->lock);
 
                 while (cmds) {
@@ -1421,6 +1449,7 @@ struct text_engine *text_engine_free(struct text_engine *te)
         if (te->thread_started) {
                 pthread_mutex_lock(&te->lock);
                 te->quit = true;
+                atomic_store(&te->urgent, true);
                 pthread_cond_signal(&te->cond);
                 pthread_mutex_unlock(&te->lock);
                 pthread_join(te->thread, NULL);
