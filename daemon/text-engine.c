@@ -52,6 +52,9 @@ static inline void *mfree_p(void *p)
 #define PREFILL_FIRST_ROWS 16
 #define PREFILL_MIN_ROWS   4
 #define BATCH_QUANTUM      16
+/* After a step was interrupted, this long without whole-chunk steps: requests come in bursts,
+ * and a burst must not throw away one chunk's work per request. */
+#define SOLO_QUIET_USEC (2 * 1000000u)
 
 enum job_state {
         JOB_QUEUED,
@@ -219,6 +222,7 @@ struct text_engine {
         struct aid_batch_entry *batch;
         struct step_cost step_cost;         /* of the loaded model's steps */
         bool step_interruptible;            /* the step in progress may be stopped */
+        uint64_t last_interrupt_usec;       /* when a step was last stopped */
         struct job **prefill_jobs;          /* [n_seq_max], step()'s */
         struct prefill_want *prefill_wants; /* [n_seq_max], step()'s */
         uint64_t last_used_usec;
@@ -1083,7 +1087,8 @@ static void step(struct text_engine *te)
                         };
                 }
         }
-        solo = n_jobs == 1 && n_prefill == 1 && sched_empty(te->sched);
+        solo = n_jobs == 1 && n_prefill == 1 && sched_empty(te->sched) &&
+               now_usec() - te->last_interrupt_usec >= SOLO_QUIET_USEC;
         step_plan_prefill(te->prefill_wants, n_prefill, prefill_rows(te, n_decode, solo));
         for (size_t k = 0; k < n_prefill; k++) {
                 j = te->prefill_jobs[k];
@@ -1105,8 +1110,11 @@ static void step(struct text_engine *te)
         te->step_interruptible = solo;
         r = aid_decode(te->ctx, te->batch, n, &err);
         te->step_interruptible = false;
-        if (r == -ECANCELED)
-                return; /* the command that interrupted goes first; the step runs again later */
+        if (r == -ECANCELED) {
+                /* The command that interrupted goes first; the prompt goes on in short steps. */
+                te->last_interrupt_usec = now_usec();
+                return;
+        }
         if (r >= 0)
                 step_cost_update(&te->step_cost, n, now_usec() - start);
         for (j = te->jobs; j; j = next) {
