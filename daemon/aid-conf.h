@@ -23,7 +23,7 @@ const char *aid_bus_mode_to_string(enum aid_bus_mode m); /* "user", "system", "a
 #define AID_CONF_IDLE_UNLOAD_SEC_DEFAULT        300
 #define AID_CONF_TEXT_MAX_SEQUENCES_DEFAULT     16
 #define AID_CONF_TEXT_PREFILL_CHUNK_DEFAULT     128
-#define AID_CONF_TEXT_PREFILL_STEP_MSEC_DEFAULT 100
+#define AID_CONF_TEXT_PREFILL_STEP_MSEC_DEFAULT 50
 
 /* [Text]: the language model's worker (daemon/text-engine.h). */
 struct aid_text_conf {

@@ -9,6 +9,7 @@
 
 #include "aid-errors.h"
 #include "gguf.h"
+#include "log.h"
 #include "text-engine-private.h"
 #include "utf8.h"
 
@@ -682,6 +683,10 @@ static void step(struct text_engine *te)
         te->step_interruptible = solo;
         r = aid_decode(te->ctx, te->batch, n, &err);
         te->step_interruptible = false;
+        if (log_get_max_level() >= LOG_DEBUG)
+                log_debug("Step of %zu rows (%zu decoding, %zu of prompts%s): %.1f ms%s.", n, n_decode,
+                                n - n_decode, solo ? ", one prompt alone" : "", (now_usec() - start) / 1e3,
+                                r == -ECANCELED ? ", interrupted" : "");
         if (r == -ECANCELED) {
                 /* The command that interrupted goes first; the prompt goes on in short steps. */
                 te->last_interrupt_usec = now_usec();

@@ -290,7 +290,7 @@ Test(config, text_worker_defaults_and_overrides)
         cr_assert_eq(c.text.context_size, 0, "the model's context unless configured");
         cr_assert_eq(c.text.max_sequences, 16);
         cr_assert_eq(c.text.prefill_chunk, 128);
-        cr_assert_eq(c.text.prefill_step_msec, 100);
+        cr_assert_eq(c.text.prefill_step_msec, 50);
         aid_conf_clear(&c);
 
         load_ok(AID_BUS_USER, files, &c);
