@@ -21,26 +21,26 @@ struct kern_xqt kern_xqt_layout(uint8_t *mem, size_t cols)
 
 void kern_xqt_fill(const struct kern_xq *x, size_t n, size_t cols, struct kern_xqt *xt)
 {
-        const size_t A = n <= 4 ? 4 : 8;
+        const size_t H = n <= 4 ? 1 : 2, nb = cols / 32, ng = (nb + 3) / 4;
 
-        xt->group = (int)A;
-        for (size_t q = 0; q < cols / 4; q++) {
-                /* Quad q of block b (8 quads) goes to vector q % A, group q / A, of the block's
-                 * half of its pair's 64-byte slot. */
-                size_t b = q / 8, v = q % 8 % A, g = q % 8 / A;
-                int8_t *dst = xt->qs + ((b / 2 * A + v) * 2 + b % 2) * 32 + g * A * 4;
-                for (size_t a = 0; a < A; a++) {
-                        if (a < n)
-                                memcpy(dst + 4 * a, x[a].qs + 4 * q, 4);
-                        else
-                                memset(dst + 4 * a, 0, 4);
-                }
-        }
-        for (size_t b = 0; b < cols / 32; b++)
-                for (size_t l = 0; l < 8; l++) {
-                        size_t a = l % A;
-                        xt->d[8 * b + l] = a < n ? x[a].d[b] : 0.0f;
-                        xt->off[8 * b + l] = a < n && l < A ? -8 * x[a].s32[b] : 0;
+        xt->group = (int)(4 * H);
+        for (size_t g = 0; g < ng; g++)
+                for (size_t s = 0; s < H; s++) {
+                        for (size_t q = 0; q < 8; q++) {
+                                int8_t *dst = xt->qs + ((g * 8 + q) * H + s) * 64;
+                                for (size_t l = 0; l < 16; l++) {
+                                        size_t b = 4 * g + l / 4, a = 4 * s + l % 4;
+                                        if (a < n && b < nb)
+                                                memcpy(dst + 4 * l, x[a].qs + 32 * b + 4 * q, 4);
+                                        else
+                                                memset(dst + 4 * l, 0, 4);
+                                }
+                        }
+                        for (size_t l = 0; l < 16; l++) {
+                                size_t b = 4 * g + l / 4, a = 4 * s + l % 4, k = (g * H + s) * 16 + l;
+                                xt->d[k] = a < n && b < nb ? x[a].d[b] : 0.0f;
+                                xt->off[k] = a < n && b < nb ? -8 * x[a].s32[b] : 0;
+                        }
                 }
 }
 

@@ -205,18 +205,18 @@ float kern_dot_generic(uint32_t type, const void *row, const float *x, size_t co
  * NULL where a type has none: the caller then loops over the single-row kernel.
  *
  * Q4_0's and Q8_0's SIMD kernels read the n rows side by side, as filled by kern_xqt_fill():
- * with A = group (4 for n <= 4, else 8), each 32-element block b has A 32-byte vectors v that
- * hold, in int32 lane g * A + a, its elements 4 (v + A g) .. + 3 of row a (zero for a >= n).
- * Blocks go in pairs so that one 64-byte load holds vector v of both: vector v of block b lies
- * at qs + ((b / 2 * A + v) * 2 + b % 2) * 32. d and off hold 8 values per block in the lanes of
- * the products: lane g * A + a of d is row a's scale, of off -8 times row a's sum of qs in
- * group 0 and zero in the others (zero for a >= n). */
+ * in halves of four rows (H = 1 half for n <= 4, group 4; else 2, group 8) and groups of four
+ * 32-element blocks (the last group padded with zero blocks). Vector q (0..7) of half s of group
+ * g is 64 bytes at qs + ((g * 8 + q) * H + s) * 64 whose int32 lane 4 beta + a holds elements
+ * 4 q .. 4 q + 3 of block 4 g + beta of row 4 s + a (zero past n rows or the last block). d and
+ * off hold 16 values per group and half, at (g * H + s) * 16, in the same lanes: the row's
+ * scale of that block, and -8 times its sum of qs (zero where qs is). */
 #define KERN_QDOT_MULTI_MAX 8
 struct kern_xqt {
         int8_t *qs;   /* [cols * group] */
-        float *d;     /* [cols / 32 * 8] */
+        float *d;     /* [cols / 32 * 8] (cols rounded up to 256) */
         int32_t *off; /* [cols / 32 * 8]: -8 * the sums of qs (Q4_0's offset) */
-        int group;
+        int group;    /* rows the layout holds: 4 or 8 */
 };
 typedef void (*kern_qdot_multi_fn)(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,
                 size_t n, size_t cols, float *out);

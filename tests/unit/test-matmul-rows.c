@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The multi-row integer kernels of continuous batching (dot-multi.h) and aid_matmul_rows():
  * the interleaved activation layout is where the kernels look for it, every level agrees with
- * the scalar twin for every batch size and for row lengths that leave odd blocks over, the K
+ * the scalar twin for every batch size and for row lengths that leave every remainder of the
+ * groups of four blocks, the K
  * types give a row the same bits whatever the batch, and Q8_0's extreme values survive the
  * 512-bit kernels' unsigned bias. */
 #include <criterion/criterion.h>
@@ -112,25 +113,27 @@ Test(matmul_rows, xqt_layout_is_as_documented)
                 kern_xq_sums(&xq[a], cols);
         }
         for (size_t k = 0; k < ELEMENTSOF(ns); k++) {
-                size_t n = ns[k], A = n <= 4 ? 4 : 8;
+                size_t n = ns[k], H = n <= 4 ? 1 : 2, nb = cols / 32;
                 struct kern_xqt xt = kern_xqt_layout(tmem, cols);
 
                 kern_xqt_fill(xq, n, cols, &xt);
-                cr_assert_eq((size_t)xt.group, A, "n %zu", n);
-                for (size_t b = 0; b < cols / 32; b++)
-                        for (size_t l = 0; l < 8; l++) {
-                                size_t a = l % A;
-                                for (size_t v = 0; v < A; v++) {
-                                        const int8_t *vec = xt.qs + ((b / 2 * A + v) * 2 + b % 2) * 32;
-                                        size_t e = 32 * b + 4 * (v + A * (l / A));
+                cr_assert_eq((size_t)xt.group, 4 * H, "n %zu", n);
+                /* 3 blocks: one group of four whose last block is padding. */
+                for (size_t s = 0; s < H; s++)
+                        for (size_t l = 0; l < 16; l++) {
+                                size_t b = l / 4, a = 4 * s + l % 4;
+                                bool real = a < n && b < nb;
+                                for (size_t q = 0; q < 8; q++) {
+                                        const int8_t *vec = xt.qs + (q * H + s) * 64;
                                         for (size_t i = 0; i < 4; i++)
-                                                cr_assert_eq(vec[4 * l + i], a < n ? xq[a].qs[e + i] : 0,
-                                                                "n %zu block %zu vector %zu lane %zu", n, b,
-                                                                v, l);
+                                                cr_assert_eq(vec[4 * l + i],
+                                                                real ? xq[a].qs[32 * b + 4 * q + i] : 0,
+                                                                "n %zu half %zu vector %zu lane %zu", n, s,
+                                                                q, l);
                                 }
-                                cr_assert_eq(xt.d[8 * b + l], a < n ? xq[a].d[b] : 0.0f);
-                                cr_assert_eq(xt.off[8 * b + l], a < n && l < A ? -8 * xq[a].s32[b] : 0,
-                                                "n %zu block %zu lane %zu", n, b, l);
+                                cr_assert_eq(xt.d[s * 16 + l], real ? xq[a].d[b] : 0.0f);
+                                cr_assert_eq(xt.off[s * 16 + l], real ? -8 * xq[a].s32[b] : 0,
+                                                "n %zu half %zu lane %zu", n, s, l);
                         }
         }
         free(mem);
@@ -140,9 +143,10 @@ Test(matmul_rows, xqt_layout_is_as_documented)
 Test(matmul_rows, every_level_matches_the_scalar_twin_for_every_batch)
 {
         static const uint32_t types[] = { GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, GGML_TYPE_Q4_K, GGML_TYPE_Q6_K };
-        /* Block counts 1, 3, 7, 9, 17 and 65 leave every remainder of the 512-bit pairs and of
-         * their groups of four. */
-        static const size_t cols_32[] = { 32, 96, 224, 288, 544, 2080 }, cols_k[] = { 256, 768, 2304 };
+        /* Block counts 1, 2, 3, 4, 7, 9, 17 and 65 leave every remainder of the kernels' groups
+         * of four blocks, and of the AVX2 level's halves of two. */
+        static const size_t cols_32[] = { 32, 64, 96, 128, 224, 288, 544, 2080 },
+                            cols_k[] = { 256, 768, 2304 };
         const size_t rows = 3;
 
         for (size_t ti = 0; ti < ELEMENTSOF(types); ti++) {
