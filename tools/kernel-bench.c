@@ -5,6 +5,9 @@
  *   kernel-bench [-r ROWS] [-c COLS] [-m MIB] [-t MAX_THREADS] [-l LEVEL] [-x f32|q8|both|none]
  *                [-b N,N,...] [TYPE...]
  *
+ * COLS must be a multiple of every listed type's block (32 or 256 elements; the default type
+ * list holds K types, so name the types for columns that are no multiple of 256).
+ *
  * -l measures one SIMD level (scalar, avx2, avx512, avx512-vnni) instead of all; -x picks the
  * activation path: f32 x, or x quantized to 8 bits once per product (the integer kernels).
  * -b adds a table of aid_matmul_rows() (continuous batching: n tokens of n sequences against
@@ -129,8 +132,8 @@ static int parse_type(const char *name, uint32_t *ret)
 /* Dequantization (the prefill weight panels) per type, level and output, one thread: every
  * row of one rows x cols matrix into a 16-row panel that stays in cache, as the oneDNN path
  * does. GB/s counts weight bytes read; Gelem/s elements written. */
-static void dequant_table(const uint32_t *types, size_t n_types, int only_level, const float *src, size_t rows,
-                size_t cols)
+static void dequant_table(const uint32_t *types, size_t n_types, int only_level, const float *src,
+                size_t rows, size_t cols)
 {
         printf("\n| dequantize | level | to | GB/s (weights) | Gelem/s |\n");
         printf("|---|---|---|---|---|\n");
@@ -160,17 +163,19 @@ static void dequant_table(const uint32_t *types, size_t n_types, int only_level,
                                         for (size_t r = 0; r < rows; r++) {
                                                 if (bf16)
                                                         aid_dequantize_row_bf16(type, w + r * rb,
-                                                                        (uint16_t *)panel + (r % 16) * cols, cols);
+                                                                        (uint16_t *)panel + (r % 16) * cols,
+                                                                        cols);
                                                 else
                                                         aid_dequantize_row(type, w + r * rb,
-                                                                        (float *)panel + (r % 16) * cols, cols);
+                                                                        (float *)panel + (r % 16) * cols,
+                                                                        cols);
                                         }
                                         done++;
                                         el = now() - t0;
                                 } while (el < 0.3);
                                 printf("| %s | %s | %s | %.2f | %.2f |\n", ggml_type_name(type),
-                                                aid_cpu_level_name((enum aid_cpu_level)level), bf16 ? "bf16" : "f32",
-                                                (double)(done * rows * rb) / el / 1e9,
+                                                aid_cpu_level_name((enum aid_cpu_level)level),
+                                                bf16 ? "bf16" : "f32", (double)(done * rows * rb) / el / 1e9,
                                                 (double)(done * rows * cols) / el / 1e9);
                                 fflush(stdout);
                         }
@@ -261,9 +266,19 @@ int main(int argc, char **argv)
                 n_types = sizeof(default_types) / sizeof(default_types[0]);
                 memcpy(types, default_types, sizeof(default_types));
         }
-        if (rows == 0 || cols == 0 || cols % 256 != 0 || max_threads < 1) {
-                fprintf(stderr, "ROWS > 0, COLS a multiple of 256 and MAX_THREADS >= 1 are required\n");
+        if (rows == 0 || cols == 0 || max_threads < 1) {
+                fprintf(stderr, "ROWS > 0, COLS > 0 and MAX_THREADS >= 1 are required\n");
                 return 2;
+        }
+        /* Each type needs whole blocks per row (Gemma-3-1B's 1152 columns fit the 32-element
+         * types, not the K types' 256). */
+        for (size_t k = 0; k < n_types; k++) {
+                uint32_t block = ggml_type_traits_get(types[k])->block_elems;
+                if (cols % block != 0) {
+                        fprintf(stderr, "COLS (%zu) must be a multiple of %s's block of %u\n", cols,
+                                        ggml_type_name(types[k]), block);
+                        return 2;
+                }
         }
 
         size_t bw_bytes = (size_t)1 << 30;
@@ -327,13 +342,14 @@ int main(int argc, char **argv)
                         int level = only_level >= 0 ? only_level : (int)aid_cpu_detect();
                         aid_kernels_set_level((enum aid_cpu_level)level);
                         aid_matvec_set_mode(AID_MATVEC_AUTO);
-                        printf("\n| type | level | threads | n | ms per call | GB/s-equivalent | tokens/s | time / n=1 |\n");
+                        printf("\n| type | level | threads | n | ms per call | GB/s-equivalent | tokens/s | "
+                               "time / n=1 |\n");
                         printf("|---|---|---|---|---|---|---|---|\n");
                         for (int t = 1; t <= max_threads && t <= 64; t++) {
                                 double base = 0;
                                 for (size_t i = 0; i < n_batch; i++) {
-                                        double ms = measure_rows(type, level, t, w, mb, rb, copies, x, batch_n[i], y,
-                                                        rows, cols, base);
+                                        double ms = measure_rows(type, level, t, w, mb, rb, copies, x,
+                                                        batch_n[i], y, rows, cols, base);
                                         if (batch_n[i] == 1)
                                                 base = ms;
                                 }

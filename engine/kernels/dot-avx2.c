@@ -69,3 +69,5 @@ const struct kern_dot_table kern_dot_avx2 = {
         .qdot = { KERN_QDOT_TABLE_ENTRIES },
         .quantize_x = quantize_x_avx2,
 };
+
+const kern_qdot_rows_fn kern_qdot_rows_avx2[_GGML_TYPE_MAX] = { KERN_QDOT_ROWS_TABLE_ENTRIES };

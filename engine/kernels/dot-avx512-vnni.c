@@ -19,3 +19,5 @@ const struct kern_dot_table kern_dot_avx512_vnni = {
         .qdot = { KERN_QDOT_TABLE_ENTRIES },
         .quantize_x = quantize_x_avx512_vnni,
 };
+
+const kern_qdot_rows_fn kern_qdot_rows_avx512_vnni[_GGML_TYPE_MAX] = { KERN_QDOT_ROWS_TABLE_ENTRIES };

@@ -51,3 +51,5 @@ const struct kern_dot_table kern_dot_avx512 = {
         .qdot = { KERN_QDOT_TABLE_ENTRIES },
         .quantize_x = quantize_x_avx512,
 };
+
+const kern_qdot_rows_fn kern_qdot_rows_avx512[_GGML_TYPE_MAX] = { KERN_QDOT_ROWS_TABLE_ENTRIES };

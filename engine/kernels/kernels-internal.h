@@ -259,3 +259,18 @@ size_t kern_xq_bytes(size_t cols);
 struct kern_xq kern_xq_layout(uint8_t *mem, size_t cols);
 const struct kern_xq *kern_scratch_xq(size_t cols);
 uint8_t *kern_scratch_batch(size_t bytes);
+
+/* Decode's single-token products, KERN_QDOT_ROWS weight rows per call (dot-int.h): each
+ * block of x is loaded once for all of them, its offset and scale computed once, and the
+ * per-row float work is the single-row kernel's, so out[r] equals the level's qdot of row r
+ * bit for bit. Rows lie row_bytes apart. NULL where a level has none (aid_matvec() then
+ * calls the single-row kernel row by row); the scalar level has none. */
+#define KERN_QDOT_ROWS 4
+typedef void (*kern_qdot_rows_fn)(const void *rows, size_t row_bytes, const struct kern_xq *x, size_t cols,
+                float out[KERN_QDOT_ROWS]);
+extern const kern_qdot_rows_fn kern_qdot_rows_avx2[_GGML_TYPE_MAX];
+extern const kern_qdot_rows_fn kern_qdot_rows_avx512[_GGML_TYPE_MAX];
+extern const kern_qdot_rows_fn kern_qdot_rows_avx512_vnni[_GGML_TYPE_MAX];
+/* The rows kernel of exactly level for type (no fallback to a lower level: its results must
+ * equal kern_qdot_for()'s, which for these types every SIMD level has); NULL if none. */
+kern_qdot_rows_fn kern_qdot_rows_for(enum aid_cpu_level level, uint32_t type);

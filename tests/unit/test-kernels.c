@@ -1310,3 +1310,113 @@ Test(kernels, matvec_concurrent_callers)
         }
         free(w);
 }
+
+/* Decode's rows kernels (KERN_QDOT_ROWS rows per call) at every level against the level's
+ * single-row kernel: the same float operations in the same order per row, so equal bit for
+ * bit, with scales of every exponent (wild_blocks: products that round, overflow or are NaN),
+ * an odd number of blocks (the tail block), Gemma-3-1B's 1152 columns and rows not packed
+ * (row_bytes larger than a row). */
+static bool same_float(float a, float b)
+{
+        return f2u(a) == f2u(b) || (isnan(a) && isnan(b));
+}
+
+Test(kernels, qdot_rows_equal_single_rows)
+{
+        static const uint32_t types[] = { GGML_TYPE_Q4_0, GGML_TYPE_Q5_0 };
+        static const size_t cols_32[] = { 32, 64, 96, 1152, 2080 };
+        const size_t groups = 3, pad = 6;
+
+        for (size_t ti = 0; ti < ELEMENTSOF(types); ti++) {
+                uint32_t type = types[ti];
+                const struct ggml_type_traits *t = ggml_type_traits_get(type);
+
+                for (size_t ci = 0; ci < ELEMENTSOF(cols_32); ci++) {
+                        size_t cols = cols_32[ci], n_rows = groups * KERN_QDOT_ROWS;
+                        uint64_t rb;
+                        cr_assert_eq(ggml_row_bytes(type, cols, &rb), 0);
+                        size_t stride = rb + pad;
+                        uint8_t *w = malloc(n_rows * stride);
+                        float *x = malloc(cols * sizeof(float));
+                        struct kern_xq xq = xq_alloc(cols);
+
+                        cr_assert(w && x);
+                        for (size_t r = 0; r < n_rows; r++)
+                                wild_blocks(type, w + r * stride, rb / t->block_bytes);
+                        for (size_t c = 0; c < cols; c++)
+                                x[c] = gauss() * (float)(1 + (c / 32) % 5);
+                        kern_quantize_x_scalar(x, cols, t->block_elems, &xq);
+                        for (int level = AID_CPU_AVX2; level <= (int)aid_cpu_detect(); level++) {
+                                kern_qdot_rows_fn rfn = kern_qdot_rows_for((enum aid_cpu_level)level, type);
+                                kern_qdot_fn one = level_table(level)->qdot[type];
+
+                                cr_assert(rfn, "%s has a rows kernel at %s", t->name,
+                                                aid_cpu_level_name(level));
+                                for (size_t g = 0; g < groups; g++) {
+                                        float got[KERN_QDOT_ROWS];
+                                        const uint8_t *rows = w + g * KERN_QDOT_ROWS * stride;
+
+                                        rfn(rows, stride, &xq, cols, got);
+                                        for (size_t r = 0; r < KERN_QDOT_ROWS; r++) {
+                                                float ref = one(rows + r * stride, &xq, cols);
+                                                cr_assert(same_float(got[r], ref),
+                                                                "%s %s cols %zu group %zu row %zu: %.9g vs "
+                                                                "single-row %.9g",
+                                                                t->name, aid_cpu_level_name(level), cols, g,
+                                                                r, got[r], ref);
+                                        }
+                                }
+                        }
+                        cr_assert_null(kern_qdot_rows_for(AID_CPU_SCALAR, type),
+                                        "the scalar twin is per row");
+                        xq_free(&xq);
+                        free(w);
+                        free(x);
+                }
+        }
+}
+
+/* aid_matvec() with 8-bit x over groups of rows, split across the threads, and the remainder
+ * rows one by one: each row as computed alone, for every remainder. */
+Test(kernels, matvec_q8x_groups_equal_single_rows)
+{
+        /* Q8_0 has no rows kernel: the single-row loop. */
+        static const uint32_t types[] = { GGML_TYPE_Q4_0, GGML_TYPE_Q5_0, GGML_TYPE_Q8_0 };
+        const size_t cols = 1152;
+
+        aid_matvec_set_mode(AID_MATVEC_Q8X);
+        for (size_t ti = 0; ti < ELEMENTSOF(types); ti++) {
+                uint32_t type = types[ti];
+                const struct ggml_type_traits *t = ggml_type_traits_get(type);
+                uint64_t rb;
+
+                cr_assert_eq(ggml_row_bytes(type, cols, &rb), 0);
+                /* Past the 256 KiB at which the product is threaded. */
+                size_t base_rows = ((1u << 18) / rb + KERN_QDOT_ROWS) / KERN_QDOT_ROWS * KERN_QDOT_ROWS;
+                uint8_t *w = malloc((base_rows + KERN_QDOT_ROWS) * rb);
+                float *x = malloc(cols * sizeof(float)),
+                      *y = malloc((base_rows + KERN_QDOT_ROWS) * sizeof(float));
+
+                cr_assert(w && x && y);
+                random_blocks(type, w, (base_rows + KERN_QDOT_ROWS) * rb / t->block_bytes);
+                for (size_t c = 0; c < cols; c++)
+                        x[c] = gauss();
+                for (int level = AID_CPU_AVX2; level <= (int)aid_cpu_detect(); level++) {
+                        aid_kernels_set_level((enum aid_cpu_level)level);
+                        for (size_t rows = base_rows; rows < base_rows + KERN_QDOT_ROWS; rows++) {
+                                aid_matvec(type, w, rb, x, y, rows, cols);
+                                for (size_t r = 0; r < rows; r++) {
+                                        float one;
+                                        aid_matvec(type, w + r * rb, rb, x, &one, 1, cols);
+                                        cr_assert(same_float(one, y[r]), "%s %s %zu rows: row %zu", t->name,
+                                                        aid_cpu_level_name(level), rows, r);
+                                }
+                        }
+                }
+                free(w);
+                free(x);
+                free(y);
+        }
+        aid_kernels_set_level(aid_cpu_detect());
+        aid_matvec_set_mode(AID_MATVEC_AUTO);
+}
