@@ -75,21 +75,12 @@ bool aid_matvec_uses_q8x(uint32_t type)
         case AID_MATVEC_AUTO:
                 break;
         }
-        /* Measured with tools/kernel-bench on the 8192 x 2048 Llama-3.2-1B FFN shape: every
-         * quantized type is 1.5-3x faster with 8-bit x, except Q8_0, which reads its 34 bytes
-         * per 32 weights at the bandwidth limit with 2 threads either way (f32 x 26-33 GB/s,
-         * 8-bit x 24-28 GB/s): it keeps the exact activations. */
-        return type != GGML_TYPE_Q8_0;
-}
-
-bool kern_rows_use_q8x(uint32_t type)
-{
-        /* Several rows at once the integer kernels unpack each weight block once for all of
-         * them, where the f32-x kernels are compute-bound: Q8_0 with 4 rows took 0.68 ms with
-         * 8-bit x against 2.38 ms with f32 x (8192 x 2048, 2 threads, tools/kernel-bench). So
-         * in the automatic mode batches of Q8_0 take 8-bit x too. */
-        return aid_matvec_uses_q8x(type) ||
-               (type == GGML_TYPE_Q8_0 && aid_matvec_get_mode() == AID_MATVEC_AUTO);
+        /* Measured with tools/kernel-bench: every quantized type is faster with 8-bit x,
+         * 1.5-3x on the 8192 x 2048 Llama-3.2-1B FFN shape, and since the VNNI kernels Q8_0
+         * too (one thread 19-25 GB/s against 14-17 with f32 x, on that shape and on gemma's
+         * 1152-wide rows; two threads 31 against 24). One path for every type also means a
+         * sequence's numbers do not depend on how many others share its batch. */
+        return true;
 }
 
 /* The multi-row kernel of level for type, or of the next lower level that has one; NULL where

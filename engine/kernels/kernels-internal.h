@@ -248,9 +248,6 @@ kern_dot_fn kern_dot_for(enum aid_cpu_level level, uint32_t type);
 kern_qdot_fn kern_qdot_for(enum aid_cpu_level level, uint32_t type);
 kern_quantize_x_fn kern_quantize_x_for(enum aid_cpu_level level);
 kern_qdot_multi_fn kern_qdot_multi_for(enum aid_cpu_level level, uint32_t type);
-/* Whether a product of several activation rows (aid_matmul_rows(), n >= 2) quantizes x to 8
- * bits: as aid_matvec_uses_q8x(), and Q8_0 too in the automatic mode. */
-bool kern_rows_use_q8x(uint32_t type);
 
 /* scratch.c: per-thread buffers, kept for the thread's life so decode allocates nothing per
  * call. kern_scratch_xq: an 8-bit x of at least cols elements; kern_scratch_batch: bytes (a

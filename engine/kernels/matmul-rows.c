@@ -5,7 +5,7 @@
 
 bool aid_matmul_rows_has_multi(uint32_t type)
 {
-        return type < _GGML_TYPE_MAX && kern_rows_use_q8x(type) &&
+        return type < _GGML_TYPE_MAX && aid_matvec_uses_q8x(type) &&
                kern_qdot_multi_for(aid_kernels_get_level(), type) != NULL;
 }
 
@@ -30,7 +30,7 @@ void aid_matmul_rows(uint32_t type, const void *w, size_t row_bytes, const float
 
         enum { G = (AID_MATMUL_ROWS_MAX + KERN_QDOT_MULTI_MAX - 1) / KERN_QDOT_MULTI_MAX };
         size_t stride = kern_xq_bytes(cols), tstride = kern_xqt_bytes(cols);
-        if (kern_rows_use_q8x(type)) {
+        if (aid_matvec_uses_q8x(type)) {
                 /* Quantize every x once; should the memory not be had, the f32 path answers.
                  * The interleaved copies for the multi-row kernels follow the n rows. */
                 mem = kern_scratch_batch(stride * n + tstride * G);

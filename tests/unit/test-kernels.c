@@ -722,16 +722,8 @@ Test(kernels, matvec_threaded_equals_per_row)
         free(y);
 }
 
-/* The mode whose single-row products a batch of several rows reproduces: in the automatic
- * mode a batch of Q8_0 takes 8-bit x (faster for several rows), where one row keeps f32 x. */
-static enum aid_matvec_mode batch_mode(uint32_t type, enum aid_matvec_mode mode)
-{
-        return mode == AID_MATVEC_AUTO && type == GGML_TYPE_Q8_0 ? AID_MATVEC_Q8X : mode;
-}
-
 /* Several activation rows at once (the small-batch path of continuous batching) give, row for
- * row, what aid_matvec() gives each row alone, in every activation mode (in batch_mode()'s
- * mode, for Q8_0 in the automatic one). With 8-bit x the
+ * row, what aid_matvec() gives each row alone, in every activation mode. With 8-bit x the
  * SIMD multi-row kernels of Q4_0 and Q8_0 scale each block's integer sum once where the
  * single-row kernels scale 8 partial sums, the same products in another float order, so they
  * are held to the levels' float bound, |diff| <= 1e-5 * sum_c |w_c x_c|; everything else (the
@@ -772,11 +764,10 @@ Test(kernels, matmul_rows_equals_matvec_per_row)
                         for (size_t c = 0; c < n * cols; c++)
                                 x[c] = gauss();
                         aid_matmul_rows(type, w, rb, x, n, y, rows, cols);
-                        aid_matvec_set_mode(batch_mode(type, modes[mi]));
                         for (size_t j = 0; j < n; j++) {
                                 aid_matvec(type, w, rb, x + j * cols, one, rows, cols);
                                 for (size_t r = 0; r < rows; r++) {
-                                        if (!multi_reorders(type, batch_mode(type, modes[mi]))) {
+                                        if (!multi_reorders(type, modes[mi])) {
                                                 cr_assert_eq(one[r], y[j * rows + r],
                                                                 "%s %s mode %d: row %zu of x %zu", tr->name,
                                                                 aid_cpu_level_name(aid_kernels_get_level()),
@@ -793,7 +784,6 @@ Test(kernels, matmul_rows_equals_matvec_per_row)
                                                         one[r]);
                                 }
                         }
-                        aid_matvec_set_mode(modes[mi]);
                         free(w);
                         free(x);
                         free(y);
@@ -1240,8 +1230,7 @@ Test(kernels, matvec_modes)
 {
         cr_assert_eq(aid_matvec_get_mode(), AID_MATVEC_AUTO);
         for (size_t ti = 0; ti < N_Q8X_TYPES; ti++)
-                cr_assert_eq(aid_matvec_uses_q8x(q8x_types[ti]), q8x_types[ti] != GGML_TYPE_Q8_0, "%s",
-                                ggml_type_name(q8x_types[ti]));
+                cr_assert(aid_matvec_uses_q8x(q8x_types[ti]), "%s", ggml_type_name(q8x_types[ti]));
         cr_assert(!aid_matvec_uses_q8x(GGML_TYPE_F32));
         cr_assert(!aid_matvec_uses_q8x(GGML_TYPE_F16));
         cr_assert(!aid_matvec_uses_q8x(GGML_TYPE_BF16));
