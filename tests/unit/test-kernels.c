@@ -483,6 +483,12 @@ Test(kernels, dequantize_levels_match_scalar_bit_for_bit)
                         cr_assert_eq(aid_dequantize_row_bf16(type, buf, got16, n), 0);
                         for (size_t i = 0; i < n; i++) {
                                 uint32_t a, b;
+                                /* Wild scales make NaNs, whose sign and payload follow the order
+                                 * of the operands in each instruction, which compilers choose:
+                                 * a NaN matches any NaN. */
+                                if (isnan(got[i]) && isnan(ref[i]) && (got16[i] & 0x7fff) > 0x7f80 &&
+                                                (ref16[i] & 0x7fff) > 0x7f80)
+                                        continue;
                                 memcpy(&a, &got[i], 4);
                                 memcpy(&b, &ref[i], 4);
                                 cr_assert_eq(a, b, "%s at %s, element %zu: %#x (%a), scalar %#x (%a)",
