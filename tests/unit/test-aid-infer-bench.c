@@ -74,6 +74,8 @@ static const char *const positive[] = {
         "decode_tok_s",
         "decode_weight_gb_s",
         "roofline_fraction",
+        "roofline_fraction_strict",
+        "read_bandwidth_huge_pages_gb_s",
         "weight_bytes_per_token",
         "kv_bytes_per_token",
         "read_bandwidth_gb_s",
