@@ -190,9 +190,11 @@ struct text_engine {
         char tmpl_error[sizeof(((struct aid_error *)0)->message)];
         bool *slot_used;
         struct aid_batch_entry *batch;
-        struct step_cost step_cost;         /* of the loaded model's steps */
-        bool step_interruptible;            /* the step in progress may be stopped */
-        uint64_t last_interrupt_usec;       /* when a step was last stopped */
+        struct step_cost step_cost;     /* of the loaded model's steps */
+        bool step_interruptible;        /* the step in progress may be stopped */
+        uint64_t last_interrupt_usec;   /* when a step was last stopped */
+        struct event *held, *held_tail; /* te_hold_events() */
+        bool holding;
         struct job **prefill_jobs;          /* [n_seq_max], step()'s */
         struct prefill_want *prefill_wants; /* [n_seq_max], step()'s */
         uint64_t last_used_usec;
@@ -235,6 +237,9 @@ static inline void strv_free(char **v)
 
 /* text-queue.c. Posting is best effort: out of memory, an event is lost. */
 void te_post_event(struct text_engine *te, struct event *e);
+/* Between these two the worker's events are held back and then handed over at once. */
+void te_hold_events(struct text_engine *te);
+void te_flush_events(struct text_engine *te);
 struct event *te_event_free(struct event *e);
 void te_post_simple(struct text_engine *te, enum event_type type, uint64_t id, uint32_t value);
 void te_post_token(struct text_engine *te, uint64_t id, const char *text, size_t len);

@@ -10,20 +10,49 @@
 
 #include "text-engine-private.h"
 
-void te_post_event(struct text_engine *te, struct event *e)
+/* Moves the events from first to last (linked) to the loop's queue, waking it if it was empty. */
+static void publish(struct text_engine *te, struct event *first, struct event *last)
 {
         bool was_empty;
 
         pthread_mutex_lock(&te->lock);
         was_empty = !te->events;
         if (te->events_tail)
-                te->events_tail->next = e;
+                te->events_tail->next = first;
         else
-                te->events = e;
-        te->events_tail = e;
+                te->events = first;
+        te->events_tail = last;
         pthread_mutex_unlock(&te->lock);
         if (was_empty)
                 (void)eventfd_write(te->efd, 1);
+}
+
+void te_post_event(struct text_engine *te, struct event *e)
+{
+        /* Only the worker posts. During a step its events wait for te_flush_events(): the
+         * tokens of all running requests reach the loop with one wakeup, not one each. */
+        if (te->holding) {
+                if (te->held_tail)
+                        te->held_tail->next = e;
+                else
+                        te->held = e;
+                te->held_tail = e;
+                return;
+        }
+        publish(te, e, e);
+}
+
+void te_hold_events(struct text_engine *te)
+{
+        te->holding = true;
+}
+
+void te_flush_events(struct text_engine *te)
+{
+        te->holding = false;
+        if (te->held)
+                publish(te, te->held, te->held_tail);
+        te->held = te->held_tail = NULL;
 }
 
 struct event *te_event_free(struct event *e)

@@ -834,8 +834,11 @@ void *text_worker_main(void *userdata)
                         free(c);
                 }
                 admit(te);
-                if (te->n_running > 0)
+                if (te->n_running > 0) {
+                        te_hold_events(te);
                         step(te);
+                        te_flush_events(te);
+                }
 
                 pthread_mutex_lock(&te->lock);
         }
