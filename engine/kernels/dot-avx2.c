@@ -2,6 +2,7 @@
 #include <immintrin.h>
 
 #include "kernels-internal.h"
+#include "simd-reduce.h"
 
 /* AVX2 + FMA + F16C: 8 lanes. */
 #define N 8

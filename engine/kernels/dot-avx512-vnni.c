@@ -2,6 +2,7 @@
 #include <immintrin.h>
 
 #include "kernels-internal.h"
+#include "simd-reduce.h"
 
 /* AVX-512 with VNNI: the integer path with vpdpbusd, which does the u8 x s8 products and their
  * sums by four into int32 in one instruction (no int16 step). The f32-x kernels are the

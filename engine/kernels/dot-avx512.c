@@ -2,6 +2,7 @@
 #include <immintrin.h>
 
 #include "kernels-internal.h"
+#include "simd-reduce.h"
 
 /* AVX-512 F/BW/VL/DQ: 16 lanes. */
 #define N 16

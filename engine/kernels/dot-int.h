@@ -19,44 +19,11 @@
  * u8 * s8 pair sums in int16 (maddubs) never saturate here: the largest is 2 * 63 * 127
  * (Q6_K) and, for Q8_0 through the sign trick, 2 * 128 * 127. */
 
-static inline int32_t IFN(hsum_i32)(__m256i v)
-{
-        __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-        s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-        s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-        return _mm_cvtsi128_si32(s);
-}
-
-static inline int32_t IFN(hsum_i32x4)(__m128i s)
-{
-        s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-        s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-        return _mm_cvtsi128_si32(s);
-}
-
-static inline float IFN(hsum_f32)(__m256 v)
-{
-        __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-        s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-        s = _mm_add_ss(s, _mm_movehdup_ps(s));
-        return _mm_cvtss_f32(s);
-}
-
-static inline __m256i IFN(load256)(const void *p)
-{
-        return _mm256_loadu_si256((const __m256i *)p);
-}
-
-static inline __m128i IFN(load128)(const void *p)
-{
-        return _mm_loadu_si128((const __m128i *)p);
-}
-
 /* 16 nibbles of a 32-element block: low ones (elements 0-15) in the low lane, high ones
  * (16-31) in the high lane, as u8. */
 static inline __m256i IFN(nibbles)(const uint8_t *qs)
 {
-        __m128i raw = IFN(load128)(qs);
+        __m128i raw = simd_load128(qs);
         return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(0xf));
 }
 
@@ -103,7 +70,7 @@ static float IFN(qdot_q8_0)(const void *row, const struct kern_xq *x, size_t n)
         /* Sign trick: |w| as u8 (|-128| = 128 still fits) times qx with w's sign. */
 #define Q8_0_BLOCK(acc)                                                                                  \
         do {                                                                                             \
-                __m256i w = IFN(load256)(b->qs), xv = IFN(load256)(x->qs + QK8_0 * i);                   \
+                __m256i w = simd_load256(b->qs), xv = simd_load256(x->qs + QK8_0 * i);                   \
                 __m256i s = DPBUSD(_mm256_setzero_si256(), _mm256_abs_epi8(w), _mm256_sign_epi8(xv, w)); \
                 acc = _mm256_fmadd_ps(_mm256_set1_ps(F16(b->d) * x->d[i]), _mm256_cvtepi32_ps(s), acc);  \
                 b++, i++;                                                                                \
@@ -115,7 +82,7 @@ static float IFN(qdot_q8_0)(const void *row, const struct kern_xq *x, size_t n)
         if (i < nb)
                 Q8_0_BLOCK(acc0);
 #undef Q8_0_BLOCK
-        return IFN(hsum_f32)(_mm256_add_ps(acc0, acc1));
+        return simd_hsum_f32(_mm256_add_ps(acc0, acc1));
 }
 
 /* Q4_0 and Q5_0: q unsigned; the products start from -offset times the activations' sums
@@ -128,23 +95,23 @@ static float IFN(qdot_q8_0)(const void *row, const struct kern_xq *x, size_t n)
                 __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                              \
                 size_t nb = n / QK, i = 0;                                                                  \
                 for (; i + 2 <= nb; i += 2, b += 2) {                                                       \
-                        __m256i s0 = DPBUSD(_mm256_slli_epi32(IFN(load256)(x->nl4 + QK / 4 * i), shift),    \
-                                        unpack(b), IFN(load256)(x->qs + QK * i));                           \
+                        __m256i s0 = DPBUSD(_mm256_slli_epi32(simd_load256(x->nl4 + QK / 4 * i), shift),    \
+                                        unpack(b), simd_load256(x->qs + QK * i));                           \
                         __m256i s1 = DPBUSD(                                                                \
-                                        _mm256_slli_epi32(IFN(load256)(x->nl4 + QK / 4 * (i + 1)), shift),  \
-                                        unpack(b + 1), IFN(load256)(x->qs + QK * (i + 1)));                 \
+                                        _mm256_slli_epi32(simd_load256(x->nl4 + QK / 4 * (i + 1)), shift),  \
+                                        unpack(b + 1), simd_load256(x->qs + QK * (i + 1)));                 \
                         acc0 = _mm256_fmadd_ps(_mm256_set1_ps(F16(b[0].d) * x->d[i]),                       \
                                         _mm256_cvtepi32_ps(s0), acc0);                                      \
                         acc1 = _mm256_fmadd_ps(_mm256_set1_ps(F16(b[1].d) * x->d[i + 1]),                   \
                                         _mm256_cvtepi32_ps(s1), acc1);                                      \
                 }                                                                                           \
                 if (i < nb) {                                                                               \
-                        __m256i s0 = DPBUSD(_mm256_slli_epi32(IFN(load256)(x->nl4 + QK / 4 * i), shift),    \
-                                        unpack(b), IFN(load256)(x->qs + QK * i));                           \
+                        __m256i s0 = DPBUSD(_mm256_slli_epi32(simd_load256(x->nl4 + QK / 4 * i), shift),    \
+                                        unpack(b), simd_load256(x->qs + QK * i));                           \
                         acc0 = _mm256_fmadd_ps(                                                             \
                                         _mm256_set1_ps(F16(b->d) * x->d[i]), _mm256_cvtepi32_ps(s0), acc0); \
                 }                                                                                           \
-                return IFN(hsum_f32)(_mm256_add_ps(acc0, acc1));                                            \
+                return simd_hsum_f32(_mm256_add_ps(acc0, acc1));                                            \
         }
 
 /* Q4_1 and Q5_1: q unsigned, the min times the block's sum of qx. */
@@ -157,7 +124,7 @@ static float IFN(qdot_q8_0)(const void *row, const struct kern_xq *x, size_t n)
                 size_t nb = n / QK, i = 0;                                                           \
                 for (; i < nb; i++, b++) {                                                           \
                         __m256i q = unpack(b);                                                       \
-                        __m256i s = DPBUSD(_mm256_setzero_si256(), q, IFN(load256)(x->qs + QK * i)); \
+                        __m256i s = DPBUSD(_mm256_setzero_si256(), q, simd_load256(x->qs + QK * i)); \
                         float dx = x->d[i];                                                          \
                         __m256 scale = _mm256_set1_ps(F16(b->d) * dx);                               \
                         if (i & 1) {                                                                 \
@@ -168,7 +135,7 @@ static float IFN(qdot_q8_0)(const void *row, const struct kern_xq *x, size_t n)
                                 min0 += F16(b->m) * dx * x->fs32[i];                                 \
                         }                                                                            \
                 }                                                                                    \
-                return IFN(hsum_f32)(_mm256_add_ps(acc0, acc1)) + (min0 + min1);                     \
+                return simd_hsum_f32(_mm256_add_ps(acc0, acc1)) + (min0 + min1);                     \
         }
 
 static inline __m256i IFN(unpack_q4_0)(const struct block_q4_0 *b)
@@ -239,7 +206,7 @@ static_assert(KERN_QDOT_ROWS == 4, "QDOT_ROWS_32 spells out 4 rows");
         } while (0)
 #define QDOT_ROWS_32_STEP(block_t, QK, ROW_DOT, OFF, acc, i)                                           \
         do {                                                                                           \
-                __m256i xv = IFN(load256)(x->qs + QK * (i));                                           \
+                __m256i xv = simd_load256(x->qs + QK * (i));                                           \
                 __m256i off = OFF(i);                                                                  \
                 __m256 dx = _mm256_set1_ps(x->d[i]);                                                   \
                 for (size_t o = 0; o < KERN_QDOT_ROWS * sizeof(block_t); o += 64)                      \
@@ -265,11 +232,11 @@ static_assert(KERN_QDOT_ROWS == 4, "QDOT_ROWS_32 spells out 4 rows");
                 if (i < nb)                                                                               \
                         QDOT_ROWS_32_STEP(block_t, QK, ROW_DOT, OFF, acc0, i);                            \
                 for (int r = 0; r < KERN_QDOT_ROWS; r++)                                                  \
-                        out[r] = IFN(hsum_f32)(_mm256_add_ps(acc0[r], acc1[r]));                          \
+                        out[r] = simd_hsum_f32(_mm256_add_ps(acc0[r], acc1[r]));                          \
         }
 
-#define Q4_0_OFF(i)          _mm256_slli_epi32(IFN(load256)(x->nl4 + QK4_0 / 4 * (i)), 3)
-#define Q5_0_OFF(i)          _mm256_slli_epi32(IFN(load256)(x->nl4 + QK5_0 / 4 * (i)), 4)
+#define Q4_0_OFF(i)          _mm256_slli_epi32(simd_load256(x->nl4 + QK4_0 / 4 * (i)), 3)
+#define Q5_0_OFF(i)          _mm256_slli_epi32(simd_load256(x->nl4 + QK5_0 / 4 * (i)), 4)
 #define Q4_0_DOT(b, xv, off) DPBUSD(off, IFN(unpack_q4_0)(b), xv)
 #define Q5_0_DOT(b, xv, off) DPBUSD(off, IFN(unpack_q5_0)(b), xv)
 
@@ -296,7 +263,7 @@ static inline __m256i IFN(word_ctrl)(int j)
  * scales in sc: exact int32. */
 static inline __m256i IFN(scaled_dot)(__m256i q, const int8_t *qx, __m256i sc)
 {
-        return _mm256_madd_epi16(_mm256_maddubs_epi16(q, IFN(load256)(qx)), sc);
+        return _mm256_madd_epi16(_mm256_maddubs_epi16(q, simd_load256(qx)), sc);
 }
 
 /* kern_unpack_k4() into registers: the 8 scales (u8) in the low 64 bits of *ret_sc, the mins
@@ -318,7 +285,7 @@ static inline void IFN(k4_unpack)(const uint8_t q[12], __m128i *ret_sc, __m128i 
 /* Q4_K and Q5_K: the min term from the 8 mins and the activations' sums per 32. */
 static inline int32_t IFN(k4_mins)(__m128i m, const int16_t *s32)
 {
-        return IFN(hsum_i32x4)(_mm_madd_epi16(_mm_cvtepu8_epi16(m), IFN(load128)(s32)));
+        return simd_hsum_i32x4(_mm_madd_epi16(_mm_cvtepu8_epi16(m), simd_load128(s32)));
 }
 
 #if defined(INT512) && !defined(VNNI512)
@@ -338,7 +305,7 @@ static float IFN(qdot_q4_K)(const void *row, const struct kern_xq *x, size_t n)
                 IFN(k4_unpack)(b->scales, &sc, &m);
                 __m512i scv = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(sc));
                 for (int j = 0; j < QK_K / 64; j++) {
-                        __m256i q = IFN(load256)(b->qs + 32 * j);
+                        __m256i q = simd_load256(b->qs + 32 * j);
                         __m512i v = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(q),
                                                                      _mm256_srli_epi16(q, 4), 1),
                                         m4);
@@ -370,7 +337,7 @@ static float IFN(qdot_q4_K)(const void *row, const struct kern_xq *x, size_t n)
                 IFN(k4_unpack)(b->scales, &sc, &m);
                 __m256i scv = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sc));
                 for (int j = 0; j < QK_K / 64; j++) {
-                        __m256i q = IFN(load256)(b->qs + 32 * j);
+                        __m256i q = simd_load256(b->qs + 32 * j);
                         __m256i lo = _mm256_and_si256(q, m4),
                                 hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
                         acc0 = _mm256_add_epi32(acc0,
@@ -381,7 +348,7 @@ static float IFN(qdot_q4_K)(const void *row, const struct kern_xq *x, size_t n)
                                                               _mm256_shuffle_epi8(scv,
                                                                               IFN(word_ctrl)(2 * j + 1))));
                 }
-                int32_t isum = IFN(hsum_i32)(_mm256_add_epi32(acc0, acc1));
+                int32_t isum = simd_hsum_i32(_mm256_add_epi32(acc0, acc1));
                 int32_t imin = IFN(k4_mins)(m, x->s32 + QK_K / 32 * i);
                 float dx = x->d[i];
                 sum += F16(b->d) * dx * (float)isum - F16(b->dmin) * dx * (float)imin;
@@ -407,9 +374,9 @@ static float IFN(qdot_q5_K)(const void *row, const struct kern_xq *x, size_t n)
                 /* Bit k of each qh byte belongs to sub-block k: shift one bit down per
                  * sub-block and take bit 0 (16-bit shifts: bits that cross into the byte
                  * below stay above bit 0 for the 8 steps). */
-                __m256i h = IFN(load256)(b->qh);
+                __m256i h = simd_load256(b->qh);
                 for (int j = 0; j < QK_K / 64; j++) {
-                        __m256i q = IFN(load256)(b->qs + 32 * j);
+                        __m256i q = simd_load256(b->qs + 32 * j);
                         __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(h, one), 4);
                         h = _mm256_srli_epi16(h, 1);
                         __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(h, one), 4);
@@ -424,7 +391,7 @@ static float IFN(qdot_q5_K)(const void *row, const struct kern_xq *x, size_t n)
                                                               _mm256_shuffle_epi8(scv,
                                                                               IFN(word_ctrl)(2 * j + 1))));
                 }
-                int32_t isum = IFN(hsum_i32)(_mm256_add_epi32(acc0, acc1));
+                int32_t isum = simd_hsum_i32(_mm256_add_epi32(acc0, acc1));
                 int32_t imin = IFN(k4_mins)(m, x->s32 + QK_K / 32 * i);
                 float dx = x->d[i];
                 sum += F16(b->d) * dx * (float)isum - F16(b->dmin) * dx * (float)imin;
@@ -444,7 +411,7 @@ static float IFN(qdot_q6_K)(const void *row, const struct kern_xq *x, size_t n)
 
         for (size_t i = 0; i < n / QK_K; i++, b++) {
                 const int8_t *qx = x->qs + QK_K * i;
-                __m128i sc8 = IFN(load128)(b->scales);
+                __m128i sc8 = simd_load128(b->scales);
                 __m256i sc = _mm256_cvtepi8_epi16(sc8);
                 __m256i scv = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc8, split));
                 __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
@@ -452,8 +419,8 @@ static float IFN(qdot_q6_K)(const void *row, const struct kern_xq *x, size_t n)
                 for (int h = 0; h < 2; h++) {
                         const uint8_t *ql = b->ql + 64 * h;
                         const int8_t *xh = qx + 128 * h;
-                        __m256i a = IFN(load256)(ql), c = IFN(load256)(ql + 32),
-                                hb = IFN(load256)(b->qh + 32 * h);
+                        __m256i a = simd_load256(ql), c = simd_load256(ql + 32),
+                                hb = simd_load256(b->qh + 32 * h);
                         /* Two high bits per element: bits 0-1, 2-3, 4-5, 6-7 of qh to bits 4-5. */
                         __m256i q1 = _mm256_or_si256(_mm256_and_si256(a, m4),
                                         _mm256_and_si256(_mm256_slli_epi16(hb, 4), m2));
@@ -478,8 +445,8 @@ static float IFN(qdot_q6_K)(const void *row, const struct kern_xq *x, size_t n)
                                                         _mm256_shuffle_epi8(scv, IFN(word_ctrl)(p + 3))));
                 }
                 /* The -32 offset: 32 * sum_k sc[k] * (sum of qx over sub-block k). */
-                __m256i off = _mm256_madd_epi16(sc, IFN(load256)(x->s16 + QK_K / 16 * i));
-                int32_t isum = IFN(hsum_i32)(
+                __m256i off = _mm256_madd_epi16(sc, simd_load256(x->s16 + QK_K / 16 * i));
+                int32_t isum = simd_hsum_i32(
                                 _mm256_sub_epi32(_mm256_add_epi32(acc0, acc1), _mm256_slli_epi32(off, 5)));
                 sum += F16(b->d) * x->d[i] * (float)isum;
         }
@@ -518,8 +485,8 @@ static float IFN(qdot_q4_K)(const void *row, const struct kern_xq *x, size_t n)
                 __m512i isum0 = _mm512_setzero_si512(), isum1 = _mm512_setzero_si512();
                 for (int j = 0; j < QK_K / 64; j += 2) {
                         /* The 32 bytes in both halves; the high half shifted to its high nibbles. */
-                        __m512i q0 = _mm512_broadcast_i64x4(IFN(load256)(b->qs + 32 * j));
-                        __m512i q1 = _mm512_broadcast_i64x4(IFN(load256)(b->qs + 32 * j + 32));
+                        __m512i q0 = _mm512_broadcast_i64x4(simd_load256(b->qs + 32 * j));
+                        __m512i q1 = _mm512_broadcast_i64x4(simd_load256(b->qs + 32 * j + 32));
                         __m512i v0 = _mm512_and_si512(_mm512_mask_srli_epi16(q0, 0xffff0000u, q0, 4), m4);
                         __m512i v1 = _mm512_and_si512(_mm512_mask_srli_epi16(q1, 0xffff0000u, q1, 4), m4);
                         __m512i p0 = _mm512_dpbusd_epi32(

@@ -2,6 +2,7 @@
 #include <immintrin.h>
 
 #include "kernels-internal.h"
+#include "simd-reduce.h"
 
 /* AVX2: u8 x s8 through vpmaddubsw (pairs, int16) and vpmaddwd (int32). */
 #define DPBUSD(acc, u, s) \

@@ -2,6 +2,7 @@
 #include <immintrin.h>
 
 #include "kernels-internal.h"
+#include "simd-reduce.h"
 
 /* AVX-512 VNNI: vpdpbusd, on 512-bit vectors where two blocks fit side by side (Zen 4 splits
  * them in two, but one instruction still carries twice the work through decode and retire). */

@@ -19,39 +19,6 @@
 
 #define MULTI_MAX KERN_QDOT_MULTI_MAX
 
-static inline int32_t MFN(hsum_i32)(__m256i v)
-{
-        __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-        s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-        s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-        return _mm_cvtsi128_si32(s);
-}
-
-static inline int32_t MFN(hsum_i32x4)(__m128i s)
-{
-        s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-        s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-        return _mm_cvtsi128_si32(s);
-}
-
-static inline float MFN(hsum_f32)(__m256 v)
-{
-        __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-        s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-        s = _mm_add_ss(s, _mm_movehdup_ps(s));
-        return _mm_cvtss_f32(s);
-}
-
-static inline __m256i MFN(load256)(const void *p)
-{
-        return _mm256_loadu_si256((const __m256i *)p);
-}
-
-static inline __m128i MFN(load128)(const void *p)
-{
-        return _mm_loadu_si128((const __m128i *)p);
-}
-
 /* Q4_0 and Q8_0 read x side by side (struct kern_xqt), four blocks of four rows per 512-bit
  * vector: lane 4 beta + a of vector q of a group holds quad q of row a in block beta of the
  * group. The weights then need, in lane 4 beta + a, quad q of block beta: its 16 bytes of
@@ -131,10 +98,10 @@ static inline __attribute__((always_inline)) void MFN(group_32)(
 
         if (q8) {
                 /* 128-bit lane beta: bytes 0-15 of block beta (lo), 16-31 (hi), made unsigned. */
-                __m512i a = _mm512_inserti64x4(_mm512_castsi256_si512(MFN(load256)(blk + 2)),
-                                MFN(load256)(blk + bb + 2), 1);
-                __m512i b = _mm512_inserti64x4(_mm512_castsi256_si512(MFN(load256)(blk + 2 * bb + 2)),
-                                MFN(load256)(blk + 3 * bb + 2), 1);
+                __m512i a = _mm512_inserti64x4(_mm512_castsi256_si512(simd_load256(blk + 2)),
+                                simd_load256(blk + bb + 2), 1);
+                __m512i b = _mm512_inserti64x4(_mm512_castsi256_si512(simd_load256(blk + 2 * bb + 2)),
+                                simd_load256(blk + 3 * bb + 2), 1);
                 lo = _mm512_xor_si512(_mm512_shuffle_i64x2(a, b, 0x88), _mm512_set1_epi8((char)0x80));
                 hi = _mm512_xor_si512(_mm512_shuffle_i64x2(a, b, 0xdd), _mm512_set1_epi8((char)0x80));
         } else {
@@ -197,7 +164,7 @@ static inline __attribute__((always_inline)) void MFN(group_32)(
                 __m256i lo, hi;
 
                 if (q8) {
-                        __m256i a = MFN(load256)(b0 + 2), b = MFN(load256)(b1 + 2);
+                        __m256i a = simd_load256(b0 + 2), b = simd_load256(b1 + 2);
                         lo = _mm256_permute2x128_si256(a, b, 0x20);
                         hi = _mm256_permute2x128_si256(a, b, 0x31);
                 } else {
@@ -212,7 +179,7 @@ static inline __attribute__((always_inline)) void MFN(group_32)(
                 __m256i c[2][2];
                 for (int s = 0; s < H; s++) {
                         c[s][0] = q8 ? _mm256_setzero_si256()
-                                     : MFN(load256)(xt->off + (g * (size_t)H + (size_t)s) * 16 +
+                                     : simd_load256(xt->off + (g * (size_t)H + (size_t)s) * 16 +
                                                        8 * (size_t)e);
                         c[s][1] = _mm256_setzero_si256();
                 }
@@ -221,7 +188,7 @@ static inline __attribute__((always_inline)) void MFN(group_32)(
                         __m256i w = MFN(shuffle_quad)(q < 4 ? lo : hi, q & 3);
 #pragma GCC unroll 2
                         for (int s = 0; s < H; s++) {
-                                __m256i xv = MFN(load256)(MFN(xqt_vec)(xt, g, q, s, H) + 32 * e);
+                                __m256i xv = simd_load256(MFN(xqt_vec)(xt, g, q, s, H) + 32 * e);
                                 if (q8)
                                         c[s][q & 1] = DPBUSD(c[s][q & 1], _mm256_abs_epi8(w),
                                                         _mm256_sign_epi8(xv, w));
@@ -303,7 +270,7 @@ static inline __m256i MFN(word_ctrl)(int j)
 /* u8 x s8 products of 32 elements, pairs summed, then weighted by the 16-bit scales: exact. */
 static inline __m256i MFN(scaled_dot)(__m256i q, const int8_t *qx, __m256i sc)
 {
-        return _mm256_madd_epi16(_mm256_maddubs_epi16(q, MFN(load256)(qx)), sc);
+        return _mm256_madd_epi16(_mm256_maddubs_epi16(q, simd_load256(qx)), sc);
 }
 
 /* kern_unpack_k4() into registers: the 8 scales (u8) in the low 64 bits of *ret_sc, the mins
@@ -369,7 +336,7 @@ static void MFN(qdot_multi_q4_K)(const void *row, const struct kern_xq *x, const
                         __m512i scv = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(scb));
                         __m512i m16 = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(mb));
                         for (int j = 0; j < QK_K / 64; j++) {
-                                __m256i v = MFN(load256)(bk->qs + 32 * j);
+                                __m256i v = simd_load256(bk->qs + 32 * j);
                                 q[j] = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(v),
                                                                         _mm256_srli_epi16(v, 4), 1),
                                                 m4);
@@ -406,7 +373,7 @@ static void MFN(qdot_multi_q4_K)(const void *row, const struct kern_xq *x, const
                                                         sc[3]);
                                         acc[a] = _mm512_add_epi32(p0, p1);
                                         /* Row a's 8 sums per 32 in the 128-bit lane a. */
-                                        __m128i s = MFN(load128)(x[r0 + a].s32 + QK_K / 32 * i);
+                                        __m128i s = simd_load128(x[r0 + a].s32 + QK_K / 32 * i);
                                         switch (a) {
                                         case 0:
                                                 s32 = _mm512_inserti32x4(s32, s, 0);
@@ -465,7 +432,7 @@ static void MFN(qdot_multi_q4_K)(const void *row, const struct kern_xq *x, const
                 __m256i scv = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scb));
                 __m128i m16 = _mm_cvtepu8_epi16(mb);
                 for (int j = 0; j < QK_K / 64; j++) {
-                        __m256i v = MFN(load256)(b->qs + 32 * j);
+                        __m256i v = simd_load256(b->qs + 32 * j);
                         q[2 * j] = _mm256_and_si256(v, m4);
                         q[2 * j + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
                         sc[2 * j] = _mm256_shuffle_epi8(scv, MFN(word_ctrl)(2 * j));
@@ -481,9 +448,9 @@ static void MFN(qdot_multi_q4_K)(const void *row, const struct kern_xq *x, const
                                 acc1 = _mm256_add_epi32(acc1,
                                                 MFN(scaled_dot)(q[k + 1], qx + 32 * k + 32, sc[k + 1]));
                         }
-                        int32_t isum = MFN(hsum_i32)(_mm256_add_epi32(acc0, acc1));
-                        int32_t imin = MFN(hsum_i32x4)(
-                                        _mm_madd_epi16(m16, MFN(load128)(x[r].s32 + QK_K / 32 * i)));
+                        int32_t isum = simd_hsum_i32(_mm256_add_epi32(acc0, acc1));
+                        int32_t imin = simd_hsum_i32x4(
+                                        _mm_madd_epi16(m16, simd_load128(x[r].s32 + QK_K / 32 * i)));
                         float dx = x[r].d[i];
                         sum[r] += d * dx * (float)isum - dmin * dx * (float)imin;
                 }
@@ -507,15 +474,15 @@ static void MFN(qdot_multi_q6_K)(const void *row, const struct kern_xq *x, const
                 sum[r] = out[r];
 
         for (size_t i = 0; i < cols / QK_K; i++, b++) {
-                __m128i sc8 = MFN(load128)(b->scales);
+                __m128i sc8 = simd_load128(b->scales);
                 __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
                 __m256i scv = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc8, split));
                 __m256i q[8], sc[8];
 
                 for (int h = 0; h < 2; h++) {
                         const uint8_t *ql = b->ql + 64 * h;
-                        __m256i a = MFN(load256)(ql), c = MFN(load256)(ql + 32),
-                                hb = MFN(load256)(b->qh + 32 * h);
+                        __m256i a = simd_load256(ql), c = simd_load256(ql + 32),
+                                hb = simd_load256(b->qh + 32 * h);
                         q[4 * h] = _mm256_or_si256(_mm256_and_si256(a, m4),
                                         _mm256_and_si256(_mm256_slli_epi16(hb, 4), m2));
                         q[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(c, m4),
@@ -538,8 +505,8 @@ static void MFN(qdot_multi_q6_K)(const void *row, const struct kern_xq *x, const
                                                 MFN(scaled_dot)(q[k + 1], qx + 32 * k + 32, sc[k + 1]));
                         }
                         /* The -32 offset: 32 * sum_k sc[k] * (sum of qx over sub-block k). */
-                        __m256i off = _mm256_madd_epi16(sc16, MFN(load256)(x[r].s16 + QK_K / 16 * i));
-                        int32_t isum = MFN(hsum_i32)(_mm256_sub_epi32(
+                        __m256i off = _mm256_madd_epi16(sc16, simd_load256(x[r].s16 + QK_K / 16 * i));
+                        int32_t isum = simd_hsum_i32(_mm256_sub_epi32(
                                         _mm256_add_epi32(acc0, acc1), _mm256_slli_epi32(off, 5)));
                         sum[r] += d * x[r].d[i] * (float)isum;
                 }
