@@ -29,12 +29,29 @@
  *             The same probe once more with the buffer on transparent huge pages: on this
  *             kind of VM page walks, not DRAM, bound reads of 4 KiB pages, and a mapping the
  *             page cache backs with large folios reads as fast as that.
+ *             What each probe measures: all three stream bytes with the same loop and differ
+ *             in address translation. The 4 KiB anonymous buffer pays a page walk (two-level
+ *             under the VM's nested paging) every 4 KiB: the floor, at a given moment. The huge-
+ *             page buffer pays almost none: what memory and the host deliver at that moment, the
+ *             ceiling any layout of the weights could reach. The model's mapping pays what decode
+ *             itself pays: the page cache holds the file partly in 2 MiB folios (PMD-mapped) and
+ *             partly in small ones, a mix that changes with each load, so it lies between the
+ *             two and is the ceiling for decode on the pages it actually has. (Llama-3.2-1B Q4_0,
+ *             2 threads, probes milliseconds apart: 45-53 GB/s on huge pages, 38-48 over the
+ *             mapping with 62 of its 663 MiB PMD-mapped, when the host is fast; 30-34 for both
+ *             when it is slow.)
  *   roofline  decode tokens/s × weight bytes read per token / bandwidth, the larger of the two
  *             probes (the mapping is probed before and after the runs; it counts only for
  *             models of 256 MiB or more, which no last-level cache holds). Bytes per token:
  *             every blk.* tensor, output_norm, the output projection (all of token_embd when
  *             the embedding is tied) and one row of token_embd. The KV cache reads (f32) are
  *             reported beside it.
+ *   paired    the bandwidth a shared machine delivers swings by half from one second to the
+ *             next, so each timed decode pass is also compared with probes taken right before
+ *             and right after it (the mapping, where it counts, and 256 MiB on huge pages; best
+ *             of 3 reads each): its fraction is its weight GB/s over the larger of those, and
+ *             the median and best over the passes are reported, and the same against the
+ *             mapping alone. The probes are not timed into the decode passes.
  *   gemm      oneDNN's plain matrix product (aid_onednn_matmul(), bf16 weights where the CPU
  *             has bf16, else f32) on each layer matrix shape with M = n_batch rows, weighted
  *             by how many layers use it: the ceiling prefill is compared with.
@@ -51,7 +68,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -66,6 +85,14 @@
 /* 8 times the largest last-level caches of desktop CPUs; sysconf(_SC_LEVEL3_CACHE_SIZE) cannot
  * be trusted in virtual machines (it reports 320 MiB for a 32 MiB L3 on the benchmark VM). */
 #define MAPPED_PROBE_MIN_BYTES (256ull << 20)
+/* The probes paired with each decode pass read at least 256 MiB per pass: the model's whole
+ * mapping, and a 256 MiB buffer on huge pages (8 times the last-level cache as above; 5-9 ms at
+ * 30-55 GB/s, far above the clock's resolution and OpenMP's fork-join cost). Best of 3: the
+ * host moves the vCPUs on a scale of seconds, so reads milliseconds apart see the same machine,
+ * and three ride out one read slowed by a tick or a late thread; more would only widen the gap
+ * between a probe and its pass. */
+#define PAIR_PROBE_PASSES     3
+#define PAIR_HUGE_PROBE_BYTES (256ull << 20)
 
 struct shape {
         uint64_t n, k;  /* rows (outputs), cols (inputs) */
@@ -312,23 +339,15 @@ static int run_decode(struct aid_context *ctx, const int32_t *toks, uint32_t n, 
         return 0;
 }
 
-/* Best read bandwidth in bytes/s over `bytes` with the OpenMP thread count in use. */
-static int read_bandwidth(size_t bytes, bool huge, double *ret)
+/* Best of `passes` reads of buf, bytes/s; with `warm`, after one untimed read. */
+static double best_read(const void *buf, size_t bytes, int passes, bool warm)
 {
-        size_t align = huge ? 2u << 20 : 4096;
-        uint8_t *buf = aligned_alloc(align, (bytes + align - 1) / align * align);
         volatile uint64_t sink;
         double best = 0;
 
-        if (!buf)
-                return -ENOMEM;
-        /* Transparent huge pages where asked (and the kernel allows them): with 4 KiB pages
-         * this VM's reads are bound by page walks, not by DRAM. */
-        if (huge)
-                (void)madvise(buf, (bytes + align - 1) / align * align, MADV_HUGEPAGE);
-        memset(buf, 1, bytes); /* fault every page in before timing */
-        sink = aid_read_sum(buf, bytes);
-        for (int i = 0; i < 10; i++) {
+        if (warm)
+                sink = aid_read_sum(buf, bytes);
+        for (int i = 0; i < passes; i++) {
                 double t0 = now();
                 sink = aid_read_sum(buf, bytes);
                 double bps = (double)bytes / (now() - t0);
@@ -336,35 +355,132 @@ static int read_bandwidth(size_t bytes, bool huge, double *ret)
                         best = bps;
         }
         (void)sink;
+        return best;
+}
+
+/* A buffer of `bytes` with every page faulted in, on transparent huge pages where asked (and
+ * the kernel allows them): with 4 KiB pages this VM's reads are bound by page walks, not by
+ * DRAM. */
+static uint8_t *probe_buffer(size_t bytes, bool huge)
+{
+        size_t align = huge ? 2u << 20 : 4096;
+        uint8_t *buf = aligned_alloc(align, (bytes + align - 1) / align * align);
+
+        if (!buf)
+                return NULL;
+        if (huge)
+                (void)madvise(buf, (bytes + align - 1) / align * align, MADV_HUGEPAGE);
+        memset(buf, 1, bytes);
+        return buf;
+}
+
+/* Best read bandwidth in bytes/s over `bytes` with the OpenMP thread count in use. */
+static int read_bandwidth(size_t bytes, bool huge, double *ret)
+{
+        uint8_t *buf = probe_buffer(bytes, huge);
+
+        if (!buf)
+                return -ENOMEM;
+        *ret = best_read(buf, bytes, 10, true);
         free(buf);
-        *ret = best;
         return 0;
 }
 
-/* The same probe over the model file mapped as the engine maps it (page-cache pages, 4 KiB
- * pages unless the kernel maps the file with huge pages): what decode can stream at most. */
-/* The read bandwidth over the model's own mapping of its weights (the pages decode reads),
- * best of 5: not a second mapping, which would count the file's pages twice in RSS. */
-static int mapped_file_bandwidth(const struct aid_model *m, double *ret)
+/* The read bandwidth over the model's own mapping of its weights (the pages decode reads):
+ * not a second mapping, which would count the file's pages twice in RSS. Read whole: the page
+ * cache backs parts of the file with 2 MiB folios (PMD-mapped) and the rest with 4 KiB pages,
+ * and a part of the file would read a different mix than decode does. */
+static int mapped_file_bandwidth(const struct aid_model *m, int passes, bool warm, double *ret)
 {
         const struct gguf_file *f = aid_model_gguf(m);
         size_t bytes = (size_t)(gguf_file_size(f) - gguf_data_offset(f)) & ~(size_t)63;
-        volatile uint64_t sink;
-        double best = 0;
 
         if (bytes == 0)
                 return -EINVAL;
-        sink = aid_read_sum(gguf_data(f), bytes);
-        for (int i = 0; i < 5; i++) {
-                double t0 = now();
-                sink = aid_read_sum(gguf_data(f), bytes);
-                double bps = (double)bytes / (now() - t0);
-                if (bps > best)
-                        best = bps;
-        }
-        (void)sink;
-        *ret = best;
+        *ret = best_read(gguf_data(f), bytes, passes, warm);
         return 0;
+}
+
+/* The huge-page probe beside each decode pass runs in a child process, forked before any
+ * OpenMP thread exists (libgomp's thread pool does not survive fork): its buffer then stays
+ * out of the peak RSS and RssAnon the bench reports for the model. The child waits on a socket
+ * for a command byte and answers each with a struct probe_reply. */
+struct huge_prober {
+        pid_t pid;
+        int fd; /* -1: no child */
+};
+
+struct probe_reply {
+        int error; /* positive errno, 0 on success */
+        double bps;
+};
+
+static _noreturn_ void huge_prober_serve(int fd)
+{
+        uint8_t *buf = NULL;
+        char cmd;
+
+        while (recv(fd, &cmd, 1, 0) == 1) {
+                struct probe_reply rep = { 0 };
+
+                if (!buf)
+                        buf = probe_buffer(PAIR_HUGE_PROBE_BYTES, true);
+                if (!buf)
+                        rep.error = ENOMEM;
+                else if (cmd == 'p')
+                        rep.bps = best_read(buf, PAIR_HUGE_PROBE_BYTES, PAIR_PROBE_PASSES, false);
+                if (send(fd, &rep, sizeof(rep), MSG_NOSIGNAL) != (ssize_t)sizeof(rep))
+                        break;
+        }
+        _exit(EXIT_SUCCESS);
+}
+
+static int huge_prober_start(struct huge_prober *ret)
+{
+        int sv[2];
+        pid_t pid;
+
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+                return -errno;
+        fflush(NULL);
+        pid = fork();
+        if (pid < 0) {
+                int r = -errno;
+                close(sv[0]);
+                close(sv[1]);
+                return r;
+        }
+        if (pid == 0) {
+                close(sv[0]);
+                huge_prober_serve(sv[1]);
+        }
+        close(sv[1]);
+        *ret = (struct huge_prober){ .pid = pid, .fd = sv[0] };
+        return 0;
+}
+
+/* cmd 'f' faults the child's buffer in (the first command does so anyway), 'p' probes it. */
+static int huge_prober_run(const struct huge_prober *hp, char cmd, double *ret)
+{
+        struct probe_reply rep;
+
+        if (send(hp->fd, &cmd, 1, MSG_NOSIGNAL) != 1)
+                return -errno;
+        if (recv(hp->fd, &rep, sizeof(rep), MSG_WAITALL) != (ssize_t)sizeof(rep))
+                return -EPIPE; /* the child is gone */
+        if (rep.error)
+                return -rep.error;
+        *ret = rep.bps;
+        return 0;
+}
+
+static void huge_prober_stop(struct huge_prober *hp)
+{
+        if (hp->fd < 0)
+                return;
+        close(hp->fd); /* the child reads EOF and exits */
+        hp->fd = -1;
+        (void)waitpid(hp->pid, NULL, 0);
 }
 
 /* Seconds oneDNN's plain product takes for one matrix of every layer shape (× its count). */
@@ -438,7 +554,9 @@ static void usage(FILE *f)
               "  -r N         timed repetitions of prefill and decode (best and mean reported)\n"
               "  --json       one JSON object instead of the readable block\n"
               "  --bw-mib N   size of the read-bandwidth probe buffer, MiB\n"
-              "  --no-gemm    skip oneDNN's plain-GEMM reference\n",
+              "  --no-gemm    skip oneDNN's plain-GEMM reference\n"
+              "The paired roofline compares each decode pass with read-bandwidth probes (the model's\n"
+              "mapping, huge pages) taken right before and after it: median and best over the passes.\n",
                         f);
 }
 
@@ -456,11 +574,79 @@ struct bench {
         double huge_bandwidth; /* the anonymous probe on transparent huge pages: the strict roofline */
         double gemm_seconds, gemm_flops;
         bool gemm_bf16, gemm_done;
+        /* each timed decode pass with the probes right before and after it ([repeats]); whether
+         * the mapping probe counts (as for the roofline); seconds the two kinds of probe took
+         * over pair_probes probe points; the fractions' summaries, against the larger adjacent
+         * probe of either kind and against the mapping alone */
+        struct aid_bench_pass *passes;
+        bool pair_mapped;
+        double pair_mapped_s, pair_huge_s;
+        unsigned pair_probes;
+        double pair_median, pair_best, pair_mapped_median, pair_mapped_best;
         uint32_t n_ctx, n_batch;
         uint64_t kv_cache_bytes;
         long maxrss_kib;
         struct proc_mem mem_loaded, mem_context, mem_end;
 };
+
+static void print_paired_text(const struct bench *b, const struct model_stats *ms)
+{
+        printf("paired       %.1f%% median, %.1f%% best of %lu passes, each against the larger probe "
+               "right before or after it (%s)",
+                        100.0 * b->pair_median, 100.0 * b->pair_best, b->repeats,
+                        b->pair_mapped ? "mapping or huge pages" : "huge pages; the mapping fits in caches");
+        if (b->pair_mapped)
+                printf("; %.1f%% / %.1f%% of the mapping alone", 100.0 * b->pair_mapped_median,
+                                100.0 * b->pair_mapped_best);
+        printf("\n");
+        for (unsigned long i = 0; i < b->repeats; i++) {
+                const struct aid_bench_pass *p = &b->passes[i];
+
+                printf("             pass %lu: %.2f / %.2f GB/s before (mapping / huge pages), %.2f decode, "
+                       "%.2f / %.2f after: %.1f%%",
+                                i + 1, p->before_mapped / 1e9, p->before_huge / 1e9, p->decode / 1e9,
+                                p->after_mapped / 1e9, p->after_huge / 1e9,
+                                100.0 * aid_bench_pass_fraction(p, b->pair_mapped, true));
+                if (b->pair_mapped)
+                        printf(" (mapping alone %.1f%%)", 100.0 * aid_bench_pass_fraction(p, true, false));
+                printf("\n");
+        }
+        printf("             each probe best of %d reads: %.1f ms over the mapping (%.0f MiB), "
+               "%.1f ms over %llu MiB of huge pages\n",
+                        PAIR_PROBE_PASSES, 1e3 * b->pair_mapped_s / b->pair_probes,
+                        (double)ms->tensor_bytes / (1024.0 * 1024.0), 1e3 * b->pair_huge_s / b->pair_probes,
+                        PAIR_HUGE_PROBE_BYTES >> 20);
+}
+
+static void print_paired_json(const struct bench *b)
+{
+        printf("  \"paired_mapping_counts\": %s,\n", b->pair_mapped ? "true" : "false");
+        printf("  \"paired_fraction_median\": %.4f,\n  \"paired_fraction_best\": %.4f,\n", b->pair_median,
+                        b->pair_best);
+        if (b->pair_mapped)
+                printf("  \"paired_fraction_mapping_median\": %.4f,\n"
+                       "  \"paired_fraction_mapping_best\": %.4f,\n",
+                                b->pair_mapped_median, b->pair_mapped_best);
+        printf("  \"paired_probe_reads\": %d,\n  \"paired_probe_huge_bytes\": %llu,\n", PAIR_PROBE_PASSES,
+                        PAIR_HUGE_PROBE_BYTES);
+        printf("  \"paired_probe_mapping_ms\": %.3f,\n  \"paired_probe_huge_ms\": %.3f,\n",
+                        1e3 * b->pair_mapped_s / b->pair_probes, 1e3 * b->pair_huge_s / b->pair_probes);
+        printf("  \"paired_passes\": [\n");
+        for (unsigned long i = 0; i < b->repeats; i++) {
+                const struct aid_bench_pass *p = &b->passes[i];
+
+                printf("    { \"before_mapping_gb_s\": %.3f, \"before_huge_gb_s\": %.3f, "
+                       "\"decode_weight_gb_s\": %.3f, \"after_mapping_gb_s\": %.3f, "
+                       "\"after_huge_gb_s\": %.3f, \"fraction\": %.4f",
+                                p->before_mapped / 1e9, p->before_huge / 1e9, p->decode / 1e9,
+                                p->after_mapped / 1e9, p->after_huge / 1e9,
+                                aid_bench_pass_fraction(p, b->pair_mapped, true));
+                if (b->pair_mapped)
+                        printf(", \"fraction_mapping\": %.4f", aid_bench_pass_fraction(p, true, false));
+                printf(" }%s\n", i + 1 < b->repeats ? "," : "");
+        }
+        printf("  ],\n");
+}
 
 static void print_text(const struct bench *b, const struct aid_hparams *hp, const struct model_stats *ms)
 {
@@ -507,6 +693,7 @@ static void print_text(const struct bench *b, const struct aid_hparams *hp, cons
                        "transparent huge pages (%.2f GB/s)\n",
                                 100.0 * tps * bpt / MAX(b->roof_bandwidth, b->huge_bandwidth),
                                 MAX(b->roof_bandwidth, b->huge_bandwidth) / 1e9, b->huge_bandwidth / 1e9);
+                print_paired_text(b, ms);
         } else
                 printf("bandwidth    %.2f GB/s read (aid_read_sum, %lu MiB anonymous, %lu threads); "
                        "%.2f GB/s over the model's mapping\n",
@@ -573,6 +760,7 @@ static void print_json(const struct bench *b, const struct aid_hparams *hp, cons
                                 tps * bpt / 1e9, tps * bpt / b->roof_bandwidth,
                                 tps * (bpt + b->kv_read_per_token) / b->roof_bandwidth,
                                 tps * bpt / MAX(b->roof_bandwidth, b->huge_bandwidth));
+                print_paired_json(b);
         }
         if (b->batched.n) {
                 double tps = (double)(b->n * b->seqs) / b->batched.best;
@@ -595,6 +783,29 @@ static void print_json(const struct bench *b, const struct aid_hparams *hp, cons
                         b->mem_end.file_kib);
         printf("  \"n_ctx\": %" PRIu32 ",\n  \"kv_cache_bytes\": %" PRIu64 "\n}\n", b->n_ctx,
                         b->kv_cache_bytes);
+}
+
+/* One probe point beside a decode pass: the mapping, then the huge-page buffer, so that the
+ * last-level cache holds none of the model when a pass starts. */
+static int pair_probe(struct bench *b, const struct aid_model *m, const struct huge_prober *hp,
+                double *ret_mapped, double *ret_huge)
+{
+        double t0 = now(), t1, mapped, huge;
+        int r;
+
+        r = mapped_file_bandwidth(m, PAIR_PROBE_PASSES, false, &mapped);
+        if (r < 0)
+                return r;
+        t1 = now();
+        r = huge_prober_run(hp, 'p', &huge);
+        if (r < 0)
+                return r;
+        b->pair_mapped_s += t1 - t0;
+        b->pair_huge_s += now() - t1;
+        b->pair_probes++;
+        *ret_mapped = mapped;
+        *ret_huge = huge;
+        return 0;
 }
 
 static int time_load(const char *path, struct aid_model **ret, double *ret_seconds)
@@ -633,6 +844,7 @@ int aid_infer_bench(int argc, char **argv)
         struct aid_context *ctx = NULL;
         _cleanup_free_ int32_t *toks = NULL;
         _cleanup_free_ struct aid_batch_entry *batch = NULL;
+        struct huge_prober prober = { .fd = -1 };
         const struct aid_hparams *hp;
         struct rusage ru;
         uint64_t rng = 0x9e3779b97f4a7c15ull;
@@ -694,17 +906,24 @@ int aid_infer_bench(int argc, char **argv)
                 b.threads = (unsigned long)omp_get_num_procs();
         /* aid_read_sum() and the GEMM reference run on the caller's OpenMP thread count. */
         omp_set_num_threads((int)b.threads);
+        if (b.n > 0) {
+                r = huge_prober_start(&prober);
+                if (r < 0) {
+                        fprintf(stderr, "aid-infer: starting the huge-page probe: %s\n", strerror(-r));
+                        return EXIT_FAILURE;
+                }
+        }
 
         if (time_load(b.path, &m, &b.load_first) < 0)
-                return EXIT_FAILURE;
+                goto out;
         m = aid_model_free(m);
         if (time_load(b.path, &m, &b.load_cached) < 0)
-                return EXIT_FAILURE;
+                goto out;
         hp = aid_model_hparams(m);
         read_proc_mem(&b.mem_loaded);
         /* Memory bandwidth on a shared machine varies from second to second: probe the model's
          * mapping now and again after the runs, and keep the best. */
-        r = mapped_file_bandwidth(m, &b.file_bandwidth);
+        r = mapped_file_bandwidth(m, 5, true, &b.file_bandwidth);
         if (r < 0) {
                 fprintf(stderr, "aid-infer: %s: mapped-file bandwidth probe: %s\n", b.path, strerror(-r));
                 goto out;
@@ -741,7 +960,8 @@ int aid_infer_bench(int argc, char **argv)
 
         toks = calloc(MAX(b.p, b.n), sizeof(*toks));
         batch = calloc(b.n_batch, sizeof(*batch));
-        if (!toks || !batch) {
+        b.passes = calloc(b.repeats, sizeof(*b.passes));
+        if (!toks || !batch || !b.passes) {
                 fprintf(stderr, "aid-infer: out of memory\n");
                 goto out;
         }
@@ -762,6 +982,9 @@ int aid_infer_bench(int argc, char **argv)
                 if (r < 0)
                         goto fail_eval;
                 b.kv_read_per_token = kv_bytes_per_token(hp, &ms, (uint32_t)b.n);
+                r = huge_prober_run(&prober, 'f', &bw);
+                if (r < 0)
+                        goto fail_probe;
         }
         for (unsigned long rep = 0; rep < b.repeats; rep++) {
                 double t0;
@@ -774,11 +997,22 @@ int aid_infer_bench(int argc, char **argv)
                         timing_add(&b.prefill, now() - t0);
                 }
                 if (b.n > 0) {
+                        struct aid_bench_pass *pass = &b.passes[rep];
+                        double el;
+
+                        r = pair_probe(&b, m, &prober, &pass->before_mapped, &pass->before_huge);
+                        if (r < 0)
+                                goto fail_probe;
                         t0 = now();
                         r = run_decode(ctx, toks, (uint32_t)b.n, &err);
+                        el = now() - t0;
                         if (r < 0)
                                 goto fail_eval;
-                        timing_add(&b.decode, now() - t0);
+                        timing_add(&b.decode, el);
+                        pass->decode = (double)b.n * (double)ms.bytes_per_token / el;
+                        r = pair_probe(&b, m, &prober, &pass->after_mapped, &pass->after_huge);
+                        if (r < 0)
+                                goto fail_probe;
                 }
                 if (b.n > 0 && b.seqs > 1) {
                         t0 = now();
@@ -802,7 +1036,7 @@ int aid_infer_bench(int argc, char **argv)
                 fprintf(stderr, "aid-infer: bandwidth probe: %s\n", strerror(-r));
                 goto out;
         }
-        r = mapped_file_bandwidth(m, &bw);
+        r = mapped_file_bandwidth(m, 5, true, &bw);
         if (r < 0) {
                 fprintf(stderr, "aid-infer: %s: mapped-file bandwidth probe: %s\n", b.path, strerror(-r));
                 goto out;
@@ -810,8 +1044,19 @@ int aid_infer_bench(int argc, char **argv)
         b.file_bandwidth = MAX(b.file_bandwidth, bw);
         b.roof_bandwidth = b.bandwidth;
         /* A file that fits in the caches measures them, not memory. */
-        if (ms.tensor_bytes >= MAPPED_PROBE_MIN_BYTES)
+        b.pair_mapped = ms.tensor_bytes >= MAPPED_PROBE_MIN_BYTES;
+        if (b.pair_mapped)
                 b.roof_bandwidth = MAX(b.bandwidth, b.file_bandwidth);
+        if (b.n > 0) {
+                r = aid_bench_pair(b.passes, b.repeats, b.pair_mapped, true, &b.pair_median, &b.pair_best);
+                if (r >= 0 && b.pair_mapped)
+                        r = aid_bench_pair(b.passes, b.repeats, true, false, &b.pair_mapped_median,
+                                        &b.pair_mapped_best);
+                if (r < 0) {
+                        fprintf(stderr, "aid-infer: paired roofline: %s\n", strerror(-r));
+                        goto out;
+                }
+        }
         if (b.gemm && b.p > 0 && ms.n_shapes > 0) {
                 r = gemm_reference(&ms, b.n_batch, &b.gemm_seconds, &b.gemm_flops, &b.gemm_bf16, &err);
                 if (r < 0) {
@@ -828,9 +1073,14 @@ int aid_infer_bench(int argc, char **argv)
         ret = fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
         goto out;
 
+fail_probe:
+        fprintf(stderr, "aid-infer: bandwidth probe beside decode: %s\n", strerror(-r));
+        goto out;
 fail_eval:
         fprintf(stderr, "aid-infer: evaluating: %s\n", err.message[0] ? err.message : strerror(-r));
 out:
+        huge_prober_stop(&prober);
+        free(b.passes);
         free(ms.sliding);
         aid_context_free(ctx);
         aid_model_free(m);

@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* aid-infer bench on the fixture models: every number it reports is there and positive, the
  * byte count per token covers the whole model, and loading copies no weights into anonymous
- * memory. Not a timing test: speeds are only checked to be measured at all. */
+ * memory. Not a timing test: speeds are only checked to be measured at all. The paired
+ * roofline's arithmetic is checked on known numbers. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+
+#include "../../tools/aid-infer-bench.h"
 
 #define OUT_MAX 16384
 
@@ -86,6 +89,9 @@ static const char *const positive[] = {
         "rss_anon_kib",
         "rss_file_kib",
         "kv_cache_bytes",
+        "paired_fraction_median",
+        "paired_fraction_best",
+        "paired_probe_huge_ms",
 };
 
 static void check_json(const char *model, const char *threads)
@@ -103,6 +109,7 @@ static void check_json(const char *model, const char *threads)
          * embedding row it looks up. */
         cr_expect_gt(field("weight_bytes_per_token"), field("tensor_bytes"));
         cr_expect_lt(field("weight_bytes_per_token"), field("tensor_bytes") * 1.01);
+        cr_expect_leq(field("paired_fraction_median"), field("paired_fraction_best"));
 }
 
 Test(bench, llama_q4_0_json)
@@ -143,11 +150,103 @@ Test(bench, batched_sequences)
         cr_expect_neq(run(args), 0, "-s 0 must fail");
 }
 
+/* GB/s as bytes/s, to keep the tables below readable. */
+#define G 1e9
+
+Test(bench, paired_fraction_takes_the_larger_adjacent_probe)
+{
+        const struct aid_bench_pass p = { .before_mapped = 40 * G,
+                .before_huge = 50 * G,
+                .decode = 20 * G,
+                .after_mapped = 45 * G,
+                .after_huge = 30 * G };
+
+        cr_expect_float_eq(aid_bench_pass_fraction(&p, true, true), 20.0 / 50, 1e-12);
+        cr_expect_float_eq(aid_bench_pass_fraction(&p, true, false), 20.0 / 45, 1e-12);
+        cr_expect_float_eq(aid_bench_pass_fraction(&p, false, true), 20.0 / 50, 1e-12);
+        cr_expect_eq(aid_bench_pass_fraction(&p, false, false), 0.0);
+}
+
+Test(bench, paired_median_and_best_odd)
+{
+        /* Fractions 0.5, 0.25, 0.4: median 0.4, best 0.5, whatever the order of the passes. */
+        const struct aid_bench_pass p[] = {
+                { .before_mapped = 40 * G, .decode = 20 * G, .after_mapped = 30 * G },
+                { .before_mapped = 32 * G, .decode = 8 * G, .after_mapped = 16 * G },
+                { .before_mapped = 50 * G, .decode = 20 * G, .after_mapped = 50 * G },
+        };
+        double median = -1, best = -1;
+
+        cr_assert_eq(aid_bench_pair(p, 3, true, true, &median, &best), 0);
+        cr_expect_float_eq(median, 0.4, 1e-12);
+        cr_expect_float_eq(best, 0.5, 1e-12);
+}
+
+Test(bench, paired_median_and_best_even)
+{
+        /* Fractions 0.2, 0.8, 0.5, 0.3: median (0.3 + 0.5) / 2, best 0.8. The huge-page probe
+         * after pass 2 is what bounds it when huge pages count. */
+        const struct aid_bench_pass p[] = {
+                { .before_mapped = 50 * G, .before_huge = 10 * G, .decode = 10 * G, .after_mapped = 30 * G },
+                { .before_mapped = 20 * G, .decode = 16 * G, .after_mapped = 10 * G, .after_huge = 40 * G },
+                { .before_mapped = 40 * G, .decode = 20 * G, .after_mapped = 40 * G },
+                { .before_mapped = 30 * G, .decode = 9 * G, .after_mapped = 30 * G, .after_huge = 25 * G },
+        };
+        double median = -1, best = -1;
+
+        cr_assert_eq(aid_bench_pair(p, 4, false, false, &median, &best), -EINVAL);
+        cr_assert_eq(aid_bench_pair(p, 4, true, false, &median, &best), 0);
+        cr_expect_float_eq(median, (0.3 + 0.5) / 2, 1e-12);
+        cr_expect_float_eq(best, 0.8, 1e-12);
+        cr_assert_eq(aid_bench_pair(p, 4, true, true, &median, &best), 0);
+        /* pass 2 is now 16 / 40 = 0.4: fractions 0.2, 0.4, 0.5, 0.3 */
+        cr_expect_float_eq(median, (0.3 + 0.4) / 2, 1e-12);
+        cr_expect_float_eq(best, 0.5, 1e-12);
+}
+
+Test(bench, paired_needs_passes_and_probes)
+{
+        const struct aid_bench_pass p[] = {
+                { .before_mapped = 40 * G, .decode = 20 * G, .after_mapped = 40 * G },
+                { .decode = 20 * G }, /* no probe beside it */
+        };
+        double median = -1, best = -1;
+
+        cr_expect_eq(aid_bench_pair(p, 0, true, true, &median, &best), -EINVAL);
+        cr_expect_eq(aid_bench_pair(p, 2, true, true, &median, &best), -EINVAL);
+        cr_expect_eq(median, -1.0, "the median was set on failure");
+        cr_expect_eq(aid_bench_pair(p, 1, true, true, &median, &best), 0);
+        cr_expect_float_eq(median, 0.5, 1e-12);
+        cr_expect_float_eq(best, 0.5, 1e-12);
+}
+
+Test(bench, paired_passes_reported)
+{
+        const char *model = fixture("tiny-llama-v512-Q4_0.gguf");
+        const char *at;
+        char args[4352];
+        int passes = 0;
+
+        snprintf(args, sizeof(args), "bench '%s' -p 0 -n 4 -r 4 -t 1 --bw-mib 64 --json", model);
+        cr_assert_eq(run(args), 0, "aid-infer %s failed:\n%s", args, out);
+        at = strstr(out, "\"paired_passes\": [");
+        cr_assert_not_null(at, "no paired_passes in:\n%s", out);
+        for (at = strstr(at, "{"); at && at < strstr(out, "]"); at = strstr(at + 1, "{"))
+                passes++;
+        cr_expect_eq(passes, 4, "%d passes reported for -r 4:\n%s", passes, out);
+        /* The tiny model fits in the caches: its mapping is no roofline, only huge pages are. */
+        cr_expect_null(strstr(out, "\"paired_mapping_counts\": true"), "%s", out);
+        cr_expect_null(strstr(out, "paired_fraction_mapping_median"), "%s", out);
+        cr_expect_gt(field("before_huge_gb_s"), 0.0);
+        cr_expect_gt(field("after_huge_gb_s"), 0.0);
+        cr_expect_gt(field("fraction"), 0.0);
+}
+
 Test(bench, readable_block)
 {
         const char *model = fixture("tiny-llama-v512-Q4_0.gguf");
         static const char *const lines[] = { "load ", "prefill ", "gemm ref ", "decode ", "bytes/token ",
-                "bandwidth ", "roofline ", "memory ", "RssAnon " };
+                "bandwidth ", "roofline ", "strict ", "paired ", "pass 1: ", "memory ", "RssAnon " };
         char args[4352];
 
         snprintf(args, sizeof(args), "bench '%s' -p 8 -n 4 -r 1 -t 1 --bw-mib 64", model);
