@@ -24,7 +24,7 @@ void kern_quantize_x_scalar(const float *x, size_t n, size_t block, const struct
                         xq->qs[b * block + i] = (int8_t)(q > 127 ? 127 : q < -127 ? -127 : q);
                 }
         }
-        kern_xq_sums(xq, n);
+        kern_xq_sums(xq, n, block);
 }
 
 /* The 32-element types: sum += (dw * dx) * sum(q * qx), with the weight offset (-8, -16) or

@@ -157,10 +157,38 @@ struct kern_xq {
         int16_t *s32; /* [cols / 32] */
         float *fs32;  /* [cols / 32] */
         int32_t *nl4; /* [cols / 4]: minus the sums per 4, the int32 lanes of a 32-byte product */
+        /* x in groups of four 32-element blocks, for Q4_0's 512-bit kernels (kern_xq_group()). */
+        int8_t *g_qs;   /* [cols] */
+        int32_t *g_off; /* [cols / 8] */
+        float *g_d;     /* [cols / 8] */
 };
 
-/* The sums of kern_xq from its qs, shared by every level so that they agree exactly. */
-static inline void kern_xq_sums(const struct kern_xq *xq, size_t n)
+/* The groups of kern_xq for n elements quantized with blocks of 32: group g (elements 128 g ..
+ * 128 g + 127, the full groups only) laid out as four Q4_0 blocks' nibbles are once a 512-bit
+ * permute has put block beta's 16 bytes in 128-bit lane beta: the low nibbles are elements 0-15
+ * of each block, the high ones 16-31. So g_qs holds at 128 g + 16 beta elements 0-15 of block
+ * 4 g + beta and at 128 g + 64 + 16 beta its elements 16-31; int32 lane 4 beta + j of group g's
+ * 16 in g_off is minus the sum of the elements that lane multiplies (4 j .. 4 j + 3 and 16 + 4 j
+ * .. 16 + 4 j + 3 of the block), in g_d the block's scale. */
+static inline void kern_xq_group(const struct kern_xq *xq, size_t n)
+{
+        for (size_t g = 0; g < n / 128; g++) {
+                for (size_t beta = 0; beta < 4; beta++) {
+                        const int8_t *src = xq->qs + 128 * g + 32 * beta;
+                        memcpy(xq->g_qs + 128 * g + 16 * beta, src, 16);
+                        memcpy(xq->g_qs + 128 * g + 64 + 16 * beta, src + 16, 16);
+                        for (size_t j = 0; j < 4; j++) {
+                                size_t lane = 16 * g + 4 * beta + j, q = 32 * g + 8 * beta + j;
+                                xq->g_off[lane] = xq->nl4[q] + xq->nl4[q + 4];
+                                xq->g_d[lane] = xq->d[4 * g + beta];
+                        }
+                }
+        }
+}
+
+/* The sums of kern_xq from its qs (and the groups, for blocks of 32), shared by every level
+ * so that they agree exactly and x quantized at one level serves the kernels of every other. */
+static inline void kern_xq_sums(const struct kern_xq *xq, size_t n, size_t block)
 {
         for (size_t g = 0; g < n / 16; g++) {
                 int s = 0;
@@ -174,6 +202,8 @@ static inline void kern_xq_sums(const struct kern_xq *xq, size_t n)
         }
         for (size_t g = 0; g < n / 4; g++)
                 xq->nl4[g] = -(xq->qs[4 * g] + xq->qs[4 * g + 1] + xq->qs[4 * g + 2] + xq->qs[4 * g + 3]);
+        if (block == 32)
+                kern_xq_group(xq, n);
 }
 
 /* sum_c row[c] * (d * qs)[c]: integer products, scaled per block in float. */

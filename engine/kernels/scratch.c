@@ -37,23 +37,30 @@ static void scratch_key_init(void)
         scratch_key_ok = pthread_key_create(&scratch_key, scratch_free) == 0;
 }
 
-/* One allocation for the quantized x of `cols` elements: qs, then d (one per 32 at most),
- * s16, s32, fs32, nl4, each aligned for its type as cols is rounded up to a multiple of 256. */
+/* One allocation for the quantized x of `cols` elements: qs, g_qs, g_off, g_d (64-byte
+ * aligned: the 512-bit kernels load them whole), then d (one per 32 at most), s16, s32, fs32,
+ * nl4, each aligned for its type as cols is rounded up to a multiple of 256. */
 size_t kern_xq_bytes(size_t cols)
 {
         size_t n = (cols + 255) / 256 * 256;
-        size_t total = n + n / 32 * sizeof(float) + n / 16 * sizeof(int16_t) + n / 32 * sizeof(int16_t) +
-                       n / 32 * sizeof(float) + n / 4 * sizeof(int32_t);
+        size_t total = 2 * n + n / 8 * sizeof(int32_t) + n / 8 * sizeof(float) + n / 32 * sizeof(float) +
+                       n / 16 * sizeof(int16_t) + n / 32 * sizeof(int16_t) + n / 32 * sizeof(float) +
+                       n / 4 * sizeof(int32_t);
         return (total + 63) / 64 * 64;
 }
 
 struct kern_xq kern_xq_layout(uint8_t *mem, size_t cols)
 {
         size_t n = (cols + 255) / 256 * 256;
-        size_t o_d = n, o_s16 = o_d + n / 32 * sizeof(float), o_s32 = o_s16 + n / 16 * sizeof(int16_t),
-               o_fs32 = o_s32 + n / 32 * sizeof(int16_t), o_nl4 = o_fs32 + n / 32 * sizeof(float);
+        size_t o_gqs = n, o_goff = o_gqs + n, o_gd = o_goff + n / 8 * sizeof(int32_t),
+               o_d = o_gd + n / 8 * sizeof(float), o_s16 = o_d + n / 32 * sizeof(float),
+               o_s32 = o_s16 + n / 16 * sizeof(int16_t), o_fs32 = o_s32 + n / 32 * sizeof(int16_t),
+               o_nl4 = o_fs32 + n / 32 * sizeof(float);
 
         return (struct kern_xq){
+                .g_qs = (int8_t *)(void *)(mem + o_gqs),
+                .g_off = (int32_t *)(void *)(mem + o_goff),
+                .g_d = (float *)(void *)(mem + o_gd),
                 .qs = (int8_t *)mem,
                 .d = (float *)(void *)(mem + o_d),
                 .s16 = (int16_t *)(void *)(mem + o_s16),

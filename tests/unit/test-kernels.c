@@ -847,8 +847,11 @@ static struct kern_xq xq_alloc(size_t n)
                 .s32 = calloc(n / 32, sizeof(int16_t)),
                 .fs32 = calloc(n / 32, sizeof(float)),
                 .nl4 = calloc(n / 4, sizeof(int32_t)),
+                .g_qs = calloc(n, 1),
+                .g_off = calloc(n / 8, sizeof(int32_t)),
+                .g_d = calloc(n / 8, sizeof(float)),
         };
-        cr_assert(xq.qs && xq.d && xq.s16 && xq.s32 && xq.fs32 && xq.nl4);
+        cr_assert(xq.qs && xq.d && xq.s16 && xq.s32 && xq.fs32 && xq.nl4 && xq.g_qs && xq.g_off && xq.g_d);
         return xq;
 }
 
@@ -860,6 +863,9 @@ static void xq_free(struct kern_xq *xq)
         free(xq->s32);
         free(xq->fs32);
         free(xq->nl4);
+        free(xq->g_qs);
+        free(xq->g_off);
+        free(xq->g_d);
 }
 
 /* The x block of each weight type: 256 for the K types, 32 for the others. */
@@ -904,6 +910,28 @@ Test(kernels, quantize_x_levels_match_scalar)
                                                      ref.nl4[8 * g + 6]),
                                         s);
                 }
+                if (block == 32) {
+                        /* The groups (filled for blocks of 32), element by element from their
+                         * definition: lane 4 beta + j of
+                         * group g multiplies elements 4 j .. 4 j + 3 and 16 + 4 j .. 16 + 4 j + 3
+                         * of block 4 g + beta (n = 22 groups). */
+                        for (size_t g = 0; g < n / 128; g++)
+                                for (size_t beta = 0; beta < 4; beta++) {
+                                        size_t blk = 4 * g + beta;
+                                        for (size_t e = 0; e < 32; e++)
+                                                cr_assert_eq(ref.g_qs[128 * g + 64 * (e / 16) + 16 * beta +
+                                                                             e % 16],
+                                                                ref.qs[32 * blk + e]);
+                                        for (size_t j = 0; j < 4; j++) {
+                                                int sum = 0;
+                                                for (size_t k = 0; k < 4; k++)
+                                                        sum += ref.qs[32 * blk + 4 * j + k] +
+                                                               ref.qs[32 * blk + 16 + 4 * j + k];
+                                                cr_assert_eq(ref.g_off[16 * g + 4 * beta + j], -sum);
+                                                cr_assert_eq(ref.g_d[16 * g + 4 * beta + j], ref.d[blk]);
+                                        }
+                                }
+                }
                 for (int level = AID_CPU_AVX2; level <= (int)aid_cpu_detect(); level++) {
                         struct kern_xq got = xq_alloc(n);
 
@@ -915,6 +943,13 @@ Test(kernels, quantize_x_levels_match_scalar)
                         cr_assert(memcmp(got.s32, ref.s32, n / 32 * sizeof(int16_t)) == 0, "%s s32", name);
                         cr_assert(memcmp(got.fs32, ref.fs32, n / 32 * sizeof(float)) == 0, "%s fs32", name);
                         cr_assert(memcmp(got.nl4, ref.nl4, n / 4 * sizeof(int32_t)) == 0, "%s nl4", name);
+                        if (block == 32) {
+                                cr_assert(memcmp(got.g_qs, ref.g_qs, n / 128 * 128) == 0, "%s g_qs", name);
+                                cr_assert(memcmp(got.g_off, ref.g_off, n / 128 * 16 * sizeof(int32_t)) == 0,
+                                                "%s g_off", name);
+                                cr_assert(memcmp(got.g_d, ref.g_d, n / 128 * 16 * sizeof(float)) == 0,
+                                                "%s g_d", name);
+                        }
                         xq_free(&got);
                 }
                 xq_free(&ref);

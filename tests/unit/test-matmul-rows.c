@@ -110,7 +110,7 @@ Test(matmul_rows, xqt_layout_is_as_documented)
                         xq[a].qs[c] = (int8_t)((int)(a * 31 + c * 7) % 255 - 127);
                 for (size_t b = 0; b < cols / 32; b++)
                         xq[a].d[b] = (float)(a + 1) + (float)b / 8.0f;
-                kern_xq_sums(&xq[a], cols);
+                kern_xq_sums(&xq[a], cols, 32);
         }
         for (size_t k = 0; k < ELEMENTSOF(ns); k++) {
                 size_t n = ns[k], H = n <= 4 ? 1 : 2, nb = cols / 32;
@@ -258,7 +258,7 @@ Test(matmul_rows, q8_0_extremes_stay_exact)
                 for (size_t c = 0; c < cols; c++)
                         x.xq[j].qs[c] = (int8_t)((c + j) % 3 ? 127 : -127);
         for (size_t j = 0; j < KERN_QDOT_MULTI_MAX; j++)
-                kern_xq_sums(&x.xq[j], cols);
+                kern_xq_sums(&x.xq[j], cols, 32);
         for (size_t n = 1; n <= KERN_QDOT_MULTI_MAX; n++) {
                 struct kern_xqt xt = kern_xqt_layout(tmem, cols);
                 float ref[KERN_QDOT_MULTI_MAX] = { 0 };
