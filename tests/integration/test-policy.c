@@ -336,21 +336,6 @@ Test(policy, flatpak_app_is_identified_by_its_sandbox)
         cr_assert(strstr(log, "app=org.example.Other kind=flatpak trust=sandboxed"), "%s", log);
 }
 
-Test(policy, systemd_scopes_need_a_user_manager)
-{
-        const char *argv[] = { "systemctl", "--user", "is-system-running", NULL };
-
-        if (testbus_run(&tb, NULL, NULL, argv) != 0 || !g_getenv("XDG_RUNTIME_DIR"))
-                cr_skip_test("no systemd user manager here: transient app scopes (systemd-run --user "
-                             "--scope "
-                             "--unit=app-test-org.example.App-1.scope) cannot be tested; the unit name "
-                             "parsing is "
-                             "covered by tests/unit/test-identity.c");
-        /* With a user manager, the scope would be made with systemd-run --user --scope; the
-         * test runs on a private bus without one, so there is nothing more to do here. */
-        cr_skip_test("a systemd user manager exists, but the private test bus is not its bus");
-}
-
 Test(policy, recent_use_shows_who_used_what)
 {
         g_autofree char *app = tool("dashboard-app");
