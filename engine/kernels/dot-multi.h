@@ -291,126 +291,50 @@ static inline void MFN(k4_unpack)(const uint8_t q[12], __m128i *ret_sc, __m128i 
 }
 
 #ifdef MULTI512
-/* The 16 int32 lanes of each of a[0..3] summed: lane r of the result is the sum of a[r]. */
-static inline __m128i MFN(hsum4_i32)(const __m512i a[4])
+#include "dot-q4k-vnni.h"
+
+/* The single-row kernel's steps (dot-q4k-vnni.h), each super-block's weights unpacked once for
+ * the n rows: every row gets the same integer lanes and the same float operations in the same
+ * order as alone, so the same bits. Super-blocks i and (where two) i + 1. */
+static inline __attribute__((always_inline)) void MFN(q4k_multi_step)(const struct block_q4_K *b,
+                const struct kern_xq *x, size_t n, size_t i, bool two, __m256 *acc, __m256 *accm)
 {
-        __m512i t0 = _mm512_add_epi32(_mm512_unpacklo_epi32(a[0], a[1]), _mm512_unpackhi_epi32(a[0], a[1]));
-        __m512i t1 = _mm512_add_epi32(_mm512_unpacklo_epi32(a[2], a[3]), _mm512_unpackhi_epi32(a[2], a[3]));
-        __m512i u = _mm512_add_epi32(_mm512_unpacklo_epi64(t0, t1), _mm512_unpackhi_epi64(t0, t1));
-        __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(u), _mm512_extracti64x4_epi64(u, 1));
-        return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+        __m256i v = q4k_vnni_head2(b, two);
+        __m256i sm = q4k_vnni_scales_mins(v);
+        __m256i ia[MULTI_MAX], ib[MULTI_MAX];
+        struct q4k_vnni_w w;
+
+        q4k_vnni_unpack(b, _mm256_permute2x128_si256(sm, sm, 0x00), &w);
+        for (size_t r = 0; r < n; r++)
+                ia[r] = q4k_vnni_isum(&w, x[r].qs + QK_K * i);
+        for (size_t r = 0; r < n; r++)
+                ib[r] = _mm256_setzero_si256();
+        if (two) {
+                q4k_vnni_unpack(b + 1, _mm256_permute2x128_si256(sm, sm, 0x11), &w);
+                for (size_t r = 0; r < n; r++)
+                        ib[r] = q4k_vnni_isum(&w, x[r].qs + QK_K * (i + 1));
+        }
+        for (size_t r = 0; r < n; r++)
+                q4k_vnni_add(v, sm, ia[r], ib[r], x[r].d + i, x[r].s32 + QK_K / 32 * i, two, &acc[r],
+                                &accm[r]);
 }
 
-/* 512 bits, as the single-row kernel of this level: each 64-element chunk of a super-block,
- * low nibbles (sub-block 2j) then high ones (2j + 1), is unpacked once with its two scales and
- * met by up to 4 rows at a time, whose sums are then reduced together (one transposing
- * reduction for 4 rows where each row alone needs a horizontal sum of its own). The integer
- * sums are exact and the float expression per super-block is the single-row kernels', so the
- * results do not change. */
 static void MFN(qdot_multi_q4_K)(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,
                 size_t n, size_t cols, float *out)
 {
         (void)xt;
         const struct block_q4_K *b = row;
-        const __m512i m4 = _mm512_set1_epi8(0xf);
-        float sum[MULTI_MAX];
+        __m256 acc[MULTI_MAX], accm[MULTI_MAX];
+        size_t nb = cols / QK_K, i = 0;
 
         for (size_t r = 0; r < n; r++)
-                sum[r] = out[r];
-
-        /* The integer sums of a chunk of super-blocks first, their float terms after: each
-         * super-block's integer work is then free of the float chain of the one before, and
-         * the out-of-order core overlaps them. */
-        enum { CHUNK = 16 };
-        for (size_t i0 = 0; i0 < cols / QK_K; i0 += CHUNK) {
-                size_t nk = cols / QK_K - i0 < CHUNK ? cols / QK_K - i0 : CHUNK;
-                int32_t isum[CHUNK][MULTI_MAX], imin[CHUNK][MULTI_MAX];
-
-                for (size_t k = 0; k < nk; k++) {
-                        const struct block_q4_K *bk = b + i0 + k;
-                        size_t i = i0 + k;
-                        __m128i scb, mb;
-                        __m512i q[4], sc[4];
-
-                        MFN(k4_unpack)(bk->scales, &scb, &mb);
-                        __m512i scv = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(scb));
-                        __m512i m16 = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(mb));
-                        for (int j = 0; j < QK_K / 64; j++) {
-                                __m256i v = simd_load256(bk->qs + 32 * j);
-                                q[j] = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(v),
-                                                                        _mm256_srli_epi16(v, 4), 1),
-                                                m4);
-                                sc[j] = _mm512_shuffle_epi8(scv,
-                                                _mm512_inserti64x4(_mm512_castsi256_si512(
-                                                                                   MFN(word_ctrl)(2 * j)),
-                                                                MFN(word_ctrl)(2 * j + 1), 1));
-                        }
-                        for (size_t r0 = 0; r0 < n; r0 += 4) {
-                                size_t m = n - r0 < 4 ? n - r0 : 4;
-                                __m512i acc[4], s32 = _mm512_setzero_si512();
-
-                                for (size_t a = 0; a < 4; a++) {
-                                        acc[a] = _mm512_setzero_si512();
-                                        if (a >= m)
-                                                continue;
-                                        const int8_t *qx = x[r0 + a].qs + QK_K * i;
-                                        /* u8 x s8 pairs (exact in int16), then vpdpwssd: the pairs
-                                         * times the scales added to the int32 lanes in one step. */
-                                        __m512i p0 = _mm512_dpwssd_epi32(_mm512_setzero_si512(),
-                                                        _mm512_maddubs_epi16(q[0], _mm512_loadu_si512(qx)),
-                                                        sc[0]);
-                                        __m512i p1 = _mm512_dpwssd_epi32(_mm512_setzero_si512(),
-                                                        _mm512_maddubs_epi16(
-                                                                        q[1], _mm512_loadu_si512(qx + 64)),
-                                                        sc[1]);
-                                        p0 = _mm512_dpwssd_epi32(p0,
-                                                        _mm512_maddubs_epi16(
-                                                                        q[2], _mm512_loadu_si512(qx + 128)),
-                                                        sc[2]);
-                                        p1 = _mm512_dpwssd_epi32(p1,
-                                                        _mm512_maddubs_epi16(
-                                                                        q[3], _mm512_loadu_si512(qx + 192)),
-                                                        sc[3]);
-                                        acc[a] = _mm512_add_epi32(p0, p1);
-                                        /* Row a's 8 sums per 32 in the 128-bit lane a. */
-                                        __m128i s = simd_load128(x[r0 + a].s32 + QK_K / 32 * i);
-                                        switch (a) {
-                                        case 0:
-                                                s32 = _mm512_inserti32x4(s32, s, 0);
-                                                break;
-                                        case 1:
-                                                s32 = _mm512_inserti32x4(s32, s, 1);
-                                                break;
-                                        case 2:
-                                                s32 = _mm512_inserti32x4(s32, s, 2);
-                                                break;
-                                        default:
-                                                s32 = _mm512_inserti32x4(s32, s, 3);
-                                                break;
-                                        }
-                                }
-                                _mm_storeu_si128((__m128i *)(void *)&isum[k][r0], MFN(hsum4_i32)(acc));
-                                /* The mins of each row: the sum of its 128-bit lane, gathered to lane r. */
-                                __m512i mn = _mm512_madd_epi16(s32, m16);
-                                mn = _mm512_add_epi32(mn, _mm512_shuffle_epi32(mn, (_MM_PERM_ENUM)0x4e));
-                                mn = _mm512_add_epi32(mn, _mm512_shuffle_epi32(mn, (_MM_PERM_ENUM)0xb1));
-                                _mm_storeu_si128((__m128i *)(void *)&imin[k][r0],
-                                                _mm512_castsi512_si128(_mm512_permutexvar_epi32(
-                                                                _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0,
-                                                                                0, 0, 0, 0, 0, 0, 0),
-                                                                mn)));
-                        }
-                }
-                for (size_t k = 0; k < nk; k++) {
-                        float d = _cvtsh_ss(b[i0 + k].d), dmin = _cvtsh_ss(b[i0 + k].dmin);
-                        for (size_t r = 0; r < n; r++) {
-                                float dx = x[r].d[i0 + k];
-                                sum[r] += d * dx * (float)isum[k][r] - dmin * dx * (float)imin[k][r];
-                        }
-                }
-        }
+                acc[r] = accm[r] = _mm256_setzero_ps();
+        for (; i + 2 <= nb; i += 2)
+                MFN(q4k_multi_step)(b + i, x, n, i, true, acc, accm);
+        if (i < nb)
+                MFN(q4k_multi_step)(b + i, x, n, i, false, acc, accm);
         for (size_t r = 0; r < n; r++)
-                out[r] = sum[r];
+                out[r] += q4k_vnni_result(acc[r], accm[r]);
 }
 #else
 static void MFN(qdot_multi_q4_K)(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,

@@ -230,8 +230,7 @@ extern const kern_qdot_fn kern_qdot_scalar[_GGML_TYPE_MAX];
 float kern_dot_generic(uint32_t type, const void *row, const float *x, size_t cols);
 
 /* The integer path for n <= KERN_QDOT_MULTI_MAX activation rows at once: out[j] += the product
- * of row with x[j], each weight block unpacked once for all n (dot-multi.h); the K types
- * continue their running sum from out, so a product split by columns keeps their results.
+ * of row with x[j], each weight block unpacked once for all n (dot-multi.h).
  * NULL where a type has none: the caller then loops over the single-row kernel.
  *
  * Q4_0's and Q8_0's SIMD kernels read the n rows side by side, as filled by kern_xqt_fill():
