@@ -71,7 +71,6 @@ struct aid_scratch {
         float *att;    /* [n_batch][n_head*hd] attention output */
         float *hb;     /* [n_batch][2*n_ff] */
         float *hb2;    /* [n_batch][n_ff] */
-        float *scores; /* [n_threads][n_ctx] */
         float *out_x;  /* [n_batch][n_embd] final hidden states of the entries that want logits */
         float *logits; /* [n_batch][n_vocab] */
         size_t n_logits;
@@ -143,3 +142,15 @@ void aid_op_rope(const struct aid_model *m, float *v, uint32_t n_heads, uint32_t
 void aid_op_attention(struct aid_context *c, uint32_t layer, const struct aid_batch_entry *e, size_t n,
                 const float *q, const float *k, const float *v, float *out);
 void aid_op_add(float *x, const float *y, size_t len);
+
+/* Activations on a vectorised e^x (ops-act.c), within 2 ulp of expf over the whole float range
+ * (+inf above 88.72, subnormals and then 0 below −87.3, NaN kept). y may be the same array as
+ * x, gate or up. */
+void aid_op_exp(float *y, const float *x, size_t n);
+/* What the forward passes hand each thread at a time: a multiple of the 16 lanes, and large
+ * enough that the threads' start costs vanish. */
+#define AID_ACT_CHUNK ((size_t)1024)
+/* y = silu(gate) ⊙ up, silu(x) = x / (1 + e^−x). */
+void aid_op_silu_mul(float *y, const float *gate, const float *up, size_t n);
+/* y = gelu_tanh(gate) ⊙ up (GELU's tanh approximation, Gemma's "gelu_pytorch_tanh"). */
+void aid_op_gelu_tanh_mul(float *y, const float *gate, const float *up, size_t n);

@@ -69,11 +69,6 @@ int aid_llama_load(struct aid_model *m, struct aid_error *err)
         return 0;
 }
 
-static float silu(float x)
-{
-        return x / (1.0f + expf(-x));
-}
-
 bool aid_llama_forward(struct aid_context *c, const struct aid_batch_entry *e, size_t n)
 {
         const struct aid_model *m = c->m;
@@ -119,19 +114,19 @@ bool aid_llama_forward(struct aid_context *c, const struct aid_batch_entry *e, s
                 if (L->w_gate.data) {
                         aid_op_matmul(c, &L->w_gate, NULL, s->xb, n, s->hb);
                         aid_op_matmul(c, &L->w_up, NULL, s->xb, n, s->hb2);
-                        /* expf over n_ff values per entry: worth the threads (a few % of a
+                        /* e^x over n_ff values per entry: worth the threads (a few % of a
                          * decoded token on one). */
                         const size_t n_act = n * n_ff;
-                        AID_OMP("omp parallel for num_threads(c->n_threads) if (n_act >= 4096)")
-                        for (size_t j = 0; j < n_act; j++)
-                                s->hb2[j] *= silu(s->hb[j]);
+                        AID_OMP("omp parallel for num_threads(c->n_threads) if (n_act >= 4 * AID_ACT_CHUNK)")
+                        for (size_t j = 0; j < n_act; j += AID_ACT_CHUNK)
+                                aid_op_silu_mul(s->hb2 + j, s->hb + j, s->hb2 + j, MIN(AID_ACT_CHUNK, n_act - j));
                 } else {
                         /* phi3: ffn_up yields [gate | up] per entry. */
                         aid_op_matmul(c, &L->w_up, NULL, s->xb, n, s->hb);
+                        AID_OMP("omp parallel for num_threads(c->n_threads) if (n * n_ff >= 4 * AID_ACT_CHUNK)")
                         for (size_t i = 0; i < n; i++) {
                                 const float *gu = s->hb + i * 2 * n_ff;
-                                for (uint32_t j = 0; j < n_ff; j++)
-                                        s->hb2[i * n_ff + j] = silu(gu[j]) * gu[n_ff + j];
+                                aid_op_silu_mul(s->hb2 + i * n_ff, gu, gu + n_ff, n_ff);
                         }
                 }
                 aid_op_matmul(c, &L->w_down, NULL, s->hb2, n, s->xb2);
