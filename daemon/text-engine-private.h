@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "chat.h"
+#include "cpu-share.h"
 #include "macro.h"
 #include "model.h"
 #include "sampler.h"
@@ -193,6 +194,7 @@ struct text_engine {
         struct step_cost step_cost;     /* of the loaded model's steps */
         bool step_interruptible;        /* the step in progress may be stopped */
         uint64_t last_interrupt_usec;   /* when a step was last stopped */
+        struct cpu_share cpu;           /* [Text] Threads=0: the cores others leave */
         struct event *held, *held_tail; /* te_hold_events() */
         bool holding;
         struct job **prefill_jobs;          /* [n_seq_max], step()'s */

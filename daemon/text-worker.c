@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "aid-errors.h"
 #include "gguf.h"
@@ -252,8 +253,12 @@ static int model_load(struct text_engine *te, const char *path, struct aid_error
                 cp.n_batch = te->config.n_seq_max + te->config.prefill_chunk;
                 cp.n_threads = te->config.n_threads;
                 r = aid_context_new(te->model, &cp, &te->ctx, err);
-                if (r >= 0)
+                if (r >= 0) {
                         aid_context_set_interrupt(te->ctx, step_interrupted, te);
+                        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+                        cpu_share_init(&te->cpu, cpus > 0 ? (unsigned)cpus : 1,
+                                        aid_context_set_threads(te->ctx, UINT32_MAX));
+                }
         }
         if (r < 0) {
                 te->model = aid_model_free(te->model);
@@ -679,6 +684,14 @@ static void step(struct text_engine *te)
         if (n == 0)
                 return;
 
+        if (te->config.n_threads == 0) {
+                bool changed;
+                unsigned threads = cpu_share_sample(&te->cpu, now_usec(), &changed);
+                if (changed)
+                        log_info("Inference on %u of %u threads: the cores other processes leave free.",
+                                        threads, te->cpu.max_threads);
+                aid_context_set_threads(te->ctx, threads);
+        }
         start = now_usec();
         te->step_interruptible = solo;
         r = aid_decode(te->ctx, te->batch, n, &err);

@@ -458,6 +458,7 @@ int aid_context_new(struct aid_model *m, const struct aid_context_params *params
                 c->n_threads = 1;
 #endif
         }
+        c->n_threads_max = c->n_threads;
 
         r = aid_kv_cache_init(&c->kv, hp->n_layer, c->n_seq_max, c->n_ctx, hp->n_head_kv * hp->head_dim);
         if (r < 0) {
@@ -582,6 +583,12 @@ int aid_decode(struct aid_context *c, const struct aid_batch_entry *e, size_t n,
 
         memcpy(c->kv.len, pending, c->n_seq_max * sizeof(*pending));
         return 0;
+}
+
+uint32_t aid_context_set_threads(struct aid_context *c, uint32_t n)
+{
+        c->n_threads = MAX(MIN(n, c->n_threads_max), 1u);
+        return c->n_threads;
 }
 
 void aid_context_set_interrupt(struct aid_context *c, aid_interrupt_fn fn, void *userdata)

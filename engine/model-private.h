@@ -87,6 +87,7 @@ struct aid_kv_cache {
 struct aid_context {
         struct aid_model *m;
         uint32_t n_ctx, n_seq_max, n_batch, n_threads;
+        uint32_t n_threads_max; /* n_threads as made; aid_context_set_threads() stays within it */
         struct aid_kv_cache kv;
         struct aid_scratch s;
         struct aid_onednn *dnn; /* prefill GEMMs; NULL: the plain batched loops */

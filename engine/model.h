@@ -95,5 +95,11 @@ int aid_decode(struct aid_context *c, const struct aid_batch_entry *entries, siz
 typedef bool (*aid_interrupt_fn)(void *userdata);
 void aid_context_set_interrupt(struct aid_context *c, aid_interrupt_fn fn, void *userdata);
 
+/* The threads the next aid_decode() calls use: n, at most the context's n_threads (as made),
+ * at least 1. For a caller that sees other processes keep cores busy: the engine waits for all
+ * its threads after every product, so one that shares its core loses a time slice each time.
+ * Returns the count now in effect. */
+uint32_t aid_context_set_threads(struct aid_context *c, uint32_t n);
+
 /* n_vocab logits of the i-th entry of the last batch that had want_logits (in batch order). */
 const float *aid_get_logits(const struct aid_context *c, size_t i);
