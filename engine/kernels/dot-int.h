@@ -175,8 +175,8 @@ static inline __m256i IFN(unpack_q5_1)(const struct block_q5_1 *b)
 
 #ifndef VNNI512
 QDOT_32_OFFSET(qdot_q4_0, struct block_q4_0, QK4_0, 3, IFN(unpack_q4_0))
-#endif
 QDOT_32_OFFSET(qdot_q5_0, struct block_q5_0, QK5_0, 4, IFN(unpack_q5_0))
+#endif
 
 /* One f16 in all 8 lanes as f32, for scales computed per lane (equal to F16() times the same
  * float in scalar: the products round alike). */
@@ -243,11 +243,11 @@ static_assert(KERN_QDOT_ROWS == 4, "QDOT_ROWS_32 spells out 4 rows");
 #define Q5_0_DOT(b, xv, off) DPBUSD(off, IFN(unpack_q5_0)(b), xv)
 
 #ifdef VNNI512
-#include "dot-q4-0-vnni.h"
+#include "dot-q4-q5-vnni.h"
 #else
 QDOT_ROWS_32(qdot_rows_q4_0, struct block_q4_0, QK4_0, Q4_0_DOT, Q4_0_OFF)
-#endif
 QDOT_ROWS_32(qdot_rows_q5_0, struct block_q5_0, QK5_0, Q5_0_DOT, Q5_0_OFF)
+#endif
 #undef Q4_0_OFF
 #undef Q5_0_OFF
 #undef Q4_0_DOT

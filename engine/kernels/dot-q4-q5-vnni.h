@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/* Part of dot-int.h, included there at the AVX-512 VNNI level only (VNNI512): Q4_0's and Q5_0's decode
+ * kernels, four blocks (72 bytes) per 512-bit step. The 256-bit kernels spend about twelve
+ * instructions on each 18-byte block (unpack, one vpdpbusd, a scale conversion, a broadcast, a
+ * multiply, a conversion, a multiply-add), so one Zen 4 core streamed only 15.5 GB/s where it
+ * reads 28. Here two loads and one word permute put block beta's 16 nibble bytes in 128-bit lane
+ * beta, one more permute its scale in that lane's four floats, and x comes in the matching
+ * grouped layout (kern_xq_group()): about fourteen instructions per four blocks. Q5_0 (88
+ * bytes per group) takes the same path with its fifth bits added by two masked adds, the
+ * masks taken from its four qh by the permute that gathers its scales.
+ *
+ * Full groups of four blocks take the 512-bit path; the blocks past the last full group (a row
+ * of 32 * (4 k + r) elements) take the 256-bit one, summed in float after the groups. The rows
+ * kernel does per row exactly what the single-row kernel does, so their results are equal bit
+ * for bit, as kern_qdot_rows_fn promises. */
+
+/* Word k of the group's nibbles: block k / 8 holds its 16 bytes at bytes 18 beta + 2, words
+ * 9 beta + 1 .. 9 beta + 8 of the group; from a load at the group (words 0-31) and one 8 bytes on
+ * (its words 28-31 are the group's 32-35, indices 60-63 of the pair). Staying inside the group's
+ * 72 bytes, the loads never read past a row's end. */
+static inline __m512i IFN(q4_0_group_qs_idx)(void)
+{
+        return _mm512_set_epi16(63, 62, 61, 60, 31, 30, 29, 28, 26, 25, 24, 23, 22, 21, 20, 19, 17, 16, 15,
+                        14, 13, 12, 11, 10, 8, 7, 6, 5, 4, 3, 2, 1);
+}
+
+/* The four blocks' f16 scales (words 0, 9, 18, 27), each in four consecutive words. */
+static inline __m512i IFN(q4_0_group_d_idx)(void)
+{
+        return _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 27, 27, 27, 27, 18, 18, 18,
+                        18, 9, 9, 9, 9, 0, 0, 0, 0);
+}
+
+/* Q5_0's group (22-byte blocks, 88 bytes): from a load at the group (words 0-31) and one 24
+ * bytes on (words 12-43, indices 32-63 of the pair), block beta's nibbles are words 11 beta + 3
+ * .. 11 beta + 10. */
+static inline __m512i IFN(q5_0_group_qs_idx)(void)
+{
+        return _mm512_set_epi16(63, 62, 61, 60, 59, 58, 57, 56, 52, 31, 30, 29, 28, 27, 26, 25, 21, 20, 19,
+                        18, 17, 16, 15, 14, 10, 9, 8, 7, 6, 5, 4, 3);
+}
+
+/* Its scales (words 11 beta) each in four consecutive words 0-15, then the low words of the
+ * four qh (11 beta + 1: bit e of block beta's elements 0-15) in words 16-19 and the high ones
+ * (11 beta + 2: elements 16-31) in words 20-23. */
+static inline __m512i IFN(q5_0_group_d_idx)(void)
+{
+        return _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 55, 24, 13, 2, 54, 23, 12, 1, 53, 53, 53, 53, 22, 22,
+                        22, 22, 11, 11, 11, 11, 0, 0, 0, 0);
+}
+
+/* acc plus the group at blk times x's group (xlo, xhi: its two vectors, off: minus the sums
+ * per lane, dx: its scales), lane 4 beta + j scaled by block beta's two scales. q5: Q5_0
+ * (fifth bits added from qh, offset 16) rather than Q4_0 (offset 8). */
+static inline __attribute__((always_inline)) __m512 IFN(g32_group)(
+                const uint8_t *blk, bool q5, __m512i xlo, __m512i xhi, __m512i off, __m512 dx, __m512 acc)
+{
+        const __m512i m4 = _mm512_set1_epi8(0xf);
+        __m512i a = _mm512_loadu_si512(blk), q, lo, hi;
+        __m512 dw;
+
+        if (q5) {
+                __m512i b = _mm512_loadu_si512(blk + 24);
+                __m512i p = _mm512_permutex2var_epi16(a, IFN(q5_0_group_d_idx)(), b);
+                __m128i qh = _mm512_extracti32x4_epi32(p, 2);
+                q = _mm512_permutex2var_epi16(a, IFN(q5_0_group_qs_idx)(), b);
+                dw = _mm512_cvtph_ps(_mm512_castsi512_si256(p));
+                lo = _mm512_and_si512(q, m4);
+                hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+                /* Bit 4 of a nibble is clear: adding 16 where qh says so is or-ing it in. */
+                lo = _mm512_mask_add_epi8(lo, (__mmask64)_mm_cvtsi128_si64(qh), lo, _mm512_set1_epi8(0x10));
+                hi = _mm512_mask_add_epi8(
+                                hi, (__mmask64)_mm_extract_epi64(qh, 1), hi, _mm512_set1_epi8(0x10));
+                off = _mm512_slli_epi32(off, 4);
+        } else {
+                __m512i b = _mm512_loadu_si512(blk + 8);
+                q = _mm512_permutex2var_epi16(a, IFN(q4_0_group_qs_idx)(), b);
+                dw = _mm512_cvtph_ps(_mm512_castsi512_si256(
+                                _mm512_permutexvar_epi16(IFN(q4_0_group_d_idx)(), a)));
+                lo = _mm512_and_si512(q, m4);
+                hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+                off = _mm512_slli_epi32(off, 3);
+        }
+        __m512i s = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(off, lo, xlo), hi, xhi);
+        return _mm512_fmadd_ps(_mm512_mul_ps(dw, dx), _mm512_cvtepi32_ps(s), acc);
+}
+
+/* Blocks first .. nb - 1 of a row, one by one: their products summed in float. */
+static inline __attribute__((always_inline)) float IFN(g32_tail)(
+                const uint8_t *row, bool q5, const struct kern_xq *x, size_t first, size_t nb)
+{
+        float sum = 0.0f;
+
+        for (size_t i = first; i < nb; i++) {
+                __m256i s, xv = simd_load256(x->qs + 32 * i), nl = simd_load256(x->nl4 + 8 * i);
+                uint16_t d;
+                if (q5) {
+                        const struct block_q5_0 *b = (const struct block_q5_0 *)(const void *)row + i;
+                        s = DPBUSD(_mm256_slli_epi32(nl, 4), IFN(unpack_q5_0)(b), xv);
+                        d = b->d;
+                } else {
+                        const struct block_q4_0 *b = (const struct block_q4_0 *)(const void *)row + i;
+                        s = DPBUSD(_mm256_slli_epi32(nl, 3), IFN(unpack_q4_0)(b), xv);
+                        d = b->d;
+                }
+                sum += F16(d) * x->d[i] * (float)simd_hsum_i32(s);
+        }
+        return sum;
+}
+
+static inline __attribute__((always_inline)) float IFN(g32_qdot)(
+                const void *row, bool q5, const struct kern_xq *x, size_t n)
+{
+        const uint8_t *blk = row;
+        const size_t gb = q5 ? 4 * sizeof(struct block_q5_0) : 4 * sizeof(struct block_q4_0);
+        size_t nb = n / 32, ng = nb / 4;
+        __m512 acc = _mm512_setzero_ps();
+
+        for (size_t g = 0; g < ng; g++)
+                acc = IFN(g32_group)(blk + g * gb, q5, _mm512_loadu_si512(x->g_qs + 128 * g),
+                                _mm512_loadu_si512(x->g_qs + 128 * g + 64),
+                                _mm512_loadu_si512(x->g_off + 16 * g), _mm512_loadu_ps(x->g_d + 16 * g),
+                                acc);
+        return _mm512_reduce_add_ps(acc) + IFN(g32_tail)(row, q5, x, 4 * ng, nb);
+}
+
+/* KERN_QDOT_ROWS rows: x's group loaded once for all, and the next rows prefetched as
+ * QDOT_ROWS_32 does (see there why). */
+static inline __attribute__((always_inline)) void IFN(g32_qdot_rows)(
+                const void *rows, bool q5, size_t rb, const struct kern_xq *x, size_t n, float *out)
+{
+        const uint8_t *base = rows, *ahead = base + QDOT_ROWS_AHEAD * KERN_QDOT_ROWS * rb;
+        const size_t gb = q5 ? 4 * sizeof(struct block_q5_0) : 4 * sizeof(struct block_q4_0);
+        size_t nb = n / 32, ng = nb / 4;
+        __m512 acc[KERN_QDOT_ROWS];
+
+        for (int r = 0; r < KERN_QDOT_ROWS; r++)
+                acc[r] = _mm512_setzero_ps();
+        for (size_t g = 0; g < ng; g++) {
+                __m512i xlo = _mm512_loadu_si512(x->g_qs + 128 * g),
+                        xhi = _mm512_loadu_si512(x->g_qs + 128 * g + 64);
+                __m512i off = _mm512_loadu_si512(x->g_off + 16 * g);
+                __m512 dx = _mm512_loadu_ps(x->g_d + 16 * g);
+
+                for (size_t o = 0; o < KERN_QDOT_ROWS * gb; o += 64)
+                        _mm_prefetch((const char *)ahead + KERN_QDOT_ROWS * gb * g + o, _MM_HINT_T0);
+#pragma GCC unroll 4
+                for (int r = 0; r < KERN_QDOT_ROWS; r++)
+                        acc[r] = IFN(g32_group)(
+                                        base + (size_t)r * rb + g * gb, q5, xlo, xhi, off, dx, acc[r]);
+        }
+        for (int r = 0; r < KERN_QDOT_ROWS; r++)
+                out[r] = _mm512_reduce_add_ps(acc[r]) +
+                         IFN(g32_tail)(base + (size_t)r * rb, q5, x, 4 * ng, nb);
+}
+
+static float IFN(qdot_q4_0)(const void *row, const struct kern_xq *x, size_t n)
+{
+        return IFN(g32_qdot)(row, false, x, n);
+}
+
+static float IFN(qdot_q5_0)(const void *row, const struct kern_xq *x, size_t n)
+{
+        return IFN(g32_qdot)(row, true, x, n);
+}
+
+static void IFN(qdot_rows_q4_0)(const void *rows, size_t rb, const struct kern_xq *x, size_t n, float *out)
+{
+        IFN(g32_qdot_rows)(rows, false, rb, x, n, out);
+}
+
+static void IFN(qdot_rows_q5_0)(const void *rows, size_t rb, const struct kern_xq *x, size_t n, float *out)
+{
+        IFN(g32_qdot_rows)(rows, true, rb, x, n, out);
+}
