@@ -265,29 +265,6 @@ static inline __m256i IFN(word_ctrl)(int j)
         return _mm256_set1_epi16((short)(2 * j | (2 * j + 1) << 8));
 }
 
-/* u8 x s8 products of 32 elements, pairs summed, then pairs of pairs weighted by the 16-bit
- * scales in sc: exact int32. */
-static inline __m256i IFN(scaled_dot)(__m256i q, const int8_t *qx, __m256i sc)
-{
-        return _mm256_madd_epi16(_mm256_maddubs_epi16(q, simd_load256(qx)), sc);
-}
-
-/* kern_unpack_k4() into registers: the 8 scales (u8) in the low 64 bits of *ret_sc, the mins
- * in *ret_m (4-byte stores read back by one 8-byte load would stall on store forwarding). */
-static inline void IFN(k4_unpack)(const uint8_t q[12], __m128i *ret_sc, __m128i *ret_m)
-{
-        uint32_t a, b, c;
-
-        memcpy(&a, q, 4);
-        memcpy(&b, q + 4, 4);
-        memcpy(&c, q + 8, 4);
-        uint64_t sc = (a & 0x3f3f3f3fu) | (uint64_t)((c & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u)) << 32;
-        uint64_t m = (b & 0x3f3f3f3fu) | (uint64_t)(((c >> 4) & 0x0f0f0f0fu) | ((b >> 2) & 0x30303030u))
-                                                         << 32;
-        *ret_sc = _mm_cvtsi64_si128((long long)sc);
-        *ret_m = _mm_cvtsi64_si128((long long)m);
-}
-
 /* Q4_K and Q5_K: the min term from the 8 mins and the activations' sums per 32. */
 static inline int32_t IFN(k4_mins)(__m128i m, const int16_t *s32)
 {
@@ -308,7 +285,7 @@ static float IFN(qdot_q4_K)(const void *row, const struct kern_xq *x, size_t n)
                 __m128i sc, m;
                 __m512i acc = _mm512_setzero_si512();
 
-                IFN(k4_unpack)(b->scales, &sc, &m);
+                simd_k4_unpack(b->scales, &sc, &m);
                 __m512i scv = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(sc));
                 for (int j = 0; j < QK_K / 64; j++) {
                         __m256i q = simd_load256(b->qs + 32 * j);
@@ -340,17 +317,17 @@ static float IFN(qdot_q4_K)(const void *row, const struct kern_xq *x, size_t n)
                 __m128i sc, m;
                 __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
 
-                IFN(k4_unpack)(b->scales, &sc, &m);
+                simd_k4_unpack(b->scales, &sc, &m);
                 __m256i scv = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sc));
                 for (int j = 0; j < QK_K / 64; j++) {
                         __m256i q = simd_load256(b->qs + 32 * j);
                         __m256i lo = _mm256_and_si256(q, m4),
                                 hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
                         acc0 = _mm256_add_epi32(acc0,
-                                        IFN(scaled_dot)(lo, qx + 64 * j,
+                                        simd_scaled_dot(lo, qx + 64 * j,
                                                         _mm256_shuffle_epi8(scv, IFN(word_ctrl)(2 * j))));
                         acc1 = _mm256_add_epi32(
-                                        acc1, IFN(scaled_dot)(hi, qx + 64 * j + 32,
+                                        acc1, simd_scaled_dot(hi, qx + 64 * j + 32,
                                                               _mm256_shuffle_epi8(scv,
                                                                               IFN(word_ctrl)(2 * j + 1))));
                 }
@@ -375,7 +352,7 @@ static float IFN(qdot_q5_K)(const void *row, const struct kern_xq *x, size_t n)
                 __m128i sc, m;
                 __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
 
-                IFN(k4_unpack)(b->scales, &sc, &m);
+                simd_k4_unpack(b->scales, &sc, &m);
                 __m256i scv = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sc));
                 /* Bit k of each qh byte belongs to sub-block k: shift one bit down per
                  * sub-block and take bit 0 (16-bit shifts: bits that cross into the byte
@@ -390,10 +367,10 @@ static float IFN(qdot_q5_K)(const void *row, const struct kern_xq *x, size_t n)
                         __m256i lo = _mm256_or_si256(_mm256_and_si256(q, m4), h0);
                         __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), h1);
                         acc0 = _mm256_add_epi32(acc0,
-                                        IFN(scaled_dot)(lo, qx + 64 * j,
+                                        simd_scaled_dot(lo, qx + 64 * j,
                                                         _mm256_shuffle_epi8(scv, IFN(word_ctrl)(2 * j))));
                         acc1 = _mm256_add_epi32(
-                                        acc1, IFN(scaled_dot)(hi, qx + 64 * j + 32,
+                                        acc1, simd_scaled_dot(hi, qx + 64 * j + 32,
                                                               _mm256_shuffle_epi8(scv,
                                                                               IFN(word_ctrl)(2 * j + 1))));
                 }
@@ -438,16 +415,16 @@ static float IFN(qdot_q6_K)(const void *row, const struct kern_xq *x, size_t n)
                                         _mm256_and_si256(_mm256_srli_epi16(hb, 2), m2));
                         int p = 4 * h;
                         acc0 = _mm256_add_epi32(
-                                        acc0, IFN(scaled_dot)(q1, xh,
+                                        acc0, simd_scaled_dot(q1, xh,
                                                               _mm256_shuffle_epi8(scv, IFN(word_ctrl)(p))));
                         acc1 = _mm256_add_epi32(acc1,
-                                        IFN(scaled_dot)(q2, xh + 32,
+                                        simd_scaled_dot(q2, xh + 32,
                                                         _mm256_shuffle_epi8(scv, IFN(word_ctrl)(p + 1))));
                         acc0 = _mm256_add_epi32(acc0,
-                                        IFN(scaled_dot)(q3, xh + 64,
+                                        simd_scaled_dot(q3, xh + 64,
                                                         _mm256_shuffle_epi8(scv, IFN(word_ctrl)(p + 2))));
                         acc1 = _mm256_add_epi32(acc1,
-                                        IFN(scaled_dot)(q4, xh + 96,
+                                        simd_scaled_dot(q4, xh + 96,
                                                         _mm256_shuffle_epi8(scv, IFN(word_ctrl)(p + 3))));
                 }
                 /* The -32 offset: 32 * sum_k sc[k] * (sum of qx over sub-block k). */

@@ -267,29 +267,6 @@ static inline __m256i MFN(word_ctrl)(int j)
         return _mm256_set1_epi16((short)(2 * j | (2 * j + 1) << 8));
 }
 
-/* u8 x s8 products of 32 elements, pairs summed, then weighted by the 16-bit scales: exact. */
-static inline __m256i MFN(scaled_dot)(__m256i q, const int8_t *qx, __m256i sc)
-{
-        return _mm256_madd_epi16(_mm256_maddubs_epi16(q, simd_load256(qx)), sc);
-}
-
-/* kern_unpack_k4() into registers: the 8 scales (u8) in the low 64 bits of *ret_sc, the mins
- * in *ret_m (kern_unpack_k4()'s 4-byte stores, read back by one 8-byte load, stall on store
- * forwarding in every super-block). */
-static inline void MFN(k4_unpack)(const uint8_t q[12], __m128i *ret_sc, __m128i *ret_m)
-{
-        uint32_t a, b, c;
-
-        memcpy(&a, q, 4);
-        memcpy(&b, q + 4, 4);
-        memcpy(&c, q + 8, 4);
-        uint64_t sc = (a & 0x3f3f3f3fu) | (uint64_t)((c & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u)) << 32;
-        uint64_t m = (b & 0x3f3f3f3fu) | (uint64_t)(((c >> 4) & 0x0f0f0f0fu) | ((b >> 2) & 0x30303030u))
-                                                         << 32;
-        *ret_sc = _mm_cvtsi64_si128((long long)sc);
-        *ret_m = _mm_cvtsi64_si128((long long)m);
-}
-
 #ifdef MULTI512
 #include "dot-q4k-vnni.h"
 
@@ -352,7 +329,7 @@ static void MFN(qdot_multi_q4_K)(const void *row, const struct kern_xq *x, const
                 __m128i scb, mb;
                 __m256i q[8], sc[8];
 
-                MFN(k4_unpack)(b->scales, &scb, &mb);
+                simd_k4_unpack(b->scales, &scb, &mb);
                 __m256i scv = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scb));
                 __m128i m16 = _mm_cvtepu8_epi16(mb);
                 for (int j = 0; j < QK_K / 64; j++) {
@@ -365,12 +342,12 @@ static void MFN(qdot_multi_q4_K)(const void *row, const struct kern_xq *x, const
                 float d = _cvtsh_ss(b->d), dmin = _cvtsh_ss(b->dmin);
                 for (size_t r = 0; r < n; r++) {
                         const int8_t *qx = x[r].qs + QK_K * i;
-                        __m256i acc0 = MFN(scaled_dot)(q[0], qx, sc[0]);
-                        __m256i acc1 = MFN(scaled_dot)(q[1], qx + 32, sc[1]);
+                        __m256i acc0 = simd_scaled_dot(q[0], qx, sc[0]);
+                        __m256i acc1 = simd_scaled_dot(q[1], qx + 32, sc[1]);
                         for (int k = 2; k < 8; k += 2) {
-                                acc0 = _mm256_add_epi32(acc0, MFN(scaled_dot)(q[k], qx + 32 * k, sc[k]));
+                                acc0 = _mm256_add_epi32(acc0, simd_scaled_dot(q[k], qx + 32 * k, sc[k]));
                                 acc1 = _mm256_add_epi32(acc1,
-                                                MFN(scaled_dot)(q[k + 1], qx + 32 * k + 32, sc[k + 1]));
+                                                simd_scaled_dot(q[k + 1], qx + 32 * k + 32, sc[k + 1]));
                         }
                         int32_t isum = simd_hsum_i32(_mm256_add_epi32(acc0, acc1));
                         int32_t imin = simd_hsum_i32x4(
@@ -421,12 +398,12 @@ static void MFN(qdot_multi_q6_K)(const void *row, const struct kern_xq *x, const
                 float d = _cvtsh_ss(b->d);
                 for (size_t r = 0; r < n; r++) {
                         const int8_t *qx = x[r].qs + QK_K * i;
-                        __m256i acc0 = MFN(scaled_dot)(q[0], qx, sc[0]);
-                        __m256i acc1 = MFN(scaled_dot)(q[1], qx + 32, sc[1]);
+                        __m256i acc0 = simd_scaled_dot(q[0], qx, sc[0]);
+                        __m256i acc1 = simd_scaled_dot(q[1], qx + 32, sc[1]);
                         for (int k = 2; k < 8; k += 2) {
-                                acc0 = _mm256_add_epi32(acc0, MFN(scaled_dot)(q[k], qx + 32 * k, sc[k]));
+                                acc0 = _mm256_add_epi32(acc0, simd_scaled_dot(q[k], qx + 32 * k, sc[k]));
                                 acc1 = _mm256_add_epi32(acc1,
-                                                MFN(scaled_dot)(q[k + 1], qx + 32 * k + 32, sc[k + 1]));
+                                                simd_scaled_dot(q[k + 1], qx + 32 * k + 32, sc[k + 1]));
                         }
                         /* The -32 offset: 32 * sum_k sc[k] * (sum of qx over sub-block k). */
                         __m256i off = _mm256_madd_epi16(sc16, simd_load256(x[r].s16 + QK_K / 16 * i));

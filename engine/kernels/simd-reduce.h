@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* Horizontal sums and unaligned loads shared by the integer kernels (dot-int.h, dot-multi.h).
+/* Horizontal sums, unaligned loads and the K types' small helpers shared by the integer
+ * kernels (dot-int.h, dot-multi.h).
  * Static inline: each SIMD level's file compiles them with its own instruction set. */
 
 #include <immintrin.h>
 #include <stdint.h>
+#include <string.h>
 
 static inline int32_t simd_hsum_i32(__m256i v)
 {
@@ -38,4 +40,27 @@ static inline __m256i simd_load256(const void *p)
 static inline __m128i simd_load128(const void *p)
 {
         return _mm_loadu_si128((const __m128i *)p);
+}
+
+/* u8 x s8 products of 32 elements, pairs summed, then pairs of pairs weighted by the 16-bit
+ * scales in sc: exact int32. */
+static inline __m256i simd_scaled_dot(__m256i q, const int8_t *qx, __m256i sc)
+{
+        return _mm256_madd_epi16(_mm256_maddubs_epi16(q, simd_load256(qx)), sc);
+}
+
+/* kern_unpack_k4() into registers: the 8 scales (u8) in the low 64 bits of *ret_sc, the mins
+ * in *ret_m (4-byte stores read back by one 8-byte load would stall on store forwarding). */
+static inline void simd_k4_unpack(const uint8_t q[12], __m128i *ret_sc, __m128i *ret_m)
+{
+        uint32_t a, b, c;
+
+        memcpy(&a, q, 4);
+        memcpy(&b, q + 4, 4);
+        memcpy(&c, q + 8, 4);
+        uint64_t sc = (a & 0x3f3f3f3fu) | (uint64_t)((c & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u)) << 32;
+        uint64_t m = (b & 0x3f3f3f3fu) | (uint64_t)(((c >> 4) & 0x0f0f0f0fu) | ((b >> 2) & 0x30303030u))
+                                                         << 32;
+        *ret_sc = _mm_cvtsi64_si128((long long)sc);
+        *ret_m = _mm_cvtsi64_si128((long long)m);
 }
