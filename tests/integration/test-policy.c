@@ -314,9 +314,11 @@ Test(policy, flatpak_app_is_identified_by_its_sandbox)
 {
         g_autofree char *out = NULL, *err = NULL, *err2 = NULL, *log = NULL;
 
-        if (!can_unshare())
+        if (!can_unshare()) {
+                testbus_teardown(&tb); /* .fini does not run after a skip */
                 cr_skip_test("unshare --mount is not permitted here: cannot give a client its own "
                              ".flatpak-info");
+        }
         put_policy("00.conf", "[Default]\ntext=allow\nvision=allow\n[App org.example.*]\nvision=deny\n"
                               "[App org.example.Granted]\nvision=allow\n");
         start_aid();
@@ -448,8 +450,10 @@ Test(policy, network_isolation_is_detected)
                 "/org/aid/Daemon1", "--method", "org.freedesktop.DBus.Properties.Get",
                 "org.aid.Daemon1.Manager", "NetworkIsolated", NULL };
 
-        if (testbus_run(&tb, NULL, NULL, probe) != 0)
+        if (testbus_run(&tb, NULL, NULL, probe) != 0) {
+                testbus_teardown(&tb); /* .fini does not run after a skip */
                 cr_skip_test("unshare --net is not permitted here");
+        }
         put_policy("00.conf", "[Default]\ntext=allow\n");
         script = g_strdup_printf("#!/bin/sh\nexec unshare --net -- %s \"$@\"\n", real);
         cr_assert(g_file_set_contents(wrapper, script, -1, NULL));

@@ -43,7 +43,8 @@ void testbus_teardown(struct testbus *tb);
 int testbus_run(struct testbus *tb, char **ret_stdout, char **ret_stderr, const char *const *argv);
 
 /* Copies the fixture file <fixtures>/<relpath> into models_dir (as name, or its basename when
- * name is NULL). Skips the calling test with a clear message if the fixtures folder is absent. */
+ * name is NULL). Skips the calling test with a clear message if the fixtures folder is absent,
+ * tearing tb down first (criterion runs no .fini after a skip). */
 void testbus_add_fixture_model(struct testbus *tb, const char *relpath, const char *name);
 
 /* The fixtures folder ($AID_FIXTURES) when it exists, else NULL. */

@@ -217,9 +217,11 @@ Test(model, vocabulary_only_file)
         struct aid_model *m = NULL;
         struct aid_error err = { 0 };
 
-        if (!dir || stat(dir, &st) < 0)
+        if (!dir || stat(dir, &st) < 0) {
+                teardown(); /* criterion runs no .fini after a skip */
                 cr_skip_test("fixtures folder %s absent: the llama.cpp vocabulary file is not tried",
                                 dir ? dir : "(unset)");
+        }
         snprintf(path, sizeof(path), "%s/vocab/ggml-vocab-llama-spm.gguf", dir);
         cr_assert_eq(aid_model_load(path, &m, &err), -EBADMSG, "%s", err.message);
         cr_assert_not_null(strstr(err.message, "no tensors"), "%s", err.message);
@@ -434,9 +436,11 @@ Test(model, fixture_model_has_tokenizer)
         size_t n = 0;
         FILE *f;
 
-        if (!dir || stat(dir, &st) < 0)
+        if (!dir || stat(dir, &st) < 0) {
+                teardown(); /* criterion runs no .fini after a skip */
                 cr_skip_test("fixtures folder %s absent: set AID_FIXTURES to ../shared/fixtures",
                                 dir ? dir : "(unset)");
+        }
         snprintf(path, sizeof(path), "%s/models/tiny-phi3-Q4_0.gguf", dir);
         cr_assert_eq(aid_model_load(path, &m, &err), 0, "%s", err.message);
         cr_assert_eq(aid_model_hparams(m)->arch, AID_ARCH_PHI3);
