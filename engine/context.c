@@ -132,7 +132,7 @@ struct att_tile {
         float *o[ATT_ROWS];       /* [hd] per row, the output */
         uint32_t lo[ATT_ROWS];    /* keys lo..hi (inclusive) are the row's */
         uint32_t hi[ATT_ROWS];
-        uint32_t n_rows, seq, kv_off;
+        uint32_t n_rows, seq, head; /* the KV head */
 };
 
 static inline __attribute__((always_inline)) float hsum16(const v16f *a)
@@ -190,7 +190,7 @@ static inline __attribute__((always_inline)) void pv4(float *const *o, const flo
                 memcpy(&a2, o[2] + d, sizeof(a2));
                 memcpy(&a3, o[3] + d, sizeof(a3));
                 for (uint32_t k = t0; k <= t1; k++) {
-                        const float *vt = aid_kv_v(kv, layer, t->seq, k) + t->kv_off + d;
+                        const float *vt = aid_kv_v(kv, layer, t->seq, t->head, k) + d;
                         const uint32_t i = k - c0;
                         v16f vv;
                         memcpy(&vv, vt, sizeof(vv));
@@ -206,7 +206,7 @@ static inline __attribute__((always_inline)) void pv4(float *const *o, const flo
         }
         for (; d < hd; d++)
                 for (uint32_t k = t0; k <= t1; k++) {
-                        const float vd = aid_kv_v(kv, layer, t->seq, k)[t->kv_off + d];
+                        const float vd = aid_kv_v(kv, layer, t->seq, t->head, k)[d];
                         for (int j = 0; j < 4; j++)
                                 o[j][d] += p[j][k - c0] * vd;
                 }
@@ -236,7 +236,7 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) st
                         for (uint32_t i = 0; i < ATT_KEYS; i++)
                                 s[r][i] = -INFINITY;
                 for (uint32_t k = t0; k <= t1; k++) {
-                        const float *kt = aid_kv_k(&c->kv, layer, t->seq, k) + t->kv_off;
+                        const float *kt = aid_kv_k(&c->kv, layer, t->seq, t->head, k);
                         for (uint32_t r = 0; r < n; r += 4) {
                                 /* Short of four rows, the last one is repeated. */
                                 const float *q4[4] = { t->q[r], t->q[MIN(r + 1, n - 1)],
@@ -309,10 +309,13 @@ void aid_op_attention(struct aid_context *c, uint32_t layer, const struct aid_ba
 
         /* Positions beyond a sequence's length are invisible until aid_decode() succeeds, so
          * writing them now changes nothing a caller can see. */
-        for (size_t i = 0; i < n; i++) {
-                memcpy(aid_kv_k(&c->kv, layer, e[i].seq, e[i].pos), k + i * kv_dim, kv_dim * sizeof(float));
-                memcpy(aid_kv_v(&c->kv, layer, e[i].seq, e[i].pos), v + i * kv_dim, kv_dim * sizeof(float));
-        }
+        for (size_t i = 0; i < n; i++)
+                for (uint32_t h = 0; h < n_kv; h++) {
+                        memcpy(aid_kv_k(&c->kv, layer, e[i].seq, h, e[i].pos), k + i * kv_dim + h * hd,
+                                        hd * sizeof(float));
+                        memcpy(aid_kv_v(&c->kv, layer, e[i].seq, h, e[i].pos), v + i * kv_dim + h * hd,
+                                        hd * sizeof(float));
+                }
 
         /* A task is `heads` heads of one KV group for up to `per_block` consecutive entries. All
          * the group's heads at once, unless that leaves threads idle (decoding one entry) or
@@ -346,7 +349,7 @@ void aid_op_attention(struct aid_context *c, uint32_t layer, const struct aid_ba
                 for (size_t i0 = b * per_block; i0 < i1;) {
                         t.n_rows = 0;
                         t.seq = e[i0].seq;
-                        t.kv_off = g * hd;
+                        t.head = g;
                         for (; i0 < i1 && e[i0].seq == t.seq; i0++) {
                                 const uint32_t pos = e[i0].pos;
                                 /* Causal; a sliding-window layer sees the last `window` positions. */
@@ -460,7 +463,7 @@ int aid_context_new(struct aid_model *m, const struct aid_context_params *params
         }
         c->n_threads_max = c->n_threads;
 
-        r = aid_kv_cache_init(&c->kv, hp->n_layer, c->n_seq_max, c->n_ctx, hp->n_head_kv * hp->head_dim);
+        r = aid_kv_cache_init(&c->kv, hp->n_layer, c->n_seq_max, c->n_ctx, hp->n_head_kv, hp->head_dim);
         if (r < 0) {
                 aid_error_set(err, r,
                                 "context: cannot allocate the KV cache for %" PRIu32 " sequences of %" PRIu32

@@ -5,18 +5,23 @@
 
 #include "model-private.h"
 
-/* The cache keeps K and V in f32, one slab of n_ctx positions per layer and sequence, so that
- * attention reads each sequence's keys contiguously. calloc() leaves the pages untouched
+/* The cache keeps K and V in f32, one slab of n_ctx positions per layer, sequence and KV head,
+ * so that attention reads a head's keys contiguously. calloc() leaves the pages untouched
  * until a position is written, so a large n_ctx costs address space, not memory. */
-int aid_kv_cache_init(
-                struct aid_kv_cache *kv, uint32_t n_layer, uint32_t n_seq, uint32_t n_ctx, uint32_t kv_dim)
+int aid_kv_cache_init(struct aid_kv_cache *kv, uint32_t n_layer, uint32_t n_seq, uint32_t n_ctx,
+                uint32_t n_head_kv, uint32_t head_dim)
 {
         size_t n;
 
-        *kv = (struct aid_kv_cache){ .n_layer = n_layer, .n_seq = n_seq, .n_ctx = n_ctx, .kv_dim = kv_dim };
+        *kv = (struct aid_kv_cache){ .n_layer = n_layer,
+                .n_seq = n_seq,
+                .n_ctx = n_ctx,
+                .n_head_kv = n_head_kv,
+                .head_dim = head_dim };
         if (__builtin_mul_overflow((size_t)n_layer, (size_t)n_seq, &n) ||
                         __builtin_mul_overflow(n, (size_t)n_ctx, &n) ||
-                        __builtin_mul_overflow(n, (size_t)kv_dim, &n) || n > SIZE_MAX / sizeof(float))
+                        __builtin_mul_overflow(n, (size_t)n_head_kv, &n) ||
+                        __builtin_mul_overflow(n, (size_t)head_dim, &n) || n > SIZE_MAX / sizeof(float))
                 return -ENOMEM;
         kv->k = calloc(n ? n : 1, sizeof(float));
         kv->v = calloc(n ? n : 1, sizeof(float));
@@ -67,11 +72,12 @@ int aid_kv_seq_copy(struct aid_context *c, uint32_t src, uint32_t dst)
                 return -EINVAL;
         if (src == dst)
                 return 0;
-        bytes = (size_t)kv->len[src] * kv->kv_dim * sizeof(float);
-        for (uint32_t l = 0; l < kv->n_layer; l++) {
-                memcpy(aid_kv_k(kv, l, dst, 0), aid_kv_k(kv, l, src, 0), bytes);
-                memcpy(aid_kv_v(kv, l, dst, 0), aid_kv_v(kv, l, src, 0), bytes);
-        }
+        bytes = (size_t)kv->len[src] * kv->head_dim * sizeof(float);
+        for (uint32_t l = 0; l < kv->n_layer; l++)
+                for (uint32_t h = 0; h < kv->n_head_kv; h++) {
+                        memcpy(aid_kv_k(kv, l, dst, h, 0), aid_kv_k(kv, l, src, h, 0), bytes);
+                        memcpy(aid_kv_v(kv, l, dst, h, 0), aid_kv_v(kv, l, src, h, 0), bytes);
+                }
         kv->len[dst] = kv->len[src];
         return 0;
 }

@@ -76,12 +76,15 @@ struct aid_scratch {
         size_t n_logits;
 };
 
-/* The KV cache, in f32: k[layer][seq][pos][n_head_kv*hd], same for v. */
+/* The KV cache, in f32: k[layer][seq][kv_head][pos][head_dim], same for v. Each KV head's
+ * positions lie next to each other, so attention streams them: with the heads interleaved per
+ * position, a head's key rows were kv_dim floats apart (2 KiB in Llama 3.2 1B), two per page,
+ * and decode attention waited on memory at every key. */
 struct aid_kv_cache {
         float *k;
         float *v;
         uint32_t *len; /* [n_seq] */
-        uint32_t n_layer, n_seq, n_ctx, kv_dim;
+        uint32_t n_layer, n_seq, n_ctx, n_head_kv, head_dim;
 };
 
 struct aid_context {
@@ -101,16 +104,24 @@ static inline bool aid_context_interrupted(const struct aid_context *c)
         return c->interrupt && c->interrupt(c->interrupt_userdata);
 }
 
-int aid_kv_cache_init(
-                struct aid_kv_cache *kv, uint32_t n_layer, uint32_t n_seq, uint32_t n_ctx, uint32_t kv_dim);
+int aid_kv_cache_init(struct aid_kv_cache *kv, uint32_t n_layer, uint32_t n_seq, uint32_t n_ctx,
+                uint32_t n_head_kv, uint32_t head_dim);
 void aid_kv_cache_done(struct aid_kv_cache *kv);
-static inline float *aid_kv_k(const struct aid_kv_cache *kv, uint32_t layer, uint32_t seq, uint32_t pos)
+/* The head_dim floats of one KV head at one position; the positions of a head follow. */
+static inline size_t aid_kv_index(
+                const struct aid_kv_cache *kv, uint32_t layer, uint32_t seq, uint32_t head, uint32_t pos)
 {
-        return kv->k + (((size_t)layer * kv->n_seq + seq) * kv->n_ctx + pos) * kv->kv_dim;
+        return ((((size_t)layer * kv->n_seq + seq) * kv->n_head_kv + head) * kv->n_ctx + pos) * kv->head_dim;
 }
-static inline float *aid_kv_v(const struct aid_kv_cache *kv, uint32_t layer, uint32_t seq, uint32_t pos)
+static inline float *aid_kv_k(
+                const struct aid_kv_cache *kv, uint32_t layer, uint32_t seq, uint32_t head, uint32_t pos)
 {
-        return kv->v + (((size_t)layer * kv->n_seq + seq) * kv->n_ctx + pos) * kv->kv_dim;
+        return kv->k + aid_kv_index(kv, layer, seq, head, pos);
+}
+static inline float *aid_kv_v(
+                const struct aid_kv_cache *kv, uint32_t layer, uint32_t seq, uint32_t head, uint32_t pos)
+{
+        return kv->v + aid_kv_index(kv, layer, seq, head, pos);
 }
 
 /* Architecture files: finish loading (tensors, per-layer settings) and run the layers of a
