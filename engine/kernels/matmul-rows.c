@@ -64,7 +64,7 @@ void aid_matmul_rows(uint32_t type, const void *w, size_t row_bytes, const float
                         /* Each weight block unpacked once per group of up to 8 rows of x. (Splitting
                          * the columns so that x stays in L1 for long rows was measured slower: the
                          * strided reads of the weights cost more than the L2 reads of x.) */
-#pragma omp parallel for schedule(static) if (rows * row_bytes >= (1u << 18))
+#pragma omp parallel for schedule(guided, 8) if (rows * row_bytes >= (1u << 18))
                         for (size_t r = 0; r < rows; r++)
                                 for (size_t j0 = 0; j0 < n; j0 += KERN_QDOT_MULTI_MAX) {
                                         size_t m = n - j0 < KERN_QDOT_MULTI_MAX ? n - j0
@@ -77,13 +77,13 @@ void aid_matmul_rows(uint32_t type, const void *w, size_t row_bytes, const float
                                 }
                         return;
                 }
-#pragma omp parallel for schedule(static) if (rows * row_bytes >= (1u << 18))
+#pragma omp parallel for schedule(guided, 8) if (rows * row_bytes >= (1u << 18))
                 for (size_t r = 0; r < rows; r++)
                         for (size_t j = 0; j < n; j++)
                                 y[j * rows + r] = qfn(base + r * row_bytes, &xq[j], cols);
                 return;
         }
-#pragma omp parallel for schedule(static) if (rows * row_bytes >= (1u << 18))
+#pragma omp parallel for schedule(guided, 8) if (rows * row_bytes >= (1u << 18))
         for (size_t r = 0; r < rows; r++)
                 for (size_t j = 0; j < n; j++)
                         y[j * rows + r] = fn(base + r * row_bytes, x + j * cols, cols);
