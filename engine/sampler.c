@@ -26,6 +26,7 @@ struct aid_sampler {
         /* scratch, sized for n_cap tokens */
         uint32_t n_cap;
         struct cand *cand;
+        float *logits; /* the penalised logits, for top-k straight from them */
         struct aid_token_prob *probs;
         uint32_t *counts; /* all zero between calls */
 };
@@ -163,6 +164,7 @@ struct aid_sampler *aid_sampler_free(struct aid_sampler *s)
                 return NULL;
         free(s->history);
         free(s->cand);
+        free(s->logits);
         free(s->probs);
         free(s->counts);
         free(s);
@@ -199,18 +201,22 @@ static int ensure_scratch(struct aid_sampler *s, uint32_t n_vocab)
                 return 0;
 
         struct cand *cand = malloc((size_t)n_vocab * sizeof(*cand));
+        float *logits = malloc((size_t)n_vocab * sizeof(*logits));
         struct aid_token_prob *probs = malloc((size_t)n_vocab * sizeof(*probs));
         uint32_t *counts = calloc(n_vocab, sizeof(*counts));
-        if (!cand || !probs || !counts) {
+        if (!cand || !logits || !probs || !counts) {
                 free(cand);
+                free(logits);
                 free(probs);
                 free(counts);
                 return -ENOMEM;
         }
         free(s->cand);
+        free(s->logits);
         free(s->probs);
         free(s->counts);
         s->cand = cand;
+        s->logits = logits;
         s->probs = probs;
         s->counts = counts;
         s->n_cap = n_vocab;
@@ -391,13 +397,13 @@ static uint32_t select_mass(struct cand *c, uint32_t n, double target)
 }
 
 /* Steps 2 to 4 on s->cand; returns the number of candidates kept (>= 1). */
-static uint32_t truncate_candidates(struct aid_sampler *s, uint32_t n)
+static uint32_t truncate_candidates(struct aid_sampler *s, uint32_t n, bool top_k_done)
 {
         const struct aid_sampler_params *p = &s->params;
         struct cand *c = s->cand;
-        bool sorted = false;
+        bool sorted = top_k_done;
 
-        if (p->top_k > 0 && (uint32_t)p->top_k < n) {
+        if (!top_k_done && p->top_k > 0 && (uint32_t)p->top_k < n) {
                 select_top(c, n, (uint32_t)p->top_k);
                 n = (uint32_t)p->top_k;
                 sorted = true;
@@ -450,28 +456,11 @@ static int load_candidates(struct aid_sampler *s, const float *logits, uint32_t 
         return 0;
 }
 
-int aid_sampler_candidates(struct aid_sampler *s, const float *logits, uint32_t n_vocab,
-                const struct aid_token_prob **ret, uint32_t *ret_n)
+/* Temperature and softmax over the n candidates that truncation kept, into s->probs. */
+static int candidates_softmax(
+                struct aid_sampler *s, uint32_t n, const struct aid_token_prob **ret, uint32_t *ret_n)
 {
-        int r = load_candidates(s, logits, n_vocab);
-        if (r < 0)
-                return r;
-        struct cand *c = s->cand;
-
-        if (s->params.temperature <= 0.0f) {
-                uint32_t best = 0;
-                for (uint32_t i = 1; i < n_vocab; i++)
-                        if (c[i].logit > c[best].logit)
-                                best = i;
-                if (c[best].logit == -INFINITY)
-                        return -EDOM;
-                s->probs[0] = (struct aid_token_prob){ .id = c[best].id, .p = 1.0f };
-                *ret = s->probs;
-                *ret_n = 1;
-                return 0;
-        }
-
-        uint32_t n = truncate_candidates(s, n_vocab);
+        const struct cand *c = s->cand;
         float max = max_logit(c, n);
         if (!isfinite(max))
                 return -EDOM;
@@ -491,6 +480,112 @@ int aid_sampler_candidates(struct aid_sampler *s, const float *logits, uint32_t 
         *ret = s->probs;
         *ret_n = n;
         return 0;
+}
+
+/* Top-k (k <= TOP_K_DIRECT) straight from the logits into s->cand[0..k), sorted: the same
+ * heap as select_top(), without first copying every logit into a candidate. Scanning in id
+ * order, every candidate in the heap has a smaller id than the one at hand, so that one goes
+ * before the heap's root exactly when its logit is larger; that test runs on 16 logits at
+ * once (as integers, see order_key()), and nearly every group of 16 ends there. NaN never passes it, as -inf
+ * would not. Five to ten times faster than the candidate array on 128k-token vocabularies: a daemon step of
+ * four sequences spent about a millisecond sampling, alone on one core. */
+#define TOP_K_DIRECT 1024
+
+/* The bits of a float as an int32 that orders like the float (-0 just below +0; NaN beyond
+ * the infinities). Integer compares vectorise where float ones, which must keep NaN's
+ * semantics, do not: the group test uses these (on 16 at once), and a NaN that passes it still fails the
+ * float test after it. */
+typedef int32_t sampler_v16i __attribute__((vector_size(64)));
+typedef int32_t sampler_v8i __attribute__((vector_size(32)));
+typedef int32_t sampler_v4i __attribute__((vector_size(16)));
+
+static inline int32_t order_key(float f)
+{
+        int32_t b;
+
+        memcpy(&b, &f, sizeof(b));
+        return b ^ ((b >> 31) & 0x7fffffff);
+}
+
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) static void load_top_k(
+                struct aid_sampler *s, const float *logits, uint32_t n, uint32_t k)
+{
+        const float *l = logits;
+        struct cand *h = s->cand;
+        uint32_t i;
+
+        if (penalties_active(s)) {
+                memcpy(s->logits, logits, (size_t)n * sizeof(float));
+                penalize(s, s->logits, sizeof(float), n);
+                l = s->logits;
+        }
+        for (i = 0; i < k; i++)
+                h[i] = (struct cand){ .logit = isnan(l[i]) ? -INFINITY : l[i], .id = (int32_t)i };
+        for (uint32_t j = k / 2; j-- > 0;)
+                sift_down(h, k, j);
+
+        for (; i + 16 <= n; i += 16) {
+                sampler_v16i b, gt;
+                sampler_v8i g8;
+                sampler_v4i g4;
+
+                memcpy(&b, &l[i], sizeof(b));
+                gt = (b ^ ((b >> 31) & 0x7fffffff)) > order_key(h[0].logit);
+                g8 = __builtin_shufflevector(gt, gt, 0, 1, 2, 3, 4, 5, 6, 7) |
+                     __builtin_shufflevector(gt, gt, 8, 9, 10, 11, 12, 13, 14, 15);
+                g4 = __builtin_shufflevector(g8, g8, 0, 1, 2, 3) |
+                     __builtin_shufflevector(g8, g8, 4, 5, 6, 7);
+                if (!(g4[0] | g4[1] | g4[2] | g4[3]))
+                        continue;
+                for (uint32_t j = i; j < i + 16; j++)
+                        if (l[j] > h[0].logit) {
+                                h[0] = (struct cand){ .logit = l[j], .id = (int32_t)j };
+                                sift_down(h, k, 0);
+                        }
+        }
+        for (; i < n; i++)
+                if (l[i] > h[0].logit) {
+                        h[0] = (struct cand){ .logit = l[i], .id = (int32_t)i };
+                        sift_down(h, k, 0);
+                }
+        qsort(h, k, sizeof(*h), cmp_cand);
+}
+
+int aid_sampler_candidates(struct aid_sampler *s, const float *logits, uint32_t n_vocab,
+                const struct aid_token_prob **ret, uint32_t *ret_n)
+{
+        const int32_t top_k = s->params.top_k;
+        uint32_t n;
+
+        if (s->params.temperature > 0.0f && top_k > 0 && top_k <= TOP_K_DIRECT &&
+                        (uint32_t)top_k < n_vocab && logits) {
+                if (ensure_scratch(s, n_vocab) < 0)
+                        return -ENOMEM;
+                load_top_k(s, logits, n_vocab, (uint32_t)top_k);
+                n = truncate_candidates(s, (uint32_t)top_k, true);
+                return candidates_softmax(s, n, ret, ret_n);
+        }
+
+        int r = load_candidates(s, logits, n_vocab);
+        if (r < 0)
+                return r;
+        struct cand *c = s->cand;
+
+        if (s->params.temperature <= 0.0f) {
+                uint32_t best = 0;
+                for (uint32_t i = 1; i < n_vocab; i++)
+                        if (c[i].logit > c[best].logit)
+                                best = i;
+                if (c[best].logit == -INFINITY)
+                        return -EDOM;
+                s->probs[0] = (struct aid_token_prob){ .id = c[best].id, .p = 1.0f };
+                *ret = s->probs;
+                *ret_n = 1;
+                return 0;
+        }
+
+        n = truncate_candidates(s, n_vocab, false);
+        return candidates_softmax(s, n, ret, ret_n);
 }
 
 int32_t aid_sampler_sample(struct aid_sampler *s, const float *logits, uint32_t n_vocab)

@@ -172,6 +172,76 @@ Test(sampler, top_k_on_a_large_vocabulary_is_the_k_largest)
         free(l);
 }
 
+/* Expected order of the top-k: larger logit first, then smaller id; NaN counts as -inf. */
+static const float *order_logits;
+static int cmp_order(const void *x, const void *y)
+{
+        int32_t a = *(const int32_t *)x, b = *(const int32_t *)y;
+        float la = isnan(order_logits[a]) ? -INFINITY : order_logits[a];
+        float lb = isnan(order_logits[b]) ? -INFINITY : order_logits[b];
+        if (la != lb)
+                return la > lb ? -1 : 1;
+        return a < b ? -1 : 1;
+}
+
+/* The top-k path that reads the logits directly (k <= 1024) and the general one (k > 1024)
+ * both keep exactly the k first ids of a full sort of the penalised logits, in that order,
+ * with NaN, -inf, signed zeros and ties about (+inf has no softmax: -EDOM). */
+Test(sampler, top_k_keeps_the_first_k_of_a_full_sort_on_both_paths)
+{
+        enum { N = 50021 };
+        const uint32_t ks[] = { 1, 2, 17, 40, 1024, 1025, 3000 };
+        float *l = malloc(N * sizeof(float)), *pen = malloc(N * sizeof(float));
+        int32_t *ids = malloc(N * sizeof(int32_t));
+
+        srand(11);
+        for (int i = 0; i < N; i++)
+                l[i] = (float)(rand() % 2000) / 100.0f - 10.0f; /* many ties */
+        l[7] = NAN;
+        l[N - 1] = NAN;
+        l[100] = 10.5f;
+        l[101] = -INFINITY;
+        l[200] = 0.0f;
+        l[201] = -0.0f;
+        l[N - 2] = 9.99f; /* in the scalar tail, among the largest */
+
+        for (size_t t = 0; t < 2 * sizeof(ks) / sizeof(ks[0]); t++) {
+                const uint32_t k = ks[t / 2];
+                const bool penalties = t % 2;
+                struct aid_sampler_params p = plain(1, 1.0f);
+                const struct aid_token_prob *c;
+                uint32_t n;
+
+                p.top_k = (int32_t)k;
+                if (penalties) {
+                        p.repeat_penalty = 1.3f;
+                        p.presence_penalty = 0.5f;
+                        p.penalty_last_n = 64;
+                }
+                struct aid_sampler *s = make(&p);
+                if (penalties) /* the largest logits, so that the penalties reorder the top */
+                        for (int32_t id = 0; id < N; id++)
+                                if (l[id] >= 9.9f || id == 100)
+                                        aid_sampler_accept(s, id);
+                memcpy(pen, l, N * sizeof(float));
+                cr_assert_eq(aid_sampler_apply_penalties(s, pen, N), 0);
+                for (int32_t i = 0; i < N; i++)
+                        ids[i] = i;
+                order_logits = pen;
+                qsort(ids, N, sizeof(*ids), cmp_order);
+
+                cr_assert_eq(aid_sampler_candidates(s, l, N, &c, &n), 0);
+                cr_assert_eq(n, k, "k %u: %u kept", k, n);
+                for (uint32_t i = 0; i < k; i++)
+                        cr_assert_eq(c[i].id, ids[i], "k %u, penalties %d: place %u holds %d, not %d", k,
+                                        penalties, i, c[i].id, ids[i]);
+                aid_sampler_free(s);
+        }
+        free(ids);
+        free(pen);
+        free(l);
+}
+
 Test(sampler, top_p_keeps_the_smallest_set_reaching_p)
 {
         /* probabilities 0.5, 0.25, 0.15, 0.1 */
