@@ -87,6 +87,9 @@ struct client {
         gboolean busy;
 };
 
+/* Every Token signal's arrival (client clock), for the rate while all clients decode. */
+static GArray *token_times; /* gint64 */
+
 static void result_clear(struct result *r)
 {
         g_free(r->error);
@@ -116,6 +119,7 @@ static void on_signal(GDBusConnection *connection, const char *sender, const cha
                 if (r->n_signals++ == 0)
                         r->first_us = now;
                 r->last_us = now;
+                g_array_append_val(token_times, now);
         } else if (g_str_equal(member, "Finished") &&
                         g_variant_is_of_type(params, G_VARIANT_TYPE("(a{sv})"))) {
                 g_autoptr(GVariant) stats = g_variant_get_child_value(params, 0);
@@ -234,6 +238,62 @@ static double mean(GArray *values)
 
 /* About n tokens of ordinary English (one word is about one token for the usual vocabularies;
  * the daemon's prompt_tokens says how many it really was). */
+struct span_edge {
+        gint64 t;
+        int delta; /* +1: a request starts decoding; -1: it has its last token */
+};
+
+static int cmp_edge(const void *a, const void *b)
+{
+        const struct span_edge *x = a, *y = b;
+
+        if (x->t != y->t)
+                return x->t < y->t ? -1 : 1;
+        return x->delta - y->delta; /* ends before starts at the same instant */
+}
+
+/* Token signals per second over the time in which `clients` requests were between their first
+ * and last token at once: the decode rate of that many concurrent streams, without the start
+ * (prompts still being evaluated) and the end (streams finishing one by one) that the
+ * first-to-last rate includes. *ret_s is the length of that time; 0 if it never happened. */
+static double all_decoding_rate(GPtrArray *clients, int n_clients, GArray *times, double *ret_s)
+{
+        g_autoptr(GArray) edges = g_array_new(FALSE, FALSE, sizeof(struct span_edge));
+        gint64 total = 0, since = 0;
+        guint64 n = 0;
+        int active = 0;
+
+        for (int i = 0; i < n_clients; i++) {
+                struct client *c = clients->pdata[i];
+                for (guint j = 0; j < c->results->len; j++) {
+                        struct result *r = &g_array_index(c->results, struct result, j);
+                        if (r->n_signals < 2)
+                                continue;
+                        g_array_append_val(edges, ((struct span_edge){ r->first_us, +1 }));
+                        g_array_append_val(edges, ((struct span_edge){ r->last_us, -1 }));
+                }
+        }
+        g_array_sort(edges, cmp_edge);
+        /* times are in arrival order already: one main loop appends them. */
+        for (guint e = 0; e < edges->len; e++) {
+                const struct span_edge *x = &g_array_index(edges, struct span_edge, e);
+                if (active == n_clients && x->delta < 0) {
+                        /* (since, x->t]: the first token of the last stream to start is the
+                         * start, not a token of the window. */
+                        total += x->t - since;
+                        for (guint k = 0; k < times->len; k++) {
+                                gint64 t = g_array_index(times, gint64, k);
+                                n += t > since && t <= x->t;
+                        }
+                }
+                active += x->delta;
+                if (active == n_clients)
+                        since = x->t;
+        }
+        *ret_s = total / 1e6;
+        return total > 0 ? n / (total / 1e6) : 0;
+}
+
 static char *synthetic_prompt(int n)
 {
         static const char *const words[] = { "the", "old", "lighthouse", "keeper", "walked", "along", "a",
@@ -381,7 +441,7 @@ int main(int argc, char **argv)
         guint32 aid_pid;
         gint64 t_begin, t_end, first_token = G_MAXINT64, last_token = 0;
         guint n_ok = 0, n_failed = 0;
-        double one_way_us, wall_s, aggregate_tps, aggregate_decode_tps;
+        double one_way_us, wall_s, aggregate_tps, aggregate_decode_tps, all_decoding_tps, all_decoding_s;
         const char *first_error = NULL;
 
         setlocale(LC_ALL, "");
@@ -424,6 +484,7 @@ int main(int argc, char **argv)
         aid_pid = daemon_pid(((struct client *)clients->pdata[0])->connection);
         aid_cpu_begin = aid_pid ? thread_cpu_ns(aid_pid, aid_pid) : -1;
         self_cpu_begin = self_cpu_ns();
+        token_times = g_array_new(FALSE, FALSE, sizeof(gint64));
         t_begin = g_get_monotonic_time();
         for (int i = 0; i < opt_clients; i++) {
                 struct client *c = clients->pdata[i];
@@ -490,6 +551,10 @@ int main(int argc, char **argv)
         aggregate_tps = wall_s > 0 ? total_generated / wall_s : 0;
         aggregate_decode_tps =
                         last_token > first_token ? total_decode / ((last_token - first_token) / 1e6) : 0;
+        all_decoding_tps = all_decoding_rate(clients, opt_clients, token_times, &all_decoding_s);
+        /* A Token signal carries one token's text, or a few when a character spans tokens. */
+        if (total_signals > 0)
+                all_decoding_tps *= (double)total_generated / (double)total_signals;
 
         if (opt_long_prompt_tokens)
                 measure_long_prompt(clients->pdata[0], clients->pdata[1], prompt, &lp);
@@ -515,6 +580,8 @@ int main(int argc, char **argv)
                 NUM("client_tokens_per_second_mean", mean(client_tps));
                 NUM("aggregate_tokens_per_second", aggregate_tps);
                 NUM("aggregate_decode_tokens_per_second", aggregate_decode_tps);
+                NUM("all_decoding_tokens_per_second", all_decoding_tps);
+                NUM("all_decoding_s", all_decoding_s);
                 NUM("dbus_one_way_us", one_way_us);
                 NUM("dbus_rate_gap_us_per_token", percentile(gap, 0.5));
                 NUM("aid_bus_thread_cpu_us_per_token", aid_us_per_token);
@@ -554,6 +621,9 @@ int main(int argc, char **argv)
                 printf("aggregate tokens/s:      %.1f (all tokens / wall), decode %.1f (after first "
                        "tokens)\n",
                                 aggregate_tps, aggregate_decode_tps);
+                printf("all clients decoding:    %.1f tokens/s over %.3f s (while all %d streams ran at "
+                       "once)\n",
+                                all_decoding_tps, all_decoding_s, opt_clients);
                 printf("dbus one-way us:         %.1f (half a Peer.Ping round trip via the bus daemon)\n",
                                 one_way_us);
                 printf("dbus rate gap us/token:  %.1f (client signal interval - daemon per-token time, "
