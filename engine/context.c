@@ -252,7 +252,7 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) st
                 for (uint32_t r = 0; r < n; r++) {
                         float m = max[r], alpha, rs = 0;
                         for (uint32_t i = 0; i < ATT_KEYS; i++)
-                                m = fmaxf(m, s[r][i]);
+                                m = s[r][i] > m ? s[r][i] : m; /* fmaxf() is a libm call here */
                         if (m == -INFINITY) {
                                 /* None of this row's keys yet (a sliding window's start). */
                                 memset(s[r], 0, sizeof(s[r]));

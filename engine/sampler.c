@@ -557,6 +557,18 @@ int aid_sampler_candidates(struct aid_sampler *s, const float *logits, uint32_t 
         const int32_t top_k = s->params.top_k;
         uint32_t n;
 
+        if (s->params.temperature <= 0.0f && n_vocab > 1 && logits) {
+                /* Greedy is top-1: the first maximum, as the scan keeps the earlier of equals. */
+                if (ensure_scratch(s, n_vocab) < 0)
+                        return -ENOMEM;
+                load_top_k(s, logits, n_vocab, 1);
+                if (s->cand[0].logit == -INFINITY)
+                        return -EDOM;
+                s->probs[0] = (struct aid_token_prob){ .id = s->cand[0].id, .p = 1.0f };
+                *ret = s->probs;
+                *ret_n = 1;
+                return 0;
+        }
         if (s->params.temperature > 0.0f && top_k > 0 && top_k <= TOP_K_DIRECT &&
                         (uint32_t)top_k < n_vocab && logits) {
                 if (ensure_scratch(s, n_vocab) < 0)

@@ -184,8 +184,8 @@ static int cmp_order(const void *x, const void *y)
         return a < b ? -1 : 1;
 }
 
-/* The top-k path that reads the logits directly (k <= 1024) and the general one (k > 1024)
- * both keep exactly the k first ids of a full sort of the penalised logits, in that order,
+/* The top-k path that reads the logits directly (k <= 1024, and greedy as k = 1) and the general
+ * one (k > 1024) both keep exactly the k first ids of a full sort of the penalised logits, in that order,
  * with NaN, -inf, signed zeros and ties about (+inf has no softmax: -EDOM). */
 Test(sampler, top_k_keeps_the_first_k_of_a_full_sort_on_both_paths)
 {
@@ -235,6 +235,19 @@ Test(sampler, top_k_keeps_the_first_k_of_a_full_sort_on_both_paths)
                 for (uint32_t i = 0; i < k; i++)
                         cr_assert_eq(c[i].id, ids[i], "k %u, penalties %d: place %u holds %d, not %d", k,
                                         penalties, i, c[i].id, ids[i]);
+                aid_sampler_free(s);
+
+                /* Greedy takes the same scan with k = 1: the first of a full sort. */
+                p.temperature = 0.0f;
+                s = make(&p);
+                if (penalties)
+                        for (int32_t id = 0; id < N; id++)
+                                if (l[id] >= 9.9f || id == 100)
+                                        aid_sampler_accept(s, id);
+                cr_assert_eq(aid_sampler_candidates(s, l, N, &c, &n), 0);
+                cr_assert_eq(n, 1);
+                cr_assert_eq(c[0].id, ids[0], "greedy, penalties %d: %d, not %d", penalties, c[0].id,
+                                ids[0]);
                 aid_sampler_free(s);
         }
         free(ids);
