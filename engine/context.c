@@ -86,6 +86,39 @@ void aid_op_matmul(const struct aid_context *c, const struct aid_weight *w, cons
         }
 }
 
+void aid_op_matmul_parts(const struct aid_context *c, const struct aid_weight *const *w,
+                const struct aid_weight *const *bias, size_t n_parts, const float *x, size_t n,
+                float *const *y)
+{
+        struct aid_matvec_part parts[AID_MATVEC_PARTS_MAX];
+        bool same = n_parts <= AID_MATVEC_PARTS_MAX &&
+                    (n == 1 || (n <= AID_MATMUL_ROWS_MAX && aid_matmul_rows_has_multi(w[0]->type)));
+
+        for (size_t p = 0; same && p < n_parts; p++) {
+                same = w[p]->type == w[0]->type && w[p]->cols == w[0]->cols;
+                parts[p] = (struct aid_matvec_part){
+                        .w = w[p]->data, .row_bytes = w[p]->row_bytes, .y = y[p], .rows = w[p]->rows
+                };
+        }
+        if (!same) {
+                /* Mixed types (a Q4_K file's Q6_K V, say), or a prefill for oneDNN: one by one. */
+                for (size_t p = 0; p < n_parts; p++)
+                        aid_op_matmul(c, w[p], bias ? bias[p] : NULL, x, n, y[p]);
+                return;
+        }
+        if (n == 1)
+                aid_matvec_parts(w[0]->type, parts, n_parts, x, w[0]->cols);
+        else
+                aid_matmul_rows_parts(w[0]->type, parts, n_parts, x, n, w[0]->cols);
+        for (size_t p = 0; bias && p < n_parts; p++)
+                if (bias[p] && bias[p]->data) {
+                        const float *b = bias[p]->data;
+                        for (size_t j = 0; j < n; j++)
+                                for (uint32_t r = 0; r < w[p]->rows; r++)
+                                        y[p][j * w[p]->rows + r] += b[r];
+                }
+}
+
 void aid_op_rope(const struct aid_model *m, float *v, uint32_t n_heads, uint32_t hd, uint32_t pos,
                 float base, float freq_scale)
 {

@@ -146,6 +146,13 @@ void aid_op_rmsnorm(
 /* y[n][w->rows] = x[n][w->cols] · Wᵀ (+ bias when bias->data), weights read once per batch. */
 void aid_op_matmul(const struct aid_context *c, const struct aid_weight *w, const struct aid_weight *bias,
                 const float *x, size_t n, float *y);
+/* aid_op_matmul() of n_parts (<= AID_MATVEC_PARTS_MAX) weights on the same x into y[p] (bias may
+ * be NULL, or hold NULL or empty entries): for decode and the multi-row batches, weights of one
+ * type and width share one quantized x and one parallel loop (one meeting of the threads
+ * instead of one per weight); otherwise, one aid_op_matmul() each. */
+void aid_op_matmul_parts(const struct aid_context *c, const struct aid_weight *const *w,
+                const struct aid_weight *const *bias, size_t n_parts, const float *x, size_t n,
+                float *const *y);
 /* Rotates n_heads heads of hd floats at one position. */
 void aid_op_rope(const struct aid_model *m, float *v, uint32_t n_heads, uint32_t hd, uint32_t pos,
                 float base, float freq_scale);

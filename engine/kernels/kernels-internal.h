@@ -300,3 +300,26 @@ extern const kern_qdot_rows_fn kern_qdot_rows_avx512_vnni[_GGML_TYPE_MAX];
 /* The rows kernel of exactly level for type (no fallback to a lower level: its results must
  * equal kern_qdot_for()'s, which for these types every SIMD level has); NULL if none. */
 kern_qdot_rows_fn kern_qdot_rows_for(enum aid_cpu_level level, uint32_t type);
+
+/* For aid_matvec_parts() and aid_matmul_rows_parts(): the units of work (rows, or groups of
+ * KERN_QDOT_ROWS rows) of all parts, numbered part after part; unit u belongs to the last part p
+ * whose first unit start[p] is <= u. */
+static inline size_t kern_unit_part(const size_t *start, size_t n_parts, size_t u)
+{
+        size_t p = 0;
+
+        while (p + 1 < n_parts && u >= start[p + 1])
+                p++;
+        return p;
+}
+
+/* Whether the parts are worth waking the team for: small products stay on the calling thread,
+ * where waking the team would cost more than the work. */
+static inline bool kern_parts_want_threads(const struct aid_matvec_part *parts, size_t n_parts)
+{
+        size_t bytes = 0;
+
+        for (size_t p = 0; p < n_parts; p++)
+                bytes += parts[p].rows * parts[p].row_bytes;
+        return bytes >= (1u << 18);
+}

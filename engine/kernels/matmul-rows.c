@@ -12,21 +12,33 @@ bool aid_matmul_rows_has_multi(uint32_t type)
 void aid_matmul_rows(uint32_t type, const void *w, size_t row_bytes, const float *x, size_t n, float *y,
                 size_t rows, size_t cols)
 {
+        const struct aid_matvec_part part = { .w = w, .row_bytes = row_bytes, .y = y, .rows = rows };
+
+        aid_matmul_rows_parts(type, &part, 1, x, n, cols);
+}
+
+void aid_matmul_rows_parts(uint32_t type, const struct aid_matvec_part *parts, size_t n_parts,
+                const float *x, size_t n, size_t cols)
+{
         enum aid_cpu_level level = aid_kernels_get_level();
-        const uint8_t *base = w;
         kern_dot_fn fn = type < _GGML_TYPE_MAX ? kern_dot_for(level, type) : NULL;
         struct kern_xq xq[AID_MATMUL_ROWS_MAX];
+        size_t start[AID_MATVEC_PARTS_MAX + 1] = { 0 };
         uint8_t *mem = NULL;
 
-        if (!fn || n > AID_MATMUL_ROWS_MAX) {
-                for (size_t i = 0; i < n * rows; i++)
-                        y[i] = NAN;
+        if (!fn || n > AID_MATMUL_ROWS_MAX || n_parts > AID_MATVEC_PARTS_MAX) {
+                for (size_t p = 0; p < n_parts; p++)
+                        for (size_t i = 0; i < n * parts[p].rows; i++)
+                                parts[p].y[i] = NAN;
                 return;
         }
         if (n == 1) {
-                aid_matvec(type, w, row_bytes, x, y, rows, cols);
+                aid_matvec_parts(type, parts, n_parts, x, cols);
                 return;
         }
+        for (size_t p = 0; p < n_parts; p++)
+                start[p + 1] = start[p] + parts[p].rows;
+        const bool threads = kern_parts_want_threads(parts, n_parts);
 
         enum { G = (AID_MATMUL_ROWS_MAX + KERN_QDOT_MULTI_MAX - 1) / KERN_QDOT_MULTI_MAX };
         size_t stride = kern_xq_bytes(cols), tstride = kern_xqt_bytes(cols);
@@ -44,7 +56,8 @@ void aid_matmul_rows(uint32_t type, const void *w, size_t row_bytes, const float
         }
 
         /* Row-major over the weights: each row is read from memory once and stays in L1 while
-         * it meets the n activation rows, so n tokens cost one pass over the matrix. */
+         * it meets the n activation rows, so n tokens cost one pass over the matrix. The rows of
+         * all parts go through one parallel loop. */
         if (mem) {
                 kern_qdot_fn qfn = kern_qdot_for(level, type);
                 kern_qdot_multi_fn mfn = kern_qdot_multi_for(level, type);
@@ -64,27 +77,35 @@ void aid_matmul_rows(uint32_t type, const void *w, size_t row_bytes, const float
                         /* Each weight block unpacked once per group of up to 8 rows of x. (Splitting
                          * the columns so that x stays in L1 for long rows was measured slower: the
                          * strided reads of the weights cost more than the L2 reads of x.) */
-#pragma omp parallel for schedule(guided, 8) if (rows * row_bytes >= (1u << 18))
-                        for (size_t r = 0; r < rows; r++)
+#pragma omp parallel for schedule(guided, 8) if (threads)
+                        for (size_t u = 0; u < start[n_parts]; u++) {
+                                const size_t p = kern_unit_part(start, n_parts, u), r = u - start[p];
+                                const uint8_t *row = (const uint8_t *)parts[p].w + r * parts[p].row_bytes;
                                 for (size_t j0 = 0; j0 < n; j0 += KERN_QDOT_MULTI_MAX) {
                                         size_t m = n - j0 < KERN_QDOT_MULTI_MAX ? n - j0
                                                                                 : KERN_QDOT_MULTI_MAX;
                                         float out[KERN_QDOT_MULTI_MAX] = { 0 };
-                                        mfn(base + r * row_bytes, &xq[j0], &xt[j0 / KERN_QDOT_MULTI_MAX], m,
-                                                        cols, out);
+                                        mfn(row, &xq[j0], &xt[j0 / KERN_QDOT_MULTI_MAX], m, cols, out);
                                         for (size_t j = 0; j < m; j++)
-                                                y[(j0 + j) * rows + r] = out[j];
+                                                parts[p].y[(j0 + j) * parts[p].rows + r] = out[j];
                                 }
+                        }
                         return;
                 }
-#pragma omp parallel for schedule(guided, 8) if (rows * row_bytes >= (1u << 18))
-                for (size_t r = 0; r < rows; r++)
+#pragma omp parallel for schedule(guided, 8) if (threads)
+                for (size_t u = 0; u < start[n_parts]; u++) {
+                        const size_t p = kern_unit_part(start, n_parts, u), r = u - start[p];
+                        const uint8_t *row = (const uint8_t *)parts[p].w + r * parts[p].row_bytes;
                         for (size_t j = 0; j < n; j++)
-                                y[j * rows + r] = qfn(base + r * row_bytes, &xq[j], cols);
+                                parts[p].y[j * parts[p].rows + r] = qfn(row, &xq[j], cols);
+                }
                 return;
         }
-#pragma omp parallel for schedule(guided, 8) if (rows * row_bytes >= (1u << 18))
-        for (size_t r = 0; r < rows; r++)
+#pragma omp parallel for schedule(guided, 8) if (threads)
+        for (size_t u = 0; u < start[n_parts]; u++) {
+                const size_t p = kern_unit_part(start, n_parts, u), r = u - start[p];
+                const uint8_t *row = (const uint8_t *)parts[p].w + r * parts[p].row_bytes;
                 for (size_t j = 0; j < n; j++)
-                        y[j * rows + r] = fn(base + r * row_bytes, x + j * cols, cols);
+                        parts[p].y[j * parts[p].rows + r] = fn(row, x + j * cols, cols);
+        }
 }

@@ -19,40 +19,58 @@ kern_qdot_rows_fn kern_qdot_rows_for(enum aid_cpu_level level, uint32_t type)
         }
 }
 
-/* Groups of KERN_QDOT_ROWS rows, split over the threads as the single-row loop is (guided:
- * long contiguous runs); the last rows < KERN_QDOT_ROWS go one by one. */
-static void matvec_rows(kern_qdot_rows_fn rfn, kern_qdot_fn qfn, const uint8_t *base, size_t row_bytes,
-                const struct kern_xq *xq, float *y, size_t rows, size_t cols)
+/* Groups of KERN_QDOT_ROWS rows of every part in one loop over the threads; each part's last
+ * rows < KERN_QDOT_ROWS go one by one. */
+static void matvec_rows(kern_qdot_rows_fn rfn, kern_qdot_fn qfn, const struct aid_matvec_part *parts,
+                size_t n_parts, const struct kern_xq *xq, size_t cols)
 {
-        size_t groups = rows / KERN_QDOT_ROWS;
+        size_t start[AID_MATVEC_PARTS_MAX + 1] = { 0 };
 
-#pragma omp parallel for schedule(guided, 8) if (rows * row_bytes >= (1u << 18))
-        for (size_t g = 0; g < groups; g++)
-                rfn(base + g * KERN_QDOT_ROWS * row_bytes, row_bytes, xq, cols, y + g * KERN_QDOT_ROWS);
-        for (size_t r = groups * KERN_QDOT_ROWS; r < rows; r++)
-                y[r] = qfn(base + r * row_bytes, xq, cols);
+        for (size_t p = 0; p < n_parts; p++)
+                start[p + 1] = start[p] + parts[p].rows / KERN_QDOT_ROWS;
+#pragma omp parallel for schedule(guided, 8) if (kern_parts_want_threads(parts, n_parts))
+        for (size_t u = 0; u < start[n_parts]; u++) {
+                const size_t p = kern_unit_part(start, n_parts, u), g = u - start[p];
+                const struct aid_matvec_part *q = &parts[p];
+                rfn((const uint8_t *)q->w + g * KERN_QDOT_ROWS * q->row_bytes, q->row_bytes, xq, cols,
+                                q->y + g * KERN_QDOT_ROWS);
+        }
+        for (size_t p = 0; p < n_parts; p++)
+                for (size_t r = parts[p].rows / KERN_QDOT_ROWS * KERN_QDOT_ROWS; r < parts[p].rows; r++)
+                        parts[p].y[r] = qfn((const uint8_t *)parts[p].w + r * parts[p].row_bytes, xq, cols);
 }
 
 void aid_matvec(uint32_t type, const void *w, size_t row_bytes, const float *x, float *y, size_t rows,
                 size_t cols)
 {
+        const struct aid_matvec_part part = { .w = w, .row_bytes = row_bytes, .y = y, .rows = rows };
+
+        aid_matvec_parts(type, &part, 1, x, cols);
+}
+
+void aid_matvec_parts(uint32_t type, const struct aid_matvec_part *parts, size_t n_parts, const float *x,
+                size_t cols)
+{
         enum aid_cpu_level level = aid_kernels_get_level();
-        const uint8_t *base = w;
+        size_t start[AID_MATVEC_PARTS_MAX + 1] = { 0 };
         kern_dot_fn fn = NULL;
 
-        if (type < _GGML_TYPE_MAX)
+        if (type < _GGML_TYPE_MAX && n_parts <= AID_MATVEC_PARTS_MAX)
                 fn = kern_dot_for(level, type);
         if (!fn) {
                 /* Callers validate types at load time (ggml_type_is_supported()); a bad one
                  * here is a bug, made visible rather than silent. */
-                for (size_t r = 0; r < rows; r++)
-                        y[r] = NAN;
+                for (size_t p = 0; p < n_parts; p++)
+                        for (size_t r = 0; r < parts[p].rows; r++)
+                                parts[p].y[r] = NAN;
                 return;
         }
+        for (size_t p = 0; p < n_parts; p++)
+                start[p + 1] = start[p] + parts[p].rows;
 
         if (aid_matvec_uses_q8x(type)) {
-                /* Quantize x once on the calling thread; every row reads it. Should the
-                 * scratch not be had (out of memory), the f32 path below still answers. */
+                /* Quantize x once on the calling thread; every row of every part reads it. Should
+                 * the scratch not be had (out of memory), the f32 path below still answers. */
                 const struct kern_xq *xq = kern_scratch_xq(cols);
                 if (xq) {
                         kern_qdot_fn qfn = kern_qdot_for(level, type);
@@ -60,11 +78,15 @@ void aid_matvec(uint32_t type, const void *w, size_t row_bytes, const float *x, 
                         kern_quantize_x_for(level)(x, cols, block, xq);
                         kern_qdot_rows_fn rfn = kern_qdot_rows_for(level, type);
                         if (rfn)
-                                matvec_rows(rfn, qfn, base, row_bytes, xq, y, rows, cols);
+                                matvec_rows(rfn, qfn, parts, n_parts, xq, cols);
                         else {
-#pragma omp parallel for schedule(guided, 8) if (rows * row_bytes >= (1u << 18))
-                                for (size_t r = 0; r < rows; r++)
-                                        y[r] = qfn(base + r * row_bytes, xq, cols);
+#pragma omp parallel for schedule(guided, 8) if (kern_parts_want_threads(parts, n_parts))
+                                for (size_t u = 0; u < start[n_parts]; u++) {
+                                        const size_t p = kern_unit_part(start, n_parts, u), r = u - start[p];
+                                        parts[p].y[r] = qfn(
+                                                        (const uint8_t *)parts[p].w + r * parts[p].row_bytes,
+                                                        xq, cols);
+                                }
                         }
                         return;
                 }
@@ -74,10 +96,10 @@ void aid_matvec(uint32_t type, const void *w, size_t row_bytes, const float *x, 
          * down to 8, so each thread still streams long contiguous runs (what the hardware
          * prefetchers like) and a thread that its core's other work slowed down is made up
          * for at the end instead of kept waiting for at the barrier. A static split was up to
-         * a tenth slower for 4 sequences at once, spent spinning in that barrier. Small
-         * products stay on the calling thread, where waking the team would cost more than
-         * the work. */
-#pragma omp parallel for schedule(guided, 8) if (rows * row_bytes >= (1u << 18))
-        for (size_t r = 0; r < rows; r++)
-                y[r] = fn(base + r * row_bytes, x, cols);
+         * a tenth slower for 4 sequences at once, spent spinning in that barrier. */
+#pragma omp parallel for schedule(guided, 8) if (kern_parts_want_threads(parts, n_parts))
+        for (size_t u = 0; u < start[n_parts]; u++) {
+                const size_t p = kern_unit_part(start, n_parts, u), r = u - start[p];
+                parts[p].y[r] = fn((const uint8_t *)parts[p].w + r * parts[p].row_bytes, x, cols);
+        }
 }

@@ -51,6 +51,21 @@ int aid_quantize_row(uint32_t type, const float *src, void *dst, size_t n);
 void aid_matvec(uint32_t type, const void *w, size_t row_bytes, const float *x, float *y, size_t rows,
                 size_t cols);
 
+/* One of the matrices of aid_matvec_parts(): `rows` rows `row_bytes` apart at w, into y. */
+struct aid_matvec_part {
+        const void *w;
+        size_t row_bytes;
+        float *y;
+        size_t rows;
+};
+#define AID_MATVEC_PARTS_MAX 4
+/* aid_matvec() of up to AID_MATVEC_PARTS_MAX matrices of one type and width on the same x (a
+ * layer's Q, K and V; its gate and up): x is quantized once and all their rows are split over
+ * the threads in one parallel loop, so the threads meet once, not once per matrix. Each part's
+ * y is what aid_matvec() gives it alone. */
+void aid_matvec_parts(uint32_t type, const struct aid_matvec_part *parts, size_t n_parts, const float *x,
+                size_t cols);
+
 /* The same product for n activation rows at once (n <= AID_MATMUL_ROWS_MAX): x is n rows of
  * `cols`, y is n rows of `rows` (y[j * rows + r]). Each weight row is read once for all n, so
  * a batch of a few tokens (continuous batching, short prompts) costs about one pass over the
@@ -63,6 +78,10 @@ void aid_matvec(uint32_t type, const void *w, size_t row_bytes, const float *x, 
 bool aid_matmul_rows_has_multi(uint32_t type);
 void aid_matmul_rows(uint32_t type, const void *w, size_t row_bytes, const float *x, size_t n, float *y,
                 size_t rows, size_t cols);
+/* aid_matmul_rows() of several matrices on the same x, as aid_matvec_parts(): part p's y is n
+ * rows of parts[p].rows. */
+void aid_matmul_rows_parts(uint32_t type, const struct aid_matvec_part *parts, size_t n_parts,
+                const float *x, size_t n, size_t cols);
 
 /* How aid_matvec() multiplies: with x in f32 (weights dequantized in registers; every type,
  * the reference) or with x quantized once per call to 8 bits per element (blocks of 32 with a

@@ -130,9 +130,11 @@ bool aid_gemma3_forward(struct aid_context *c, const struct aid_batch_entry *e, 
                         return false;
 
                 aid_op_rmsnorm(s->xb, s->x, &L->attn_norm, n, E, hp->rms_eps);
-                aid_op_matmul(c, &L->wq, NULL, s->xb, n, s->q);
-                aid_op_matmul(c, &L->wk, NULL, s->xb, n, s->k);
-                aid_op_matmul(c, &L->wv, NULL, s->xb, n, s->v);
+                {
+                        const struct aid_weight *w[] = { &L->wq, &L->wk, &L->wv };
+                        float *y[] = { s->q, s->k, s->v };
+                        aid_op_matmul_parts(c, w, NULL, 3, s->xb, n, y);
+                }
                 /* Per-head norms: the heads are consecutive rows of hd floats. */
                 aid_op_rmsnorm(s->q, s->q, &L->q_norm, n * hp->n_head, hd, hp->rms_eps);
                 aid_op_rmsnorm(s->k, s->k, &L->k_norm, n * hp->n_head_kv, hd, hp->rms_eps);
@@ -148,8 +150,11 @@ bool aid_gemma3_forward(struct aid_context *c, const struct aid_batch_entry *e, 
                 aid_op_add(s->x, s->xb2, n * E);
 
                 aid_op_rmsnorm(s->xb, s->x, &L->ffn_norm, n, E, hp->rms_eps);
-                aid_op_matmul(c, &L->w_gate, NULL, s->xb, n, s->hb);
-                aid_op_matmul(c, &L->w_up, NULL, s->xb, n, s->hb2);
+                {
+                        const struct aid_weight *w[] = { &L->w_gate, &L->w_up };
+                        float *y[] = { s->hb, s->hb2 };
+                        aid_op_matmul_parts(c, w, NULL, 2, s->xb, n, y);
+                }
                 const size_t n_act = n * n_ff;
                 AID_OMP("omp parallel for num_threads(c->n_threads) if (n_act >= 4 * AID_ACT_CHUNK)")
                 for (size_t j = 0; j < n_act; j += AID_ACT_CHUNK)

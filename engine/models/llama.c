@@ -96,9 +96,10 @@ bool aid_llama_forward(struct aid_context *c, const struct aid_batch_entry *e, s
                                 memcpy(s->v + i * kv_dim, row + q_dim + kv_dim, kv_dim * sizeof(float));
                         }
                 } else {
-                        aid_op_matmul(c, &L->wq, &L->bq, s->xb, n, s->q);
-                        aid_op_matmul(c, &L->wk, &L->bk, s->xb, n, s->k);
-                        aid_op_matmul(c, &L->wv, &L->bv, s->xb, n, s->v);
+                        const struct aid_weight *w[] = { &L->wq, &L->wk, &L->wv };
+                        const struct aid_weight *b[] = { &L->bq, &L->bk, &L->bv };
+                        float *y[] = { s->q, s->k, s->v };
+                        aid_op_matmul_parts(c, w, b, 3, s->xb, n, y);
                 }
                 for (size_t i = 0; i < n; i++) {
                         aid_op_rope(m, s->q + i * q_dim, hp->n_head, hd, e[i].pos, L->rope_base,
@@ -112,8 +113,9 @@ bool aid_llama_forward(struct aid_context *c, const struct aid_batch_entry *e, s
 
                 aid_op_rmsnorm(s->xb, s->x, &L->ffn_norm, n, E, hp->rms_eps);
                 if (L->w_gate.data) {
-                        aid_op_matmul(c, &L->w_gate, NULL, s->xb, n, s->hb);
-                        aid_op_matmul(c, &L->w_up, NULL, s->xb, n, s->hb2);
+                        const struct aid_weight *w[] = { &L->w_gate, &L->w_up };
+                        float *y[] = { s->hb, s->hb2 };
+                        aid_op_matmul_parts(c, w, NULL, 2, s->xb, n, y);
                         /* e^x over n_ff values per entry: worth the threads (a few % of a
                          * decoded token on one). */
                         const size_t n_act = n * n_ff;

@@ -334,3 +334,87 @@ Test(matmul_rows, batches_equal_single_rows)
         }
         aid_matvec_set_mode(saved);
 }
+
+/* aid_matvec_parts() and aid_matmul_rows_parts() (a layer's Q, K and V in one parallel loop)
+ * give each matrix exactly what aid_matvec() and aid_matmul_rows() give it alone: the same
+ * kernels on the same quantized x, for parts of any length (an empty one, lengths that leave a
+ * remainder of the 4-row groups), in both activation modes, for 1, 3 and 9 rows of x. */
+Test(matmul_rows, parts_equal_each_matrix_alone)
+{
+        static const uint32_t types[] = { GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, GGML_TYPE_Q4_K, GGML_TYPE_Q6_K,
+                GGML_TYPE_F16 };
+        static const enum aid_matvec_mode modes[] = { AID_MATVEC_Q8X, AID_MATVEC_F32X };
+        static const size_t part_rows[] = { 37, 0, 64, 5 };
+        static const size_t ns[] = { 1, 3, 9 };
+        const size_t cols = 512, P = ELEMENTSOF(part_rows);
+        enum aid_matvec_mode saved = aid_matvec_get_mode();
+        float *xf = malloc(9 * cols * sizeof(float));
+
+        cr_assert(xf);
+        for (size_t c = 0; c < 9 * cols; c++)
+                xf[c] = gauss();
+        for (size_t mi = 0; mi < ELEMENTSOF(modes); mi++)
+                for (size_t ti = 0; ti < ELEMENTSOF(types); ti++) {
+                        const uint32_t type = types[ti];
+                        struct aid_matvec_part parts[ELEMENTSOF(part_rows)];
+                        uint8_t *w[ELEMENTSOF(part_rows)];
+                        float *alone = malloc(9 * 64 * sizeof(float));
+                        uint64_t rb = 0;
+
+                        aid_matvec_set_mode(modes[mi]);
+                        for (size_t p = 0; p < P; p++) {
+                                w[p] = random_rows(type, part_rows[p] ? part_rows[p] : 1, cols, &rb);
+                                parts[p] = (struct aid_matvec_part){ .w = w[p],
+                                        .row_bytes = rb,
+                                        .y = malloc(9 * (part_rows[p] + 1) * sizeof(float)),
+                                        .rows = part_rows[p] };
+                                cr_assert(parts[p].y);
+                        }
+                        for (size_t ni = 0; ni < ELEMENTSOF(ns); ni++) {
+                                const size_t n = ns[ni];
+                                if (n == 1)
+                                        aid_matvec_parts(type, parts, P, xf, cols);
+                                else
+                                        aid_matmul_rows_parts(type, parts, P, xf, n, cols);
+                                for (size_t p = 0; p < P; p++) {
+                                        const size_t rows = part_rows[p];
+                                        if (n == 1)
+                                                aid_matvec(type, w[p], rb, xf, alone, rows, cols);
+                                        else
+                                                aid_matmul_rows(type, w[p], rb, xf, n, alone, rows, cols);
+                                        for (size_t i = 0; i < n * rows; i++)
+                                                cr_assert_eq(memcmp(&parts[p].y[i], &alone[i],
+                                                                             sizeof(float)),
+                                                                0,
+                                                                "%s mode %zu n %zu part %zu [%zu]: %.9g vs "
+                                                                "%.9g",
+                                                                ggml_type_name(type), mi, n, p, i,
+                                                                parts[p].y[i], alone[i]);
+                                }
+                        }
+                        for (size_t p = 0; p < P; p++) {
+                                free(w[p]);
+                                free(parts[p].y);
+                        }
+                        free(alone);
+                }
+        aid_matvec_set_mode(saved);
+        free(xf);
+}
+
+/* More parts than AID_MATVEC_PARTS_MAX is a caller's bug: NaN, not a write past the arrays. */
+Test(matmul_rows, too_many_parts_give_nan)
+{
+        float y[AID_MATVEC_PARTS_MAX + 1][4], x[32] = { 0 };
+        uint64_t rb;
+        uint8_t *w = random_rows(GGML_TYPE_Q8_0, 4, 32, &rb);
+        struct aid_matvec_part parts[AID_MATVEC_PARTS_MAX + 1];
+
+        for (size_t p = 0; p <= AID_MATVEC_PARTS_MAX; p++)
+                parts[p] = (struct aid_matvec_part){ .w = w, .row_bytes = rb, .y = y[p], .rows = 4 };
+        aid_matvec_parts(GGML_TYPE_Q8_0, parts, AID_MATVEC_PARTS_MAX + 1, x, 32);
+        for (size_t p = 0; p <= AID_MATVEC_PARTS_MAX; p++)
+                for (size_t r = 0; r < 4; r++)
+                        cr_assert(isnan(y[p][r]));
+        free(w);
+}
