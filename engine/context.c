@@ -59,6 +59,17 @@ void aid_op_rmsnorm(
         }
 }
 
+/* y (n rows of `rows`) += bias in every row; bias may be NULL or empty (no bias). */
+static void add_bias(const struct aid_weight *bias, size_t n, uint32_t rows, float *y)
+{
+        if (!bias || !bias->data)
+                return;
+        const float *b = bias->data;
+        for (size_t j = 0; j < n; j++)
+                for (uint32_t r = 0; r < rows; r++)
+                        y[j * rows + r] += b[r];
+}
+
 void aid_op_matmul(const struct aid_context *c, const struct aid_weight *w, const struct aid_weight *bias,
                 const float *x, size_t n, float *y)
 {
@@ -78,12 +89,7 @@ void aid_op_matmul(const struct aid_context *c, const struct aid_weight *w, cons
                         aid_matmul_rows(w->type, w->data, w->row_bytes, x + j0 * cols,
                                         MIN((size_t)AID_MATMUL_ROWS_MAX, n - j0), y + j0 * rows, rows, cols);
         }
-        if (bias && bias->data) {
-                const float *b = bias->data;
-                for (size_t j = 0; j < n; j++)
-                        for (uint32_t r = 0; r < rows; r++)
-                                y[j * rows + r] += b[r];
-        }
+        add_bias(bias, n, rows, y);
 }
 
 void aid_op_matmul_parts(const struct aid_context *c, const struct aid_weight *const *w,
@@ -111,12 +117,7 @@ void aid_op_matmul_parts(const struct aid_context *c, const struct aid_weight *c
         else
                 aid_matmul_rows_parts(w[0]->type, parts, n_parts, x, n, w[0]->cols);
         for (size_t p = 0; bias && p < n_parts; p++)
-                if (bias[p] && bias[p]->data) {
-                        const float *b = bias[p]->data;
-                        for (size_t j = 0; j < n; j++)
-                                for (uint32_t r = 0; r < w[p]->rows; r++)
-                                        y[p][j * w[p]->rows + r] += b[r];
-                }
+                add_bias(bias[p], n, w[p]->rows, y[p]);
 }
 
 void aid_op_rope(const struct aid_model *m, float *v, uint32_t n_heads, uint32_t hd, uint32_t pos,
