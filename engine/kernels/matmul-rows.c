@@ -9,6 +9,48 @@ bool aid_matmul_rows_has_multi(uint32_t type)
                kern_qdot_multi_for(aid_kernels_get_level(), type) != NULL;
 }
 
+/* Rows j0 .. j0 + m - 1 of x for one multi-row kernel call (xt: their interleaved copy, for
+ * the 32-element types), or, with m == 1 and no xt, one row for the single-row kernel. */
+struct row_group {
+        size_t j0, m;
+        const struct kern_xqt *xt;
+};
+
+/* The 32-element types' multi-row kernels work on 4 rows of x in 16 lanes, and on 5 to 8 as two
+ * such halves: 5 rows cost what 8 do. So a group takes 8 rows while at least 6 are left, 4 (or
+ * the 2-3 left) otherwise, and a last single row goes to the single-row kernel, about half a
+ * 4-row call. kernel-bench -r 2048 -c 2048 -t 1 -b 4,5,8,9 Q4_0, ms per matrix: 4 rows 0.18,
+ * 8 rows 0.30; 9 rows 0.48 as 8 and a padded group of 4, 0.42 as 8 and one single row; 5 rows
+ * 0.28 either way. */
+static size_t plan_groups(size_t n, struct row_group *plan)
+{
+        size_t k = 0;
+
+        for (size_t j0 = 0; j0 < n;) {
+                const size_t left = n - j0;
+                size_t m = 1;
+                if (left >= 6)
+                        m = left < KERN_QDOT_MULTI_MAX ? left : KERN_QDOT_MULTI_MAX;
+                else if (left >= 2)
+                        m = left < 4 ? left : 4;
+                plan[k++] = (struct row_group){ .j0 = j0, .m = m };
+                j0 += m;
+        }
+        return k;
+}
+
+/* The K types' multi-row kernels cost about the same per row at any count: groups of 8. */
+static size_t plan_eights(size_t n, struct row_group *plan)
+{
+        size_t k = 0;
+
+        for (size_t j0 = 0; j0 < n; j0 += KERN_QDOT_MULTI_MAX)
+                plan[k++] = (struct row_group){
+                        .j0 = j0, .m = n - j0 < KERN_QDOT_MULTI_MAX ? n - j0 : KERN_QDOT_MULTI_MAX
+                };
+        return k;
+}
+
 void aid_matmul_rows(uint32_t type, const void *w, size_t row_bytes, const float *x, size_t n, float *y,
                 size_t rows, size_t cols)
 {
@@ -40,7 +82,8 @@ void aid_matmul_rows_parts(uint32_t type, const struct aid_matvec_part *parts, s
                 start[p + 1] = start[p] + parts[p].rows;
         const bool threads = kern_parts_want_threads(parts, n_parts);
 
-        enum { G = (AID_MATMUL_ROWS_MAX + KERN_QDOT_MULTI_MAX - 1) / KERN_QDOT_MULTI_MAX };
+        /* Up to one interleaved x per 4 rows (groups of 4 and 8, see plan_groups()). */
+        enum { G = AID_MATMUL_ROWS_MAX / 4 };
         size_t stride = kern_xq_bytes(cols), tstride = kern_xqt_bytes(cols);
         if (aid_matvec_uses_q8x(type)) {
                 /* Quantize every x once; should the memory not be had, the f32 path answers.
@@ -62,16 +105,20 @@ void aid_matmul_rows_parts(uint32_t type, const struct aid_matvec_part *parts, s
                 kern_qdot_fn qfn = kern_qdot_for(level, type);
                 kern_qdot_multi_fn mfn = kern_qdot_multi_for(level, type);
                 struct kern_xqt xt[G] = { 0 };
-                if (mfn && ggml_type_traits_get(type)->block_elems == 32) {
+                struct row_group plan[AID_MATMUL_ROWS_MAX];
+                size_t n_plan = 0;
+                if (mfn) {
+                        const bool interleaved = ggml_type_traits_get(type)->block_elems == 32;
+                        n_plan = interleaved ? plan_groups(n, plan) : plan_eights(n, plan);
                         /* The 32-element types' kernels read x side by side, per group. */
-                        uint8_t *tmem = mem + stride * n;
-                        for (size_t g = 0; g * KERN_QDOT_MULTI_MAX < n; g++) {
-                                size_t j0 = g * KERN_QDOT_MULTI_MAX;
-                                xt[g] = kern_xqt_layout(tmem + g * tstride, cols);
-                                kern_xqt_fill(&xq[j0],
-                                                n - j0 < KERN_QDOT_MULTI_MAX ? n - j0 : KERN_QDOT_MULTI_MAX,
-                                                cols, &xt[g]);
-                        }
+                        for (size_t i = 0, g = 0; i < n_plan; i++)
+                                if (!interleaved)
+                                        plan[i].xt = &xt[0]; /* unused by the K types' kernels */
+                                else if (plan[i].m > 1) {
+                                        xt[g] = kern_xqt_layout(mem + stride * n + g * tstride, cols);
+                                        kern_xqt_fill(&xq[plan[i].j0], plan[i].m, cols, &xt[g]);
+                                        plan[i].xt = &xt[g++];
+                                }
                 }
                 if (mfn) {
                         /* Each weight block unpacked once per group of up to 8 rows of x. (Splitting
@@ -81,13 +128,17 @@ void aid_matmul_rows_parts(uint32_t type, const struct aid_matvec_part *parts, s
                         for (size_t u = 0; u < start[n_parts]; u++) {
                                 const size_t p = kern_unit_part(start, n_parts, u), r = u - start[p];
                                 const uint8_t *row = (const uint8_t *)parts[p].w + r * parts[p].row_bytes;
-                                for (size_t j0 = 0; j0 < n; j0 += KERN_QDOT_MULTI_MAX) {
-                                        size_t m = n - j0 < KERN_QDOT_MULTI_MAX ? n - j0
-                                                                                : KERN_QDOT_MULTI_MAX;
+                                float *y = parts[p].y + r;
+                                for (size_t i = 0; i < n_plan; i++) {
+                                        const struct row_group *gr = &plan[i];
                                         float out[KERN_QDOT_MULTI_MAX] = { 0 };
-                                        mfn(row, &xq[j0], &xt[j0 / KERN_QDOT_MULTI_MAX], m, cols, out);
-                                        for (size_t j = 0; j < m; j++)
-                                                parts[p].y[(j0 + j) * parts[p].rows + r] = out[j];
+                                        if (gr->m == 1 && !gr->xt) {
+                                                y[gr->j0 * parts[p].rows] = qfn(row, &xq[gr->j0], cols);
+                                                continue;
+                                        }
+                                        mfn(row, &xq[gr->j0], gr->xt, gr->m, cols, out);
+                                        for (size_t j = 0; j < gr->m; j++)
+                                                y[(gr->j0 + j) * parts[p].rows] = out[j];
                                 }
                         }
                         return;
