@@ -98,7 +98,8 @@ struct aid_context {
         void *interrupt_userdata;
 };
 
-/* For the forward passes, before each layer after the first: whether to stop the batch. */
+/* For the forward passes, before each layer after the first and before each feed-forward half:
+ * whether to stop the batch. */
 static inline bool aid_context_interrupted(const struct aid_context *c)
 {
         return c->interrupt && c->interrupt(c->interrupt_userdata);
@@ -127,7 +128,7 @@ static inline float *aid_kv_v(
 /* Architecture files: finish loading (tensors, per-layer settings) and run the layers of a
  * validated batch, leaving the residual stream in s.x (the output norm and projection are
  * shared, in aid_decode()). The forward passes return false when aid_context_interrupted()
- * stopped them between two layers. */
+ * stopped them between two layers or before a layer's feed-forward half. */
 int aid_llama_load(struct aid_model *m, struct aid_error *err);
 bool aid_llama_forward(struct aid_context *c, const struct aid_batch_entry *e, size_t n);
 int aid_gemma3_load(struct aid_model *m, struct aid_error *err);

@@ -88,7 +88,8 @@ struct aid_batch_entry {
 int aid_decode(struct aid_context *c, const struct aid_batch_entry *entries, size_t n,
                 struct aid_error *err);
 
-/* Asked between two layers of every aid_decode(): returning true stops the evaluation there
+/* Asked between two layers of every aid_decode() and before each layer's feed-forward half (so
+ * a stop waits for half a layer at most): returning true stops the evaluation there
  * (-ECANCELED; the batch is as if never given, its work lost). For a caller with something
  * more urgent than a long batch in progress, such as a new request while a long prompt is
  * read. Called on the thread that called aid_decode(). fn NULL removes it. */

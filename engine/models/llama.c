@@ -111,6 +111,10 @@ bool aid_llama_forward(struct aid_context *c, const struct aid_batch_entry *e, s
                 aid_op_matmul(c, &L->wo, &L->bo, s->att, n, s->xb2);
                 aid_op_add(s->x, s->xb2, n * E);
 
+                /* And before the feed-forward half, most of a layer's work: a new request
+                 * behind a long prompt waits for half a layer at most. */
+                if (aid_context_interrupted(c))
+                        return false;
                 aid_op_rmsnorm(s->xb, s->x, &L->ffn_norm, n, E, hp->rms_eps);
                 if (L->w_gate.data) {
                         const struct aid_weight *w[] = { &L->w_gate, &L->w_up };

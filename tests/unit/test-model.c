@@ -351,8 +351,8 @@ static bool interrupt_at_call(void *userdata)
         return ++interrupt_calls == interrupt_at;
 }
 
-/* A batch stopped between two layers leaves the cache and the logits as they were; given
- * again, it gives what it gives uninterrupted. */
+/* A batch stopped between two layers or inside one (before its feed-forward half) leaves the
+ * cache and the logits as they were; given again, it gives what it gives uninterrupted. */
 Test(model, interrupted_batch_changes_nothing)
 {
         struct aid_model *m = load_good();
@@ -368,21 +368,23 @@ Test(model, interrupted_batch_changes_nothing)
         cr_assert_geq(n_layer, 2, "the test model needs two layers to stop between them");
         cr_assert_eq(aid_decode(ref, b, 3, &err), 0, "%s", err.message);
 
-        /* Asked before every layer but the first; never stopping changes nothing. */
+        /* Asked before every layer but the first and before every layer's feed-forward half;
+         * never stopping changes nothing. */
         interrupt_calls = 0;
         interrupt_at = 0;
         aid_context_set_interrupt(c, interrupt_at_call, &interrupt_calls);
         cr_assert_eq(aid_decode(c, b, 1, &err), 0, "%s", err.message);
-        cr_assert_eq(interrupt_calls, n_layer - 1);
+        cr_assert_eq(interrupt_calls, 2 * n_layer - 1);
         aid_kv_seq_clear(c, 0);
 
-        interrupt_calls = 0;
-        interrupt_at = 1;
-        cr_assert_eq(aid_decode(c, b, 3, &err), -ECANCELED);
-        cr_assert_not_null(strstr(err.message, "interrupted"), "%s", err.message);
-        cr_assert_eq(interrupt_calls, 1);
-        cr_assert_eq(aid_kv_seq_len(c, 0), 0);
-        cr_assert_null(aid_get_logits(c, 0), "an interrupted batch has no logits");
+        for (interrupt_at = 1; interrupt_at <= 2 * n_layer - 1; interrupt_at++) {
+                interrupt_calls = 0;
+                cr_assert_eq(aid_decode(c, b, 3, &err), -ECANCELED, "stopped at call %u", interrupt_at);
+                cr_assert_not_null(strstr(err.message, "interrupted"), "%s", err.message);
+                cr_assert_eq(interrupt_calls, interrupt_at);
+                cr_assert_eq(aid_kv_seq_len(c, 0), 0);
+                cr_assert_null(aid_get_logits(c, 0), "an interrupted batch has no logits");
+        }
 
         aid_context_set_interrupt(c, NULL, NULL);
         cr_assert_eq(aid_decode(c, b, 3, &err), 0, "%s", err.message);
