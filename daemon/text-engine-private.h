@@ -193,6 +193,7 @@ struct text_engine {
         struct aid_batch_entry *batch;
         struct step_cost step_cost;     /* of the loaded model's steps */
         bool step_interruptible;        /* the step in progress may be stopped */
+        bool last_step_interrupted;     /* then the next prompt-only step is not (progress) */
         uint64_t last_interrupt_usec;   /* when a step was last stopped */
         struct cpu_share cpu;           /* [Text] Threads=0: the cores others leave */
         struct event *held, *held_tail; /* te_hold_events() */
