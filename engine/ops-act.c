@@ -94,6 +94,15 @@ static inline __attribute__((always_inline)) void load16(v16f *v, const float *x
                 }                                                        \
         } while (0)
 
+/* A step of the gated activations: fn(gate, up) on 16 lanes (m: the lanes in use), into r. */
+#define GATED_STEP(fn, i, m, r)              \
+        do {                                 \
+                v16f u_;                     \
+                load16(&r, gate + (i), (m)); \
+                load16(&u_, up + (i), (m));  \
+                fn(&r, &u_);                 \
+        } while (0)
+
 #define ACT_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 
 ACT_CLONES void aid_op_exp(float *y, const float *x, size_t n)
@@ -111,13 +120,7 @@ ACT_CLONES void aid_op_exp(float *y, const float *x, size_t n)
  * large x it is exactly 1 and the result exactly x. */
 ACT_CLONES void aid_op_silu_mul(float *y, const float *gate, const float *up, size_t n)
 {
-#define SILU_STEP(i, m, r)                   \
-        do {                                 \
-                v16f u_;                     \
-                load16(&r, gate + (i), (m)); \
-                load16(&u_, up + (i), (m));  \
-                silu_mul16(&r, &u_);         \
-        } while (0)
+#define SILU_STEP(i, m, r) GATED_STEP(silu_mul16, i, m, r)
         ACT_LOOP(y, n, SILU_STEP);
 #undef SILU_STEP
 }
@@ -128,13 +131,7 @@ ACT_CLONES void aid_op_silu_mul(float *y, const float *gate, const float *up, si
  * and with the limits of SiLU above. */
 ACT_CLONES void aid_op_gelu_tanh_mul(float *y, const float *gate, const float *up, size_t n)
 {
-#define GELU_STEP(i, m, r)                   \
-        do {                                 \
-                v16f u_;                     \
-                load16(&r, gate + (i), (m)); \
-                load16(&u_, up + (i), (m));  \
-                gelu_tanh_mul16(&r, &u_);    \
-        } while (0)
+#define GELU_STEP(i, m, r) GATED_STEP(gelu_tanh_mul16, i, m, r)
         ACT_LOOP(y, n, GELU_STEP);
 #undef GELU_STEP
 }
