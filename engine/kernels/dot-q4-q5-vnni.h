@@ -4,32 +4,48 @@
  * kernels, four blocks (72 bytes) per 512-bit step. The 256-bit kernels spend about twelve
  * instructions on each 18-byte block (unpack, one vpdpbusd, a scale conversion, a broadcast, a
  * multiply, a conversion, a multiply-add), so one Zen 4 core streamed only 15.5 GB/s where it
- * reads 28. Here two loads and one word permute put block beta's 16 nibble bytes in 128-bit lane
- * beta, one more permute its scale in that lane's four floats, and x comes in the matching
- * grouped layout (kern_xq_group()): about fourteen instructions per four blocks. Q5_0 (88
- * bytes per group) takes the same path with its fifth bits added by two masked adds, the
- * masks taken from its four qh by the permute that gathers its scales.
+ * reads 28. Here two loads and one permute put block beta's 16 nibble bytes in 128-bit lane
+ * beta, its scale goes to that lane's four floats (four scales converted at once, then one
+ * permute), and x comes in the matching grouped layout (kern_xq_group()): about fourteen
+ * instructions per four blocks. Q5_0 (88 bytes per group) takes the same path with its fifth
+ * bits added by two masked adds, the masks taken from its four qh by the permute that gathers
+ * its scales.
  *
  * Full groups of four blocks take the 512-bit path; the blocks past the last full group (a row
  * of 32 * (4 k + r) elements) take the 256-bit one, summed in float after the groups. The rows
  * kernel does per row exactly what the single-row kernel does, so their results are equal bit
  * for bit, as kern_qdot_rows_fn promises. */
 
-/* Word k of the group's nibbles: block k / 8 holds its 16 bytes at bytes 18 beta + 2, words
- * 9 beta + 1 .. 9 beta + 8 of the group; from a load at the group (words 0-31) and one 8 bytes on
- * (its words 28-31 are the group's 32-35, indices 60-63 of the pair). Staying inside the group's
- * 72 bytes, the loads never read past a row's end. */
-static inline __m512i IFN(q4_0_group_qs_idx)(void)
+/* Four floats (one per block) each in the four lanes of its block's 128-bit lane. */
+static inline __m512 IFN(spread4)(__m128 f)
 {
-        return _mm512_set_epi16(63, 62, 61, 60, 31, 30, 29, 28, 26, 25, 24, 23, 22, 21, 20, 19, 17, 16, 15,
-                        14, 13, 12, 11, 10, 8, 7, 6, 5, 4, 3, 2, 1);
+        const __m512i idx = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+
+        return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(f));
 }
 
-/* The four blocks' f16 scales (words 0, 9, 18, 27), each in four consecutive words. */
-static inline __m512i IFN(q4_0_group_d_idx)(void)
+/* Q4_0's group: blocks 0 and 2 lie dword-aligned from blk + 2 (their nibbles are dwords 0-3 and
+ * 9-12 of a load there), blocks 1 and 3 from blk + 8 (dwords 3-6 and 12-15); one dword permute
+ * of the two loads, which stay inside the group's 72 bytes, puts block beta in 128-bit lane beta. */
+static inline __m512i IFN(q4_0_group_qs)(const uint8_t *blk)
 {
-        return _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 27, 27, 27, 27, 18, 18, 18,
-                        18, 9, 9, 9, 9, 0, 0, 0, 0);
+        const __m512i idx = _mm512_setr_epi32(0, 1, 2, 3, 19, 20, 21, 22, 9, 10, 11, 12, 28, 29, 30, 31);
+
+        return _mm512_permutex2var_epi32(_mm512_loadu_si512(blk + 2), idx, _mm512_loadu_si512(blk + 8));
+}
+
+/* Its four f16 scales, each in the four float lanes of its block. They are gathered by scalar
+ * loads and converted four at a time: a 512-bit vcvtph2ps of the permuted words cost a sixth of
+ * the kernel's time on Zen 4 (kernel-bench from L2, one thread: 25.8 against 28.4 GB/s), and
+ * the scalar loads run beside the vector work. */
+static inline __m512 IFN(q4_0_group_d)(const uint8_t *blk)
+{
+        uint16_t h[4];
+
+        for (int k = 0; k < 4; k++)
+                memcpy(&h[k], blk + (size_t)k * sizeof(struct block_q4_0), sizeof(h[k]));
+        uint64_t v = h[0] | (uint64_t)h[1] << 16 | (uint64_t)h[2] << 32 | (uint64_t)h[3] << 48;
+        return IFN(spread4)(_mm_cvtph_ps(_mm_cvtsi64_si128((long long)v)));
 }
 
 /* Q5_0's group (22-byte blocks, 88 bytes): from a load at the group (words 0-31) and one 24
@@ -41,13 +57,13 @@ static inline __m512i IFN(q5_0_group_qs_idx)(void)
                         18, 17, 16, 15, 14, 10, 9, 8, 7, 6, 5, 4, 3);
 }
 
-/* Its scales (words 11 beta) each in four consecutive words 0-15, then the low words of the
- * four qh (11 beta + 1: bit e of block beta's elements 0-15) in words 16-19 and the high ones
- * (11 beta + 2: elements 16-31) in words 20-23. */
+/* Its scales (words 11 beta) in words 0-3, then the low words of the four qh (11 beta + 1: bit e
+ * of block beta's elements 0-15) in words 16-19 and the high ones (11 beta + 2: elements 16-31)
+ * in words 20-23. */
 static inline __m512i IFN(q5_0_group_d_idx)(void)
 {
-        return _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 55, 24, 13, 2, 54, 23, 12, 1, 53, 53, 53, 53, 22, 22,
-                        22, 22, 11, 11, 11, 11, 0, 0, 0, 0);
+        return _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 55, 24, 13, 2, 54, 23, 12, 1, 0, 0, 0, 0, 0, 0, 0, 0,
+                        0, 0, 0, 0, 53, 22, 11, 0);
 }
 
 /* acc plus the group at blk times x's group (xlo, xhi: its two vectors, off: minus the sums
@@ -57,15 +73,15 @@ static inline __attribute__((always_inline)) __m512 IFN(g32_group)(
                 const uint8_t *blk, bool q5, __m512i xlo, __m512i xhi, __m512i off, __m512 dx, __m512 acc)
 {
         const __m512i m4 = _mm512_set1_epi8(0xf);
-        __m512i a = _mm512_loadu_si512(blk), q, lo, hi;
+        __m512i q, lo, hi;
         __m512 dw;
 
         if (q5) {
-                __m512i b = _mm512_loadu_si512(blk + 24);
+                __m512i a = _mm512_loadu_si512(blk), b = _mm512_loadu_si512(blk + 24);
                 __m512i p = _mm512_permutex2var_epi16(a, IFN(q5_0_group_d_idx)(), b);
                 __m128i qh = _mm512_extracti32x4_epi32(p, 2);
                 q = _mm512_permutex2var_epi16(a, IFN(q5_0_group_qs_idx)(), b);
-                dw = _mm512_cvtph_ps(_mm512_castsi512_si256(p));
+                dw = IFN(spread4)(_mm_cvtph_ps(_mm512_castsi512_si128(p)));
                 lo = _mm512_and_si512(q, m4);
                 hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
                 /* Bit 4 of a nibble is clear: adding 16 where qh says so is or-ing it in. */
@@ -74,10 +90,8 @@ static inline __attribute__((always_inline)) __m512 IFN(g32_group)(
                                 hi, (__mmask64)_mm_extract_epi64(qh, 1), hi, _mm512_set1_epi8(0x10));
                 off = _mm512_slli_epi32(off, 4);
         } else {
-                __m512i b = _mm512_loadu_si512(blk + 8);
-                q = _mm512_permutex2var_epi16(a, IFN(q4_0_group_qs_idx)(), b);
-                dw = _mm512_cvtph_ps(_mm512_castsi512_si256(
-                                _mm512_permutexvar_epi16(IFN(q4_0_group_d_idx)(), a)));
+                q = IFN(q4_0_group_qs)(blk);
+                dw = IFN(q4_0_group_d)(blk);
                 lo = _mm512_and_si512(q, m4);
                 hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
                 off = _mm512_slli_epi32(off, 3);
