@@ -48,17 +48,6 @@ static inline const int8_t *MFN(xqt_vec)(const struct kern_xqt *xt, size_t g, in
         return xt->qs + ((g * 8 + (size_t)q) * (size_t)H + (size_t)s) * 64;
 }
 
-/* The fp16 scales of 4 blocks, as 4 floats. */
-static inline __m128 MFN(scales4)(const uint8_t *blk, size_t block_bytes)
-{
-        uint16_t h[4];
-
-        for (int k = 0; k < 4; k++)
-                memcpy(&h[k], blk + (size_t)k * block_bytes, sizeof(h[k]));
-        uint64_t v = h[0] | (uint64_t)h[1] << 16 | (uint64_t)h[2] << 32 | (uint64_t)h[3] << 48;
-        return _mm_cvtph_ps(_mm_cvtsi64_si128((long long)v));
-}
-
 /* Quad v of each 128-bit half of w in all four of its int32 lanes (v a constant once unrolled). */
 static inline __attribute__((always_inline)) __m256i MFN(shuffle_quad)(__m256i w, int v)
 {
@@ -115,7 +104,7 @@ static inline __attribute__((always_inline)) void MFN(group_32)(
                 hi = _mm512_and_si512(_mm512_srli_epi16(t, 4), _mm512_set1_epi8(0xf));
         }
         __m512 dw = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
-                        _mm512_castps128_ps512(MFN(scales4)(blk, bb)));
+                        _mm512_castps128_ps512(simd_f16x4_heads(blk, bb)));
         /* Two chains of products per half: one chain of 8 would make each group wait 8 times
          * their latency. The offsets start the first. */
         __m512i c[2][2];
@@ -157,7 +146,7 @@ static inline __attribute__((always_inline)) void MFN(group_32)(
                 const uint8_t *blk, bool q8, const struct kern_xqt *xt, size_t g, __m256 acc[2], const int H)
 {
         const size_t bb = q8 ? sizeof(struct block_q8_0) : sizeof(struct block_q4_0);
-        __m128 f = MFN(scales4)(blk, bb);
+        __m128 f = simd_f16x4_heads(blk, bb);
 
         for (int e = 0; e < 2; e++) {
                 const uint8_t *b0 = blk + 2 * (size_t)e * bb, *b1 = b0 + bb;

@@ -34,18 +34,12 @@ static inline __m512i IFN(q4_0_group_qs)(const uint8_t *blk)
         return _mm512_permutex2var_epi32(_mm512_loadu_si512(blk + 2), idx, _mm512_loadu_si512(blk + 8));
 }
 
-/* Its four f16 scales, each in the four float lanes of its block. They are gathered by scalar
- * loads and converted four at a time: a 512-bit vcvtph2ps of the permuted words cost a sixth of
- * the kernel's time on Zen 4 (kernel-bench from L2, one thread: 25.8 against 28.4 GB/s), and
- * the scalar loads run beside the vector work. */
+/* Its four f16 scales, each in the four float lanes of its block. A 512-bit vcvtph2ps of
+ * permuted words (sixteen conversions for four values) cost a sixth of the kernel's time on
+ * Zen 4 (kernel-bench from L2, one thread: 25.8 against 28.4 GB/s). */
 static inline __m512 IFN(q4_0_group_d)(const uint8_t *blk)
 {
-        uint16_t h[4];
-
-        for (int k = 0; k < 4; k++)
-                memcpy(&h[k], blk + (size_t)k * sizeof(struct block_q4_0), sizeof(h[k]));
-        uint64_t v = h[0] | (uint64_t)h[1] << 16 | (uint64_t)h[2] << 32 | (uint64_t)h[3] << 48;
-        return IFN(spread4)(_mm_cvtph_ps(_mm_cvtsi64_si128((long long)v)));
+        return IFN(spread4)(simd_f16x4_heads(blk, sizeof(struct block_q4_0)));
 }
 
 /* Q5_0's group (22-byte blocks, 88 bytes): from a load at the group (words 0-31) and one 24

@@ -6,6 +6,7 @@
  * Static inline: each SIMD level's file compiles them with its own instruction set. */
 
 #include <immintrin.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -22,6 +23,19 @@ static inline int32_t simd_hsum_i32x4(__m128i s)
         s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
         s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
         return _mm_cvtsi128_si32(s);
+}
+
+/* The fp16 scales at the head of four blocks of block_bytes each, from blk, as four floats.
+ * Scalar loads and a 128-bit conversion: they run beside the vector work, where gathering
+ * the words with a permute and converting a whole vector of them costs vector time. */
+static inline __m128 simd_f16x4_heads(const uint8_t *blk, size_t block_bytes)
+{
+        uint16_t h[4];
+
+        for (int k = 0; k < 4; k++)
+                memcpy(&h[k], blk + (size_t)k * block_bytes, sizeof(h[k]));
+        uint64_t v = h[0] | (uint64_t)h[1] << 16 | (uint64_t)h[2] << 32 | (uint64_t)h[3] << 48;
+        return _mm_cvtph_ps(_mm_cvtsi64_si128((long long)v));
 }
 
 static inline float simd_hsum_f32(__m256 v)
