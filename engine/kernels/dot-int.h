@@ -255,8 +255,10 @@ QDOT_ROWS_32(qdot_rows_q5_0, struct block_q5_0, QK5_0, Q5_0_DOT, Q5_0_OFF)
 
 #define KERN_QDOT_ROWS_TABLE_ENTRIES \
         [GGML_TYPE_Q4_0] = IFN(qdot_rows_q4_0), [GGML_TYPE_Q5_0] = IFN(qdot_rows_q5_0)
+#ifndef VNNI512
 QDOT_32_MIN(qdot_q4_1, struct block_q4_1, QK4_1, IFN(unpack_q4_1))
 QDOT_32_MIN(qdot_q5_1, struct block_q5_1, QK5_1, IFN(unpack_q5_1))
+#endif
 
 /* The 16-bit scale j of a vector holding 8 of them in both lanes, broadcast: shuffle control
  * bytes (2j, 2j + 1) repeated. */

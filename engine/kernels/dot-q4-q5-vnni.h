@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
-/* Part of dot-int.h, included there at the AVX-512 VNNI level only (VNNI512): Q4_0's and Q5_0's decode
- * kernels, four blocks (72 bytes) per 512-bit step. The 256-bit kernels spend about twelve
- * instructions on each 18-byte block (unpack, one vpdpbusd, a scale conversion, a broadcast, a
- * multiply, a conversion, a multiply-add), so one Zen 4 core streamed only 15.5 GB/s where it
- * reads 28. Here two loads and one permute put block beta's 16 nibble bytes in 128-bit lane
- * beta, its scale goes to that lane's four floats (four scales converted at once, then one
- * permute), and x comes in the matching grouped layout (kern_xq_group()): about fourteen
- * instructions per four blocks. Q5_0 (88 bytes per group) takes the same path with its fifth
+/* Part of dot-int.h, included there at the AVX-512 VNNI level only (VNNI512): the decode kernels
+ * of Q4_0 and Q5_0 (and, at the end, of Q4_1 and Q5_1), four blocks (72 bytes for Q4_0) per
+ * 512-bit step. The 256-bit kernels spend about twelve instructions on each 18-byte block
+ * (unpack, one vpdpbusd, a scale conversion, a broadcast, a multiply, a conversion, a
+ * multiply-add), so one Zen 4 core streamed only 15.5 GB/s where it reads 28. Here two loads and one permute
+ * put block beta's 16 nibble bytes in 128-bit lane beta, its scale goes to that lane's four floats (four
+ * scales converted at once, then one permute), and x comes in the matching grouped layout (kern_xq_group()):
+ * about fourteen instructions per four blocks. Q5_0 (88 bytes per group) takes the same path with its fifth
  * bits added by two masked adds, the masks taken from its four qh by the permute that gathers
  * its scales.
  *
@@ -181,4 +181,120 @@ static void IFN(qdot_rows_q4_0)(const void *rows, size_t rb, const struct kern_x
 static void IFN(qdot_rows_q5_0)(const void *rows, size_t rb, const struct kern_xq *x, size_t n, float *out)
 {
         IFN(g32_qdot_rows)(rows, true, rb, x, n, out);
+}
+
+/* Q4_1 and Q5_1 (x = d q + m) take the same grouped x. A lane's weights times x's elements sum
+ * to d (q . qx) + m (sum of qx), and minus that sum is the lane's g_off, so each lane adds
+ * dx (d s - m off): the integer dot product needs no offset, the mins cost one multiply-add.
+ * The 256-bit kernel does one block at a time with the min term in scalar floats: from L2 on
+ * one Zen 4 core it streamed 13.5 (Q4_1) and 14.2 GB/s (Q5_1), these 23.6 and 19.4. Gathering
+ * Q4_1's scales with scalar loads, as Q4_0's are, was slower here (22.4): a permute of the
+ * group's first load takes all eight. */
+
+/* Q4_1's group (20-byte blocks, 80 bytes): block beta's nibbles are dwords 5 beta + 1 .. 5 beta
+ * + 4, taken from a load at the group and one 16 bytes on (dwords 4-19, indices 16-31); its d
+ * and m (words 10 beta, 10 beta + 1) go to words 0-3 and 4-7 with one permute of the first. */
+static inline void IFN(q4_1_group)(const uint8_t *blk, __m512i *q, __m128i *dm)
+{
+        const __m512i qs_idx = _mm512_setr_epi32(1, 2, 3, 4, 6, 7, 8, 9, 11, 12, 13, 14, 28, 29, 30, 31);
+        const __m512i dm_idx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                        0, 0, 0, 0, 31, 21, 11, 1, 30, 20, 10, 0);
+        __m512i a = _mm512_loadu_si512(blk);
+
+        *q = _mm512_permutex2var_epi32(a, qs_idx, _mm512_loadu_si512(blk + 16));
+        *dm = _mm512_castsi512_si128(_mm512_permutexvar_epi16(dm_idx, a));
+}
+
+/* Q5_1's group (24-byte blocks, 96 bytes), from a load at the group (words 0-31) and one 32
+ * bytes on (words 16-47, indices 32-63): block beta's nibbles are dwords 6 beta + 2 .. 6 beta +
+ * 5; its d, m and the low and high words of its qh (words 12 beta .. 12 beta + 3) go to words
+ * beta, 4 + beta, 8 + beta and 12 + beta. */
+static inline void IFN(q5_1_group)(const uint8_t *blk, __m512i *q, __m128i *dm, __m128i *qh)
+{
+        const __m512i qs_idx = _mm512_setr_epi32(2, 3, 4, 5, 8, 9, 10, 11, 14, 15, 24, 25, 28, 29, 30, 31);
+        const __m512i sc_idx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 55, 43, 15,
+                        3, 54, 42, 14, 2, 53, 41, 13, 1, 52, 40, 12, 0);
+        __m512i a = _mm512_loadu_si512(blk), b = _mm512_loadu_si512(blk + 32);
+        __m512i p = _mm512_permutex2var_epi16(a, sc_idx, b);
+
+        *q = _mm512_permutex2var_epi32(a, qs_idx, b);
+        *dm = _mm512_castsi512_si128(p);
+        *qh = _mm512_extracti32x4_epi32(p, 1);
+}
+
+static inline __attribute__((always_inline)) __m512 IFN(g32m_group)(
+                const uint8_t *blk, bool q5, __m512i xlo, __m512i xhi, __m512i off, __m512 dx, __m512 acc)
+{
+        const __m512i m4 = _mm512_set1_epi8(0xf);
+        const __m512i d_idx = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+        const __m512i m_idx = _mm512_add_epi32(d_idx, _mm512_set1_epi32(4));
+        __m512i q, lo, hi;
+        __m128i dmh, qh;
+
+        if (q5)
+                IFN(q5_1_group)(blk, &q, &dmh, &qh);
+        else
+                IFN(q4_1_group)(blk, &q, &dmh);
+        __m512 dm = _mm512_castps256_ps512(_mm256_cvtph_ps(dmh));
+        lo = _mm512_and_si512(q, m4);
+        hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+        if (q5) {
+                lo = _mm512_mask_add_epi8(lo, (__mmask64)_mm_cvtsi128_si64(qh), lo, _mm512_set1_epi8(0x10));
+                hi = _mm512_mask_add_epi8(
+                                hi, (__mmask64)_mm_extract_epi64(qh, 1), hi, _mm512_set1_epi8(0x10));
+        }
+        __m512i s = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, xlo), hi, xhi);
+        __m512 t = _mm512_mul_ps(_mm512_permutexvar_ps(d_idx, dm), _mm512_cvtepi32_ps(s));
+        t = _mm512_fnmadd_ps(_mm512_permutexvar_ps(m_idx, dm), _mm512_cvtepi32_ps(off), t);
+        return _mm512_fmadd_ps(dx, t, acc);
+}
+
+/* Blocks first .. nb - 1, one by one, as the 256-bit kernel does them. */
+static inline __attribute__((always_inline)) float IFN(g32m_tail)(
+                const uint8_t *row, bool q5, const struct kern_xq *x, size_t first, size_t nb)
+{
+        float sum = 0.0f;
+
+        for (size_t i = first; i < nb; i++) {
+                __m256i q;
+                uint16_t d, m;
+                if (q5) {
+                        const struct block_q5_1 *b = (const struct block_q5_1 *)(const void *)row + i;
+                        q = IFN(unpack_q5_1)(b);
+                        d = b->d, m = b->m;
+                } else {
+                        const struct block_q4_1 *b = (const struct block_q4_1 *)(const void *)row + i;
+                        q = IFN(unpack_q4_1)(b);
+                        d = b->d, m = b->m;
+                }
+                __m256i s = DPBUSD(_mm256_setzero_si256(), q, simd_load256(x->qs + 32 * i));
+                sum += x->d[i] * (F16(d) * (float)simd_hsum_i32(s) + F16(m) * x->fs32[i]);
+        }
+        return sum;
+}
+
+static inline __attribute__((always_inline)) float IFN(g32m_qdot)(
+                const void *row, bool q5, const struct kern_xq *x, size_t n)
+{
+        const uint8_t *blk = row;
+        const size_t gb = q5 ? 4 * sizeof(struct block_q5_1) : 4 * sizeof(struct block_q4_1);
+        size_t nb = n / 32, ng = nb / 4;
+        __m512 acc = _mm512_setzero_ps();
+
+        for (size_t g = 0; g < ng; g++)
+                acc = IFN(g32m_group)(blk + g * gb, q5, _mm512_loadu_si512(x->g_qs + 128 * g),
+                                _mm512_loadu_si512(x->g_qs + 128 * g + 64),
+                                _mm512_loadu_si512(x->g_off + 16 * g), _mm512_loadu_ps(x->g_d + 16 * g),
+                                acc);
+        return _mm512_reduce_add_ps(acc) + IFN(g32m_tail)(row, q5, x, 4 * ng, nb);
+}
+
+static float IFN(qdot_q4_1)(const void *row, const struct kern_xq *x, size_t n)
+{
+        return IFN(g32m_qdot)(row, false, x, n);
+}
+
+static float IFN(qdot_q5_1)(const void *row, const struct kern_xq *x, size_t n)
+{
+        return IFN(g32m_qdot)(row, true, x, n);
 }
