@@ -197,8 +197,15 @@ static inline __m256 IFN(f16x8)(uint16_t h)
  * a time, though 25% faster from cache. So each step prefetches the same share of the group
  * QDOT_ROWS_AHEAD groups on (groups are contiguous; past the matrix's end prefetches are
  * harmless). Not for Q8_0: its single-row kernel already reads at one core's bandwidth (19-22
- * GB/s), and 4 rows were no faster (15-22). */
-#define QDOT_ROWS_AHEAD 2
+ * GB/s), and 4 rows were no faster (15-22).
+ *
+ * The prefetches go to L2 (QDOT_ROWS_HINT), not L1: a core has few L1 miss buffers, and
+ * prefetches into L1 held them while the kernel's own loads waited. On Zen 4, Llama-3.2-1B Q4_0
+ * decode on one thread streamed 17-20 GB/s with T0 prefetches 2 groups on, 23-27 with T1 at 3,
+ * 4 or 8 groups on (or T2 at 4), and on two threads 41-45 GB/s where the host's read probes
+ * gave 53-59 (T0: at most 37). */
+#define QDOT_ROWS_AHEAD 4
+#define QDOT_ROWS_HINT  _MM_HINT_T1
 static_assert(KERN_QDOT_ROWS == 4, "QDOT_ROWS_32 spells out 4 rows");
 #define QDOT_ROWS_32_ROW(block_t, ROW_DOT, acc, i, r)                                     \
         do {                                                                              \
@@ -213,7 +220,7 @@ static_assert(KERN_QDOT_ROWS == 4, "QDOT_ROWS_32 spells out 4 rows");
                 __m256 dx = _mm256_set1_ps(x->d[i]);                                                   \
                 for (size_t o = 0; o < KERN_QDOT_ROWS * sizeof(block_t); o += 64)                      \
                         _mm_prefetch((const char *)ahead + KERN_QDOT_ROWS * sizeof(block_t) * (i) + o, \
-                                        _MM_HINT_T0);                                                  \
+                                        QDOT_ROWS_HINT);                                               \
                 QDOT_ROWS_32_ROW(block_t, ROW_DOT, acc, i, 0);                                         \
                 QDOT_ROWS_32_ROW(block_t, ROW_DOT, acc, i, 1);                                         \
                 QDOT_ROWS_32_ROW(block_t, ROW_DOT, acc, i, 2);                                         \

@@ -152,7 +152,7 @@ static inline __attribute__((always_inline)) void IFN(g32_qdot_rows)(
                 __m512 dx = _mm512_loadu_ps(x->g_d + 16 * g);
 
                 for (size_t o = 0; o < KERN_QDOT_ROWS * gb; o += 64)
-                        _mm_prefetch((const char *)ahead + KERN_QDOT_ROWS * gb * g + o, _MM_HINT_T0);
+                        _mm_prefetch((const char *)ahead + KERN_QDOT_ROWS * gb * g + o, QDOT_ROWS_HINT);
 #pragma GCC unroll 4
                 for (int r = 0; r < KERN_QDOT_ROWS; r++)
                         acc[r] = IFN(g32_group)(
