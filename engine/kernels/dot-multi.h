@@ -19,6 +19,16 @@
 
 #define MULTI_MAX KERN_QDOT_MULTI_MAX
 
+/* The weights are one stream (the rows of a matrix lie end to end), but these kernels spend so
+ * long on each byte that the hardware prefetcher alone left them waiting on memory: each group
+ * prefetches its bytes this far on, into L1. Llama-3.2-1B Q4_0, 4 sequences in the engine on 2
+ * threads (aid-infer bench -s 4, three alternated runs each): no prefetch 100-107 tok/s; 1024
+ * bytes on 115-121, 2048 114-124, 4096 115-120; into L2 (T1) 2048 bytes on 103-104, 8192
+ * 114-120. With 2048 bytes, Q4_K went from 91-93 to 101 tok/s, Q8_0 from 80-81 to 81-87. (The
+ * single-row kernels differ: their rows kernels prefetch into L2, see dot-int.h, and Q4_K's
+ * single-row kernel gained nothing from prefetches: 2 KiB on into L2 it was half as fast.) */
+#define MULTI_PREFETCH_BYTES 2048
+
 /* Q4_0 and Q8_0 read x side by side (struct kern_xqt), four blocks of four rows per 512-bit
  * vector: lane 4 beta + a of vector q of a group holds quad q of row a in block beta of the
  * group. The weights then need, in lane 4 beta + a, quad q of block beta: its 16 bytes of
@@ -218,8 +228,11 @@ static inline __attribute__((always_inline)) void MFN(qdot_multi_32)(const uint8
 #endif
         size_t g = 0;
 
-        for (; 4 * g + 4 <= nb; g++)
+        for (; 4 * g + 4 <= nb; g++) {
+                for (size_t o = 0; o < 4 * bb; o += 64)
+                        _mm_prefetch((const char *)row + 4 * g * bb + MULTI_PREFETCH_BYTES + o, _MM_HINT_T0);
                 MFN(group_32)(row + 4 * g * bb, q8, xt, g, acc, H);
+        }
         if (4 * g < nb) {
                 /* The last 1-3 blocks from a copy padded with zero blocks (scale 0, against x
                  * and offsets that kern_xqt_fill() zeroed): the group reads whole blocks. */
@@ -295,8 +308,11 @@ static void MFN(qdot_multi_q4_K)(const void *row, const struct kern_xq *x, const
 
         for (size_t r = 0; r < n; r++)
                 acc[r] = accm[r] = _mm256_setzero_ps();
-        for (; i + 2 <= nb; i += 2)
+        for (; i + 2 <= nb; i += 2) {
+                for (size_t o = 0; o < 2 * sizeof(*b); o += 64)
+                        _mm_prefetch((const char *)(b + i) + MULTI_PREFETCH_BYTES + o, _MM_HINT_T0);
                 MFN(q4k_multi_step)(b + i, x, n, i, true, acc, accm);
+        }
         if (i < nb)
                 MFN(q4k_multi_step)(b + i, x, n, i, false, acc, accm);
         for (size_t r = 0; r < n; r++)
