@@ -117,22 +117,6 @@ static inline __attribute__((always_inline)) float IFN(g32_tail)(
         return sum;
 }
 
-static inline __attribute__((always_inline)) float IFN(g32_qdot)(
-                const void *row, bool q5, const struct kern_xq *x, size_t n)
-{
-        const uint8_t *blk = row;
-        const size_t gb = q5 ? 4 * sizeof(struct block_q5_0) : 4 * sizeof(struct block_q4_0);
-        size_t nb = n / 32, ng = nb / 4;
-        __m512 acc = _mm512_setzero_ps();
-
-        for (size_t g = 0; g < ng; g++)
-                acc = IFN(g32_group)(blk + g * gb, q5, _mm512_loadu_si512(x->g_qs + 128 * g),
-                                _mm512_loadu_si512(x->g_qs + 128 * g + 64),
-                                _mm512_loadu_si512(x->g_off + 16 * g), _mm512_loadu_ps(x->g_d + 16 * g),
-                                acc);
-        return _mm512_reduce_add_ps(acc) + IFN(g32_tail)(row, q5, x, 4 * ng, nb);
-}
-
 /* KERN_QDOT_ROWS rows: x's group loaded once for all, and the next rows prefetched as
  * QDOT_ROWS_32 does (see there why). */
 static inline __attribute__((always_inline)) void IFN(g32_qdot_rows)(
@@ -161,16 +145,6 @@ static inline __attribute__((always_inline)) void IFN(g32_qdot_rows)(
         for (int r = 0; r < KERN_QDOT_ROWS; r++)
                 out[r] = _mm512_reduce_add_ps(acc[r]) +
                          IFN(g32_tail)(base + (size_t)r * rb, q5, x, 4 * ng, nb);
-}
-
-static float IFN(qdot_q4_0)(const void *row, const struct kern_xq *x, size_t n)
-{
-        return IFN(g32_qdot)(row, false, x, n);
-}
-
-static float IFN(qdot_q5_0)(const void *row, const struct kern_xq *x, size_t n)
-{
-        return IFN(g32_qdot)(row, true, x, n);
 }
 
 static void IFN(qdot_rows_q4_0)(const void *rows, size_t rb, const struct kern_xq *x, size_t n, float *out)
@@ -273,28 +247,45 @@ static inline __attribute__((always_inline)) float IFN(g32m_tail)(
         return sum;
 }
 
-static inline __attribute__((always_inline)) float IFN(g32m_qdot)(
-                const void *row, bool q5, const struct kern_xq *x, size_t n)
+/* The single-row kernel of all four types: q5 for Q5_0 and Q5_1, min for Q4_1 and Q5_1. The
+ * arguments are constants, so each caller gets its own code. */
+static inline __attribute__((always_inline)) float IFN(g32_qdot)(
+                const void *row, bool q5, bool min, const struct kern_xq *x, size_t n)
 {
         const uint8_t *blk = row;
-        const size_t gb = q5 ? 4 * sizeof(struct block_q5_1) : 4 * sizeof(struct block_q4_1);
+        const size_t gb = 4 * (q5 ? (min ? sizeof(struct block_q5_1) : sizeof(struct block_q5_0))
+                                  : (min ? sizeof(struct block_q4_1) : sizeof(struct block_q4_0)));
         size_t nb = n / 32, ng = nb / 4;
         __m512 acc = _mm512_setzero_ps();
 
-        for (size_t g = 0; g < ng; g++)
-                acc = IFN(g32m_group)(blk + g * gb, q5, _mm512_loadu_si512(x->g_qs + 128 * g),
-                                _mm512_loadu_si512(x->g_qs + 128 * g + 64),
-                                _mm512_loadu_si512(x->g_off + 16 * g), _mm512_loadu_ps(x->g_d + 16 * g),
-                                acc);
-        return _mm512_reduce_add_ps(acc) + IFN(g32m_tail)(row, q5, x, 4 * ng, nb);
+        for (size_t g = 0; g < ng; g++) {
+                __m512i xlo = _mm512_loadu_si512(x->g_qs + 128 * g),
+                        xhi = _mm512_loadu_si512(x->g_qs + 128 * g + 64);
+                __m512i off = _mm512_loadu_si512(x->g_off + 16 * g);
+                __m512 dx = _mm512_loadu_ps(x->g_d + 16 * g);
+                acc = min ? IFN(g32m_group)(blk + g * gb, q5, xlo, xhi, off, dx, acc)
+                          : IFN(g32_group)(blk + g * gb, q5, xlo, xhi, off, dx, acc);
+        }
+        return _mm512_reduce_add_ps(acc) +
+               (min ? IFN(g32m_tail)(row, q5, x, 4 * ng, nb) : IFN(g32_tail)(row, q5, x, 4 * ng, nb));
+}
+
+static float IFN(qdot_q4_0)(const void *row, const struct kern_xq *x, size_t n)
+{
+        return IFN(g32_qdot)(row, false, false, x, n);
+}
+
+static float IFN(qdot_q5_0)(const void *row, const struct kern_xq *x, size_t n)
+{
+        return IFN(g32_qdot)(row, true, false, x, n);
 }
 
 static float IFN(qdot_q4_1)(const void *row, const struct kern_xq *x, size_t n)
 {
-        return IFN(g32m_qdot)(row, false, x, n);
+        return IFN(g32_qdot)(row, false, true, x, n);
 }
 
 static float IFN(qdot_q5_1)(const void *row, const struct kern_xq *x, size_t n)
 {
-        return IFN(g32m_qdot)(row, true, x, n);
+        return IFN(g32_qdot)(row, true, true, x, n);
 }
