@@ -260,8 +260,14 @@ QDOT_ROWS_32(qdot_rows_q5_0, struct block_q5_0, QK5_0, Q5_0_DOT, Q5_0_OFF)
 #undef Q4_0_DOT
 #undef Q5_0_DOT
 
+#ifdef VNNI512
+#define KERN_QDOT_ROWS_TABLE_ENTRIES                                                    \
+        [GGML_TYPE_Q4_0] = IFN(qdot_rows_q4_0), [GGML_TYPE_Q5_0] = IFN(qdot_rows_q5_0), \
+        [GGML_TYPE_Q4_1] = IFN(qdot_rows_q4_1), [GGML_TYPE_Q5_1] = IFN(qdot_rows_q5_1)
+#else
 #define KERN_QDOT_ROWS_TABLE_ENTRIES \
         [GGML_TYPE_Q4_0] = IFN(qdot_rows_q4_0), [GGML_TYPE_Q5_0] = IFN(qdot_rows_q5_0)
+#endif
 #ifndef VNNI512
 QDOT_32_MIN(qdot_q4_1, struct block_q4_1, QK4_1, IFN(unpack_q4_1))
 QDOT_32_MIN(qdot_q5_1, struct block_q5_1, QK5_1, IFN(unpack_q5_1))

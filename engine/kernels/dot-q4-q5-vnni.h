@@ -117,53 +117,15 @@ static inline __attribute__((always_inline)) float IFN(g32_tail)(
         return sum;
 }
 
-/* KERN_QDOT_ROWS rows: x's group loaded once for all, and the next rows prefetched as
- * QDOT_ROWS_32 does (see there why). */
-static inline __attribute__((always_inline)) void IFN(g32_qdot_rows)(
-                const void *rows, bool q5, size_t rb, const struct kern_xq *x, size_t n, float *out)
-{
-        const uint8_t *base = rows, *ahead = base + QDOT_ROWS_AHEAD * KERN_QDOT_ROWS * rb;
-        const size_t gb = q5 ? 4 * sizeof(struct block_q5_0) : 4 * sizeof(struct block_q4_0);
-        size_t nb = n / 32, ng = nb / 4;
-        __m512 acc[KERN_QDOT_ROWS];
-
-        for (int r = 0; r < KERN_QDOT_ROWS; r++)
-                acc[r] = _mm512_setzero_ps();
-        for (size_t g = 0; g < ng; g++) {
-                __m512i xlo = _mm512_loadu_si512(x->g_qs + 128 * g),
-                        xhi = _mm512_loadu_si512(x->g_qs + 128 * g + 64);
-                __m512i off = _mm512_loadu_si512(x->g_off + 16 * g);
-                __m512 dx = _mm512_loadu_ps(x->g_d + 16 * g);
-
-                for (size_t o = 0; o < KERN_QDOT_ROWS * gb; o += 64)
-                        _mm_prefetch((const char *)ahead + KERN_QDOT_ROWS * gb * g + o, QDOT_ROWS_HINT);
-#pragma GCC unroll 4
-                for (int r = 0; r < KERN_QDOT_ROWS; r++)
-                        acc[r] = IFN(g32_group)(
-                                        base + (size_t)r * rb + g * gb, q5, xlo, xhi, off, dx, acc[r]);
-        }
-        for (int r = 0; r < KERN_QDOT_ROWS; r++)
-                out[r] = _mm512_reduce_add_ps(acc[r]) +
-                         IFN(g32_tail)(base + (size_t)r * rb, q5, x, 4 * ng, nb);
-}
-
-static void IFN(qdot_rows_q4_0)(const void *rows, size_t rb, const struct kern_xq *x, size_t n, float *out)
-{
-        IFN(g32_qdot_rows)(rows, false, rb, x, n, out);
-}
-
-static void IFN(qdot_rows_q5_0)(const void *rows, size_t rb, const struct kern_xq *x, size_t n, float *out)
-{
-        IFN(g32_qdot_rows)(rows, true, rb, x, n, out);
-}
-
 /* Q4_1 and Q5_1 (x = d q + m) take the same grouped x. A lane's weights times x's elements sum
  * to d (q . qx) + m (sum of qx), and minus that sum is the lane's g_off, so each lane adds
  * dx (d s - m off): the integer dot product needs no offset, the mins cost one multiply-add.
  * The 256-bit kernel does one block at a time with the min term in scalar floats: from L2 on
  * one Zen 4 core it streamed 13.5 (Q4_1) and 14.2 GB/s (Q5_1), these 23.6 and 19.4. Gathering
  * Q4_1's scales with scalar loads, as Q4_0's are, was slower here (22.4): a permute of the
- * group's first load takes all eight. */
+ * group's first load takes all eight. From DRAM, one thread, the rows kernel (4 rows, with
+ * prefetches) streams 24.0-24.9 (Q4_1) and 19.8-20.6 GB/s (Q5_1) where these single-row kernels
+ * stream 15.1-15.7 and 13.4-14.0. */
 
 /* Q4_1's group (20-byte blocks, 80 bytes): block beta's nibbles are dwords 5 beta + 1 .. 5 beta
  * + 4, taken from a load at the group and one 16 bytes on (dwords 4-19, indices 16-31); its d
@@ -247,14 +209,26 @@ static inline __attribute__((always_inline)) float IFN(g32m_tail)(
         return sum;
 }
 
+/* Bytes in a group of four blocks. */
+static inline size_t IFN(g32_group_bytes)(bool q5, bool min)
+{
+        return 4 * (q5 ? (min ? sizeof(struct block_q5_1) : sizeof(struct block_q5_0))
+                       : (min ? sizeof(struct block_q4_1) : sizeof(struct block_q4_0)));
+}
+
+static inline __attribute__((always_inline)) float IFN(g32_any_tail)(
+                const uint8_t *row, bool q5, bool min, const struct kern_xq *x, size_t first, size_t nb)
+{
+        return min ? IFN(g32m_tail)(row, q5, x, first, nb) : IFN(g32_tail)(row, q5, x, first, nb);
+}
+
 /* The single-row kernel of all four types: q5 for Q5_0 and Q5_1, min for Q4_1 and Q5_1. The
  * arguments are constants, so each caller gets its own code. */
 static inline __attribute__((always_inline)) float IFN(g32_qdot)(
                 const void *row, bool q5, bool min, const struct kern_xq *x, size_t n)
 {
         const uint8_t *blk = row;
-        const size_t gb = 4 * (q5 ? (min ? sizeof(struct block_q5_1) : sizeof(struct block_q5_0))
-                                  : (min ? sizeof(struct block_q4_1) : sizeof(struct block_q4_0)));
+        const size_t gb = IFN(g32_group_bytes)(q5, min);
         size_t nb = n / 32, ng = nb / 4;
         __m512 acc = _mm512_setzero_ps();
 
@@ -266,8 +240,7 @@ static inline __attribute__((always_inline)) float IFN(g32_qdot)(
                 acc = min ? IFN(g32m_group)(blk + g * gb, q5, xlo, xhi, off, dx, acc)
                           : IFN(g32_group)(blk + g * gb, q5, xlo, xhi, off, dx, acc);
         }
-        return _mm512_reduce_add_ps(acc) +
-               (min ? IFN(g32m_tail)(row, q5, x, 4 * ng, nb) : IFN(g32_tail)(row, q5, x, 4 * ng, nb));
+        return _mm512_reduce_add_ps(acc) + IFN(g32_any_tail)(row, q5, min, x, 4 * ng, nb);
 }
 
 static float IFN(qdot_q4_0)(const void *row, const struct kern_xq *x, size_t n)
@@ -288,4 +261,56 @@ static float IFN(qdot_q4_1)(const void *row, const struct kern_xq *x, size_t n)
 static float IFN(qdot_q5_1)(const void *row, const struct kern_xq *x, size_t n)
 {
         return IFN(g32_qdot)(row, true, true, x, n);
+}
+
+/* KERN_QDOT_ROWS rows of any of the four types: x's group loaded once for all, and later rows
+ * prefetched as QDOT_ROWS_32 does (see there why). Per row the same work as g32_qdot(). */
+static inline __attribute__((always_inline)) void IFN(g32_qdot_rows)(const void *rows, bool q5, bool min,
+                size_t rb, const struct kern_xq *x, size_t n, float *out)
+{
+        const uint8_t *base = rows, *ahead = base + QDOT_ROWS_AHEAD * KERN_QDOT_ROWS * rb;
+        const size_t gb = IFN(g32_group_bytes)(q5, min);
+        size_t nb = n / 32, ng = nb / 4;
+        __m512 acc[KERN_QDOT_ROWS];
+
+        for (int r = 0; r < KERN_QDOT_ROWS; r++)
+                acc[r] = _mm512_setzero_ps();
+        for (size_t g = 0; g < ng; g++) {
+                __m512i xlo = _mm512_loadu_si512(x->g_qs + 128 * g),
+                        xhi = _mm512_loadu_si512(x->g_qs + 128 * g + 64);
+                __m512i off = _mm512_loadu_si512(x->g_off + 16 * g);
+                __m512 dx = _mm512_loadu_ps(x->g_d + 16 * g);
+
+                for (size_t o = 0; o < KERN_QDOT_ROWS * gb; o += 64)
+                        _mm_prefetch((const char *)ahead + KERN_QDOT_ROWS * gb * g + o, QDOT_ROWS_HINT);
+#pragma GCC unroll 4
+                for (int r = 0; r < KERN_QDOT_ROWS; r++) {
+                        const uint8_t *blk = base + (size_t)r * rb + g * gb;
+                        acc[r] = min ? IFN(g32m_group)(blk, q5, xlo, xhi, off, dx, acc[r])
+                                     : IFN(g32_group)(blk, q5, xlo, xhi, off, dx, acc[r]);
+                }
+        }
+        for (int r = 0; r < KERN_QDOT_ROWS; r++)
+                out[r] = _mm512_reduce_add_ps(acc[r]) +
+                         IFN(g32_any_tail)(base + (size_t)r * rb, q5, min, x, 4 * ng, nb);
+}
+
+static void IFN(qdot_rows_q4_0)(const void *rows, size_t rb, const struct kern_xq *x, size_t n, float *out)
+{
+        IFN(g32_qdot_rows)(rows, false, false, rb, x, n, out);
+}
+
+static void IFN(qdot_rows_q5_0)(const void *rows, size_t rb, const struct kern_xq *x, size_t n, float *out)
+{
+        IFN(g32_qdot_rows)(rows, true, false, rb, x, n, out);
+}
+
+static void IFN(qdot_rows_q4_1)(const void *rows, size_t rb, const struct kern_xq *x, size_t n, float *out)
+{
+        IFN(g32_qdot_rows)(rows, false, true, rb, x, n, out);
+}
+
+static void IFN(qdot_rows_q5_1)(const void *rows, size_t rb, const struct kern_xq *x, size_t n, float *out)
+{
+        IFN(g32_qdot_rows)(rows, true, true, rb, x, n, out);
 }

@@ -1353,7 +1353,8 @@ static bool same_float(float a, float b)
 
 Test(kernels, qdot_rows_equal_single_rows)
 {
-        static const uint32_t types[] = { GGML_TYPE_Q4_0, GGML_TYPE_Q5_0 };
+        /* Q4_1 and Q5_1 have rows kernels at the AVX-512 VNNI level only. */
+        static const uint32_t types[] = { GGML_TYPE_Q4_0, GGML_TYPE_Q5_0, GGML_TYPE_Q4_1, GGML_TYPE_Q5_1 };
         static const size_t cols_32[] = { 32, 64, 96, 1152, 2080 };
         const size_t groups = 3, pad = 6;
 
@@ -1379,7 +1380,13 @@ Test(kernels, qdot_rows_equal_single_rows)
                         for (int level = AID_CPU_AVX2; level <= (int)aid_cpu_detect(); level++) {
                                 kern_qdot_rows_fn rfn = kern_qdot_rows_for((enum aid_cpu_level)level, type);
                                 kern_qdot_fn one = level_table(level)->qdot[type];
+                                bool min = type == GGML_TYPE_Q4_1 || type == GGML_TYPE_Q5_1;
 
+                                if (min && level < AID_CPU_AVX512_VNNI) {
+                                        cr_assert_null(rfn, "%s has no rows kernel at %s", t->name,
+                                                        aid_cpu_level_name(level));
+                                        continue;
+                                }
                                 cr_assert(rfn, "%s has a rows kernel at %s", t->name,
                                                 aid_cpu_level_name(level));
                                 for (size_t g = 0; g < groups; g++) {
