@@ -1,15 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 /* Part of dot-int.h, included there at the AVX-512 VNNI level only (VNNI512): the decode kernels
- * of Q4_0 and Q5_0 (and, at the end, of Q4_1 and Q5_1), four blocks (72 bytes for Q4_0) per
+ * of Q4_0 and Q5_0 (and, further down, of Q4_1 and Q5_1), four blocks (72 bytes for Q4_0) per
  * 512-bit step. The 256-bit kernels spend about twelve instructions on each 18-byte block
  * (unpack, one vpdpbusd, a scale conversion, a broadcast, a multiply, a conversion, a
- * multiply-add), so one Zen 4 core streamed only 15.5 GB/s where it reads 28. Here two loads and one permute
- * put block beta's 16 nibble bytes in 128-bit lane beta, its scale goes to that lane's four floats (four
- * scales converted at once, then one permute), and x comes in the matching grouped layout (kern_xq_group()):
- * about fourteen instructions per four blocks. Q5_0 (88 bytes per group) takes the same path with its fifth
- * bits added by two masked adds, the masks taken from its four qh by the permute that gathers
- * its scales.
+ * multiply-add), so one Zen 4 core streamed only 15.5 GB/s where it reads 28. Here two loads
+ * and one permute put block beta's 16 nibble bytes in 128-bit lane beta, its scale goes to that
+ * lane's four floats (four scales converted at once, then one permute), and x comes in the
+ * matching grouped layout (kern_xq_group()): about fourteen instructions per four blocks. Q5_0
+ * (88 bytes per group) takes the same path with its fifth bits added by two masked adds, the
+ * masks taken from its four qh by the permute that gathers its scales.
  *
  * Full groups of four blocks take the 512-bit path; the blocks past the last full group (a row
  * of 32 * (4 k + r) elements) take the 256-bit one, summed in float after the groups. The rows
@@ -158,6 +158,7 @@ static inline void IFN(q5_1_group)(const uint8_t *blk, __m512i *q, __m128i *dm, 
         *qh = _mm512_extracti32x4_epi32(p, 1);
 }
 
+/* As g32_group(), for Q5_1 (q5) or Q4_1. */
 static inline __attribute__((always_inline)) __m512 IFN(g32m_group)(
                 const uint8_t *blk, bool q5, __m512i xlo, __m512i xhi, __m512i off, __m512 dx, __m512 acc)
 {
@@ -216,6 +217,13 @@ static inline size_t IFN(g32_group_bytes)(bool q5, bool min)
                        : (min ? sizeof(struct block_q4_1) : sizeof(struct block_q4_0)));
 }
 
+static inline __attribute__((always_inline)) __m512 IFN(g32_any_group)(const uint8_t *blk, bool q5, bool min,
+                __m512i xlo, __m512i xhi, __m512i off, __m512 dx, __m512 acc)
+{
+        return min ? IFN(g32m_group)(blk, q5, xlo, xhi, off, dx, acc)
+                   : IFN(g32_group)(blk, q5, xlo, xhi, off, dx, acc);
+}
+
 static inline __attribute__((always_inline)) float IFN(g32_any_tail)(
                 const uint8_t *row, bool q5, bool min, const struct kern_xq *x, size_t first, size_t nb)
 {
@@ -237,8 +245,7 @@ static inline __attribute__((always_inline)) float IFN(g32_qdot)(
                         xhi = _mm512_loadu_si512(x->g_qs + 128 * g + 64);
                 __m512i off = _mm512_loadu_si512(x->g_off + 16 * g);
                 __m512 dx = _mm512_loadu_ps(x->g_d + 16 * g);
-                acc = min ? IFN(g32m_group)(blk + g * gb, q5, xlo, xhi, off, dx, acc)
-                          : IFN(g32_group)(blk + g * gb, q5, xlo, xhi, off, dx, acc);
+                acc = IFN(g32_any_group)(blk + g * gb, q5, min, xlo, xhi, off, dx, acc);
         }
         return _mm512_reduce_add_ps(acc) + IFN(g32_any_tail)(row, q5, min, x, 4 * ng, nb);
 }
@@ -284,11 +291,9 @@ static inline __attribute__((always_inline)) void IFN(g32_qdot_rows)(const void 
                 for (size_t o = 0; o < KERN_QDOT_ROWS * gb; o += 64)
                         _mm_prefetch((const char *)ahead + KERN_QDOT_ROWS * gb * g + o, QDOT_ROWS_HINT);
 #pragma GCC unroll 4
-                for (int r = 0; r < KERN_QDOT_ROWS; r++) {
-                        const uint8_t *blk = base + (size_t)r * rb + g * gb;
-                        acc[r] = min ? IFN(g32m_group)(blk, q5, xlo, xhi, off, dx, acc[r])
-                                     : IFN(g32_group)(blk, q5, xlo, xhi, off, dx, acc[r]);
-                }
+                for (int r = 0; r < KERN_QDOT_ROWS; r++)
+                        acc[r] = IFN(g32_any_group)(
+                                        base + (size_t)r * rb + g * gb, q5, min, xlo, xhi, off, dx, acc[r]);
         }
         for (int r = 0; r < KERN_QDOT_ROWS; r++)
                 out[r] = _mm512_reduce_add_ps(acc[r]) +
