@@ -1364,6 +1364,8 @@ static void on_model_state(void *userdata, const char *model_path, enum text_mod
 
         if (state == TEXT_MODEL_FAILED)
                 log_warning("Model %s failed to load: %s", model_path, reason ? reason : "unknown reason");
+        else if (state == TEXT_MODEL_LOADING && progress > 0)
+                log_info("Model %s: loading, %.0f%% read.", model_path, 100 * progress);
         else
                 log_info("Model %s: %s.", model_path, state_name(state));
         r = sd_bus_emit_properties_changed(
