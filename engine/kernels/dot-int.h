@@ -250,6 +250,8 @@ static_assert(KERN_QDOT_ROWS == 4, "QDOT_ROWS_32 spells out 4 rows");
 #define Q5_0_DOT(b, xv, off) DPBUSD(off, IFN(unpack_q5_0)(b), xv)
 
 #ifdef VNNI512
+#include "group32-vnni.h"
+
 #include "dot-q4-q5-vnni.h"
 #else
 QDOT_ROWS_32(qdot_rows_q4_0, struct block_q4_0, QK4_0, Q4_0_DOT, Q4_0_OFF)

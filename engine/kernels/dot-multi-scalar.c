@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <string.h>
+
 #include "kernels-internal.h"
 
 size_t kern_xqt_bytes(size_t cols)
@@ -72,6 +74,39 @@ static void qdot_multi_q4_0_scalar(const void *row, const struct kern_xq *x, con
                         for (int j = 0; j < QK4_0 / 2; j++)
                                 isum += q[j] * qx[j] + q[j + QK4_0 / 2] * qx[j + QK4_0 / 2];
                         isum -= 8 * x[r].s32[i];
+                        sum[r] += dw * x[r].d[i] * (float)isum;
+                }
+        }
+        for (size_t r = 0; r < n; r++)
+                out[r] = sum[r];
+}
+
+static void qdot_multi_q5_0_scalar(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,
+                size_t n, size_t cols, float *out)
+{
+        (void)xt;
+        const struct block_q5_0 *b = row;
+        float sum[KERN_QDOT_MULTI_MAX];
+
+        for (size_t r = 0; r < n; r++)
+                sum[r] = out[r];
+
+        for (size_t i = 0; i < cols / QK5_0; i++, b++) {
+                int q[QK5_0];
+                uint32_t qh;
+                float dw = kern_fp16_to_f32(b->d);
+
+                memcpy(&qh, b->qh, sizeof(qh));
+                for (int j = 0; j < QK5_0 / 2; j++) {
+                        q[j] = (b->qs[j] & 0xf) | (int)((qh >> j) & 1) << 4;
+                        q[j + QK5_0 / 2] = (b->qs[j] >> 4) | (int)((qh >> (j + QK5_0 / 2)) & 1) << 4;
+                }
+                for (size_t r = 0; r < n; r++) {
+                        const int8_t *qx = x[r].qs + QK5_0 * i;
+                        int isum = 0;
+                        for (int j = 0; j < QK5_0; j++)
+                                isum += q[j] * qx[j];
+                        isum -= 16 * x[r].s32[i];
                         sum[r] += dw * x[r].d[i] * (float)isum;
                 }
         }
@@ -192,6 +227,7 @@ static void qdot_multi_q6_K_scalar(const void *row, const struct kern_xq *x, con
 
 const kern_qdot_multi_fn kern_qdot_multi_scalar[_GGML_TYPE_MAX] = {
         [GGML_TYPE_Q4_0] = qdot_multi_q4_0_scalar,
+        [GGML_TYPE_Q5_0] = qdot_multi_q5_0_scalar,
         [GGML_TYPE_Q8_0] = qdot_multi_q8_0_scalar,
         [GGML_TYPE_Q4_K] = qdot_multi_q4_K_scalar,
         [GGML_TYPE_Q6_K] = qdot_multi_q6_K_scalar,

@@ -7,7 +7,7 @@
  *
  * The K types reproduce the single-row kernels' arithmetic exactly (exact integer sums per
  * super-block, then the same scalar float expression in the same order), so a row's result does
- * not depend on how many others share the pass. Q4_0 and Q8_0 work on x laid side by side
+ * not depend on how many others share the pass. Q4_0, Q5_0 and Q8_0 work on x laid side by side
  * (struct kern_xqt) and scale each block's exact integer sum once, where the single-row kernels
  * scale 8 partial sums per block: the same products in another float order, so they match the
  * single-row kernels within float rounding (|diff| <= 1e-5 * sum |w x|, as the levels do among
@@ -29,10 +29,11 @@
  * single-row kernel gained nothing from prefetches: 2 KiB on into L2 it was half as fast.) */
 #define MULTI_PREFETCH_BYTES 2048
 
-/* Q4_0 and Q8_0 read x side by side (struct kern_xqt), four blocks of four rows per 512-bit
+/* Q4_0, Q5_0 and Q8_0 read x side by side (struct kern_xqt), four blocks of four rows per 512-bit
  * vector: lane 4 beta + a of vector q of a group holds quad q of row a in block beta of the
  * group. The weights then need, in lane 4 beta + a, quad q of block beta: its 16 bytes of
- * nibbles (Q4_0) or each half of its 32 bytes (Q8_0) go once per group to the 128-bit lane beta,
+ * nibbles (Q4_0, and Q5_0 with its fifth bits, unpacked as the single-row kernels do, see
+ * group32-vnni.h) or each half of its 32 bytes (Q8_0) go once per group to the 128-bit lane beta,
  * and one in-lane vpshufd per vector broadcasts quad q to the four rows. A group takes 8
  * vpdpbusd, 8 vpshufd and about 10 other vector instructions, and its float work (one
  * conversion, one scale, one multiply-add) covers 16 block-rows: where each pair of blocks used
@@ -51,6 +52,21 @@
 #else
 #define Q8_BIAS 0
 #endif
+
+/* The 32-element types these kernels take: Q4_0, Q5_0 and Q8_0. */
+static inline size_t MFN(block_bytes_32)(uint32_t type)
+{
+        return type == GGML_TYPE_Q8_0   ? sizeof(struct block_q8_0)
+               : type == GGML_TYPE_Q5_0 ? sizeof(struct block_q5_0)
+                                        : sizeof(struct block_q4_0);
+}
+
+/* xt->off is -8 times x's block sums, Q4_0's offset; Q5_0's is 16 times, Q8_0's (made
+ * unsigned, Q8_BIAS) 128 times. */
+static inline int MFN(off_shift)(uint32_t type)
+{
+        return type == GGML_TYPE_Q8_0 ? 4 : type == GGML_TYPE_Q5_0 ? 1 : 0;
+}
 
 /* Vector q of half s (rows 4s..4s+3) of group g, of a layout with H halves. */
 static inline const int8_t *MFN(xqt_vec)(const struct kern_xqt *xt, size_t g, int q, int s, int H)
@@ -74,6 +90,8 @@ static inline __attribute__((always_inline)) __m256i MFN(shuffle_quad)(__m256i w
 }
 
 #ifdef MULTI512
+#include "group32-vnni.h"
+
 static inline __attribute__((always_inline)) __m512i MFN(quad512)(__m512i w, int q)
 {
         switch (q & 3) {
@@ -89,10 +107,11 @@ static inline __attribute__((always_inline)) __m512i MFN(quad512)(__m512i w, int
 }
 
 /* Group g (4 blocks at blk) against the H halves of xt: acc[s] plus its 16 lanes, scaled. */
-static inline __attribute__((always_inline)) void MFN(group_32)(
-                const uint8_t *blk, bool q8, const struct kern_xqt *xt, size_t g, __m512 acc[2], const int H)
+static inline __attribute__((always_inline)) void MFN(group_32)(const uint8_t *blk, uint32_t type,
+                const struct kern_xqt *xt, size_t g, __m512 acc[2], const int H)
 {
-        const size_t bb = q8 ? sizeof(struct block_q8_0) : sizeof(struct block_q4_0);
+        const bool q8 = type == GGML_TYPE_Q8_0;
+        const size_t bb = MFN(block_bytes_32)(type);
         __m512i lo, hi;
 
         if (q8) {
@@ -103,15 +122,11 @@ static inline __attribute__((always_inline)) void MFN(group_32)(
                                 simd_load256(blk + 3 * bb + 2), 1);
                 lo = _mm512_xor_si512(_mm512_shuffle_i64x2(a, b, 0x88), _mm512_set1_epi8((char)0x80));
                 hi = _mm512_xor_si512(_mm512_shuffle_i64x2(a, b, 0xdd), _mm512_set1_epi8((char)0x80));
+        } else if (type == GGML_TYPE_Q5_0) {
+                __m512i sc;
+                g32v_q5_0_nibbles(blk, &lo, &hi, &sc);
         } else {
-                /* Blocks 0 and 2 lie dword-aligned from blk + 2 (dwords 0-3 and 9-12), blocks 1 and 3
-                 * from blk + 8 (3-6 and 12-15): two loads inside the group and one permute. */
-                const __m512i idx =
-                                _mm512_setr_epi32(0, 1, 2, 3, 19, 20, 21, 22, 9, 10, 11, 12, 28, 29, 30, 31);
-                __m512i t = _mm512_permutex2var_epi32(
-                                _mm512_loadu_si512(blk + 2), idx, _mm512_loadu_si512(blk + 8));
-                lo = _mm512_and_si512(t, _mm512_set1_epi8(0xf));
-                hi = _mm512_and_si512(_mm512_srli_epi16(t, 4), _mm512_set1_epi8(0xf));
+                g32v_q4_0_nibbles(blk, &lo, &hi);
         }
         __m512 dw = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
                         _mm512_castps128_ps512(simd_f16x4_heads(blk, bb)));
@@ -120,7 +135,7 @@ static inline __attribute__((always_inline)) void MFN(group_32)(
         __m512i c[2][2];
         for (int s = 0; s < H; s++) {
                 __m512i off = _mm512_loadu_si512(xt->off + (g * (size_t)H + (size_t)s) * 16);
-                c[s][0] = q8 ? _mm512_slli_epi32(off, 4) : off;
+                c[s][0] = _mm512_slli_epi32(off, MFN(off_shift)(type));
                 c[s][1] = _mm512_setzero_si512();
         }
 #pragma GCC unroll 8
@@ -150,12 +165,26 @@ static inline void MFN(group_out)(const __m512 acc[2], size_t n, float *out, con
         }
 }
 #else
+/* Q5_0's fifth bits as 0x10 in the bytes whose bit is set: m0's 16 bits for the 128-bit lane of
+ * one block, m1's for the other's. */
+static inline __m256i MFN(fifth_bits)(uint32_t m0, uint32_t m1)
+{
+        const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0,
+                        0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+        const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+        __m256i v = _mm256_set_m128i(_mm_set1_epi16((short)m1), _mm_set1_epi16((short)m0));
+
+        v = _mm256_and_si256(_mm256_shuffle_epi8(v, spread), bit);
+        return _mm256_and_si256(_mm256_cmpeq_epi8(v, bit), _mm256_set1_epi8(0x10));
+}
+
 /* Group g (4 blocks at blk) against the H halves of xt, as two halves of two blocks: acc[s]
  * plus its lanes, scaled. */
-static inline __attribute__((always_inline)) void MFN(group_32)(
-                const uint8_t *blk, bool q8, const struct kern_xqt *xt, size_t g, __m256 acc[2], const int H)
+static inline __attribute__((always_inline)) void MFN(group_32)(const uint8_t *blk, uint32_t type,
+                const struct kern_xqt *xt, size_t g, __m256 acc[2], const int H)
 {
-        const size_t bb = q8 ? sizeof(struct block_q8_0) : sizeof(struct block_q4_0);
+        const bool q8 = type == GGML_TYPE_Q8_0;
+        const size_t bb = MFN(block_bytes_32)(type);
         __m128 f = simd_f16x4_heads(blk, bb);
 
         for (int e = 0; e < 2; e++) {
@@ -167,10 +196,19 @@ static inline __attribute__((always_inline)) void MFN(group_32)(
                         lo = _mm256_permute2x128_si256(a, b, 0x20);
                         hi = _mm256_permute2x128_si256(a, b, 0x31);
                 } else {
+                        /* The nibbles follow the scale (Q4_0) or the scale and qh (Q5_0). */
+                        const size_t at = type == GGML_TYPE_Q5_0 ? 6 : 2;
                         __m256i t = _mm256_loadu2_m128i(
-                                        (const __m128i *)(b1 + 2), (const __m128i *)(b0 + 2));
+                                        (const __m128i *)(b1 + at), (const __m128i *)(b0 + at));
                         lo = _mm256_and_si256(t, _mm256_set1_epi8(0xf));
                         hi = _mm256_and_si256(_mm256_srli_epi16(t, 4), _mm256_set1_epi8(0xf));
+                        if (type == GGML_TYPE_Q5_0) {
+                                uint32_t h0, h1;
+                                memcpy(&h0, b0 + 2, sizeof(h0));
+                                memcpy(&h1, b1 + 2, sizeof(h1));
+                                lo = _mm256_or_si256(lo, MFN(fifth_bits)(h0 & 0xffff, h1 & 0xffff));
+                                hi = _mm256_or_si256(hi, MFN(fifth_bits)(h0 >> 16, h1 >> 16));
+                        }
                 }
                 __m256 dw = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(f),
                                 _mm256_setr_epi32(2 * e, 2 * e, 2 * e, 2 * e, 2 * e + 1, 2 * e + 1,
@@ -178,8 +216,10 @@ static inline __attribute__((always_inline)) void MFN(group_32)(
                 __m256i c[2][2];
                 for (int s = 0; s < H; s++) {
                         c[s][0] = q8 ? _mm256_setzero_si256()
-                                     : simd_load256(xt->off + (g * (size_t)H + (size_t)s) * 16 +
-                                                       8 * (size_t)e);
+                                     : _mm256_slli_epi32(simd_load256(xt->off +
+                                                                         (g * (size_t)H + (size_t)s) * 16 +
+                                                                         8 * (size_t)e),
+                                                       MFN(off_shift)(type));
                         c[s][1] = _mm256_setzero_si256();
                 }
 #pragma GCC unroll 8
@@ -217,10 +257,10 @@ static inline void MFN(group_out)(const __m256 acc[2], size_t n, float *out, con
 }
 #endif
 
-static inline __attribute__((always_inline)) void MFN(qdot_multi_32)(const uint8_t *row, bool q8,
+static inline __attribute__((always_inline)) void MFN(qdot_multi_32)(const uint8_t *row, uint32_t type,
                 const struct kern_xqt *xt, size_t n, size_t cols, float *out, const int H)
 {
-        const size_t bb = q8 ? sizeof(struct block_q8_0) : sizeof(struct block_q4_0), nb = cols / 32;
+        const size_t bb = MFN(block_bytes_32)(type), nb = cols / 32;
 #ifdef MULTI512
         __m512 acc[2] = { _mm512_setzero_ps(), _mm512_setzero_ps() };
 #else
@@ -231,37 +271,32 @@ static inline __attribute__((always_inline)) void MFN(qdot_multi_32)(const uint8
         for (; 4 * g + 4 <= nb; g++) {
                 for (size_t o = 0; o < 4 * bb; o += 64)
                         _mm_prefetch((const char *)row + 4 * g * bb + MULTI_PREFETCH_BYTES + o, _MM_HINT_T0);
-                MFN(group_32)(row + 4 * g * bb, q8, xt, g, acc, H);
+                MFN(group_32)(row + 4 * g * bb, type, xt, g, acc, H);
         }
         if (4 * g < nb) {
                 /* The last 1-3 blocks from a copy padded with zero blocks (scale 0, against x
                  * and offsets that kern_xqt_fill() zeroed): the group reads whole blocks. */
                 uint8_t tail[4 * sizeof(struct block_q8_0)] = { 0 };
                 memcpy(tail, row + 4 * g * bb, (nb - 4 * g) * bb);
-                MFN(group_32)(tail, q8, xt, g, acc, H);
+                MFN(group_32)(tail, type, xt, g, acc, H);
         }
         MFN(group_out)(acc, n, out, H);
 }
 
-static void MFN(qdot_multi_q4_0)(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,
-                size_t n, size_t cols, float *out)
-{
-        (void)x;
-        if (xt->group == 4)
-                MFN(qdot_multi_32)(row, false, xt, n, cols, out, 1);
-        else
-                MFN(qdot_multi_32)(row, false, xt, n, cols, out, 2);
-}
-
-static void MFN(qdot_multi_q8_0)(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,
-                size_t n, size_t cols, float *out)
-{
-        (void)x;
-        if (xt->group == 4)
-                MFN(qdot_multi_32)(row, true, xt, n, cols, out, 1);
-        else
-                MFN(qdot_multi_32)(row, true, xt, n, cols, out, 2);
-}
+#define QDOT_MULTI_32(name, type)                                                                  \
+        static void MFN(name)(const void *row, const struct kern_xq *x, const struct kern_xqt *xt, \
+                        size_t n, size_t cols, float *out)                                         \
+        {                                                                                          \
+                (void)x;                                                                           \
+                if (xt->group == 4)                                                                \
+                        MFN(qdot_multi_32)(row, type, xt, n, cols, out, 1);                        \
+                else                                                                               \
+                        MFN(qdot_multi_32)(row, type, xt, n, cols, out, 2);                        \
+        }
+QDOT_MULTI_32(qdot_multi_q4_0, GGML_TYPE_Q4_0)
+QDOT_MULTI_32(qdot_multi_q5_0, GGML_TYPE_Q5_0)
+QDOT_MULTI_32(qdot_multi_q8_0, GGML_TYPE_Q8_0)
+#undef QDOT_MULTI_32
 
 /* The 16-bit scale j of a vector holding 8 of them in both lanes, broadcast. */
 static inline __m256i MFN(word_ctrl)(int j)
@@ -422,5 +457,6 @@ static void MFN(qdot_multi_q6_K)(const void *row, const struct kern_xq *x, const
 }
 
 #define KERN_QDOT_MULTI_ENTRIES                                                           \
-        [GGML_TYPE_Q4_0] = MFN(qdot_multi_q4_0), [GGML_TYPE_Q8_0] = MFN(qdot_multi_q8_0), \
-        [GGML_TYPE_Q4_K] = MFN(qdot_multi_q4_K), [GGML_TYPE_Q6_K] = MFN(qdot_multi_q6_K)
+        [GGML_TYPE_Q4_0] = MFN(qdot_multi_q4_0), [GGML_TYPE_Q5_0] = MFN(qdot_multi_q5_0), \
+        [GGML_TYPE_Q8_0] = MFN(qdot_multi_q8_0), [GGML_TYPE_Q4_K] = MFN(qdot_multi_q4_K), \
+        [GGML_TYPE_Q6_K] = MFN(qdot_multi_q6_K)

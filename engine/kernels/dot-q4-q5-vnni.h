@@ -9,55 +9,21 @@
  * lane's four floats (four scales converted at once, then one permute), and x comes in the
  * matching grouped layout (kern_xq_group()): about fourteen instructions per four blocks. Q5_0
  * (88 bytes per group) takes the same path with its fifth bits added by two masked adds, the
- * masks taken from its four qh by the permute that gathers its scales.
+ * masks taken from its four qh by the permute that gathers its scales. The unpacking of a group
+ * is in group32-vnni.h, shared with the multi-row kernels.
  *
  * Full groups of four blocks take the 512-bit path; the blocks past the last full group (a row
  * of 32 * (4 k + r) elements) take the 256-bit one, summed in float after the groups. The rows
  * kernel does per row exactly what the single-row kernel does, so their results are equal bit
  * for bit, as kern_qdot_rows_fn promises. */
 
-/* Four floats (one per block) each in the four lanes of its block's 128-bit lane. */
-static inline __m512 IFN(spread4)(__m128 f)
-{
-        const __m512i idx = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-
-        return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(f));
-}
-
-/* Q4_0's group: blocks 0 and 2 lie dword-aligned from blk + 2 (their nibbles are dwords 0-3 and
- * 9-12 of a load there), blocks 1 and 3 from blk + 8 (dwords 3-6 and 12-15); one dword permute
- * of the two loads, which stay inside the group's 72 bytes, puts block beta in 128-bit lane beta. */
-static inline __m512i IFN(q4_0_group_qs)(const uint8_t *blk)
-{
-        const __m512i idx = _mm512_setr_epi32(0, 1, 2, 3, 19, 20, 21, 22, 9, 10, 11, 12, 28, 29, 30, 31);
-
-        return _mm512_permutex2var_epi32(_mm512_loadu_si512(blk + 2), idx, _mm512_loadu_si512(blk + 8));
-}
-
-/* Its four f16 scales, each in the four float lanes of its block. A 512-bit vcvtph2ps of
- * permuted words (sixteen conversions for four values) cost a sixth of the kernel's time on
- * Zen 4 (kernel-bench from L2, one thread: 25.8 against 28.4 GB/s). */
+/* Q4_0's four f16 scales, each in the four float lanes of its block: scalar loads and one
+ * 128-bit conversion. A 512-bit vcvtph2ps of permuted words (sixteen conversions for four
+ * values) cost a sixth of the kernel's time on Zen 4 (kernel-bench from L2, one thread: 25.8
+ * against 28.4 GB/s). */
 static inline __m512 IFN(q4_0_group_d)(const uint8_t *blk)
 {
-        return IFN(spread4)(simd_f16x4_heads(blk, sizeof(struct block_q4_0)));
-}
-
-/* Q5_0's group (22-byte blocks, 88 bytes): from a load at the group (words 0-31) and one 24
- * bytes on (words 12-43, indices 32-63 of the pair), block beta's nibbles are words 11 beta + 3
- * .. 11 beta + 10. */
-static inline __m512i IFN(q5_0_group_qs_idx)(void)
-{
-        return _mm512_set_epi16(63, 62, 61, 60, 59, 58, 57, 56, 52, 31, 30, 29, 28, 27, 26, 25, 21, 20, 19,
-                        18, 17, 16, 15, 14, 10, 9, 8, 7, 6, 5, 4, 3);
-}
-
-/* Its scales (words 11 beta) in words 0-3, then the low words of the four qh (11 beta + 1: bit e
- * of block beta's elements 0-15) in words 16-19 and the high ones (11 beta + 2: elements 16-31)
- * in words 20-23. */
-static inline __m512i IFN(q5_0_group_d_idx)(void)
-{
-        return _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 55, 24, 13, 2, 54, 23, 12, 1, 0, 0, 0, 0, 0, 0, 0, 0,
-                        0, 0, 0, 0, 53, 22, 11, 0);
+        return g32v_spread4(simd_f16x4_heads(blk, sizeof(struct block_q4_0)));
 }
 
 /* acc plus the group at blk times x's group (xlo, xhi: its two vectors, off: minus the sums
@@ -66,28 +32,17 @@ static inline __m512i IFN(q5_0_group_d_idx)(void)
 static inline __attribute__((always_inline)) __m512 IFN(g32_group)(
                 const uint8_t *blk, bool q5, __m512i xlo, __m512i xhi, __m512i off, __m512 dx, __m512 acc)
 {
-        const __m512i m4 = _mm512_set1_epi8(0xf);
-        __m512i q, lo, hi;
+        __m512i lo, hi;
         __m512 dw;
 
         if (q5) {
-                __m512i a = _mm512_loadu_si512(blk), b = _mm512_loadu_si512(blk + 24);
-                __m512i p = _mm512_permutex2var_epi16(a, IFN(q5_0_group_d_idx)(), b);
-                __m128i qh = _mm512_extracti32x4_epi32(p, 2);
-                q = _mm512_permutex2var_epi16(a, IFN(q5_0_group_qs_idx)(), b);
-                dw = IFN(spread4)(_mm_cvtph_ps(_mm512_castsi512_si128(p)));
-                lo = _mm512_and_si512(q, m4);
-                hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
-                /* Bit 4 of a nibble is clear: adding 16 where qh says so is or-ing it in. */
-                lo = _mm512_mask_add_epi8(lo, (__mmask64)_mm_cvtsi128_si64(qh), lo, _mm512_set1_epi8(0x10));
-                hi = _mm512_mask_add_epi8(
-                                hi, (__mmask64)_mm_extract_epi64(qh, 1), hi, _mm512_set1_epi8(0x10));
+                __m512i sc;
+                g32v_q5_0_nibbles(blk, &lo, &hi, &sc);
+                dw = g32v_spread4(_mm_cvtph_ps(_mm512_castsi512_si128(sc)));
                 off = _mm512_slli_epi32(off, 4);
         } else {
-                q = IFN(q4_0_group_qs)(blk);
+                g32v_q4_0_nibbles(blk, &lo, &hi);
                 dw = IFN(q4_0_group_d)(blk);
-                lo = _mm512_and_si512(q, m4);
-                hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
                 off = _mm512_slli_epi32(off, 3);
         }
         __m512i s = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(off, lo, xlo), hi, xhi);

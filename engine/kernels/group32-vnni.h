@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Groups of four 32-element blocks in 512-bit vectors, at the AVX-512 VNNI level: block beta's
+ * 32 quants in 128-bit lane beta, elements 0-15 as the low nibbles ("lo") and 16-31 as the high
+ * ones ("hi"). The single-row kernels (dot-q4-q5-vnni.h) and the multi-row kernels
+ * (dot-multi.h) unpack Q4_0 and Q5_0 groups with these, so both read the weights alike. Every
+ * load stays inside the group: a row's last group never reads past the row. */
+
+#include <immintrin.h>
+#include <stdint.h>
+
+#include "kernels-internal.h"
+
+/* Four floats (one per block) each in the four lanes of its block's 128-bit lane. */
+static inline __m512 g32v_spread4(__m128 f)
+{
+        const __m512i idx = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+
+        return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(f));
+}
+
+/* Q4_0 (18-byte blocks, 72 bytes a group): blocks 0 and 2 lie dword-aligned from blk + 2 (their
+ * nibbles are dwords 0-3 and 9-12 of a load there), blocks 1 and 3 from blk + 8 (dwords 3-6 and
+ * 12-15); one dword permute of the two loads puts block beta in 128-bit lane beta. */
+static inline void g32v_q4_0_nibbles(const uint8_t *blk, __m512i *lo, __m512i *hi)
+{
+        const __m512i idx = _mm512_setr_epi32(0, 1, 2, 3, 19, 20, 21, 22, 9, 10, 11, 12, 28, 29, 30, 31);
+        __m512i q = _mm512_permutex2var_epi32(_mm512_loadu_si512(blk + 2), idx, _mm512_loadu_si512(blk + 8));
+
+        *lo = _mm512_and_si512(q, _mm512_set1_epi8(0xf));
+        *hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), _mm512_set1_epi8(0xf));
+}
+
+/* Q5_0 (22-byte blocks, 88 bytes a group), from a load at the group (words 0-31) and one 24
+ * bytes on (words 12-43, indices 32-63 of the pair): block beta's nibbles are words 11 beta + 3
+ * .. 11 beta + 10, its scale word 11 beta and its qh words 11 beta + 1 (bit e: element e) and
+ * 11 beta + 2 (element 16 + e). lo and hi get the fifth bits added (0..31, unsigned); the low
+ * 128 bits of *sc hold the four scales in words 0-3. */
+static inline void g32v_q5_0_nibbles(const uint8_t *blk, __m512i *lo, __m512i *hi, __m512i *sc)
+{
+        const __m512i qs_idx = _mm512_set_epi16(63, 62, 61, 60, 59, 58, 57, 56, 52, 31, 30, 29, 28, 27, 26,
+                        25, 21, 20, 19, 18, 17, 16, 15, 14, 10, 9, 8, 7, 6, 5, 4, 3);
+        /* Scales in words 0-3, the qh's low words in 16-19 and their high words in 20-23. */
+        const __m512i sc_idx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 55, 24, 13, 2, 54, 23, 12, 1, 0, 0,
+                        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 53, 22, 11, 0);
+        __m512i a = _mm512_loadu_si512(blk), b = _mm512_loadu_si512(blk + 24);
+        __m512i p = _mm512_permutex2var_epi16(a, sc_idx, b);
+        __m512i q = _mm512_permutex2var_epi16(a, qs_idx, b);
+        __m128i qh = _mm512_extracti32x4_epi32(p, 2);
+
+        *lo = _mm512_and_si512(q, _mm512_set1_epi8(0xf));
+        *hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), _mm512_set1_epi8(0xf));
+        /* Bit 4 of a nibble is clear: adding 16 where qh says so is or-ing it in. */
+        *lo = _mm512_mask_add_epi8(*lo, (__mmask64)_mm_cvtsi128_si64(qh), *lo, _mm512_set1_epi8(0x10));
+        *hi = _mm512_mask_add_epi8(*hi, (__mmask64)_mm_extract_epi64(qh, 1), *hi, _mm512_set1_epi8(0x10));
+        *sc = p;
+}
