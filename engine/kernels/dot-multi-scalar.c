@@ -114,6 +114,58 @@ static void qdot_multi_q5_0_scalar(const void *row, const struct kern_xq *x, con
                 out[r] = sum[r];
 }
 
+/* Q4_1 (q5 false) and Q5_1: sums and mins apart, added at the end, as their single-row twins. */
+static void qdot_multi_min_scalar(
+                const uint8_t *row, bool q5, const struct kern_xq *x, size_t n, size_t cols, float *out)
+{
+        const size_t bb = q5 ? sizeof(struct block_q5_1) : sizeof(struct block_q4_1);
+        float sum[KERN_QDOT_MULTI_MAX], mins[KERN_QDOT_MULTI_MAX];
+
+        for (size_t r = 0; r < n; r++)
+                sum[r] = out[r], mins[r] = 0.0f;
+
+        for (size_t i = 0; i < cols / 32; i++) {
+                const uint8_t *b = row + i * bb, *qs = b + (q5 ? 8 : 4);
+                uint16_t d, m;
+                uint32_t qh = 0;
+                int q[32];
+
+                memcpy(&d, b, sizeof(d));
+                memcpy(&m, b + 2, sizeof(m));
+                if (q5)
+                        memcpy(&qh, b + 4, sizeof(qh));
+                for (int j = 0; j < 16; j++) {
+                        q[j] = (qs[j] & 0xf) | (int)((qh >> j) & 1) << 4;
+                        q[j + 16] = (qs[j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4;
+                }
+                float dw = kern_fp16_to_f32(d), mw = kern_fp16_to_f32(m);
+                for (size_t r = 0; r < n; r++) {
+                        const int8_t *qx = x[r].qs + 32 * i;
+                        int isum = 0;
+                        for (int j = 0; j < 32; j++)
+                                isum += q[j] * qx[j];
+                        sum[r] += dw * x[r].d[i] * (float)isum;
+                        mins[r] += mw * x[r].d[i] * x[r].fs32[i];
+                }
+        }
+        for (size_t r = 0; r < n; r++)
+                out[r] = sum[r] + mins[r];
+}
+
+static void qdot_multi_q4_1_scalar(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,
+                size_t n, size_t cols, float *out)
+{
+        (void)xt;
+        qdot_multi_min_scalar(row, false, x, n, cols, out);
+}
+
+static void qdot_multi_q5_1_scalar(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,
+                size_t n, size_t cols, float *out)
+{
+        (void)xt;
+        qdot_multi_min_scalar(row, true, x, n, cols, out);
+}
+
 static void qdot_multi_q8_0_scalar(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,
                 size_t n, size_t cols, float *out)
 {
@@ -228,6 +280,8 @@ static void qdot_multi_q6_K_scalar(const void *row, const struct kern_xq *x, con
 const kern_qdot_multi_fn kern_qdot_multi_scalar[_GGML_TYPE_MAX] = {
         [GGML_TYPE_Q4_0] = qdot_multi_q4_0_scalar,
         [GGML_TYPE_Q5_0] = qdot_multi_q5_0_scalar,
+        [GGML_TYPE_Q4_1] = qdot_multi_q4_1_scalar,
+        [GGML_TYPE_Q5_1] = qdot_multi_q5_1_scalar,
         [GGML_TYPE_Q8_0] = qdot_multi_q8_0_scalar,
         [GGML_TYPE_Q4_K] = qdot_multi_q4_K_scalar,
         [GGML_TYPE_Q6_K] = qdot_multi_q6_K_scalar,

@@ -53,12 +53,28 @@
 #define Q8_BIAS 0
 #endif
 
-/* The 32-element types these kernels take: Q4_0, Q5_0 and Q8_0. */
+/* The 32-element types these kernels take: Q4_0, Q5_0, Q8_0, Q4_1 and Q5_1. */
 static inline size_t MFN(block_bytes_32)(uint32_t type)
 {
-        return type == GGML_TYPE_Q8_0   ? sizeof(struct block_q8_0)
-               : type == GGML_TYPE_Q5_0 ? sizeof(struct block_q5_0)
-                                        : sizeof(struct block_q4_0);
+        switch (type) {
+        case GGML_TYPE_Q8_0:
+                return sizeof(struct block_q8_0);
+        case GGML_TYPE_Q5_0:
+                return sizeof(struct block_q5_0);
+        case GGML_TYPE_Q4_1:
+                return sizeof(struct block_q4_1);
+        case GGML_TYPE_Q5_1:
+                return sizeof(struct block_q5_1);
+        default:
+                return sizeof(struct block_q4_0);
+        }
+}
+
+/* Q4_1 and Q5_1: x = d q + m, q unsigned. No offset in the integer sums; the mins meet x's
+ * block sums in float. */
+static inline bool MFN(has_min)(uint32_t type)
+{
+        return type == GGML_TYPE_Q4_1 || type == GGML_TYPE_Q5_1;
 }
 
 /* xt->off is -8 times x's block sums, Q4_0's offset; Q5_0's is 16 times, Q8_0's (made
@@ -125,17 +141,27 @@ static inline __attribute__((always_inline)) void MFN(group_32)(const uint8_t *b
         } else if (type == GGML_TYPE_Q5_0) {
                 __m512i sc;
                 g32v_q5_0_nibbles(blk, &lo, &hi, &sc);
+        } else if (type == GGML_TYPE_Q4_1 || type == GGML_TYPE_Q5_1) {
+                __m128i dm;
+                if (type == GGML_TYPE_Q5_1)
+                        g32v_q5_1_nibbles(blk, &lo, &hi, &dm);
+                else
+                        g32v_q4_1_nibbles(blk, &lo, &hi, &dm);
         } else {
                 g32v_q4_0_nibbles(blk, &lo, &hi);
         }
-        __m512 dw = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
-                        _mm512_castps128_ps512(simd_f16x4_heads(blk, bb)));
+        __m512 dw = g32v_spread4(simd_f16x4_heads(blk, bb));
+        /* The mins of Q4_1 and Q5_1, times -1/8 (see xt->off). */
+        __m512 mw = MFN(has_min)(type) ? g32v_spread4(_mm_mul_ps(simd_f16x4_heads(blk + 2, bb),
+                                                         _mm_set1_ps(-0.125f)))
+                                       : _mm512_setzero_ps();
         /* Two chains of products per half: one chain of 8 would make each group wait 8 times
          * their latency. The offsets start the first. */
         __m512i c[2][2];
         for (int s = 0; s < H; s++) {
                 __m512i off = _mm512_loadu_si512(xt->off + (g * (size_t)H + (size_t)s) * 16);
-                c[s][0] = _mm512_slli_epi32(off, MFN(off_shift)(type));
+                c[s][0] = MFN(has_min)(type) ? _mm512_setzero_si512()
+                                             : _mm512_slli_epi32(off, MFN(off_shift)(type));
                 c[s][1] = _mm512_setzero_si512();
         }
 #pragma GCC unroll 8
@@ -147,8 +173,14 @@ static inline __attribute__((always_inline)) void MFN(group_32)(const uint8_t *b
                                         c[s][q & 1], w, _mm512_loadu_si512(MFN(xqt_vec)(xt, g, q, s, H)));
         }
         for (int s = 0; s < H; s++) {
-                __m512 sc = _mm512_mul_ps(dw, _mm512_loadu_ps(xt->d + (g * (size_t)H + (size_t)s) * 16));
-                acc[s] = _mm512_fmadd_ps(sc, _mm512_cvtepi32_ps(_mm512_add_epi32(c[s][0], c[s][1])), acc[s]);
+                __m512 xd = _mm512_loadu_ps(xt->d + (g * (size_t)H + (size_t)s) * 16);
+                acc[s] = _mm512_fmadd_ps(_mm512_mul_ps(dw, xd),
+                                _mm512_cvtepi32_ps(_mm512_add_epi32(c[s][0], c[s][1])), acc[s]);
+                if (MFN(has_min)(type)) {
+                        /* m times the block's sum of x: xt->off is -8 times that sum. */
+                        __m512i off = _mm512_loadu_si512(xt->off + (g * (size_t)H + (size_t)s) * 16);
+                        acc[s] = _mm512_fmadd_ps(_mm512_mul_ps(mw, xd), _mm512_cvtepi32_ps(off), acc[s]);
+                }
         }
 }
 
@@ -186,6 +218,9 @@ static inline __attribute__((always_inline)) void MFN(group_32)(const uint8_t *b
         const bool q8 = type == GGML_TYPE_Q8_0;
         const size_t bb = MFN(block_bytes_32)(type);
         __m128 f = simd_f16x4_heads(blk, bb);
+        /* The mins of Q4_1 and Q5_1, times -1/8 (see xt->off). */
+        __m128 fm = MFN(has_min)(type) ? _mm_mul_ps(simd_f16x4_heads(blk + 2, bb), _mm_set1_ps(-0.125f))
+                                       : _mm_setzero_ps();
 
         for (int e = 0; e < 2; e++) {
                 const uint8_t *b0 = blk + 2 * (size_t)e * bb, *b1 = b0 + bb;
@@ -196,16 +231,18 @@ static inline __attribute__((always_inline)) void MFN(group_32)(const uint8_t *b
                         lo = _mm256_permute2x128_si256(a, b, 0x20);
                         hi = _mm256_permute2x128_si256(a, b, 0x31);
                 } else {
-                        /* The nibbles follow the scale (Q4_0) or the scale and qh (Q5_0). */
-                        const size_t at = type == GGML_TYPE_Q5_0 ? 6 : 2;
+                        /* The nibbles follow d (Q4_0), d and qh (Q5_0), d and m (Q4_1) or d, m and
+                         * qh (Q5_1); qh follows d or d and m. */
+                        const bool q5 = type == GGML_TYPE_Q5_0 || type == GGML_TYPE_Q5_1;
+                        const size_t at_qh = MFN(has_min)(type) ? 4 : 2, at = at_qh + (q5 ? 4 : 0);
                         __m256i t = _mm256_loadu2_m128i(
                                         (const __m128i *)(b1 + at), (const __m128i *)(b0 + at));
                         lo = _mm256_and_si256(t, _mm256_set1_epi8(0xf));
                         hi = _mm256_and_si256(_mm256_srli_epi16(t, 4), _mm256_set1_epi8(0xf));
-                        if (type == GGML_TYPE_Q5_0) {
+                        if (q5) {
                                 uint32_t h0, h1;
-                                memcpy(&h0, b0 + 2, sizeof(h0));
-                                memcpy(&h1, b1 + 2, sizeof(h1));
+                                memcpy(&h0, b0 + at_qh, sizeof(h0));
+                                memcpy(&h1, b1 + at_qh, sizeof(h1));
                                 lo = _mm256_or_si256(lo, MFN(fifth_bits)(h0 & 0xffff, h1 & 0xffff));
                                 hi = _mm256_or_si256(hi, MFN(fifth_bits)(h0 >> 16, h1 >> 16));
                         }
@@ -215,11 +252,16 @@ static inline __attribute__((always_inline)) void MFN(group_32)(const uint8_t *b
                                                 2 * e + 1, 2 * e + 1));
                 __m256i c[2][2];
                 for (int s = 0; s < H; s++) {
-                        c[s][0] = q8 ? _mm256_setzero_si256()
-                                     : _mm256_slli_epi32(simd_load256(xt->off +
-                                                                         (g * (size_t)H + (size_t)s) * 16 +
-                                                                         8 * (size_t)e),
-                                                       MFN(off_shift)(type));
+                        c[s]
+                         [0] = q8 || MFN(has_min)(type)
+                                               ? _mm256_setzero_si256()
+                                               : _mm256_slli_epi32(
+                                                                 simd_load256(xt->off +
+                                                                                 (g * (size_t)H +
+                                                                                                 (size_t)s) *
+                                                                                                 16 +
+                                                                                 8 * (size_t)e),
+                                                                 MFN(off_shift)(type));
                         c[s][1] = _mm256_setzero_si256();
                 }
 #pragma GCC unroll 8
@@ -236,11 +278,18 @@ static inline __attribute__((always_inline)) void MFN(group_32)(const uint8_t *b
                         }
                 }
                 for (int s = 0; s < H; s++) {
-                        __m256 sc = _mm256_mul_ps(
-                                        dw, _mm256_loadu_ps(xt->d + (g * (size_t)H + (size_t)s) * 16 +
-                                                            8 * (size_t)e));
-                        acc[s] = _mm256_fmadd_ps(
-                                        sc, _mm256_cvtepi32_ps(_mm256_add_epi32(c[s][0], c[s][1])), acc[s]);
+                        const size_t k = (g * (size_t)H + (size_t)s) * 16 + 8 * (size_t)e;
+                        __m256 xd = _mm256_loadu_ps(xt->d + k);
+                        acc[s] = _mm256_fmadd_ps(_mm256_mul_ps(dw, xd),
+                                        _mm256_cvtepi32_ps(_mm256_add_epi32(c[s][0], c[s][1])), acc[s]);
+                        if (MFN(has_min)(type)) {
+                                /* m times the block's sum of x: xt->off is -8 times that sum. */
+                                __m256 mw = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(fm),
+                                                _mm256_setr_epi32(2 * e, 2 * e, 2 * e, 2 * e, 2 * e + 1,
+                                                                2 * e + 1, 2 * e + 1, 2 * e + 1));
+                                acc[s] = _mm256_fmadd_ps(_mm256_mul_ps(mw, xd),
+                                                _mm256_cvtepi32_ps(simd_load256(xt->off + k)), acc[s]);
+                        }
                 }
         }
 }
@@ -296,6 +345,8 @@ static inline __attribute__((always_inline)) void MFN(qdot_multi_32)(const uint8
 QDOT_MULTI_32(qdot_multi_q4_0, GGML_TYPE_Q4_0)
 QDOT_MULTI_32(qdot_multi_q5_0, GGML_TYPE_Q5_0)
 QDOT_MULTI_32(qdot_multi_q8_0, GGML_TYPE_Q8_0)
+QDOT_MULTI_32(qdot_multi_q4_1, GGML_TYPE_Q4_1)
+QDOT_MULTI_32(qdot_multi_q5_1, GGML_TYPE_Q5_1)
 #undef QDOT_MULTI_32
 
 /* The 16-bit scale j of a vector holding 8 of them in both lanes, broadcast. */
@@ -458,5 +509,6 @@ static void MFN(qdot_multi_q6_K)(const void *row, const struct kern_xq *x, const
 
 #define KERN_QDOT_MULTI_ENTRIES                                                           \
         [GGML_TYPE_Q4_0] = MFN(qdot_multi_q4_0), [GGML_TYPE_Q5_0] = MFN(qdot_multi_q5_0), \
-        [GGML_TYPE_Q8_0] = MFN(qdot_multi_q8_0), [GGML_TYPE_Q4_K] = MFN(qdot_multi_q4_K), \
+        [GGML_TYPE_Q8_0] = MFN(qdot_multi_q8_0), [GGML_TYPE_Q4_1] = MFN(qdot_multi_q4_1), \
+        [GGML_TYPE_Q5_1] = MFN(qdot_multi_q5_1), [GGML_TYPE_Q4_K] = MFN(qdot_multi_q4_K), \
         [GGML_TYPE_Q6_K] = MFN(qdot_multi_q6_K)

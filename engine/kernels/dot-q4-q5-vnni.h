@@ -82,59 +82,20 @@ static inline __attribute__((always_inline)) float IFN(g32_tail)(
  * prefetches) streams 24.0-24.9 (Q4_1) and 19.8-20.6 GB/s (Q5_1) where these single-row kernels
  * stream 15.1-15.7 and 13.4-14.0. */
 
-/* Q4_1's group (20-byte blocks, 80 bytes): block beta's nibbles are dwords 5 beta + 1 .. 5 beta
- * + 4, taken from a load at the group and one 16 bytes on (dwords 4-19, indices 16-31); its d
- * and m (words 10 beta, 10 beta + 1) go to words 0-3 and 4-7 with one permute of the first. */
-static inline void IFN(q4_1_group)(const uint8_t *blk, __m512i *q, __m128i *dm)
-{
-        const __m512i qs_idx = _mm512_setr_epi32(1, 2, 3, 4, 6, 7, 8, 9, 11, 12, 13, 14, 28, 29, 30, 31);
-        const __m512i dm_idx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                        0, 0, 0, 0, 31, 21, 11, 1, 30, 20, 10, 0);
-        __m512i a = _mm512_loadu_si512(blk);
-
-        *q = _mm512_permutex2var_epi32(a, qs_idx, _mm512_loadu_si512(blk + 16));
-        *dm = _mm512_castsi512_si128(_mm512_permutexvar_epi16(dm_idx, a));
-}
-
-/* Q5_1's group (24-byte blocks, 96 bytes), from a load at the group (words 0-31) and one 32
- * bytes on (words 16-47, indices 32-63): block beta's nibbles are dwords 6 beta + 2 .. 6 beta +
- * 5; its d, m and the low and high words of its qh (words 12 beta .. 12 beta + 3) go to words
- * beta, 4 + beta, 8 + beta and 12 + beta. */
-static inline void IFN(q5_1_group)(const uint8_t *blk, __m512i *q, __m128i *dm, __m128i *qh)
-{
-        const __m512i qs_idx = _mm512_setr_epi32(2, 3, 4, 5, 8, 9, 10, 11, 14, 15, 24, 25, 28, 29, 30, 31);
-        const __m512i sc_idx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 55, 43, 15,
-                        3, 54, 42, 14, 2, 53, 41, 13, 1, 52, 40, 12, 0);
-        __m512i a = _mm512_loadu_si512(blk), b = _mm512_loadu_si512(blk + 32);
-        __m512i p = _mm512_permutex2var_epi16(a, sc_idx, b);
-
-        *q = _mm512_permutex2var_epi32(a, qs_idx, b);
-        *dm = _mm512_castsi512_si128(p);
-        *qh = _mm512_extracti32x4_epi32(p, 1);
-}
-
 /* As g32_group(), for Q5_1 (q5) or Q4_1. */
 static inline __attribute__((always_inline)) __m512 IFN(g32m_group)(
                 const uint8_t *blk, bool q5, __m512i xlo, __m512i xhi, __m512i off, __m512 dx, __m512 acc)
 {
-        const __m512i m4 = _mm512_set1_epi8(0xf);
         const __m512i d_idx = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
         const __m512i m_idx = _mm512_add_epi32(d_idx, _mm512_set1_epi32(4));
-        __m512i q, lo, hi;
-        __m128i dmh, qh;
+        __m512i lo, hi;
+        __m128i dmh;
 
         if (q5)
-                IFN(q5_1_group)(blk, &q, &dmh, &qh);
+                g32v_q5_1_nibbles(blk, &lo, &hi, &dmh);
         else
-                IFN(q4_1_group)(blk, &q, &dmh);
+                g32v_q4_1_nibbles(blk, &lo, &hi, &dmh);
         __m512 dm = _mm512_castps256_ps512(_mm256_cvtph_ps(dmh));
-        lo = _mm512_and_si512(q, m4);
-        hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
-        if (q5) {
-                lo = _mm512_mask_add_epi8(lo, (__mmask64)_mm_cvtsi128_si64(qh), lo, _mm512_set1_epi8(0x10));
-                hi = _mm512_mask_add_epi8(
-                                hi, (__mmask64)_mm_extract_epi64(qh, 1), hi, _mm512_set1_epi8(0x10));
-        }
         __m512i s = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, xlo), hi, xhi);
         __m512 t = _mm512_mul_ps(_mm512_permutexvar_ps(d_idx, dm), _mm512_cvtepi32_ps(s));
         t = _mm512_fnmadd_ps(_mm512_permutexvar_ps(m_idx, dm), _mm512_cvtepi32_ps(off), t);

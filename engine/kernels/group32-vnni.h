@@ -4,8 +4,8 @@
 /* Groups of four 32-element blocks in 512-bit vectors, at the AVX-512 VNNI level: block beta's
  * 32 quants in 128-bit lane beta, elements 0-15 as the low nibbles ("lo") and 16-31 as the high
  * ones ("hi"). The single-row kernels (dot-q4-q5-vnni.h) and the multi-row kernels
- * (dot-multi.h) unpack Q4_0 and Q5_0 groups with these, so both read the weights alike. Every
- * load stays inside the group: a row's last group never reads past the row. */
+ * (dot-multi.h) unpack Q4_0, Q5_0, Q4_1 and Q5_1 groups with these, so both read the weights
+ * alike. Every load stays inside the group: a row's last group never reads past the row. */
 
 #include <immintrin.h>
 #include <stdint.h>
@@ -32,6 +32,15 @@ static inline void g32v_q4_0_nibbles(const uint8_t *blk, __m512i *lo, __m512i *h
         *hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), _mm512_set1_epi8(0xf));
 }
 
+/* The fifth bits of a Q5 group: qh's low words (bit e: element e) in the low 64 bits of qh, its
+ * high words (element 16 + e) in the high 64 bits, block beta's at bits 16 beta. Bit 4 of a
+ * nibble is clear: adding 16 where qh says so is or-ing it in. */
+static inline void g32v_add_fifth_bits(__m128i qh, __m512i *lo, __m512i *hi)
+{
+        *lo = _mm512_mask_add_epi8(*lo, (__mmask64)_mm_cvtsi128_si64(qh), *lo, _mm512_set1_epi8(0x10));
+        *hi = _mm512_mask_add_epi8(*hi, (__mmask64)_mm_extract_epi64(qh, 1), *hi, _mm512_set1_epi8(0x10));
+}
+
 /* Q5_0 (22-byte blocks, 88 bytes a group), from a load at the group (words 0-31) and one 24
  * bytes on (words 12-43, indices 32-63 of the pair): block beta's nibbles are words 11 beta + 3
  * .. 11 beta + 10, its scale word 11 beta and its qh words 11 beta + 1 (bit e: element e) and
@@ -51,8 +60,42 @@ static inline void g32v_q5_0_nibbles(const uint8_t *blk, __m512i *lo, __m512i *h
 
         *lo = _mm512_and_si512(q, _mm512_set1_epi8(0xf));
         *hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), _mm512_set1_epi8(0xf));
-        /* Bit 4 of a nibble is clear: adding 16 where qh says so is or-ing it in. */
-        *lo = _mm512_mask_add_epi8(*lo, (__mmask64)_mm_cvtsi128_si64(qh), *lo, _mm512_set1_epi8(0x10));
-        *hi = _mm512_mask_add_epi8(*hi, (__mmask64)_mm_extract_epi64(qh, 1), *hi, _mm512_set1_epi8(0x10));
+        g32v_add_fifth_bits(qh, lo, hi);
         *sc = p;
+}
+
+/* Q4_1 (20-byte blocks, 80 bytes a group): block beta's nibbles are dwords 5 beta + 1 .. 5 beta
+ * + 4, taken from a load at the group and one 16 bytes on (dwords 4-19, indices 16-31); its d
+ * and m (words 10 beta, 10 beta + 1) go to words 0-3 and 4-7 of *dm, by one permute of the
+ * first load. */
+static inline void g32v_q4_1_nibbles(const uint8_t *blk, __m512i *lo, __m512i *hi, __m128i *dm)
+{
+        const __m512i qs_idx = _mm512_setr_epi32(1, 2, 3, 4, 6, 7, 8, 9, 11, 12, 13, 14, 28, 29, 30, 31);
+        const __m512i dm_idx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                        0, 0, 0, 0, 31, 21, 11, 1, 30, 20, 10, 0);
+        __m512i a = _mm512_loadu_si512(blk);
+        __m512i q = _mm512_permutex2var_epi32(a, qs_idx, _mm512_loadu_si512(blk + 16));
+
+        *lo = _mm512_and_si512(q, _mm512_set1_epi8(0xf));
+        *hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), _mm512_set1_epi8(0xf));
+        *dm = _mm512_castsi512_si128(_mm512_permutexvar_epi16(dm_idx, a));
+}
+
+/* Q5_1 (24-byte blocks, 96 bytes a group), from a load at the group (words 0-31) and one 32
+ * bytes on (words 16-47, indices 32-63): block beta's nibbles are dwords 6 beta + 2 .. 6 beta +
+ * 5; its d, m and the low and high words of its qh (words 12 beta .. 12 beta + 3) go to words
+ * beta, 4 + beta, 8 + beta and 12 + beta of one permute, whose low 128 bits are *dm. */
+static inline void g32v_q5_1_nibbles(const uint8_t *blk, __m512i *lo, __m512i *hi, __m128i *dm)
+{
+        const __m512i qs_idx = _mm512_setr_epi32(2, 3, 4, 5, 8, 9, 10, 11, 14, 15, 24, 25, 28, 29, 30, 31);
+        const __m512i sc_idx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 55, 43, 15,
+                        3, 54, 42, 14, 2, 53, 41, 13, 1, 52, 40, 12, 0);
+        __m512i a = _mm512_loadu_si512(blk), b = _mm512_loadu_si512(blk + 32);
+        __m512i p = _mm512_permutex2var_epi16(a, sc_idx, b);
+        __m512i q = _mm512_permutex2var_epi32(a, qs_idx, b);
+
+        *lo = _mm512_and_si512(q, _mm512_set1_epi8(0xf));
+        *hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), _mm512_set1_epi8(0xf));
+        g32v_add_fifth_bits(_mm512_extracti32x4_epi32(p, 1), lo, hi);
+        *dm = _mm512_castsi512_si128(p);
 }

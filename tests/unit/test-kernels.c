@@ -730,7 +730,7 @@ Test(kernels, matvec_threaded_equals_per_row)
 
 /* Several activation rows at once (the small-batch path of continuous batching) give, row for
  * row, what aid_matvec() gives each row alone, in every activation mode. With 8-bit x the
- * SIMD multi-row kernels of Q4_0, Q5_0 and Q8_0 scale each block's integer sum once where the
+ * SIMD multi-row kernels of the 32-element types scale each block's integer sum once where the
  * single-row kernels scale 8 partial sums, the same products in another float order, so they
  * are held to the levels' float bound, |diff| <= 1e-5 * sum_c |w_c x_c|; everything else (the
  * K types at every level, every type at the scalar level or with f32 x) is bit-identical. */
@@ -739,7 +739,7 @@ static bool multi_reorders(uint32_t type, enum aid_matvec_mode mode)
         enum aid_cpu_level level = aid_kernels_get_level();
 
         return aid_matvec_uses_q8x(type) && level >= AID_CPU_AVX2 && mode != AID_MATVEC_F32X &&
-               (type == GGML_TYPE_Q4_0 || type == GGML_TYPE_Q5_0 || type == GGML_TYPE_Q8_0);
+               ggml_type_traits_get(type)->block_elems == 32;
 }
 
 Test(kernels, matmul_rows_equals_matvec_per_row)
@@ -1184,8 +1184,8 @@ static const kern_qdot_multi_fn *multi_table(int level)
 
 Test(kernels, qdot_multi_levels_match_scalar)
 {
-        static const uint32_t types[] = { GGML_TYPE_Q4_0, GGML_TYPE_Q5_0, GGML_TYPE_Q8_0, GGML_TYPE_Q4_K,
-                GGML_TYPE_Q6_K };
+        static const uint32_t types[] = { GGML_TYPE_Q4_0, GGML_TYPE_Q5_0, GGML_TYPE_Q8_0, GGML_TYPE_Q4_1,
+                GGML_TYPE_Q5_1, GGML_TYPE_Q4_K, GGML_TYPE_Q6_K };
         static const size_t cols_32[] = { 32, 224, 288, 1152, 2048 }, cols_k[] = { 256, 768, 2304 };
         const size_t rows = 9;
 
