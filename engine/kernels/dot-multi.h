@@ -452,6 +452,61 @@ static void MFN(qdot_multi_q4_K)(const void *row, const struct kern_xq *x, const
 }
 #endif
 
+/* Q5_K: the steps of the single-row kernel (dot-int.h, the same at every level), each
+ * super-block's quants and scales unpacked once for the n rows; every row gets the same exact
+ * integer sums and the same float expression, so the same bits. */
+static void MFN(qdot_multi_q5_K)(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,
+                size_t n, size_t cols, float *out)
+{
+        (void)xt;
+        const struct block_q5_K *b = row;
+        const __m256i m4 = _mm256_set1_epi8(0xf), one = _mm256_set1_epi8(1);
+        float sum[MULTI_MAX];
+
+        for (size_t r = 0; r < n; r++)
+                sum[r] = out[r];
+        for (size_t i = 0; i < cols / QK_K; i++, b++) {
+                __m128i scb, mb;
+                __m256i q[8], sc[8];
+
+                for (size_t o = 0; o < sizeof(*b); o += 64)
+                        _mm_prefetch((const char *)b + MULTI_PREFETCH_BYTES + o, _MM_HINT_T0);
+                simd_k4_unpack(b->scales, &scb, &mb);
+                __m256i scv = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scb));
+                /* Bit k of each qh byte belongs to sub-block k (see the single-row kernel). */
+                __m256i h = simd_load256(b->qh);
+                for (int j = 0; j < QK_K / 64; j++) {
+                        __m256i v = simd_load256(b->qs + 32 * j);
+                        __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(h, one), 4);
+                        h = _mm256_srli_epi16(h, 1);
+                        __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(h, one), 4);
+                        h = _mm256_srli_epi16(h, 1);
+                        q[2 * j] = _mm256_or_si256(_mm256_and_si256(v, m4), h0);
+                        q[2 * j + 1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), h1);
+                        sc[2 * j] = _mm256_shuffle_epi8(scv, MFN(word_ctrl)(2 * j));
+                        sc[2 * j + 1] = _mm256_shuffle_epi8(scv, MFN(word_ctrl)(2 * j + 1));
+                }
+                float d = _cvtsh_ss(b->d), dmin = _cvtsh_ss(b->dmin);
+                for (size_t r = 0; r < n; r++) {
+                        const int8_t *qx = x[r].qs + QK_K * i;
+                        __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+                        for (int j = 0; j < QK_K / 64; j++) {
+                                acc0 = _mm256_add_epi32(
+                                                acc0, simd_scaled_dot(q[2 * j], qx + 64 * j, sc[2 * j]));
+                                acc1 = _mm256_add_epi32(acc1, simd_scaled_dot(q[2 * j + 1], qx + 64 * j + 32,
+                                                                              sc[2 * j + 1]));
+                        }
+                        int32_t isum = simd_hsum_i32(_mm256_add_epi32(acc0, acc1));
+                        int32_t imin = simd_hsum_i32x4(_mm_madd_epi16(
+                                        _mm_cvtepu8_epi16(mb), simd_load128(x[r].s32 + QK_K / 32 * i)));
+                        float dx = x[r].d[i];
+                        sum[r] += d * dx * (float)isum - dmin * dx * (float)imin;
+                }
+        }
+        for (size_t r = 0; r < n; r++)
+                out[r] = sum[r];
+}
+
 static void MFN(qdot_multi_q6_K)(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,
                 size_t n, size_t cols, float *out)
 {
@@ -511,4 +566,4 @@ static void MFN(qdot_multi_q6_K)(const void *row, const struct kern_xq *x, const
         [GGML_TYPE_Q4_0] = MFN(qdot_multi_q4_0), [GGML_TYPE_Q5_0] = MFN(qdot_multi_q5_0), \
         [GGML_TYPE_Q8_0] = MFN(qdot_multi_q8_0), [GGML_TYPE_Q4_1] = MFN(qdot_multi_q4_1), \
         [GGML_TYPE_Q5_1] = MFN(qdot_multi_q5_1), [GGML_TYPE_Q4_K] = MFN(qdot_multi_q4_K), \
-        [GGML_TYPE_Q6_K] = MFN(qdot_multi_q6_K)
+        [GGML_TYPE_Q5_K] = MFN(qdot_multi_q5_K), [GGML_TYPE_Q6_K] = MFN(qdot_multi_q6_K)

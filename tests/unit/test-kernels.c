@@ -1185,7 +1185,7 @@ static const kern_qdot_multi_fn *multi_table(int level)
 Test(kernels, qdot_multi_levels_match_scalar)
 {
         static const uint32_t types[] = { GGML_TYPE_Q4_0, GGML_TYPE_Q5_0, GGML_TYPE_Q8_0, GGML_TYPE_Q4_1,
-                GGML_TYPE_Q5_1, GGML_TYPE_Q4_K, GGML_TYPE_Q6_K };
+                GGML_TYPE_Q5_1, GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K };
         static const size_t cols_32[] = { 32, 224, 288, 1152, 2048 }, cols_k[] = { 256, 768, 2304 };
         const size_t rows = 9;
 
