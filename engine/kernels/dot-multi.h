@@ -7,7 +7,7 @@
  *
  * The K types reproduce the single-row kernels' arithmetic exactly (exact integer sums per
  * super-block, then the same scalar float expression in the same order), so a row's result does
- * not depend on how many others share the pass. Q4_0, Q5_0 and Q8_0 work on x laid side by side
+ * not depend on how many others share the pass. The 32-element types work on x laid side by side
  * (struct kern_xqt) and scale each block's exact integer sum once, where the single-row kernels
  * scale 8 partial sums per block: the same products in another float order, so they match the
  * single-row kernels within float rounding (|diff| <= 1e-5 * sum |w x|, as the levels do among
@@ -29,12 +29,13 @@
  * single-row kernel gained nothing from prefetches: 2 KiB on into L2 it was half as fast.) */
 #define MULTI_PREFETCH_BYTES 2048
 
-/* Q4_0, Q5_0 and Q8_0 read x side by side (struct kern_xqt), four blocks of four rows per 512-bit
- * vector: lane 4 beta + a of vector q of a group holds quad q of row a in block beta of the
- * group. The weights then need, in lane 4 beta + a, quad q of block beta: its 16 bytes of
- * nibbles (Q4_0, and Q5_0 with its fifth bits, unpacked as the single-row kernels do, see
- * group32-vnni.h) or each half of its 32 bytes (Q8_0) go once per group to the 128-bit lane beta,
- * and one in-lane vpshufd per vector broadcasts quad q to the four rows. A group takes 8
+/* The 32-element types read x side by side (struct kern_xqt), four blocks of four rows per
+ * 512-bit vector: lane 4 beta + a of vector q of a group holds quad q of row a in block beta of
+ * the group. The weights then need, in lane 4 beta + a, quad q of block beta: its 16 bytes of
+ * nibbles (Q4_0, Q4_1, and Q5_0 and Q5_1 with their fifth bits, unpacked as the single-row
+ * kernels do, see group32-vnni.h) or each half of its 32 bytes (Q8_0) go once per group to the
+ * 128-bit lane beta, and one in-lane vpshufd per vector broadcasts quad q to the four rows. The
+ * mins of Q4_1 and Q5_1 take one more multiply-add per group, in float. A group takes 8
  * vpdpbusd, 8 vpshufd and about 10 other vector instructions, and its float work (one
  * conversion, one scale, one multiply-add) covers 16 block-rows: where each pair of blocks used
  * to need its own unpack, its own shuffles to meet 8-lane groups of rows and its own float work
@@ -197,7 +198,7 @@ static inline void MFN(group_out)(const __m512 acc[2], size_t n, float *out, con
         }
 }
 #else
-/* Q5_0's fifth bits as 0x10 in the bytes whose bit is set: m0's 16 bits for the 128-bit lane of
+/* Q5_0's and Q5_1's fifth bits as 0x10 in the bytes whose bit is set: m0's 16 bits for the 128-bit lane of
  * one block, m1's for the other's. */
 static inline __m256i MFN(fifth_bits)(uint32_t m0, uint32_t m1)
 {
