@@ -361,7 +361,6 @@ static float IFN(qdot_q4_K)(const void *row, const struct kern_xq *x, size_t n)
 static float IFN(qdot_q5_K)(const void *row, const struct kern_xq *x, size_t n)
 {
         const struct block_q5_K *b = row;
-        const __m256i m4 = _mm256_set1_epi8(0xf), one = _mm256_set1_epi8(1);
         float sum = 0.0f;
 
         for (size_t i = 0; i < n / QK_K; i++, b++) {
@@ -371,18 +370,10 @@ static float IFN(qdot_q5_K)(const void *row, const struct kern_xq *x, size_t n)
 
                 simd_k4_unpack(b->scales, &sc, &m);
                 __m256i scv = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sc));
-                /* Bit k of each qh byte belongs to sub-block k: shift one bit down per
-                 * sub-block and take bit 0 (16-bit shifts: bits that cross into the byte
-                 * below stay above bit 0 for the 8 steps). */
                 __m256i h = simd_load256(b->qh);
                 for (int j = 0; j < QK_K / 64; j++) {
-                        __m256i q = simd_load256(b->qs + 32 * j);
-                        __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(h, one), 4);
-                        h = _mm256_srli_epi16(h, 1);
-                        __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(h, one), 4);
-                        h = _mm256_srli_epi16(h, 1);
-                        __m256i lo = _mm256_or_si256(_mm256_and_si256(q, m4), h0);
-                        __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), h1);
+                        __m256i lo, hi;
+                        simd_q5k_chunk(simd_load256(b->qs + 32 * j), &h, &lo, &hi);
                         acc0 = _mm256_add_epi32(acc0,
                                         simd_scaled_dot(lo, qx + 64 * j,
                                                         _mm256_shuffle_epi8(scv, IFN(word_ctrl)(2 * j))));

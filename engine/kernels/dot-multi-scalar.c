@@ -191,25 +191,31 @@ static void qdot_multi_q8_0_scalar(const void *row, const struct kern_xq *x, con
                 out[r] = sum[r];
 }
 
-static void qdot_multi_q4_K_scalar(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,
-                size_t n, size_t cols, float *out)
+/* Q4_K and (q5) Q5_K: each super-block's quants unpacked once, then met by the n rows as the
+ * single-row twins do. */
+static void qdot_multi_k45_scalar(
+                const void *row, bool q5, const struct kern_xq *x, size_t n, size_t cols, float *out)
 {
-        (void)xt;
-        const struct block_q4_K *b = row;
         float sum[KERN_QDOT_MULTI_MAX];
 
         for (size_t r = 0; r < n; r++)
                 sum[r] = out[r];
 
-        for (size_t i = 0; i < cols / QK_K; i++, b++) {
+        for (size_t i = 0; i < cols / QK_K; i++) {
+                const struct block_q4_K *b4 = (const struct block_q4_K *)row + i;
+                const struct block_q5_K *b5 = (const struct block_q5_K *)row + i;
+                const uint8_t *qs = q5 ? b5->qs : b4->qs;
                 uint8_t sc[8], m[8], q[QK_K];
-                float d = kern_fp16_to_f32(b->d), dmin = kern_fp16_to_f32(b->dmin);
+                float d = kern_fp16_to_f32(q5 ? b5->d : b4->d),
+                      dmin = kern_fp16_to_f32(q5 ? b5->dmin : b4->dmin);
 
-                kern_unpack_k4(b->scales, sc, m);
+                kern_unpack_k4(q5 ? b5->scales : b4->scales, sc, m);
                 for (int j = 0; j < QK_K / 64; j++)
                         for (int l = 0; l < 32; l++) {
-                                q[64 * j + l] = b->qs[32 * j + l] & 0xf;
-                                q[64 * j + 32 + l] = b->qs[32 * j + l] >> 4;
+                                int h0 = q5 ? (b5->qh[l] >> (2 * j)) & 1 : 0;
+                                int h1 = q5 ? (b5->qh[l] >> (2 * j + 1)) & 1 : 0;
+                                q[64 * j + l] = (uint8_t)((qs[32 * j + l] & 0xf) | h0 << 4);
+                                q[64 * j + 32 + l] = (uint8_t)((qs[32 * j + l] >> 4) | h1 << 4);
                         }
                 for (size_t r = 0; r < n; r++) {
                         const int8_t *qx = x[r].qs + QK_K * i;
@@ -233,48 +239,18 @@ static void qdot_multi_q4_K_scalar(const void *row, const struct kern_xq *x, con
                 out[r] = sum[r];
 }
 
+static void qdot_multi_q4_K_scalar(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,
+                size_t n, size_t cols, float *out)
+{
+        (void)xt;
+        qdot_multi_k45_scalar(row, false, x, n, cols, out);
+}
+
 static void qdot_multi_q5_K_scalar(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,
                 size_t n, size_t cols, float *out)
 {
         (void)xt;
-        const struct block_q5_K *b = row;
-        float sum[KERN_QDOT_MULTI_MAX];
-
-        for (size_t r = 0; r < n; r++)
-                sum[r] = out[r];
-
-        for (size_t i = 0; i < cols / QK_K; i++, b++) {
-                uint8_t sc[8], m[8], q[QK_K];
-                float d = kern_fp16_to_f32(b->d), dmin = kern_fp16_to_f32(b->dmin);
-
-                kern_unpack_k4(b->scales, sc, m);
-                for (int j = 0; j < QK_K / 64; j++)
-                        for (int l = 0; l < 32; l++) {
-                                q[64 * j + l] = (uint8_t)((b->qs[32 * j + l] & 0xf) |
-                                                          ((b->qh[l] >> (2 * j)) & 1) << 4);
-                                q[64 * j + 32 + l] = (uint8_t)((b->qs[32 * j + l] >> 4) |
-                                                               ((b->qh[l] >> (2 * j + 1)) & 1) << 4);
-                        }
-                for (size_t r = 0; r < n; r++) {
-                        const int8_t *qx = x[r].qs + QK_K * i;
-                        const int16_t *s32 = x[r].s32 + QK_K / 32 * i;
-                        int32_t isum = 0, imin = 0;
-                        for (int j = 0; j < QK_K / 64; j++) {
-                                int lo = 0, hi = 0;
-                                for (int l = 0; l < 32; l++) {
-                                        lo += q[64 * j + l] * qx[64 * j + l];
-                                        hi += q[64 * j + 32 + l] * qx[64 * j + 32 + l];
-                                }
-                                isum += sc[2 * j] * lo + sc[2 * j + 1] * hi;
-                        }
-                        for (int j = 0; j < 8; j++)
-                                imin += m[j] * s32[j];
-                        float dx = x[r].d[i];
-                        sum[r] += d * dx * (float)isum - dmin * dx * (float)imin;
-                }
-        }
-        for (size_t r = 0; r < n; r++)
-                out[r] = sum[r];
+        qdot_multi_k45_scalar(row, true, x, n, cols, out);
 }
 
 static void qdot_multi_q6_K_scalar(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,

@@ -461,7 +461,6 @@ static void MFN(qdot_multi_q5_K)(const void *row, const struct kern_xq *x, const
 {
         (void)xt;
         const struct block_q5_K *b = row;
-        const __m256i m4 = _mm256_set1_epi8(0xf), one = _mm256_set1_epi8(1);
         float sum[MULTI_MAX];
 
         for (size_t r = 0; r < n; r++)
@@ -474,16 +473,9 @@ static void MFN(qdot_multi_q5_K)(const void *row, const struct kern_xq *x, const
                         _mm_prefetch((const char *)b + MULTI_PREFETCH_BYTES + o, _MM_HINT_T0);
                 simd_k4_unpack(b->scales, &scb, &mb);
                 __m256i scv = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scb));
-                /* Bit k of each qh byte belongs to sub-block k (see the single-row kernel). */
                 __m256i h = simd_load256(b->qh);
                 for (int j = 0; j < QK_K / 64; j++) {
-                        __m256i v = simd_load256(b->qs + 32 * j);
-                        __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(h, one), 4);
-                        h = _mm256_srli_epi16(h, 1);
-                        __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(h, one), 4);
-                        h = _mm256_srli_epi16(h, 1);
-                        q[2 * j] = _mm256_or_si256(_mm256_and_si256(v, m4), h0);
-                        q[2 * j + 1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), h1);
+                        simd_q5k_chunk(simd_load256(b->qs + 32 * j), &h, &q[2 * j], &q[2 * j + 1]);
                         sc[2 * j] = _mm256_shuffle_epi8(scv, MFN(word_ctrl)(2 * j));
                         sc[2 * j + 1] = _mm256_shuffle_epi8(scv, MFN(word_ctrl)(2 * j + 1));
                 }

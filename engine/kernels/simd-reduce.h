@@ -63,6 +63,23 @@ static inline __m256i simd_scaled_dot(__m256i q, const int8_t *qx, __m256i sc)
         return _mm256_madd_epi16(_mm256_maddubs_epi16(q, simd_load256(qx)), sc);
 }
 
+/* Q5_K's 64-element chunk j: its 32 bytes of nibbles v with the fifth bits from *h, the
+ * super-block's qh advanced by j chunks. Bit k of each qh byte belongs to sub-block k: take bit
+ * 0 for the low nibbles (sub-block 2j) and the next for the high ones, shifting one bit down
+ * each time (16-bit shifts: bits that cross into the byte below stay above bit 0 for the 8
+ * steps). */
+static inline void simd_q5k_chunk(__m256i v, __m256i *h, __m256i *lo, __m256i *hi)
+{
+        const __m256i m4 = _mm256_set1_epi8(0xf), one = _mm256_set1_epi8(1);
+        __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(*h, one), 4);
+
+        *h = _mm256_srli_epi16(*h, 1);
+        __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(*h, one), 4);
+        *h = _mm256_srli_epi16(*h, 1);
+        *lo = _mm256_or_si256(_mm256_and_si256(v, m4), h0);
+        *hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), h1);
+}
+
 /* kern_unpack_k4() into registers: the 8 scales (u8) in the low 64 bits of *ret_sc, the mins
  * in *ret_m (4-byte stores read back by one 8-byte load would stall on store forwarding). */
 static inline void simd_k4_unpack(const uint8_t q[12], __m128i *ret_sc, __m128i *ret_m)
