@@ -356,6 +356,71 @@ static inline __m256i MFN(word_ctrl)(int j)
         return _mm256_set1_epi16((short)(2 * j | (2 * j + 1) << 8));
 }
 
+/* Q4_K (below the VNNI level) and Q5_K (q5, at every level): the steps of their 256-bit
+ * single-row kernels (dot-int.h), each super-block's quants and scales unpacked once for the n
+ * rows; every row gets the same exact integer sums and the same float expression as alone, so
+ * the same bits. */
+static inline __attribute__((always_inline)) void MFN(k45_multi)(
+                const void *row, bool q5, const struct kern_xq *x, size_t n, size_t cols, float *out)
+{
+        const struct block_q4_K *b4 = row;
+        const struct block_q5_K *b5 = row;
+        const size_t bb = q5 ? sizeof(*b5) : sizeof(*b4);
+        float sum[MULTI_MAX];
+
+        for (size_t r = 0; r < n; r++)
+                sum[r] = out[r];
+        for (size_t i = 0; i < cols / QK_K; i++) {
+                const uint8_t *blk = (const uint8_t *)row + i * bb, *qs = q5 ? b5[i].qs : b4[i].qs;
+                __m128i scb, mb;
+                __m256i q[8], sc[8];
+
+                for (size_t o = 0; o < bb; o += 64)
+                        _mm_prefetch((const char *)blk + MULTI_PREFETCH_BYTES + o, _MM_HINT_T0);
+                simd_k4_unpack(q5 ? b5[i].scales : b4[i].scales, &scb, &mb);
+                __m256i scv = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scb));
+                __m256i h = q5 ? simd_load256(b5[i].qh) : _mm256_setzero_si256();
+                for (int j = 0; j < QK_K / 64; j++) {
+                        __m256i v = simd_load256(qs + 32 * j);
+                        if (q5) {
+                                simd_q5k_chunk(v, &h, &q[2 * j], &q[2 * j + 1]);
+                        } else {
+                                q[2 * j] = _mm256_and_si256(v, _mm256_set1_epi8(0xf));
+                                q[2 * j + 1] = _mm256_and_si256(
+                                                _mm256_srli_epi16(v, 4), _mm256_set1_epi8(0xf));
+                        }
+                        sc[2 * j] = _mm256_shuffle_epi8(scv, MFN(word_ctrl)(2 * j));
+                        sc[2 * j + 1] = _mm256_shuffle_epi8(scv, MFN(word_ctrl)(2 * j + 1));
+                }
+                float d = _cvtsh_ss(q5 ? b5[i].d : b4[i].d), dmin = _cvtsh_ss(q5 ? b5[i].dmin : b4[i].dmin);
+                for (size_t r = 0; r < n; r++) {
+                        const int8_t *qx = x[r].qs + QK_K * i;
+                        __m256i acc0 = simd_scaled_dot(q[0], qx, sc[0]);
+                        __m256i acc1 = simd_scaled_dot(q[1], qx + 32, sc[1]);
+                        for (int j = 1; j < QK_K / 64; j++) {
+                                acc0 = _mm256_add_epi32(
+                                                acc0, simd_scaled_dot(q[2 * j], qx + 64 * j, sc[2 * j]));
+                                acc1 = _mm256_add_epi32(acc1, simd_scaled_dot(q[2 * j + 1], qx + 64 * j + 32,
+                                                                              sc[2 * j + 1]));
+                        }
+                        int32_t isum = simd_hsum_i32(_mm256_add_epi32(acc0, acc1));
+                        int32_t imin = simd_hsum_i32x4(_mm_madd_epi16(
+                                        _mm_cvtepu8_epi16(mb), simd_load128(x[r].s32 + QK_K / 32 * i)));
+                        float dx = x[r].d[i];
+                        sum[r] += d * dx * (float)isum - dmin * dx * (float)imin;
+                }
+        }
+        for (size_t r = 0; r < n; r++)
+                out[r] = sum[r];
+}
+
+static void MFN(qdot_multi_q5_K)(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,
+                size_t n, size_t cols, float *out)
+{
+        (void)xt;
+        MFN(k45_multi)(row, true, x, n, cols, out);
+}
+
 #ifdef MULTI512
 #include "dot-q4k-vnni.h"
 
@@ -410,95 +475,9 @@ static void MFN(qdot_multi_q4_K)(const void *row, const struct kern_xq *x, const
                 size_t n, size_t cols, float *out)
 {
         (void)xt;
-        const struct block_q4_K *b = row;
-        const __m256i m4 = _mm256_set1_epi8(0xf);
-        float sum[MULTI_MAX];
-
-        for (size_t r = 0; r < n; r++)
-                sum[r] = out[r];
-
-        for (size_t i = 0; i < cols / QK_K; i++, b++) {
-                __m128i scb, mb;
-                __m256i q[8], sc[8];
-
-                simd_k4_unpack(b->scales, &scb, &mb);
-                __m256i scv = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scb));
-                __m128i m16 = _mm_cvtepu8_epi16(mb);
-                for (int j = 0; j < QK_K / 64; j++) {
-                        __m256i v = simd_load256(b->qs + 32 * j);
-                        q[2 * j] = _mm256_and_si256(v, m4);
-                        q[2 * j + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-                        sc[2 * j] = _mm256_shuffle_epi8(scv, MFN(word_ctrl)(2 * j));
-                        sc[2 * j + 1] = _mm256_shuffle_epi8(scv, MFN(word_ctrl)(2 * j + 1));
-                }
-                float d = _cvtsh_ss(b->d), dmin = _cvtsh_ss(b->dmin);
-                for (size_t r = 0; r < n; r++) {
-                        const int8_t *qx = x[r].qs + QK_K * i;
-                        __m256i acc0 = simd_scaled_dot(q[0], qx, sc[0]);
-                        __m256i acc1 = simd_scaled_dot(q[1], qx + 32, sc[1]);
-                        for (int k = 2; k < 8; k += 2) {
-                                acc0 = _mm256_add_epi32(acc0, simd_scaled_dot(q[k], qx + 32 * k, sc[k]));
-                                acc1 = _mm256_add_epi32(acc1,
-                                                simd_scaled_dot(q[k + 1], qx + 32 * k + 32, sc[k + 1]));
-                        }
-                        int32_t isum = simd_hsum_i32(_mm256_add_epi32(acc0, acc1));
-                        int32_t imin = simd_hsum_i32x4(
-                                        _mm_madd_epi16(m16, simd_load128(x[r].s32 + QK_K / 32 * i)));
-                        float dx = x[r].d[i];
-                        sum[r] += d * dx * (float)isum - dmin * dx * (float)imin;
-                }
-        }
-        for (size_t r = 0; r < n; r++)
-                out[r] = sum[r];
+        MFN(k45_multi)(row, false, x, n, cols, out);
 }
 #endif
-
-/* Q5_K: the steps of the single-row kernel (dot-int.h, the same at every level), each
- * super-block's quants and scales unpacked once for the n rows; every row gets the same exact
- * integer sums and the same float expression, so the same bits. */
-static void MFN(qdot_multi_q5_K)(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,
-                size_t n, size_t cols, float *out)
-{
-        (void)xt;
-        const struct block_q5_K *b = row;
-        float sum[MULTI_MAX];
-
-        for (size_t r = 0; r < n; r++)
-                sum[r] = out[r];
-        for (size_t i = 0; i < cols / QK_K; i++, b++) {
-                __m128i scb, mb;
-                __m256i q[8], sc[8];
-
-                for (size_t o = 0; o < sizeof(*b); o += 64)
-                        _mm_prefetch((const char *)b + MULTI_PREFETCH_BYTES + o, _MM_HINT_T0);
-                simd_k4_unpack(b->scales, &scb, &mb);
-                __m256i scv = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scb));
-                __m256i h = simd_load256(b->qh);
-                for (int j = 0; j < QK_K / 64; j++) {
-                        simd_q5k_chunk(simd_load256(b->qs + 32 * j), &h, &q[2 * j], &q[2 * j + 1]);
-                        sc[2 * j] = _mm256_shuffle_epi8(scv, MFN(word_ctrl)(2 * j));
-                        sc[2 * j + 1] = _mm256_shuffle_epi8(scv, MFN(word_ctrl)(2 * j + 1));
-                }
-                float d = _cvtsh_ss(b->d), dmin = _cvtsh_ss(b->dmin);
-                for (size_t r = 0; r < n; r++) {
-                        const int8_t *qx = x[r].qs + QK_K * i;
-                        __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
-                        for (int j = 0; j < QK_K / 64; j++) {
-                                acc0 = _mm256_add_epi32(
-                                                acc0, simd_scaled_dot(q[2 * j], qx + 64 * j, sc[2 * j]));
-                                acc1 = _mm256_add_epi32(acc1, simd_scaled_dot(q[2 * j + 1], qx + 64 * j + 32,
-                                                                              sc[2 * j + 1]));
-                        }
-                        int32_t isum = simd_hsum_i32(_mm256_add_epi32(acc0, acc1));
-                        int32_t imin = simd_hsum_i32x4(_mm_madd_epi16(
-                                        _mm_cvtepu8_epi16(mb), simd_load128(x[r].s32 + QK_K / 32 * i)));
-                        float dx = x[r].d[i];
-                        sum[r] += d * dx * (float)isum - dmin * dx * (float)imin;
-                }
-        }
-        for (size_t r = 0; r < n; r++)
-                out[r] = sum[r];
-}
 
 static void MFN(qdot_multi_q6_K)(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,
                 size_t n, size_t cols, float *out)
