@@ -11,13 +11,15 @@
 #include "aid-errors.h"
 #include "bus-manager.h"
 #include "bus-policy.h"
+#include "bus-stream.h"
 #include "daemon.h"
 #include "log.h"
 #include "registry.h"
 #include "text-engine.h"
+#include "utf8.h"
 
 #define TEXT_INTERFACE     "org.aid.Daemon1.Text"
-#define REQUEST_INTERFACE  "org.aid.Daemon1.Request"
+#define REQUEST_INTERFACE  AID_REQUEST_INTERFACE
 #define CHAT_INTERFACE     "org.aid.Daemon1.Chat"
 #define REQUEST_PREFIX     AID_OBJECT_PATH "/request"
 #define CHAT_PREFIX        AID_OBJECT_PATH "/chat"
@@ -47,6 +49,7 @@ struct text_request {
         sd_bus_track *track;
         sd_bus_message *call; /* Generate: the call to answer */
         GString *text;        /* Generate: the text so far */
+        struct bus_stream *stream; /* the others: their Token signals */
         struct text_chat *chat;
         bool orphaned;
 };
@@ -531,8 +534,10 @@ static int new_unicast_signal(struct bus_text *bt, const char *path, const char 
         return 0;
 }
 
-static int append_stats(sd_bus_message *m, const struct text_stats *s, const char *model_id)
+static int append_stats(sd_bus_message *m, const struct text_stats *s, const char *model_id,
+                struct bus_stream *stream)
 {
+        uint64_t n_signals, send_usec;
         int r;
 
         r = sd_bus_message_open_container(m, 'a', "{sv}");
@@ -553,6 +558,12 @@ static int append_stats(sd_bus_message *m, const struct text_stats *s, const cha
                                 s->finish_reason ? s->finish_reason : "eos");
         if (r >= 0)
                 r = sd_bus_message_append(m, "{sv}", "model", "s", s->model_id ? s->model_id : model_id);
+        /* What streaming cost the daemon, for benchmarks (aid-load). */
+        bus_stream_get_cost(stream, &n_signals, &send_usec);
+        if (r >= 0 && stream)
+                r = sd_bus_message_append(m, "{sv}", "token_signals", "t", n_signals);
+        if (r >= 0 && stream)
+                r = sd_bus_message_append(m, "{sv}", "token_signals_send_us", "t", send_usec);
         if (r < 0)
                 return r;
         return sd_bus_message_close_container(m);
@@ -567,6 +578,7 @@ static struct text_request *request_free(struct text_request *req)
         if (req->chat && req->chat->running == req)
                 req->chat->running = NULL;
         sd_bus_track_unref(req->track);
+        bus_stream_unref(req->stream);
         sd_bus_message_unref(req->call);
         if (req->text)
                 g_string_free(req->text, true);
@@ -593,6 +605,7 @@ static void request_orphan(struct text_request *req, const char *why)
         if (req->orphaned)
                 return;
         req->orphaned = true;
+        bus_stream_close(req->stream);
         req->track = sd_bus_track_unref(req->track);
         if (req->chat && req->chat->running == req)
                 req->chat->running = NULL;
@@ -604,49 +617,23 @@ static void request_orphan(struct text_request *req, const char *why)
                 log_warning_errno(r, "Failed to cancel request %" PRIu64 ": %m", number);
 }
 
+/* Generate's text (streamed requests send theirs from the worker: bus-stream.h). */
 static void on_token(void *userdata, const char *text, size_t len)
 {
         struct text_request *req = userdata;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         _cleanup_free_ char *s = NULL;
-        size_t n = 0;
-        int r;
+        size_t n;
 
-        if (req->orphaned)
+        if (req->orphaned || !req->call)
                 return;
-        /* D-Bus strings must be valid UTF-8 without NUL (a byte token of a random model can be
-         * either): such bytes are dropped from the streamed and the whole text alike, so that the
-         * two stay equal and no message fails to build. */
         s = malloc(len + 1);
         if (!s) {
                 log_error_errno(-ENOMEM, "Out of memory");
                 return;
         }
-        for (const char *p = text, *end = text + len; p < end;) {
-                const char *bad = end;
-
-                g_utf8_validate(p, end - p, &bad);
-                for (; p < bad; p++)
-                        if (*p != '\0')
-                                s[n++] = *p;
-                if (p < end)
-                        p++; /* the invalid byte */
-        }
-        s[n] = '\0';
-        if (n == 0)
-                return;
-
-        if (req->call) {
-                g_string_append_len(req->text, s, (gssize)n);
-                return;
-        }
-        r = new_unicast_signal(req->bt, req->path, req->owner, REQUEST_INTERFACE, "Token", &m);
-        if (r >= 0)
-                r = sd_bus_message_append(m, "s", s);
-        if (r >= 0)
-                r = sd_bus_send(NULL, m, NULL);
-        if (r < 0)
-                log_warning_errno(r, "Failed to send a Token of request %" PRIu64 ": %m", req->number);
+        /* Dropped from the whole text as from the streamed pieces, so that the two stay equal. */
+        n = utf8_copy_dbus_string(s, text, len);
+        g_string_append_len(req->text, s, (gssize)n);
 }
 
 static void on_finished(void *userdata, const struct text_stats *stats)
@@ -656,6 +643,8 @@ static void on_finished(void *userdata, const struct text_stats *stats)
         int r = 0;
 
         if (!req->orphaned) {
+                /* What the worker could not send while this loop was busy goes first. */
+                bus_stream_flush(req->stream);
                 if (req->call) {
                         r = sd_bus_message_new_method_return(req->call, &m);
                         if (r >= 0)
@@ -664,7 +653,7 @@ static void on_finished(void *userdata, const struct text_stats *stats)
                         r = new_unicast_signal(
                                         req->bt, req->path, req->owner, REQUEST_INTERFACE, "Finished", &m);
                 if (r >= 0)
-                        r = append_stats(m, stats, req->model_id);
+                        r = append_stats(m, stats, req->model_id, req->stream);
                 if (r >= 0)
                         r = sd_bus_send(NULL, m, NULL);
                 if (r < 0)
@@ -685,6 +674,7 @@ static void on_failed(void *userdata, const char *error_name, const char *messag
         if (!message)
                 message = "generation failed";
         if (!req->orphaned) {
+                bus_stream_flush(req->stream);
                 if (req->call)
                         r = sd_bus_reply_method_errorf(req->call, error_name, "%s", message);
                 else {
@@ -769,6 +759,12 @@ static int request_new(struct bus_text *bt, sd_bus_message *m, const struct poli
         if (!with_object) {
                 req->call = sd_bus_message_ref(m);
                 req->text = g_string_new(NULL);
+        } else {
+                r = bus_stream_new(bt->d, req->path, req->owner, &req->stream);
+                if (r < 0) {
+                        request_free(req);
+                        return r;
+                }
         }
         r = track_owner(bt, req->owner, on_owner_gone_request, req, &req->track);
         if (r < 0) {
@@ -779,8 +775,17 @@ static int request_new(struct bus_text *bt, sd_bus_message *m, const struct poli
         return 0;
 }
 
+/* The engine releases a sink it accepted; one it refused is still ours. */
+static void sink_drop(struct text_job_params *p)
+{
+        if (p->sink.release)
+                p->sink.release(p->sink.data);
+        p->sink = (struct text_token_sink){};
+}
+
 static void fill_params(struct text_job_params *p, const struct policy_verdict *verdict,
-                const struct registry_entry *e, const char *prompt, const struct text_options *o)
+                const struct registry_entry *e, const char *prompt, const struct text_options *o,
+                struct text_request *req)
 {
         *p = (struct text_job_params){
                 .app_id = verdict->app_id,
@@ -793,6 +798,8 @@ static void fill_params(struct text_job_params *p, const struct policy_verdict *
                 .max_prompt_tokens = 0,
                 .stop = (const char *const *)o->stop,
         };
+        if (req->stream)
+                p->sink = bus_stream_sink(req->stream);
 }
 
 static int generate(sd_bus_message *m, struct bus_text *bt, bool stream, sd_bus_error *error)
@@ -831,9 +838,10 @@ static int generate(sd_bus_message *m, struct bus_text *bt, bool stream, sd_bus_
         r = request_new(bt, m, &verdict, e->id, stream, &req);
         if (r < 0)
                 return r;
-        fill_params(&params, &verdict, e, prompt, &o);
+        fill_params(&params, &verdict, e, prompt, &o, req);
         r = text_engine_submit(bt->engine, &params, &request_events, req, &req->job);
         if (r < 0) {
+                sink_drop(&params);
                 request_free(req);
                 return engine_error(r, "request", error);
         }
@@ -993,6 +1001,8 @@ static int method_cancel(sd_bus_message *m, void *userdata, sd_bus_error *error)
         struct text_request *req = userdata;
         int r;
 
+        /* No Token after the reply, though the worker may be a step away from noticing. */
+        bus_stream_close(req->stream);
         r = text_engine_cancel(req->bt->engine, req->job);
         /* -ENOENT: it ended a moment ago; its Finished or Failed is on its way. */
         if (r < 0 && r != -ENOENT)
@@ -1233,10 +1243,11 @@ static int method_send(sd_bus_message *m, void *userdata, sd_bus_error *error)
         r = request_new(bt, m, &verdict, e->id, true, &req);
         if (r < 0)
                 return r;
-        fill_params(&params, &verdict, e, message, &o);
+        fill_params(&params, &verdict, e, message, &o, req);
         r = text_engine_chat_send(
                         bt->engine, chat->engine_chat, message, &params, &request_events, req, &req->job);
         if (r < 0) {
+                sink_drop(&params);
                 request_free(req);
                 return engine_error(r, "message", error);
         }

@@ -2,11 +2,15 @@
 #include "daemon.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <systemd/sd-daemon.h>
+#include <unistd.h>
 
 #include "aid-errors.h"
 #include "bus-manager.h"
@@ -199,6 +203,46 @@ static int setup_signals(struct daemon *d)
         return 0;
 }
 
+static int on_bus_wake(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+        /* Nothing to do here: the wakeup alone makes the loop prepare again, and the bus's
+         * prepare step asks for POLLOUT while its write queue is not empty. */
+        (void)eventfd_read(fd, &(eventfd_t){ 0 });
+        return 0;
+}
+
+static int setup_bus_lock(struct daemon *d)
+{
+        int r;
+
+        r = -pthread_mutex_init(&d->bus_lock, NULL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the bus lock: %m");
+        d->bus_wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (d->bus_wake_fd < 0)
+                return log_error_errno(-errno, "Failed to create an eventfd: %m");
+        r = sd_event_add_io(d->event, &d->bus_wake, d->bus_wake_fd, EPOLLIN, on_bus_wake, d);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch the bus wakeup: %m");
+        return 0;
+}
+
+bool daemon_bus_trylock(struct daemon *d)
+{
+        return pthread_mutex_trylock(&d->bus_lock) == 0;
+}
+
+void daemon_bus_unlock(struct daemon *d)
+{
+        /* A send that found the socket full leaves the message in sd-bus's write queue, and the
+         * loop, asleep in epoll without POLLOUT, would not know. */
+        int events = sd_bus_get_events(d->bus);
+
+        pthread_mutex_unlock(&d->bus_lock);
+        if (events > 0 && (events & POLLOUT))
+                (void)eventfd_write(d->bus_wake_fd, 1);
+}
+
 static int connect_bus(struct daemon *d, const char *address)
 {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
@@ -264,6 +308,7 @@ int daemon_new(enum aid_bus_mode mode, const char *address, struct aid_conf *con
         if (!d)
                 return log_error_errno(-ENOMEM, "Out of memory");
         d->bus_mode = mode;
+        d->bus_wake_fd = -1;
         d->conf = *conf;
         *conf = (struct aid_conf){};
 
@@ -274,6 +319,9 @@ int daemon_new(enum aid_bus_mode mode, const char *address, struct aid_conf *con
         (void)sd_event_set_watchdog(d->event, true);
 
         r = setup_signals(d);
+        if (r < 0)
+                return r;
+        r = setup_bus_lock(d);
         if (r < 0)
                 return r;
 
@@ -323,11 +371,42 @@ struct daemon *daemon_free(struct daemon *d)
         sd_event_source_disable_unref(d->sighup);
         sd_bus_slot_unref(d->manager_slot);
         sd_bus_flush_close_unref(d->bus);
+        sd_event_source_disable_unref(d->bus_wake);
+        if (d->bus_wake_fd >= 0) {
+                close(d->bus_wake_fd);
+                pthread_mutex_destroy(&d->bus_lock);
+        }
         registry_free(d->registry);
         sd_event_unref(d->event);
         aid_conf_clear(&d->conf);
         free(d);
         return NULL;
+}
+
+/* sd_event_loop(), with d->bus_lock held except while waiting: the text worker sends its
+ * requests' Token signals itself (bus-stream.h), so that the loop does not wake once per token. */
+static int run_loop(struct daemon *d)
+{
+        int r, code = 0;
+
+        for (;;) {
+                pthread_mutex_lock(&d->bus_lock);
+                r = sd_event_prepare(d->event);
+                if (r == 0) {
+                        pthread_mutex_unlock(&d->bus_lock);
+                        r = sd_event_wait(d->event, UINT64_MAX);
+                        pthread_mutex_lock(&d->bus_lock);
+                }
+                if (r > 0)
+                        r = sd_event_dispatch(d->event);
+                pthread_mutex_unlock(&d->bus_lock);
+                if (r < 0)
+                        return r;
+                if (sd_event_get_state(d->event) == SD_EVENT_FINISHED)
+                        break;
+        }
+        r = sd_event_get_exit_code(d->event, &code);
+        return r < 0 ? r : code;
 }
 
 int daemon_run(struct daemon *d)
@@ -340,7 +419,7 @@ int daemon_run(struct daemon *d)
         log_info("Serving %zu models (%zu unusable) as %s on the %s bus.", usable, unusable, AID_BUS_NAME,
                         aid_bus_mode_to_string(d->bus_mode));
 
-        r = sd_event_loop(d->event);
+        r = run_loop(d);
         (void)sd_notify(false, "STOPPING=1");
         if (r < 0)
                 return log_error_errno(r, "The event loop failed: %m");

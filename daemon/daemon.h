@@ -4,6 +4,8 @@
 /* The daemon object: the sd-event loop, the bus connection, the model registry and the
  * inotify watches that keep the registry current. */
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
@@ -15,6 +17,12 @@
 struct daemon {
         sd_event *event;
         sd_bus *bus;
+        /* The loop holds bus_lock whenever it is not waiting for events, so another thread that
+         * holds it may use bus (daemon_bus_lock()). bus_wake wakes the loop when such a thread
+         * left output queued. */
+        pthread_mutex_t bus_lock;
+        int bus_wake_fd;
+        sd_event_source *bus_wake;
         enum aid_bus_mode bus_mode;
         struct aid_conf conf;
         struct registry *registry;
@@ -48,6 +56,13 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct daemon *, daemon_free);
 
 /* Runs the loop until SIGTERM/SIGINT (0) or the bus goes away (non-zero). */
 int daemon_run(struct daemon *d);
+
+/* For threads other than the loop's: while one holds this lock, it may build and send messages
+ * on d->bus. The loop's own callbacks run with the lock held and must not take it. trylock is
+ * false while the loop is busy (dispatching). Unlocking wakes the loop if a message is still
+ * queued for the socket, so that the loop writes it. */
+bool daemon_bus_trylock(struct daemon *d);
+void daemon_bus_unlock(struct daemon *d);
 
 /* Scans the model directories again, logs, updates the status and emits the change signals
  * when the set changed. *ret_changed may be NULL. */

@@ -70,6 +70,7 @@ struct job {
         size_t take;      /* prompt tokens in the current batch */
         bool passed_over; /* its prompt took no tokens in the last step (step-plan.h) */
         long logits_at;   /* index of this job's logits in the current batch, -1 none */
+        struct text_token_sink sink;
 };
 
 /* A conversation, on the worker's side. msgs[0] is the system prompt when there is one. */

@@ -339,6 +339,8 @@ static int job_new(struct text_engine *te, const struct text_job_params *p, cons
         j->seq = -1;
         rec->ev = *ev;
         rec->userdata = userdata;
+        if (p->sink.token)
+                j->sink = p->sink;
         *ret_job = j;
         *ret_rec = rec;
         return 0;
@@ -368,6 +370,7 @@ int text_engine_submit(struct text_engine *te, const struct text_job_params *par
                 return r;
         r = te_send_cmd(te, CMD_SUBMIT, j->id, j, NULL);
         if (r < 0) {
+                j->sink = (struct text_token_sink){}; /* refused: still the caller's */
                 text_job_free(j);
                 free(rec);
                 return r;
@@ -465,6 +468,7 @@ int text_engine_chat_send(struct text_engine *te, uint64_t chat, const char *mes
                 return r;
         r = te_send_cmd(te, CMD_SUBMIT, j->id, j, NULL);
         if (r < 0) {
+                j->sink = (struct text_token_sink){}; /* refused: still the caller's */
                 text_job_free(j);
                 free(rec);
                 return r;

@@ -11,7 +11,8 @@
  * The sd-event loop never waits for it: requests go to the worker through a locked queue,
  * events come back through another queue and an eventfd watched by the loop. Every callback
  * in struct text_events runs on the loop's thread; callbacks may call any function here except
- * text_engine_free().
+ * text_engine_free(). A job's text may go to a struct text_token_sink instead, on the worker's
+ * thread (a streamed request's Token signals: bus-stream.h).
  *
  * One text model is loaded at a time, on first use. A job for another model waits until the
  * running jobs of the loaded one have finished (no new job of the loaded model starts meanwhile),
@@ -51,6 +52,16 @@ struct text_engine_config {
         uint64_t idle_unload_usec; /* unload the model after this long unused; 0 = never */
 };
 
+/* Where a job's text can go instead of the token event: token() is called on the worker's
+ * thread, in order, with the same pieces events.token would get; release() once the job no
+ * longer needs it (on either thread). A streamed request sends each piece straight to its
+ * client this way, without waking the loop once per token. */
+struct text_token_sink {
+        void (*token)(void *data, const char *text, size_t len);
+        void (*release)(void *data);
+        void *data;
+};
+
 /* What one generation asks for. Strings are copied by the engine. */
 struct text_job_params {
         const char *app_id; /* the fairness key (from the policy's identity) */
@@ -62,6 +73,9 @@ struct text_job_params {
         uint32_t max_tokens;        /* > 0 */
         uint32_t max_prompt_tokens; /* 0 = the context's limit; more → TooLarge */
         const char *const *stop;    /* NULL-terminated, may be NULL */
+        /* Optional (token NULL: the text arrives as events). When the job is accepted, the
+         * engine owns the sink and releases it; when it is refused, the caller still does. */
+        struct text_token_sink sink;
 };
 
 struct text_stats {

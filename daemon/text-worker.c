@@ -49,6 +49,8 @@ struct job *text_job_free(struct job *j)
         aid_stop_free(j->stopper);
         free(j->answer);
         free(j->fix);
+        if (j->sink.release)
+                j->sink.release(j->sink.data);
         free(j);
         return NULL;
 }
@@ -544,7 +546,10 @@ static void emit(struct text_engine *te, struct job *j, const char *text, size_t
                         j->answer = a;
                 }
         }
-        te_post_token(te, j->id, text, len);
+        if (j->sink.token)
+                j->sink.token(j->sink.data, text, len);
+        else
+                te_post_token(te, j->id, text, len);
 }
 
 /* Releases what the detokenizer and the stop matcher hold back; true when that completed a

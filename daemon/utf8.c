@@ -76,3 +76,19 @@ int utf8_sanitize(const char *s, size_t len, char **buf, size_t *cap, size_t *re
         *ret_len = n;
         return 0;
 }
+
+size_t utf8_copy_dbus_string(char *dst, const char *src, size_t len)
+{
+        size_t n = 0;
+
+        for (const char *p = src, *end = src + len; p < end;) {
+                const char *ok_end = p + utf8_valid_prefix(p, (size_t)(end - p));
+                for (; p < ok_end; p++)
+                        if (*p != '\0')
+                                dst[n++] = *p;
+                if (p < end)
+                        p++; /* starts no valid character */
+        }
+        dst[n] = '\0';
+        return n;
+}

@@ -18,3 +18,4 @@
 #define AID_BUS_NAME                "org.aid.Daemon1"
 #define AID_OBJECT_PATH             "/org/aid/Daemon1"
 #define AID_MANAGER_INTERFACE       "org.aid.Daemon1.Manager"
+#define AID_REQUEST_INTERFACE       "org.aid.Daemon1.Request"

@@ -20,11 +20,16 @@
  *     daemon's own per-token time (1 / its tokens_per_second), median over requests. Signals are
  *     sent asynchronously, so this is what transport adds to the throughput an app sees; it is
  *     near 0 when the bus keeps up and grows when it does not.
- *   - CPU time: of aid's main thread (the sd-event loop that sends every signal and answers
- *     every call; /proc/PID/task/PID/schedstat, nanoseconds), and of this client process (all
+ *   - CPU time: of aid's main thread (the sd-event loop that answers every call and sends
+ *     Finished; /proc/PID/task/PID/schedstat, nanoseconds), and of this client process (all
  *     its threads: GDBus reads the socket on a thread of its own), during the run, divided by
  *     the Token signals delivered: the cost of a streamed token on each side, an upper bound
- *     since the calls that start and end requests are counted in too.
+ *     since the calls that start and end requests are counted in too;
+ *   - send time: aid's text worker sends the Token signals itself and counts, per request, the
+ *     CPU time of its thread that took (building each message and writing it to the socket,
+ *     which wakes the bus daemon); Finished's stats carry it (token_signals,
+ *     token_signals_send_us).
+ * aid's cost per streamed token is the bus thread's share plus the worker's send time.
  * The client uses one thread and one main loop: its own dispatch time is part of both. */
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
@@ -74,6 +79,8 @@ struct result {
         guint prompt_tokens, generated_tokens;
         guint64 daemon_ttft_us;
         double daemon_tps;
+        /* What the daemon says sending the Token signals cost its worker (CPU time). */
+        guint64 daemon_signals, daemon_send_us;
 };
 
 struct client {
@@ -132,6 +139,8 @@ static void on_signal(GDBusConnection *connection, const char *sender, const cha
                         r->generated_tokens = u;
                 g_variant_lookup(stats, "time_to_first_token_us", "t", &r->daemon_ttft_us);
                 g_variant_lookup(stats, "tokens_per_second", "d", &r->daemon_tps);
+                g_variant_lookup(stats, "token_signals", "t", &r->daemon_signals);
+                g_variant_lookup(stats, "token_signals_send_us", "t", &r->daemon_send_us);
                 request_end(c);
         } else if (g_str_equal(member, "Failed") && g_variant_is_of_type(params, G_VARIANT_TYPE("(ss)"))) {
                 const char *name, *message;
@@ -435,9 +444,10 @@ int main(int argc, char **argv)
         g_autoptr(GArray) client_tps = g_array_new(FALSE, FALSE, sizeof(double));
         g_autoptr(GArray) gap = g_array_new(FALSE, FALSE, sizeof(double));
         struct long_prompt_result lp = { 0 };
-        guint64 total_generated = 0, total_decode = 0, total_signals = 0;
+        guint64 total_generated = 0, total_decode = 0, total_signals = 0, daemon_signals = 0,
+                daemon_send_us = 0;
         gint64 aid_cpu_begin, aid_cpu_end, self_cpu_begin, self_cpu_end;
-        double aid_us_per_token = -1, self_us_per_token = -1;
+        double aid_us_per_token = -1, self_us_per_token = -1, send_us_per_token = -1;
         guint32 aid_pid;
         gint64 t_begin, t_end, first_token = G_MAXINT64, last_token = 0;
         guint n_ok = 0, n_failed = 0;
@@ -524,6 +534,8 @@ int main(int argc, char **argv)
                         n_ok++;
                         total_generated += r->generated_tokens;
                         total_signals += r->n_signals;
+                        daemon_signals += r->daemon_signals;
+                        daemon_send_us += r->daemon_send_us;
                         if (r->n_signals == 0)
                                 continue;
                         double ms = (r->first_us - r->start_us) / 1000.0;
@@ -546,6 +558,8 @@ int main(int argc, char **argv)
         wall_s = (t_end - t_begin) / 1e6;
         if (total_signals > 0 && aid_cpu_begin >= 0 && aid_cpu_end >= aid_cpu_begin)
                 aid_us_per_token = (aid_cpu_end - aid_cpu_begin) / 1e3 / (double)total_signals;
+        if (daemon_signals > 0)
+                send_us_per_token = (double)daemon_send_us / (double)daemon_signals;
         if (total_signals > 0 && self_cpu_begin >= 0 && self_cpu_end >= self_cpu_begin)
                 self_us_per_token = (self_cpu_end - self_cpu_begin) / 1e3 / (double)total_signals;
         aggregate_tps = wall_s > 0 ? total_generated / wall_s : 0;
@@ -585,6 +599,7 @@ int main(int argc, char **argv)
                 NUM("dbus_one_way_us", one_way_us);
                 NUM("dbus_rate_gap_us_per_token", percentile(gap, 0.5));
                 NUM("aid_bus_thread_cpu_us_per_token", aid_us_per_token);
+                NUM("aid_worker_send_us_per_token", send_us_per_token);
                 NUM("client_cpu_us_per_token", self_us_per_token);
                 INT("token_signals", (gint64)total_signals);
                 if (opt_long_prompt_tokens) {
@@ -637,6 +652,10 @@ int main(int argc, char **argv)
                         printf("dbus cpu us/token:       aid's bus thread unknown (its /proc entry is not "
                                "readable), this client %.1f\n",
                                         self_us_per_token);
+                if (send_us_per_token >= 0)
+                        printf("dbus send us/token:      %.1f CPU in aid's worker (build, write; its "
+                               "own count)\n",
+                                        send_us_per_token);
                 if (opt_long_prompt_tokens) {
                         printf("ttft idle ms:            %.1f\n", lp.ttft_idle_ms);
                         printf("ttft during long ms:     p50 %.1f, max %.1f (%u short requests while a "

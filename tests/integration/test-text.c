@@ -329,6 +329,13 @@ static uint32_t stat_u(GVariant *stats, const char *key)
         return v;
 }
 
+static uint64_t stat_t(GVariant *stats, const char *key)
+{
+        uint64_t v = 0;
+        cr_assert(g_variant_lookup(stats, key, "t", &v), "stats have no %s (t)", key);
+        return v;
+}
+
 static const char *stat_s(GVariant *stats, const char *key)
 {
         const char *v = NULL;
@@ -412,8 +419,108 @@ Test(text, streamed_tokens_equal_generate_and_finished_comes_last_once)
         cr_assert_gt(s->n_tokens, 1, "the text came in one piece: it was not streamed");
         cr_assert_eq(stat_u(s->stats, "generated_tokens"), stat_u(stats, "generated_tokens"));
         cr_assert_eq(stat_u(s->stats, "prompt_tokens"), 40);
+        /* The daemon's own count of what it sent, for aid-load's cost per token. */
+        cr_assert_eq(stat_t(s->stats, "token_signals"), s->n_tokens);
+        cr_assert_gt(stat_t(s->stats, "token_signals_send_us") + 1, 0);
         cr_assert_not(object_exists(stranger, path, REQUEST_IFACE), "the request object outlived Finished");
         collector_free(col);
+}
+
+/* Calls that keep aid's loop busy: each new one as soon as one returns, 8 in flight. */
+struct busy_loop {
+        GDBusConnection *c;
+        bool stop;
+        unsigned in_flight, done;
+};
+
+static void busy_call(struct busy_loop *b);
+
+static void on_busy_reply(GObject *source, GAsyncResult *res, gpointer p)
+{
+        struct busy_loop *b = p;
+        g_autoptr(GVariant) v = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), res, NULL);
+
+        b->in_flight--;
+        b->done++;
+        if (!b->stop)
+                busy_call(b);
+}
+
+static void busy_call(struct busy_loop *b)
+{
+        b->in_flight++;
+        g_dbus_connection_call(b->c, "org.aid.Daemon1", "/org/aid/Daemon1",
+                        "org.freedesktop.DBus.Introspectable", "Introspect", NULL, NULL,
+                        G_DBUS_CALL_FLAGS_NONE, -1, NULL, on_busy_reply, b);
+}
+
+static bool busy_drained(void *p)
+{
+        return ((struct busy_loop *)p)->in_flight == 0;
+}
+
+Test(text, streamed_text_stays_whole_and_in_order_while_the_loop_is_busy)
+{
+        g_autoptr(GDBusConnection) c = NULL, busy = NULL;
+        g_autoptr(GVariant) stats = NULL;
+        g_autofree char *prompt = NULL, *text = NULL, *path = NULL;
+        struct collector *col;
+        struct stream *s;
+
+        start(NULL);
+        c = connect_bus();
+        busy = connect_bus();
+        prompt = fixture_text(LLAMA ".prompt.txt");
+        text = generate(c, prompt, greedy(64), &stats);
+
+        /* The worker sends the pieces itself, but only when the loop is not dispatching; the
+         * pieces it must leave behind go with the next one or before Finished. */
+        struct busy_loop b = { .c = busy };
+        for (int i = 0; i < 8; i++)
+                busy_call(&b);
+        col = collector_new(c);
+        path = start_generation(c, prompt, greedy(64));
+        s = wait_end(col, path);
+        b.stop = true;
+        cr_assert(iterate_until(busy_drained, &b, WAIT_USEC));
+        g_usleep(100 * 1000);
+        while (g_main_context_iteration(NULL, false))
+                ;
+
+        cr_assert_null(s->error_name, "the request failed: %s", s->error_name);
+        cr_assert_eq(s->n_ends, 1, "Finished came %u times", s->n_ends);
+        cr_assert_not(s->signal_after_end, "a signal came after Finished");
+        cr_assert_str_eq(s->text->str, text, "the streamed text differs from Generate's");
+        cr_assert_eq(stat_t(s->stats, "token_signals"), s->n_tokens);
+        cr_assert_gt(b.done, 8, "the loop was not kept busy");
+        collector_free(col);
+}
+
+/* Incoming messages in the order the socket delivered them (a filter sees each on GDBus's
+ * thread before anything is dispatched): Token signals of path that came after the reply to
+ * the call with serial. */
+struct after_reply {
+        const char *path;
+        guint32 serial;
+        gint seen_reply, tokens_after;
+};
+
+static GDBusMessage *count_tokens_after_reply(
+                GDBusConnection *c, GDBusMessage *m, gboolean incoming, gpointer p)
+{
+        struct after_reply *a = p;
+
+        if (!incoming)
+                return m;
+        if (g_dbus_message_get_message_type(m) == G_DBUS_MESSAGE_TYPE_METHOD_RETURN &&
+                        g_dbus_message_get_reply_serial(m) == a->serial)
+                g_atomic_int_set(&a->seen_reply, 1);
+        else if (g_atomic_int_get(&a->seen_reply) &&
+                        g_dbus_message_get_message_type(m) == G_DBUS_MESSAGE_TYPE_SIGNAL &&
+                        g_strcmp0(g_dbus_message_get_member(m), "Token") == 0 &&
+                        g_strcmp0(g_dbus_message_get_path(m), a->path) == 0)
+                g_atomic_int_inc(&a->tokens_after);
+        return m;
 }
 
 Test(text, cancel_mid_stream_fails_with_cancelled_and_nothing_follows)
@@ -434,16 +541,28 @@ Test(text, cancel_mid_stream_fails_with_cancelled_and_nothing_follows)
         struct wait_stream w = { col, path, 1 };
         cr_assert(iterate_until(stream_has_tokens, &w, WAIT_USEC), "no token within 60 s");
 
-        v = call(c, path, REQUEST_IFACE, "Cancel", NULL, &e);
-        cr_assert(v, "Cancel failed: %s", e ? e->message : "?");
+        /* A serial of our own, far above GDBus's count, so that the filter knows the reply
+         * before the call is even sent. */
+        struct after_reply after = { .path = path, .serial = 0x7fff0000 };
+        guint filter = g_dbus_connection_add_filter(c, count_tokens_after_reply, &after, NULL);
+        g_autoptr(GDBusMessage) cancel =
+                        g_dbus_message_new_method_call("org.aid.Daemon1", path, REQUEST_IFACE, "Cancel");
+        g_dbus_message_set_serial(cancel, after.serial);
+        g_autoptr(GDBusMessage) reply = g_dbus_connection_send_message_with_reply_sync(c, cancel,
+                        G_DBUS_SEND_MESSAGE_FLAGS_PRESERVE_SERIAL, (int)(WAIT_USEC / 1000), NULL, NULL, &e);
+        cr_assert(reply && g_dbus_message_get_message_type(reply) == G_DBUS_MESSAGE_TYPE_METHOD_RETURN,
+                        "Cancel failed: %s", e ? e->message : "an error reply");
         n_at_cancel = ((struct stream *)g_hash_table_lookup(col->streams, path))->n_tokens;
         s = wait_end(col, path);
         g_usleep(200 * 1000);
         while (g_main_context_iteration(NULL, false))
                 ;
 
+        g_dbus_connection_remove_filter(c, filter);
         cr_assert_str_eq(s->error_name ? s->error_name : "(Finished)", "org.aid.Error.Cancelled");
         cr_assert_eq(s->n_ends, 1);
+        cr_assert_eq(g_atomic_int_get(&after.tokens_after), 0, "%d Token signals came after Cancel's reply",
+                        g_atomic_int_get(&after.tokens_after));
         cr_assert_not(s->signal_after_end, "a signal came after Failed");
         cr_assert_lt(s->n_tokens, 300, "cancelling did not stop the generation (%u tokens, %u at Cancel)",
                         s->n_tokens, n_at_cancel);

@@ -48,3 +48,19 @@ Test(utf8, sanitize_replaces_only_bad_bytes)
         cr_assert_str_eq(buf, "");
         free(buf);
 }
+
+Test(utf8, dbus_string_drops_nul_and_bad_bytes_only)
+{
+        char out[32];
+
+        /* D-Bus strings hold no NUL: a NUL token of a random model is dropped, not a cut. */
+        cr_assert_eq(utf8_copy_dbus_string(out, "a\0b", 3), 2);
+        cr_assert_str_eq(out, "ab");
+        cr_assert_eq(utf8_copy_dbus_string(out, "caf\xc3\xa9 \xff\xe2\x82\xac", 10), 9);
+        cr_assert_str_eq(out, "caf\xc3\xa9 \xe2\x82\xac");
+        /* A cut character at the end goes, the text before it stays. */
+        cr_assert_eq(utf8_copy_dbus_string(out, "ok\xe2\x82", 4), 2);
+        cr_assert_str_eq(out, "ok");
+        cr_assert_eq(utf8_copy_dbus_string(out, "\0\xff", 2), 0);
+        cr_assert_str_eq(out, "");
+}
