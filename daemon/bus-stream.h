@@ -4,7 +4,7 @@
 /* A streamed request's Token signals, sent by the text worker's thread itself. Were they events
  * for the loop, the loop would wake once per token only to copy the piece into a signal: on a
  * two-core machine whose cores both run inference, that wakeup preempts an inference thread and
- * cost 62-110 µs of CPU per token (BENCHMARKS.md).
+ * cost 62-93 µs of CPU per token (BENCHMARKS.md).
  *
  * The worker sends under the daemon's bus lock, which the loop holds while it dispatches. It
  * never waits for it: while the loop is busy, the text waits in the stream and goes out with
