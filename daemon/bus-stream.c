@@ -99,8 +99,10 @@ static void flush_locked(struct bus_stream *s)
         }
         s->pending_len = 0;
         pthread_mutex_unlock(&s->lock);
-        /* Once per stream: a bus that went away would otherwise log every token. */
-        if (r < 0 && !s->send_failed) {
+        /* Once per stream: a bus that went away would otherwise log every token. Not at all
+         * when the connection is closed: the daemon is exiting (sd-bus closes it as the loop
+         * ends, while the worker finishes its step) or lost the bus, which says so itself. */
+        if (r < 0 && r != -ENOTCONN && !s->send_failed) {
                 s->send_failed = true;
                 log_warning_errno(r, "Failed to send a Token signal to %s: %m", s->owner);
         }
