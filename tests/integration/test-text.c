@@ -523,6 +523,30 @@ static GDBusMessage *count_tokens_after_reply(
         return m;
 }
 
+Test(text, sigterm_while_streaming_exits_cleanly_and_quietly)
+{
+        g_autoptr(GDBusConnection) c = NULL;
+        g_autofree char *prompt = NULL, *path = NULL, *log = NULL;
+        struct collector *col;
+        int status;
+
+        start(NULL);
+        c = connect_bus();
+        prompt = fixture_text(LLAMA ".prompt.txt");
+        col = collector_new(c);
+        path = start_generation(c, prompt, greedy(400));
+        struct wait_stream w = { col, path, 3 };
+        cr_assert(iterate_until(stream_has_tokens, &w, WAIT_USEC), "no token within 60 s");
+
+        /* The worker sends Token signals itself and may be mid-step when the loop ends. */
+        status = testbus_stop_aid(&tb);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "aid's status on SIGTERM: %d", status);
+        cr_assert(g_file_get_contents(tb.aid_log, &log, NULL, NULL));
+        cr_assert(strstr(log, "Received SIGTERM, exiting."), "%s", log);
+        cr_assert_null(strstr(log, "Failed"), "%s", log);
+        collector_free(col);
+}
+
 Test(text, cancel_mid_stream_fails_with_cancelled_and_nothing_follows)
 {
         g_autoptr(GDBusConnection) c = NULL;
