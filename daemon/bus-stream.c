@@ -69,17 +69,30 @@ struct bus_stream *bus_stream_unref(struct bus_stream *s)
         return NULL;
 }
 
+int bus_new_unicast_signal(sd_bus *bus, const char *path, const char *owner, const char *interface,
+                const char *member, sd_bus_message **ret)
+{
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        int r;
+
+        r = sd_bus_message_new_signal(bus, &m, path, interface, member);
+        if (r < 0)
+                return r;
+        /* Streaming results are the caller's alone: a signal without a destination would be
+         * broadcast to every connection whose match rule covers it. */
+        r = sd_bus_message_set_destination(m, owner);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
 static int send_token(struct bus_stream *s, const char *text)
 {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int r;
 
-        r = sd_bus_message_new_signal(s->d->bus, &m, s->path, AID_REQUEST_INTERFACE, "Token");
-        if (r < 0)
-                return r;
-        /* The caller's alone: a signal without a destination would be broadcast to every
-         * connection whose match rule covers it. */
-        r = sd_bus_message_set_destination(m, s->owner);
+        r = bus_new_unicast_signal(s->d->bus, s->path, s->owner, AID_REQUEST_INTERFACE, "Token", &m);
         if (r >= 0)
                 r = sd_bus_message_append(m, "s", text);
         if (r >= 0)

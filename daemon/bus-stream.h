@@ -23,6 +23,10 @@
 
 struct bus_stream;
 
+/* A new signal for the unique name owner alone, from object path. */
+int bus_new_unicast_signal(sd_bus *bus, const char *path, const char *owner, const char *interface,
+                const char *member, sd_bus_message **ret);
+
 /* Signals from object path to the unique name owner only. */
 int bus_stream_new(struct daemon *d, const char *path, const char *owner, struct bus_stream **ret);
 struct bus_stream *bus_stream_ref(struct bus_stream *s);

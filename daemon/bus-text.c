@@ -47,8 +47,8 @@ struct text_request {
         char *model_id;
         uint64_t job;
         sd_bus_track *track;
-        sd_bus_message *call; /* Generate: the call to answer */
-        GString *text;        /* Generate: the text so far */
+        sd_bus_message *call;      /* Generate: the call to answer */
+        GString *text;             /* Generate: the text so far */
         struct bus_stream *stream; /* the others: their Token signals */
         struct text_chat *chat;
         bool orphaned;
@@ -512,28 +512,6 @@ static int engine_error(int r, const char *what, sd_bus_error *error)
         }
 }
 
-/* ---- signals to one connection ---- */
-
-static int new_unicast_signal(struct bus_text *bt, const char *path, const char *owner,
-                const char *interface, const char *member, sd_bus_message **ret)
-{
-        sd_bus_message *m = NULL;
-        int r;
-
-        r = sd_bus_message_new_signal(bt->d->bus, &m, path, interface, member);
-        if (r < 0)
-                return r;
-        /* Streaming results are the caller's alone: a signal without a destination would be
-         * broadcast to every connection whose match rule covers it. */
-        r = sd_bus_message_set_destination(m, owner);
-        if (r < 0) {
-                sd_bus_message_unref(m);
-                return r;
-        }
-        *ret = m;
-        return 0;
-}
-
 static int append_stats(sd_bus_message *m, const struct text_stats *s, const char *model_id,
                 struct bus_stream *stream)
 {
@@ -650,8 +628,8 @@ static void on_finished(void *userdata, const struct text_stats *stats)
                         if (r >= 0)
                                 r = sd_bus_message_append(m, "s", req->text->str);
                 } else
-                        r = new_unicast_signal(
-                                        req->bt, req->path, req->owner, REQUEST_INTERFACE, "Finished", &m);
+                        r = bus_new_unicast_signal(req->bt->d->bus, req->path, req->owner, REQUEST_INTERFACE,
+                                        "Finished", &m);
                 if (r >= 0)
                         r = append_stats(m, stats, req->model_id, req->stream);
                 if (r >= 0)
@@ -678,8 +656,8 @@ static void on_failed(void *userdata, const char *error_name, const char *messag
                 if (req->call)
                         r = sd_bus_reply_method_errorf(req->call, error_name, "%s", message);
                 else {
-                        r = new_unicast_signal(
-                                        req->bt, req->path, req->owner, REQUEST_INTERFACE, "Failed", &m);
+                        r = bus_new_unicast_signal(req->bt->d->bus, req->path, req->owner, REQUEST_INTERFACE,
+                                        "Failed", &m);
                         if (r >= 0)
                                 r = sd_bus_message_append(m, "ss", error_name, message);
                         if (r >= 0)
@@ -1068,8 +1046,8 @@ static void chat_emit_changed(struct text_chat *chat)
         uint32_t ctx = chat_context_size(chat);
         int r;
 
-        r = new_unicast_signal(chat->bt, chat->path, chat->owner, "org.freedesktop.DBus.Properties",
-                        "PropertiesChanged", &m);
+        r = bus_new_unicast_signal(chat->bt->d->bus, chat->path, chat->owner,
+                        "org.freedesktop.DBus.Properties", "PropertiesChanged", &m);
         if (r >= 0)
                 r = sd_bus_message_append(m, "s", CHAT_INTERFACE);
         if (r >= 0)
@@ -1098,7 +1076,8 @@ static void on_overflow(void *userdata, uint32_t dropped_turns)
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int r;
 
-        r = new_unicast_signal(chat->bt, chat->path, chat->owner, CHAT_INTERFACE, "ContextOverflow", &m);
+        r = bus_new_unicast_signal(
+                        chat->bt->d->bus, chat->path, chat->owner, CHAT_INTERFACE, "ContextOverflow", &m);
         if (r >= 0)
                 r = sd_bus_message_append(m, "u", dropped_turns);
         if (r >= 0)
