@@ -343,6 +343,26 @@ static const char *stat_s(GVariant *stats, const char *key)
         return v;
 }
 
+/* Lets signals still on their way arrive and be dispatched. */
+static void drain_late_signals(unsigned ms)
+{
+        g_usleep(ms * 1000);
+        while (g_main_context_iteration(NULL, false))
+                ;
+}
+
+/* What a whole stream promises: one Finished and nothing after it, Generate's text, and the
+ * daemon's own count of the Token signals that arrived (for aid-load's cost per token). */
+static void assert_whole_stream(const struct stream *s, const char *text)
+{
+        cr_assert_null(s->error_name, "the request failed: %s", s->error_name);
+        cr_assert_eq(s->n_ends, 1, "Finished came %u times", s->n_ends);
+        cr_assert_not(s->signal_after_end, "a signal came after Finished");
+        cr_assert_str_eq(s->text->str, text, "the streamed text differs from Generate's");
+        cr_assert_eq(stat_t(s->stats, "token_signals"), s->n_tokens);
+        cr_assert_gt(stat_t(s->stats, "token_signals_send_us"), 0, "sending took no time at all");
+}
+
 /* Whether an object exists, as another connection sees it: a stranger is refused at an existing
  * object (PermissionDenied) and told there is none at a removed one (UnknownObject). */
 static bool object_exists(GDBusConnection *stranger, const char *path, const char *iface)
@@ -407,21 +427,12 @@ Test(text, streamed_tokens_equal_generate_and_finished_comes_last_once)
         path = start_generation(c, prompt, greedy(64));
         cr_assert(g_str_has_prefix(path, "/org/aid/Daemon1/request/"), "%s", path);
         s = wait_end(col, path);
-        /* Anything late would arrive within this. */
-        g_usleep(100 * 1000);
-        while (g_main_context_iteration(NULL, false))
-                ;
+        drain_late_signals(100);
 
-        cr_assert_null(s->error_name, "the request failed: %s", s->error_name);
-        cr_assert_eq(s->n_ends, 1, "Finished came %u times", s->n_ends);
-        cr_assert_not(s->signal_after_end, "a signal came after Finished");
-        cr_assert_str_eq(s->text->str, text, "the streamed text differs from Generate's");
+        assert_whole_stream(s, text);
         cr_assert_gt(s->n_tokens, 1, "the text came in one piece: it was not streamed");
         cr_assert_eq(stat_u(s->stats, "generated_tokens"), stat_u(stats, "generated_tokens"));
         cr_assert_eq(stat_u(s->stats, "prompt_tokens"), 40);
-        /* The daemon's own count of what it sent, for aid-load's cost per token. */
-        cr_assert_eq(stat_t(s->stats, "token_signals"), s->n_tokens);
-        cr_assert_gt(stat_t(s->stats, "token_signals_send_us") + 1, 0);
         cr_assert_not(object_exists(stranger, path, REQUEST_IFACE), "the request object outlived Finished");
         collector_free(col);
 }
@@ -483,15 +494,9 @@ Test(text, streamed_text_stays_whole_and_in_order_while_the_loop_is_busy)
         s = wait_end(col, path);
         b.stop = true;
         cr_assert(iterate_until(busy_drained, &b, WAIT_USEC));
-        g_usleep(100 * 1000);
-        while (g_main_context_iteration(NULL, false))
-                ;
+        drain_late_signals(100);
 
-        cr_assert_null(s->error_name, "the request failed: %s", s->error_name);
-        cr_assert_eq(s->n_ends, 1, "Finished came %u times", s->n_ends);
-        cr_assert_not(s->signal_after_end, "a signal came after Finished");
-        cr_assert_str_eq(s->text->str, text, "the streamed text differs from Generate's");
-        cr_assert_eq(stat_t(s->stats, "token_signals"), s->n_tokens);
+        assert_whole_stream(s, text);
         cr_assert_gt(b.done, 8, "the loop was not kept busy");
         collector_free(col);
 }
@@ -578,9 +583,7 @@ Test(text, cancel_mid_stream_fails_with_cancelled_and_nothing_follows)
                         "Cancel failed: %s", e ? e->message : "an error reply");
         n_at_cancel = ((struct stream *)g_hash_table_lookup(col->streams, path))->n_tokens;
         s = wait_end(col, path);
-        g_usleep(200 * 1000);
-        while (g_main_context_iteration(NULL, false))
-                ;
+        drain_late_signals(200);
 
         g_dbus_connection_remove_filter(c, filter);
         cr_assert_str_eq(s->error_name ? s->error_name : "(Finished)", "org.aid.Error.Cancelled");
