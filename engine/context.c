@@ -42,23 +42,6 @@ void aid_op_embed(const struct aid_context *c, const struct aid_batch_entry *e, 
         }
 }
 
-void aid_op_rmsnorm(
-                float *out, const float *x, const struct aid_weight *w, size_t n, uint32_t dim, float eps)
-{
-        const float *g = w->data;
-
-        for (size_t i = 0; i < n; i++) {
-                const float *xi = x + i * dim;
-                float *oi = out + i * dim;
-                double ss = 0;
-                for (uint32_t j = 0; j < dim; j++)
-                        ss += (double)xi[j] * xi[j];
-                float scale = 1.0f / sqrtf((float)(ss / dim) + eps);
-                for (uint32_t j = 0; j < dim; j++)
-                        oi[j] = xi[j] * scale * g[j];
-        }
-}
-
 /* y (n rows of `rows`) += bias in every row; bias may be NULL or empty (no bias). */
 static void add_bias(const struct aid_weight *bias, size_t n, uint32_t rows, float *y)
 {
@@ -118,32 +101,6 @@ void aid_op_matmul_parts(const struct aid_context *c, const struct aid_weight *c
                 aid_matmul_rows_parts(w[0]->type, parts, n_parts, x, n, w[0]->cols);
         for (size_t p = 0; bias && p < n_parts; p++)
                 add_bias(bias[p], n, w[p]->rows, y[p]);
-}
-
-void aid_op_rope(const struct aid_model *m, float *v, uint32_t n_heads, uint32_t hd, uint32_t pos,
-                float base, float freq_scale)
-{
-        const uint32_t n_rot = m->hp.n_rot, half = n_rot / 2;
-        const float *factors = m->rope_freqs.data;
-
-        for (uint32_t i = 0; i < half; i++) {
-                /* theta_i = pos · base^(−2i/n_rot), divided by Llama 3's per-frequency factor
-                 * and scaled for linear RoPE scaling. */
-                double freq = pow((double)base, -2.0 * i / n_rot);
-                if (factors)
-                        freq /= factors[i];
-                double theta = (double)pos * freq_scale * freq;
-                float cs = (float)cos(theta), sn = (float)sin(theta);
-
-                for (uint32_t h = 0; h < n_heads; h++) {
-                        float *vh = v + (size_t)h * hd;
-                        /* "normal" rotates adjacent pairs; NeoX pairs i with i + n_rot/2. */
-                        uint32_t a = m->rope_neox ? i : 2 * i, b = m->rope_neox ? i + half : 2 * i + 1;
-                        float x0 = vh[a], x1 = vh[b];
-                        vh[a] = x0 * cs - x1 * sn;
-                        vh[b] = x0 * sn + x1 * cs;
-                }
-        }
 }
 
 /* Attention in tiles: the query rows of a few consecutive entries of one sequence and of the
@@ -401,12 +358,6 @@ void aid_op_attention(struct aid_context *c, uint32_t layer, const struct aid_ba
         }
 }
 
-void aid_op_add(float *x, const float *y, size_t len)
-{
-        for (size_t i = 0; i < len; i++)
-                x[i] += y[i];
-}
-
 static void scratch_free(struct aid_scratch *s)
 {
         free(s->x);
@@ -510,7 +461,13 @@ int aid_context_new(struct aid_model *m, const struct aid_context_params *params
         if (aid_onednn_new(0, &c->dnn, NULL) < 0)
                 c->dnn = NULL;
         r = scratch_init(c);
+        if (r >= 0) {
+                r = aid_rope_cache_init(&c->rope, hp->n_rot);
+                if (r < 0)
+                        scratch_free(&c->s);
+        }
         if (r < 0) {
+                aid_onednn_free(c->dnn);
                 aid_kv_cache_done(&c->kv);
                 free(c);
                 return aid_error_set(err, r,
@@ -526,6 +483,7 @@ struct aid_context *aid_context_free(struct aid_context *c)
         if (!c)
                 return NULL;
         scratch_free(&c->s);
+        aid_rope_cache_done(&c->rope);
         aid_kv_cache_done(&c->kv);
         aid_onednn_free(c->dnn);
         free(c);

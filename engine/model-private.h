@@ -87,12 +87,35 @@ struct aid_kv_cache {
         uint32_t n_layer, n_seq, n_ctx, n_head_kv, head_dim;
 };
 
+/* The RoPE angles of recent (position, base, scaling) triples and the frequencies of recent
+ * bases (ops-rope.c). Enough slots for a decode step of a few sequences over the two bases
+ * of Gemma 3; more only cost the lookups. */
+#define AID_ROPE_FREQS  4
+#define AID_ROPE_ANGLES 16
+struct aid_rope_angle_key {
+        uint32_t pos;
+        float base, freq_scale;
+        bool used;
+};
+struct aid_rope_cache {
+        uint32_t half; /* n_rot / 2 */
+        float freq_base[AID_ROPE_FREQS];
+        bool freq_used[AID_ROPE_FREQS];
+        struct aid_rope_angle_key angle_key[AID_ROPE_ANGLES];
+        unsigned next_freq, next_angle; /* the slot to reuse next, round robin */
+        double *freq_mem;               /* [AID_ROPE_FREQS][half] */
+        float *angle_mem;               /* [AID_ROPE_ANGLES][2][half]: cos, then sin */
+};
+int aid_rope_cache_init(struct aid_rope_cache *rc, uint32_t n_rot);
+void aid_rope_cache_done(struct aid_rope_cache *rc);
+
 struct aid_context {
         struct aid_model *m;
         uint32_t n_ctx, n_seq_max, n_batch, n_threads;
         uint32_t n_threads_max; /* n_threads as made; aid_context_set_threads() stays within it */
         struct aid_kv_cache kv;
         struct aid_scratch s;
+        struct aid_rope_cache rope;
         struct aid_onednn *dnn; /* prefill GEMMs; NULL: the plain batched loops */
         aid_interrupt_fn interrupt;
         void *interrupt_userdata;
@@ -142,6 +165,8 @@ int aid_model_weight(struct aid_model *m, struct aid_weight *w, bool required, u
 
 /* The operations the forward passes are made of (context.c). n = batch rows. */
 void aid_op_embed(const struct aid_context *c, const struct aid_batch_entry *e, size_t n, float *x);
+/* out = x / sqrt(mean(x²) + eps) · w, per row of dim; the sum of squares in double
+ * (ops-norm.c). out may be x. */
 void aid_op_rmsnorm(
                 float *out, const float *x, const struct aid_weight *w, size_t n, uint32_t dim, float eps);
 /* y[n][w->rows] = x[n][w->cols] · Wᵀ (+ bias when bias->data), weights read once per batch. */
@@ -154,13 +179,14 @@ void aid_op_matmul(const struct aid_context *c, const struct aid_weight *w, cons
 void aid_op_matmul_parts(const struct aid_context *c, const struct aid_weight *const *w,
                 const struct aid_weight *const *bias, size_t n_parts, const float *x, size_t n,
                 float *const *y);
-/* Rotates n_heads heads of hd floats at one position. */
-void aid_op_rope(const struct aid_model *m, float *v, uint32_t n_heads, uint32_t hd, uint32_t pos,
-                float base, float freq_scale);
+/* Rotates n_heads heads of hd floats at one position (ops-rope.c). */
+void aid_op_rope(struct aid_context *c, float *v, uint32_t n_heads, uint32_t hd, uint32_t pos, float base,
+                float freq_scale);
 /* Stores the batch's K/V of one layer in the cache, then computes attention of every entry
  * over its sequence (causal; sliding window when the layer says so). q [n][n_head*hd] -> out. */
 void aid_op_attention(struct aid_context *c, uint32_t layer, const struct aid_batch_entry *e, size_t n,
                 const float *q, const float *k, const float *v, float *out);
+/* x += y (ops-norm.c). */
 void aid_op_add(float *x, const float *y, size_t len);
 
 /* Activations on a vectorised e^x (ops-act.c), within 2 ulp of expf over the whole float range

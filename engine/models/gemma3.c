@@ -139,9 +139,9 @@ bool aid_gemma3_forward(struct aid_context *c, const struct aid_batch_entry *e, 
                 aid_op_rmsnorm(s->q, s->q, &L->q_norm, n * hp->n_head, hd, hp->rms_eps);
                 aid_op_rmsnorm(s->k, s->k, &L->k_norm, n * hp->n_head_kv, hd, hp->rms_eps);
                 for (size_t i = 0; i < n; i++) {
-                        aid_op_rope(m, s->q + i * q_dim, hp->n_head, hd, e[i].pos, L->rope_base,
+                        aid_op_rope(c, s->q + i * q_dim, hp->n_head, hd, e[i].pos, L->rope_base,
                                         L->rope_freq_scale);
-                        aid_op_rope(m, s->k + i * kv_dim, hp->n_head_kv, hd, e[i].pos, L->rope_base,
+                        aid_op_rope(c, s->k + i * kv_dim, hp->n_head_kv, hd, e[i].pos, L->rope_base,
                                         L->rope_freq_scale);
                 }
                 aid_op_attention(c, l, e, n, s->q, s->k, s->v, s->att);
