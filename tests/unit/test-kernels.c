@@ -876,14 +876,16 @@ static size_t x_block(uint32_t type)
 
 Test(kernels, quantize_x_levels_match_scalar)
 {
-        const size_t n = 2816;
-        float *x = malloc(n * sizeof(float));
+        /* 22 groups of four 32-blocks, then 3 blocks of 32 that make no group. */
+        const size_t n_all = 2816 + 96;
+        float *x = malloc(n_all * sizeof(float));
 
         /* Blocks of very different magnitudes, and an all-zero 256 block (d = 0, no division). */
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n_all; i++)
                 x[i] = gauss() * (float)(1 + (i / 32) % 7) * ((i / 32) % 5 == 0 ? 1e-3f : 1.0f);
         memset(x + 256, 0, 256 * sizeof(float));
         for (size_t block = 32; block <= 256; block *= 8) {
+                const size_t n = n_all / block * block;
                 struct kern_xq ref = xq_alloc(n);
 
                 kern_quantize_x_scalar(x, n, block, &ref);
@@ -914,7 +916,7 @@ Test(kernels, quantize_x_levels_match_scalar)
                         /* The groups (filled for blocks of 32), element by element from their
                          * definition: lane 4 beta + j of
                          * group g multiplies elements 4 j .. 4 j + 3 and 16 + 4 j .. 16 + 4 j + 3
-                         * of block 4 g + beta (n = 22 groups). */
+                         * of block 4 g + beta (22 groups; the last 3 blocks are in none). */
                         for (size_t g = 0; g < n / 128; g++)
                                 for (size_t beta = 0; beta < 4; beta++) {
                                         size_t blk = 4 * g + beta;
