@@ -2,6 +2,10 @@
 #include <math.h>
 
 #include "kernels-internal.h"
+#include "work-split.h"
+
+/* Weight rows a thread claims at a time (see work-split.h). */
+#define MATMUL_ROWS_CHUNK 8
 
 bool aid_matmul_rows_has_multi(uint32_t type)
 {
@@ -45,9 +49,8 @@ static size_t plan_eights(size_t n, struct row_group *plan)
         size_t k = 0;
 
         for (size_t j0 = 0; j0 < n; j0 += KERN_QDOT_MULTI_MAX)
-                plan[k++] = (struct row_group){
-                        .j0 = j0, .m = n - j0 < KERN_QDOT_MULTI_MAX ? n - j0 : KERN_QDOT_MULTI_MAX
-                };
+                plan[k++] = (struct row_group){ .j0 = j0,
+                        .m = n - j0 < KERN_QDOT_MULTI_MAX ? n - j0 : KERN_QDOT_MULTI_MAX };
         return k;
 }
 
@@ -80,7 +83,8 @@ void aid_matmul_rows_parts(uint32_t type, const struct aid_matvec_part *parts, s
         }
         for (size_t p = 0; p < n_parts; p++)
                 start[p + 1] = start[p] + parts[p].rows;
-        const bool threads = kern_parts_want_threads(parts, n_parts);
+        struct work_split ws;
+        work_split_init(&ws, start[n_parts], work_split_team(parts, n_parts), MATMUL_ROWS_CHUNK);
 
         /* Up to one interleaved x per 4 rows (groups of 4 and 8, see plan_groups()). */
         enum { G = AID_MATMUL_ROWS_MAX / 4 };
@@ -124,39 +128,59 @@ void aid_matmul_rows_parts(uint32_t type, const struct aid_matvec_part *parts, s
                         /* Each weight block unpacked once per group of up to 8 rows of x. (Splitting
                          * the columns so that x stays in L1 for long rows was measured slower: the
                          * strided reads of the weights cost more than the L2 reads of x.) */
-#pragma omp parallel for schedule(guided, 8) if (threads)
-                        for (size_t u = 0; u < start[n_parts]; u++) {
-                                const size_t p = kern_unit_part(start, n_parts, u), r = u - start[p];
-                                const uint8_t *row = (const uint8_t *)parts[p].w + r * parts[p].row_bytes;
-                                float *y = parts[p].y + r;
-                                for (size_t i = 0; i < n_plan; i++) {
-                                        const struct row_group *gr = &plan[i];
-                                        float out[KERN_QDOT_MULTI_MAX] = { 0 };
-                                        if (gr->m == 1 && !gr->xt) {
-                                                y[gr->j0 * parts[p].rows] = qfn(row, &xq[gr->j0], cols);
-                                                continue;
+#pragma omp parallel num_threads(ws.n_shares) if (ws.n_shares > 1)
+                        {
+                                struct work_split_cursor cur =
+                                                work_split_start(&ws, (unsigned)omp_get_thread_num());
+                                size_t u0, u1;
+                                while (work_split_next(&ws, &cur, &u0, &u1))
+                                        for (size_t u = u0; u < u1; u++) {
+                                                const size_t p = kern_unit_part(start, n_parts, u),
+                                                             r = u - start[p];
+                                                const uint8_t *row = (const uint8_t *)parts[p].w +
+                                                                     r * parts[p].row_bytes;
+                                                float *y = parts[p].y + r;
+                                                for (size_t i = 0; i < n_plan; i++) {
+                                                        const struct row_group *gr = &plan[i];
+                                                        float out[KERN_QDOT_MULTI_MAX] = { 0 };
+                                                        if (gr->m == 1 && !gr->xt) {
+                                                                y[gr->j0 * parts[p].rows] =
+                                                                                qfn(row, &xq[gr->j0], cols);
+                                                                continue;
+                                                        }
+                                                        mfn(row, &xq[gr->j0], gr->xt, gr->m, cols, out);
+                                                        for (size_t j = 0; j < gr->m; j++)
+                                                                y[(gr->j0 + j) * parts[p].rows] = out[j];
+                                                }
                                         }
-                                        mfn(row, &xq[gr->j0], gr->xt, gr->m, cols, out);
-                                        for (size_t j = 0; j < gr->m; j++)
-                                                y[(gr->j0 + j) * parts[p].rows] = out[j];
-                                }
                         }
                         return;
                 }
-#pragma omp parallel for schedule(guided, 8) if (threads)
-                for (size_t u = 0; u < start[n_parts]; u++) {
-                        const size_t p = kern_unit_part(start, n_parts, u), r = u - start[p];
-                        const uint8_t *row = (const uint8_t *)parts[p].w + r * parts[p].row_bytes;
-                        for (size_t j = 0; j < n; j++)
-                                parts[p].y[j * parts[p].rows + r] = qfn(row, &xq[j], cols);
+#pragma omp parallel num_threads(ws.n_shares) if (ws.n_shares > 1)
+                {
+                        struct work_split_cursor cur = work_split_start(&ws, (unsigned)omp_get_thread_num());
+                        size_t u0, u1;
+                        while (work_split_next(&ws, &cur, &u0, &u1))
+                                for (size_t u = u0; u < u1; u++) {
+                                        const size_t p = kern_unit_part(start, n_parts, u), r = u - start[p];
+                                        const uint8_t *row =
+                                                        (const uint8_t *)parts[p].w + r * parts[p].row_bytes;
+                                        for (size_t j = 0; j < n; j++)
+                                                parts[p].y[j * parts[p].rows + r] = qfn(row, &xq[j], cols);
+                                }
                 }
                 return;
         }
-#pragma omp parallel for schedule(guided, 8) if (threads)
-        for (size_t u = 0; u < start[n_parts]; u++) {
-                const size_t p = kern_unit_part(start, n_parts, u), r = u - start[p];
-                const uint8_t *row = (const uint8_t *)parts[p].w + r * parts[p].row_bytes;
-                for (size_t j = 0; j < n; j++)
-                        parts[p].y[j * parts[p].rows + r] = fn(row, x + j * cols, cols);
+#pragma omp parallel num_threads(ws.n_shares) if (ws.n_shares > 1)
+        {
+                struct work_split_cursor cur = work_split_start(&ws, (unsigned)omp_get_thread_num());
+                size_t u0, u1;
+                while (work_split_next(&ws, &cur, &u0, &u1))
+                        for (size_t u = u0; u < u1; u++) {
+                                const size_t p = kern_unit_part(start, n_parts, u), r = u - start[p];
+                                const uint8_t *row = (const uint8_t *)parts[p].w + r * parts[p].row_bytes;
+                                for (size_t j = 0; j < n; j++)
+                                        parts[p].y[j * parts[p].rows + r] = fn(row, x + j * cols, cols);
+                        }
         }
 }
