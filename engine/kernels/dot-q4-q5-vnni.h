@@ -204,6 +204,10 @@ static inline __attribute__((always_inline)) void IFN(g32_qdot_rows)(const void 
                 __m512i off = _mm512_loadu_si512(x->g_off + 16 * g);
                 __m512 dx = _mm512_loadu_ps(x->g_d + 16 * g);
 
+                /* Unrolled: counting the loop was a tenth of a group's instructions, and the
+                 * kernel is bound by its instructions when the data comes from cache (kernel-bench
+                 * -r 910 -c 1152 -m 1 -t 1, Q4_0: 28.5 against 27.7 GB/s, medians of 10). */
+#pragma GCC unroll 8
                 for (size_t o = 0; o < KERN_QDOT_ROWS * gb; o += 64)
                         _mm_prefetch((const char *)ahead + KERN_QDOT_ROWS * gb * g + o, QDOT_ROWS_HINT);
 #pragma GCC unroll 4
