@@ -2,7 +2,9 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <math.h>
+#include <omp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,7 @@
 #include "gguf.h"
 #include "kernels/kernels-internal.h"
 #include "kernels/quant.h"
+#include "kernels/work-split.h"
 
 static const uint32_t all_types[] = {
         GGML_TYPE_F32,
@@ -1459,4 +1462,71 @@ Test(kernels, matvec_q8x_groups_equal_single_rows)
         }
         aid_kernels_set_level(aid_cpu_detect());
         aid_matvec_set_mode(AID_MATVEC_AUTO);
+}
+
+/* Every unit exactly once, for teams of the split's size, smaller ones (a thread goes through
+ * the shares of threads that never came) and single threads. */
+Test(kernels, work_split_covers_every_unit_once)
+{
+        const size_t sizes[] = { 0, 1, 7, 8, 9, 63, 64, 65, 1000, 4099 };
+        const unsigned shares[] = { 1, 2, 3, 4, 7 };
+
+        for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+                for (size_t j = 0; j < sizeof(shares) / sizeof(shares[0]); j++)
+                        for (int team = 1; team <= 3; team++) {
+                                const size_t n = sizes[i];
+                                _Atomic unsigned *seen = calloc(n + 1, sizeof(*seen));
+                                struct work_split ws;
+
+                                work_split_init(&ws, n, shares[j], 8);
+#pragma omp parallel num_threads(team)
+                                {
+                                        struct work_split_cursor cur = work_split_start(
+                                                        &ws, (unsigned)omp_get_thread_num());
+                                        size_t u0, u1;
+                                        while (work_split_next(&ws, &cur, &u0, &u1)) {
+                                                cr_assert(u0 < u1 && u1 <= n && u1 - u0 <= 8);
+                                                for (size_t u = u0; u < u1; u++)
+                                                        atomic_fetch_add(&seen[u], 1);
+                                        }
+                                }
+                                for (size_t u = 0; u < n; u++)
+                                        cr_assert_eq(seen[u], 1,
+                                                        "unit %zu of %zu, %u shares, team %d: %u times", u,
+                                                        n, shares[j], team, seen[u]);
+                                free(seen);
+                        }
+}
+
+/* A thread that comes late finds its share taken by the one that came first. */
+Test(kernels, work_split_first_thread_takes_a_late_ones_share)
+{
+        const size_t n = 1000;
+        size_t done_by[2] = { 0, 0 };
+        atomic_bool first_done = false;
+        struct work_split ws;
+        int team = 0;
+
+        work_split_init(&ws, n, 2, 8);
+#pragma omp parallel num_threads(2)
+        {
+                const int t = omp_get_thread_num();
+                size_t u0, u1, count = 0;
+
+#pragma omp single
+                team = omp_get_num_threads();
+                if (t == 1)
+                        while (!atomic_load(&first_done))
+                                ;
+                struct work_split_cursor cur = work_split_start(&ws, (unsigned)t);
+                while (work_split_next(&ws, &cur, &u0, &u1))
+                        count += u1 - u0;
+                done_by[t] = count;
+                if (t == 0)
+                        atomic_store(&first_done, true);
+        }
+        if (team < 2)
+                cr_skip_test("OpenMP gave a team of one thread");
+        cr_assert_eq(done_by[0], n, "thread 0 did %zu of %zu units", done_by[0], n);
+        cr_assert_eq(done_by[1], 0);
 }
