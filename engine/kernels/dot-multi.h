@@ -140,8 +140,7 @@ static inline __attribute__((always_inline)) void MFN(group_32)(const uint8_t *b
                 lo = _mm512_xor_si512(_mm512_shuffle_i64x2(a, b, 0x88), _mm512_set1_epi8((char)0x80));
                 hi = _mm512_xor_si512(_mm512_shuffle_i64x2(a, b, 0xdd), _mm512_set1_epi8((char)0x80));
         } else if (type == GGML_TYPE_Q5_0) {
-                __m512i sc;
-                g32v_q5_0_nibbles(blk, &lo, &hi, &sc);
+                g32v_q5_0_nibbles(blk, &lo, &hi);
         } else if (type == GGML_TYPE_Q4_1 || type == GGML_TYPE_Q5_1) {
                 __m128i dm;
                 if (type == GGML_TYPE_Q5_1)

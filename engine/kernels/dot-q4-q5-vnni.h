@@ -36,9 +36,8 @@ static inline __attribute__((always_inline)) __m512 IFN(g32_group)(
         __m512 dw;
 
         if (q5) {
-                __m512i sc;
-                g32v_q5_0_nibbles(blk, &lo, &hi, &sc);
-                dw = g32v_spread4(_mm_cvtph_ps(_mm512_castsi512_si128(sc)));
+                g32v_q5_0_nibbles(blk, &lo, &hi);
+                dw = g32v_spread4(simd_f16x4_heads(blk, sizeof(struct block_q5_0)));
                 off = _mm512_slli_epi32(off, 4);
         } else {
                 g32v_q4_0_nibbles(blk, &lo, &hi);

@@ -41,27 +41,33 @@ static inline void g32v_add_fifth_bits(__m128i qh, __m512i *lo, __m512i *hi)
         *hi = _mm512_mask_add_epi8(*hi, (__mmask64)_mm_extract_epi64(qh, 1), *hi, _mm512_set1_epi8(0x10));
 }
 
-/* Q5_0 (22-byte blocks, 88 bytes a group), from a load at the group (words 0-31) and one 24
- * bytes on (words 12-43, indices 32-63 of the pair): block beta's nibbles are words 11 beta + 3
- * .. 11 beta + 10, its scale word 11 beta and its qh words 11 beta + 1 (bit e: element e) and
- * 11 beta + 2 (element 16 + e). lo and hi get the fifth bits added (0..31, unsigned); the low
- * 128 bits of *sc hold the four scales in words 0-3. */
-static inline void g32v_q5_0_nibbles(const uint8_t *blk, __m512i *lo, __m512i *hi, __m512i *sc)
+/* Q5_0 (22-byte blocks, 88 bytes a group), from loads at blk + 2 (bytes 2-65) and blk + 24
+ * (24-87): block beta's nibbles are dwords 1-4 (beta 0, 1) or 12-15 (beta 2, 3) of one of them,
+ * and its qh (bit e: element e) dword 0 or 11. One dword permute gathers the nibbles, one the
+ * qh into dword 0 of lane beta; an in-lane byte shuffle then gives byte e of lane beta the qh
+ * byte holding its bit, and a test against that bit makes the mask of the fifth bits. lo and hi
+ * get them added (0..31, unsigned). Dword permutes and byte shuffles, where word permutes and
+ * moves through general registers into mask registers cost more on Zen 4. */
+static inline void g32v_q5_0_nibbles(const uint8_t *blk, __m512i *lo, __m512i *hi)
 {
-        const __m512i qs_idx = _mm512_set_epi16(63, 62, 61, 60, 59, 58, 57, 56, 52, 31, 30, 29, 28, 27, 26,
-                        25, 21, 20, 19, 18, 17, 16, 15, 14, 10, 9, 8, 7, 6, 5, 4, 3);
-        /* Scales in words 0-3, the qh's low words in 16-19 and their high words in 20-23. */
-        const __m512i sc_idx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 55, 24, 13, 2, 54, 23, 12, 1, 0, 0,
-                        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 53, 22, 11, 0);
-        __m512i a = _mm512_loadu_si512(blk), b = _mm512_loadu_si512(blk + 24);
-        __m512i p = _mm512_permutex2var_epi16(a, sc_idx, b);
-        __m512i q = _mm512_permutex2var_epi16(a, qs_idx, b);
-        __m128i qh = _mm512_extracti32x4_epi32(p, 2);
+        const __m512i qs_idx = _mm512_setr_epi32(1, 2, 3, 4, 17, 18, 19, 20, 12, 13, 14, 15, 28, 29, 30, 31);
+        const __m512i qh_idx = _mm512_setr_epi32(0, 0, 0, 0, 16, 16, 16, 16, 11, 11, 11, 11, 27, 27, 27, 27);
+        /* Byte e of a lane: qh byte e / 8 (elements 0-15) or 2 + e / 8 (16-31), bit e % 8. */
+        const __m512i lo_byte = _mm512_broadcast_i32x4(
+                        _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+        const __m512i hi_byte = _mm512_broadcast_i32x4(
+                        _mm_setr_epi8(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+        const __m512i bit = _mm512_set1_epi64((long long)0x8040201008040201ull);
+        __m512i a = _mm512_loadu_si512(blk + 2), b = _mm512_loadu_si512(blk + 24);
+        __m512i q = _mm512_permutex2var_epi32(a, qs_idx, b);
+        __m512i qh = _mm512_permutex2var_epi32(a, qh_idx, b);
+        __mmask64 m_lo = _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh, lo_byte), bit);
+        __mmask64 m_hi = _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh, hi_byte), bit);
 
         *lo = _mm512_and_si512(q, _mm512_set1_epi8(0xf));
         *hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), _mm512_set1_epi8(0xf));
-        g32v_add_fifth_bits(qh, lo, hi);
-        *sc = p;
+        *lo = _mm512_mask_add_epi8(*lo, m_lo, *lo, _mm512_set1_epi8(0x10));
+        *hi = _mm512_mask_add_epi8(*hi, m_hi, *hi, _mm512_set1_epi8(0x10));
 }
 
 /* Q4_1 (20-byte blocks, 80 bytes a group): block beta's nibbles are dwords 5 beta + 1 .. 5 beta
