@@ -54,71 +54,6 @@ static size_t plan_eights(size_t n, struct row_group *plan)
         return k;
 }
 
-/* A batched product for the threads: unit u is row u - start[p] of part p, met by all n rows
- * of x (see aid_matvec_parts()). */
-struct rows_job {
-        const struct aid_matvec_part *parts;
-        size_t start[AID_MATVEC_PARTS_MAX + 1];
-        size_t n_parts, n, cols;
-        const float *x;
-        const struct kern_xq *xq;
-        const struct row_group *plan;
-        size_t n_plan;
-        kern_dot_fn fn;
-        kern_qdot_fn qfn;
-        kern_qdot_multi_fn mfn;
-};
-
-/* The multi-row kernels: each weight block unpacked once per group of up to 8 rows of x. */
-static void job_multi(void *data, size_t u0, size_t u1)
-{
-        const struct rows_job *j = data;
-
-        for (size_t u = u0; u < u1; u++) {
-                const size_t p = kern_unit_part(j->start, j->n_parts, u), r = u - j->start[p];
-                const struct aid_matvec_part *q = &j->parts[p];
-                const uint8_t *row = (const uint8_t *)q->w + r * q->row_bytes;
-                float *y = q->y + r;
-                for (size_t i = 0; i < j->n_plan; i++) {
-                        const struct row_group *gr = &j->plan[i];
-                        float out[KERN_QDOT_MULTI_MAX] = { 0 };
-                        if (gr->m == 1 && !gr->xt) {
-                                y[gr->j0 * q->rows] = j->qfn(row, &j->xq[gr->j0], j->cols);
-                                continue;
-                        }
-                        j->mfn(row, &j->xq[gr->j0], gr->xt, gr->m, j->cols, out);
-                        for (size_t k = 0; k < gr->m; k++)
-                                y[(gr->j0 + k) * q->rows] = out[k];
-                }
-        }
-}
-
-static void job_qdot(void *data, size_t u0, size_t u1)
-{
-        const struct rows_job *j = data;
-
-        for (size_t u = u0; u < u1; u++) {
-                const size_t p = kern_unit_part(j->start, j->n_parts, u), r = u - j->start[p];
-                const struct aid_matvec_part *q = &j->parts[p];
-                const uint8_t *row = (const uint8_t *)q->w + r * q->row_bytes;
-                for (size_t k = 0; k < j->n; k++)
-                        q->y[k * q->rows + r] = j->qfn(row, &j->xq[k], j->cols);
-        }
-}
-
-static void job_dot(void *data, size_t u0, size_t u1)
-{
-        const struct rows_job *j = data;
-
-        for (size_t u = u0; u < u1; u++) {
-                const size_t p = kern_unit_part(j->start, j->n_parts, u), r = u - j->start[p];
-                const struct aid_matvec_part *q = &j->parts[p];
-                const uint8_t *row = (const uint8_t *)q->w + r * q->row_bytes;
-                for (size_t k = 0; k < j->n; k++)
-                        q->y[k * q->rows + r] = j->fn(row, j->x + k * j->cols, j->cols);
-        }
-}
-
 void aid_matmul_rows(uint32_t type, const void *w, size_t row_bytes, const float *x, size_t n, float *y,
                 size_t rows, size_t cols)
 {
@@ -131,12 +66,12 @@ void aid_matmul_rows_parts(uint32_t type, const struct aid_matvec_part *parts, s
                 const float *x, size_t n, size_t cols)
 {
         enum aid_cpu_level level = aid_kernels_get_level();
-        struct rows_job j = { .parts = parts, .n_parts = n_parts, .n = n, .cols = cols, .x = x };
+        kern_dot_fn fn = type < _GGML_TYPE_MAX ? kern_dot_for(level, type) : NULL;
         struct kern_xq xq[AID_MATMUL_ROWS_MAX];
+        size_t start[AID_MATVEC_PARTS_MAX + 1] = { 0 };
         uint8_t *mem = NULL;
 
-        j.fn = type < _GGML_TYPE_MAX ? kern_dot_for(level, type) : NULL;
-        if (!j.fn || n > AID_MATMUL_ROWS_MAX || n_parts > AID_MATVEC_PARTS_MAX) {
+        if (!fn || n > AID_MATMUL_ROWS_MAX || n_parts > AID_MATVEC_PARTS_MAX) {
                 for (size_t p = 0; p < n_parts; p++)
                         for (size_t i = 0; i < n * parts[p].rows; i++)
                                 parts[p].y[i] = NAN;
@@ -147,8 +82,9 @@ void aid_matmul_rows_parts(uint32_t type, const struct aid_matvec_part *parts, s
                 return;
         }
         for (size_t p = 0; p < n_parts; p++)
-                j.start[p + 1] = j.start[p] + parts[p].rows;
-        const unsigned team = work_split_team(parts, n_parts);
+                start[p + 1] = start[p] + parts[p].rows;
+        struct work_split ws;
+        work_split_init(&ws, start[n_parts], work_split_team(parts, n_parts), MATMUL_ROWS_CHUNK);
 
         /* Up to one interleaved x per 4 rows (groups of 4 and 8, see plan_groups()). */
         enum { G = AID_MATMUL_ROWS_MAX / 4 };
@@ -159,9 +95,9 @@ void aid_matmul_rows_parts(uint32_t type, const struct aid_matvec_part *parts, s
                 mem = kern_scratch_batch(stride * n + tstride * G);
                 if (mem) {
                         size_t block = ggml_type_traits_get(type)->block_elems;
-                        for (size_t k = 0; k < n; k++) {
-                                xq[k] = kern_xq_layout(mem + k * stride, cols);
-                                kern_quantize_x_for(level)(x + k * cols, cols, block, &xq[k]);
+                        for (size_t j = 0; j < n; j++) {
+                                xq[j] = kern_xq_layout(mem + j * stride, cols);
+                                kern_quantize_x_for(level)(x + j * cols, cols, block, &xq[j]);
                         }
                 }
         }
@@ -170,16 +106,16 @@ void aid_matmul_rows_parts(uint32_t type, const struct aid_matvec_part *parts, s
          * it meets the n activation rows, so n tokens cost one pass over the matrix. The rows of
          * all parts go through one parallel loop. */
         if (mem) {
+                kern_qdot_fn qfn = kern_qdot_for(level, type);
+                kern_qdot_multi_fn mfn = kern_qdot_multi_for(level, type);
                 struct kern_xqt xt[G] = { 0 };
                 struct row_group plan[AID_MATMUL_ROWS_MAX];
-                j.xq = xq;
-                j.qfn = kern_qdot_for(level, type);
-                j.mfn = kern_qdot_multi_for(level, type);
-                if (j.mfn) {
+                size_t n_plan = 0;
+                if (mfn) {
                         const bool interleaved = ggml_type_traits_get(type)->block_elems == 32;
-                        j.n_plan = interleaved ? plan_groups(n, plan) : plan_eights(n, plan);
+                        n_plan = interleaved ? plan_groups(n, plan) : plan_eights(n, plan);
                         /* The 32-element types' kernels read x side by side, per group. */
-                        for (size_t i = 0, g = 0; i < j.n_plan; i++)
+                        for (size_t i = 0, g = 0; i < n_plan; i++)
                                 if (!interleaved)
                                         plan[i].xt = &xt[0]; /* unused by the K types' kernels */
                                 else if (plan[i].m > 1) {
@@ -187,15 +123,64 @@ void aid_matmul_rows_parts(uint32_t type, const struct aid_matvec_part *parts, s
                                         kern_xqt_fill(&xq[plan[i].j0], plan[i].m, cols, &xt[g]);
                                         plan[i].xt = &xt[g++];
                                 }
-                        j.plan = plan;
-                        /* (Splitting the columns so that x stays in L1 for long rows was measured
-                         * slower: the strided reads of the weights cost more than the L2 reads of
-                         * x.) */
-                        work_split_run(j.start[n_parts], team, MATMUL_ROWS_CHUNK, job_multi, &j);
+                }
+                if (mfn) {
+                        /* Each weight block unpacked once per group of up to 8 rows of x. (Splitting
+                         * the columns so that x stays in L1 for long rows was measured slower: the
+                         * strided reads of the weights cost more than the L2 reads of x.) */
+#pragma omp parallel num_threads(ws.n_shares) if (ws.n_shares > 1)
+                        {
+                                struct work_split_cursor cur =
+                                                work_split_start(&ws, (unsigned)omp_get_thread_num());
+                                size_t u0, u1;
+                                while (work_split_next(&ws, &cur, &u0, &u1))
+                                        for (size_t u = u0; u < u1; u++) {
+                                                const size_t p = kern_unit_part(start, n_parts, u),
+                                                             r = u - start[p];
+                                                const uint8_t *row = (const uint8_t *)parts[p].w +
+                                                                     r * parts[p].row_bytes;
+                                                float *y = parts[p].y + r;
+                                                for (size_t i = 0; i < n_plan; i++) {
+                                                        const struct row_group *gr = &plan[i];
+                                                        float out[KERN_QDOT_MULTI_MAX] = { 0 };
+                                                        if (gr->m == 1 && !gr->xt) {
+                                                                y[gr->j0 * parts[p].rows] =
+                                                                                qfn(row, &xq[gr->j0], cols);
+                                                                continue;
+                                                        }
+                                                        mfn(row, &xq[gr->j0], gr->xt, gr->m, cols, out);
+                                                        for (size_t j = 0; j < gr->m; j++)
+                                                                y[(gr->j0 + j) * parts[p].rows] = out[j];
+                                                }
+                                        }
+                        }
                         return;
                 }
-                work_split_run(j.start[n_parts], team, MATMUL_ROWS_CHUNK, job_qdot, &j);
+#pragma omp parallel num_threads(ws.n_shares) if (ws.n_shares > 1)
+                {
+                        struct work_split_cursor cur = work_split_start(&ws, (unsigned)omp_get_thread_num());
+                        size_t u0, u1;
+                        while (work_split_next(&ws, &cur, &u0, &u1))
+                                for (size_t u = u0; u < u1; u++) {
+                                        const size_t p = kern_unit_part(start, n_parts, u), r = u - start[p];
+                                        const uint8_t *row =
+                                                        (const uint8_t *)parts[p].w + r * parts[p].row_bytes;
+                                        for (size_t j = 0; j < n; j++)
+                                                parts[p].y[j * parts[p].rows + r] = qfn(row, &xq[j], cols);
+                                }
+                }
                 return;
         }
-        work_split_run(j.start[n_parts], team, MATMUL_ROWS_CHUNK, job_dot, &j);
+#pragma omp parallel num_threads(ws.n_shares) if (ws.n_shares > 1)
+        {
+                struct work_split_cursor cur = work_split_start(&ws, (unsigned)omp_get_thread_num());
+                size_t u0, u1;
+                while (work_split_next(&ws, &cur, &u0, &u1))
+                        for (size_t u = u0; u < u1; u++) {
+                                const size_t p = kern_unit_part(start, n_parts, u), r = u - start[p];
+                                const uint8_t *row = (const uint8_t *)parts[p].w + r * parts[p].row_bytes;
+                                for (size_t j = 0; j < n; j++)
+                                        parts[p].y[j * parts[p].rows + r] = fn(row, x + j * cols, cols);
+                        }
+        }
 }

@@ -25,67 +25,32 @@ kern_qdot_rows_fn kern_qdot_rows_for(enum aid_cpu_level level, uint32_t type)
         }
 }
 
-/* A product of parts for the threads: unit u is row u - start[p] of part p (or group of
- * KERN_QDOT_ROWS rows, for the rows kernel) where start[p] <= u < start[p + 1]. */
-struct matvec_job {
-        const struct aid_matvec_part *parts;
-        size_t start[AID_MATVEC_PARTS_MAX + 1];
-        size_t n_parts, cols;
-        const struct kern_xq *xq;
-        const float *x;
-        kern_qdot_rows_fn rfn;
-        kern_qdot_fn qfn;
-        kern_dot_fn fn;
-};
-
-static void job_rows(void *data, size_t u0, size_t u1)
-{
-        const struct matvec_job *j = data;
-
-        for (size_t u = u0; u < u1; u++) {
-                const size_t p = kern_unit_part(j->start, j->n_parts, u), g = u - j->start[p];
-                const struct aid_matvec_part *q = &j->parts[p];
-                j->rfn((const uint8_t *)q->w + g * KERN_QDOT_ROWS * q->row_bytes, q->row_bytes, j->xq,
-                                j->cols, q->y + g * KERN_QDOT_ROWS);
-        }
-}
-
-static void job_qdot(void *data, size_t u0, size_t u1)
-{
-        const struct matvec_job *j = data;
-
-        for (size_t u = u0; u < u1; u++) {
-                const size_t p = kern_unit_part(j->start, j->n_parts, u), r = u - j->start[p];
-                const struct aid_matvec_part *q = &j->parts[p];
-                q->y[r] = j->qfn((const uint8_t *)q->w + r * q->row_bytes, j->xq, j->cols);
-        }
-}
-
-static void job_dot(void *data, size_t u0, size_t u1)
-{
-        const struct matvec_job *j = data;
-
-        for (size_t u = u0; u < u1; u++) {
-                const size_t p = kern_unit_part(j->start, j->n_parts, u), r = u - j->start[p];
-                const struct aid_matvec_part *q = &j->parts[p];
-                q->y[r] = j->fn((const uint8_t *)q->w + r * q->row_bytes, j->x, j->cols);
-        }
-}
-
 /* Groups of KERN_QDOT_ROWS rows of every part in one loop over the threads; each part's last
  * rows < KERN_QDOT_ROWS go one by one. */
-static void matvec_rows(struct matvec_job *j)
+static void matvec_rows(kern_qdot_rows_fn rfn, kern_qdot_fn qfn, const struct aid_matvec_part *parts,
+                size_t n_parts, const struct kern_xq *xq, size_t cols)
 {
-        const struct aid_matvec_part *parts = j->parts;
+        size_t start[AID_MATVEC_PARTS_MAX + 1] = { 0 };
 
-        for (size_t p = 0; p < j->n_parts; p++)
-                j->start[p + 1] = j->start[p] + parts[p].rows / KERN_QDOT_ROWS;
-        work_split_run(j->start[j->n_parts], work_split_team(parts, j->n_parts), MATVEC_CHUNK_GROUPS,
-                        job_rows, j);
-        for (size_t p = 0; p < j->n_parts; p++)
+        for (size_t p = 0; p < n_parts; p++)
+                start[p + 1] = start[p] + parts[p].rows / KERN_QDOT_ROWS;
+        struct work_split ws;
+        work_split_init(&ws, start[n_parts], work_split_team(parts, n_parts), MATVEC_CHUNK_GROUPS);
+#pragma omp parallel num_threads(ws.n_shares) if (ws.n_shares > 1)
+        {
+                struct work_split_cursor cur = work_split_start(&ws, (unsigned)omp_get_thread_num());
+                size_t u0, u1;
+                while (work_split_next(&ws, &cur, &u0, &u1))
+                        for (size_t u = u0; u < u1; u++) {
+                                const size_t p = kern_unit_part(start, n_parts, u), g = u - start[p];
+                                const struct aid_matvec_part *q = &parts[p];
+                                rfn((const uint8_t *)q->w + g * KERN_QDOT_ROWS * q->row_bytes, q->row_bytes,
+                                                xq, cols, q->y + g * KERN_QDOT_ROWS);
+                        }
+        }
+        for (size_t p = 0; p < n_parts; p++)
                 for (size_t r = parts[p].rows / KERN_QDOT_ROWS * KERN_QDOT_ROWS; r < parts[p].rows; r++)
-                        parts[p].y[r] = j->qfn((const uint8_t *)parts[p].w + r * parts[p].row_bytes, j->xq,
-                                        j->cols);
+                        parts[p].y[r] = qfn((const uint8_t *)parts[p].w + r * parts[p].row_bytes, xq, cols);
 }
 
 void aid_matvec(uint32_t type, const void *w, size_t row_bytes, const float *x, float *y, size_t rows,
@@ -100,11 +65,12 @@ void aid_matvec_parts(uint32_t type, const struct aid_matvec_part *parts, size_t
                 size_t cols)
 {
         enum aid_cpu_level level = aid_kernels_get_level();
-        struct matvec_job j = { .parts = parts, .n_parts = n_parts, .cols = cols, .x = x };
+        size_t start[AID_MATVEC_PARTS_MAX + 1] = { 0 };
+        kern_dot_fn fn = NULL;
 
         if (type < _GGML_TYPE_MAX && n_parts <= AID_MATVEC_PARTS_MAX)
-                j.fn = kern_dot_for(level, type);
-        if (!j.fn) {
+                fn = kern_dot_for(level, type);
+        if (!fn) {
                 /* Callers validate types at load time (ggml_type_is_supported()); a bad one
                  * here is a bug, made visible rather than silent. */
                 for (size_t p = 0; p < n_parts; p++)
@@ -112,25 +78,55 @@ void aid_matvec_parts(uint32_t type, const struct aid_matvec_part *parts, size_t
                                 parts[p].y[r] = NAN;
                 return;
         }
+        for (size_t p = 0; p < n_parts; p++)
+                start[p + 1] = start[p] + parts[p].rows;
 
         if (aid_matvec_uses_q8x(type)) {
                 /* Quantize x once on the calling thread; every row of every part reads it. Should
                  * the scratch not be had (out of memory), the f32 path below still answers. */
                 const struct kern_xq *xq = kern_scratch_xq(cols);
                 if (xq) {
+                        kern_qdot_fn qfn = kern_qdot_for(level, type);
                         size_t block = ggml_type_traits_get(type)->block_elems;
                         kern_quantize_x_for(level)(x, cols, block, xq);
-                        j.xq = xq;
-                        j.qfn = kern_qdot_for(level, type);
-                        j.rfn = kern_qdot_rows_for(level, type);
-                        if (j.rfn) {
-                                matvec_rows(&j);
-                                return;
+                        kern_qdot_rows_fn rfn = kern_qdot_rows_for(level, type);
+                        if (rfn)
+                                matvec_rows(rfn, qfn, parts, n_parts, xq, cols);
+                        else {
+                                struct work_split ws;
+                                work_split_init(&ws, start[n_parts], work_split_team(parts, n_parts),
+                                                MATVEC_CHUNK_ROWS);
+#pragma omp parallel num_threads(ws.n_shares) if (ws.n_shares > 1)
+                                {
+                                        struct work_split_cursor cur = work_split_start(
+                                                        &ws, (unsigned)omp_get_thread_num());
+                                        size_t u0, u1;
+                                        while (work_split_next(&ws, &cur, &u0, &u1))
+                                                for (size_t u = u0; u < u1; u++) {
+                                                        const size_t p = kern_unit_part(start, n_parts, u),
+                                                                     r = u - start[p];
+                                                        parts[p].y[r] = qfn(
+                                                                        (const uint8_t *)parts[p].w +
+                                                                                        r * parts[p].row_bytes,
+                                                                        xq, cols);
+                                                }
+                                }
                         }
+                        return;
                 }
         }
-        for (size_t p = 0; p < n_parts; p++)
-                j.start[p + 1] = j.start[p] + parts[p].rows;
-        work_split_run(j.start[n_parts], work_split_team(parts, n_parts), MATVEC_CHUNK_ROWS,
-                        j.xq ? job_qdot : job_dot, &j);
+
+        struct work_split ws;
+        work_split_init(&ws, start[n_parts], work_split_team(parts, n_parts), MATVEC_CHUNK_ROWS);
+#pragma omp parallel num_threads(ws.n_shares) if (ws.n_shares > 1)
+        {
+                struct work_split_cursor cur = work_split_start(&ws, (unsigned)omp_get_thread_num());
+                size_t u0, u1;
+                while (work_split_next(&ws, &cur, &u0, &u1))
+                        for (size_t u = u0; u < u1; u++) {
+                                const size_t p = kern_unit_part(start, n_parts, u), r = u - start[p];
+                                parts[p].y[r] = fn((const uint8_t *)parts[p].w + r * parts[p].row_bytes, x,
+                                                cols);
+                        }
+        }
 }

@@ -78,8 +78,3 @@ static inline unsigned work_split_team(const struct aid_matvec_part *parts, size
 {
         return kern_parts_want_threads(parts, n_parts) ? (unsigned)omp_get_max_threads() : 1;
 }
-
-/* fn(ctx, u0, u1) for every chunk of units [0, n_units), on a team of `team` threads (1: the
- * caller alone) sharing them as above (work-split.c). */
-typedef void (*work_split_fn)(void *ctx, size_t u0, size_t u1);
-void work_split_run(size_t n_units, unsigned team, size_t chunk, work_split_fn fn, void *ctx);
