@@ -33,7 +33,9 @@ enum aid_cpu_level aid_cpu_detect(void)
                 return AID_CPU_SCALAR;
         const unsigned avx512 = bit_AVX512F | bit_AVX512DQ | bit_AVX512BW | bit_AVX512VL;
         if ((b7 & avx512) == avx512 && (xcr0 & 0xe0) == 0xe0)
-                return (c & bit_AVX512VNNI) ? AID_CPU_AVX512_VNNI : AID_CPU_AVX512;
+                return !(c & bit_AVX512VNNI) ? AID_CPU_AVX512
+                       : (c & bit_GFNI)      ? AID_CPU_AVX512_GFNI
+                                             : AID_CPU_AVX512_VNNI;
         return AID_CPU_AVX2;
 }
 
@@ -74,6 +76,8 @@ const char *aid_cpu_level_name(enum aid_cpu_level level)
                 return "avx512";
         case AID_CPU_AVX512_VNNI:
                 return "avx512-vnni";
+        case AID_CPU_AVX512_GFNI:
+                return "avx512-vnni-gfni";
         }
         return "unknown";
 }

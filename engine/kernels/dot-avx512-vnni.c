@@ -10,15 +10,20 @@
 #define DPBUSD(acc, u, s) _mm256_dpbusd_epi32(acc, u, s)
 #define BITS_TO_BYTES(m)  _mm256_movm_epi8((__mmask32)(m))
 #define F16(h)            _cvtsh_ss(h)
-#define IFN(name)         name##_avx512_vnni
+/* Built twice (meson.build): with KERN_GFNI the same kernels split nibbles with GFNI. */
+#ifdef KERN_GFNI
+#define IFN(name) name##_avx512_gfni
+#else
+#define IFN(name) name##_avx512_vnni
+#endif
 
 #define INT512
 #define VNNI512
 #include "dot-int.h"
 
-const struct kern_dot_table kern_dot_avx512_vnni = {
+const struct kern_dot_table IFN(kern_dot) = {
         .qdot = { KERN_QDOT_TABLE_ENTRIES },
-        .quantize_x = quantize_x_avx512_vnni,
+        .quantize_x = IFN(quantize_x),
 };
 
-const kern_qdot_rows_fn kern_qdot_rows_avx512_vnni[_GGML_TYPE_MAX] = { KERN_QDOT_ROWS_TABLE_ENTRIES };
+const kern_qdot_rows_fn IFN(kern_qdot_rows)[_GGML_TYPE_MAX] = { KERN_QDOT_ROWS_TABLE_ENTRIES };

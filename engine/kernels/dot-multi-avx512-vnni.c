@@ -7,9 +7,13 @@
 /* AVX-512 VNNI: vpdpbusd, on 512-bit vectors where two blocks fit side by side (Zen 4 splits
  * them in two, but one instruction still carries twice the work through decode and retire). */
 #define DPBUSD(acc, u, s) _mm256_dpbusd_epi32(acc, u, s)
-#define MFN(name)         name##_avx512_vnni
+#ifdef KERN_GFNI
+#define MFN(name) name##_avx512_gfni
+#else
+#define MFN(name) name##_avx512_vnni
+#endif
 #define MULTI512
 
 #include "dot-multi.h"
 
-const kern_qdot_multi_fn kern_qdot_multi_avx512_vnni[_GGML_TYPE_MAX] = { KERN_QDOT_MULTI_ENTRIES };
+const kern_qdot_multi_fn MFN(kern_qdot_multi)[_GGML_TYPE_MAX] = { KERN_QDOT_MULTI_ENTRIES };

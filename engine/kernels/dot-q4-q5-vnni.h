@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
-/* Part of dot-int.h, included there at the AVX-512 VNNI level only (VNNI512): the decode kernels
+/* Part of dot-int.h, included there at the AVX-512 VNNI levels only (VNNI512): the decode kernels
  * of Q4_0 and Q5_0 (and, further down, of Q4_1 and Q5_1), four blocks (72 bytes for Q4_0) per
  * 512-bit step. The 256-bit kernels spend about twelve instructions on each 18-byte block
  * (unpack, one vpdpbusd, a scale conversion, a broadcast, a multiply, a conversion, a
@@ -8,44 +8,56 @@
  * and one permute put block beta's 16 nibble bytes in 128-bit lane beta, its scale goes to that
  * lane's four floats (four scales converted at once, then one permute), and x comes in the
  * matching grouped layout (kern_xq_group()): about fourteen instructions per four blocks. Q5_0
- * (88 bytes per group) takes the same path with its fifth bits added by two masked adds, the
- * masks taken from its four qh by the permute that gathers its scales. The unpacking of a group
- * is in group32-vnni.h, shared with the multi-row kernels.
+ * (88 bytes per group) takes the same path with its fifth bits added by two masked adds. The
+ * unpacking of a group is in group32-vnni.h, shared with the multi-row kernels.
  *
  * Full groups of four blocks take the 512-bit path; the blocks past the last full group (a row
  * of 32 * (4 k + r) elements) take the 256-bit one, summed in float after the groups. The rows
- * kernel does per row exactly what the single-row kernel does, so their results are equal bit
- * for bit, as kern_qdot_rows_fn promises. */
+ * kernels compute each row's float sums as the single-row kernels do, in the same order, so
+ * their results are equal bit for bit, as kern_qdot_rows_fn promises. */
 
-/* Q4_0's four f16 scales, each in the four float lanes of its block: scalar loads and one
- * 128-bit conversion. A 512-bit vcvtph2ps of permuted words (sixteen conversions for four
- * values) cost a sixth of the kernel's time on Zen 4 (kernel-bench from L2, one thread: 25.8
- * against 28.4 GB/s). */
-static inline __m512 IFN(q4_0_group_d)(const uint8_t *blk)
-{
-        return g32v_spread4(simd_f16x4_heads(blk, sizeof(struct block_q4_0)));
-}
-
-/* acc plus the group at blk times x's group (xlo, xhi: its two vectors, off: minus the sums
- * per lane, dx: its scales), lane 4 beta + j scaled by block beta's two scales. q5: Q5_0
- * (fifth bits added from qh, offset 16) rather than Q4_0 (offset 8). */
-static inline __attribute__((always_inline)) __m512 IFN(g32_group)(
-                const uint8_t *blk, bool q5, __m512i xlo, __m512i xhi, __m512i off, __m512 dx, __m512 acc)
+/* The int32 lanes of group g (blk) times x's group (xlo, xhi: its two vectors, off: minus the
+ * sums per lane): lane 4 beta + j holds a quarter of block beta's product, its offset included.
+ * q5: Q5_0 (fifth bits added from qh, offset 16) rather than Q4_0 (offset 8). */
+static inline __attribute__((always_inline)) __m512i IFN(g32_isum)(
+                const uint8_t *blk, bool q5, __m512i xlo, __m512i xhi, __m512i off)
 {
         __m512i lo, hi;
-        __m512 dw;
 
         if (q5) {
                 g32v_q5_0_nibbles(blk, &lo, &hi);
-                dw = g32v_spread4(simd_f16x4_heads(blk, sizeof(struct block_q5_0)));
                 off = _mm512_slli_epi32(off, 4);
         } else {
                 g32v_q4_0_nibbles(blk, &lo, &hi);
-                dw = IFN(q4_0_group_d)(blk);
                 off = _mm512_slli_epi32(off, 3);
         }
-        __m512i s = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(off, lo, xlo), hi, xhi);
-        return _mm512_fmadd_ps(_mm512_mul_ps(dw, dx), _mm512_cvtepi32_ps(s), acc);
+        return _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(off, lo, xlo), hi, xhi);
+}
+
+/* Q4_0 and Q5_0 scale each block's exact integer product once: acc lane 4 beta + j gets
+ * (dw dx) * S with S the block's whole sum. The rows kernel does the same for four rows in one
+ * vector (g32_qdot_rows_t()), so a row's result does not depend on which kernel made it.
+ *
+ * Here, for one row: the four lanes of each block summed (every lane of block beta then holds
+ * S), its two scales multiplied in four lanes and spread. */
+static inline __attribute__((always_inline)) __m512 IFN(g32_group)(
+                const uint8_t *blk, bool q5, __m512i xlo, __m512i xhi, __m512i off, __m128 dx4, __m512 acc)
+{
+        __m512i s = IFN(g32_isum)(blk, q5, xlo, xhi, off);
+        __m128 dw4 = simd_f16x4_heads(blk, q5 ? sizeof(struct block_q5_0) : sizeof(struct block_q4_0));
+
+        s = _mm512_add_epi32(s, _mm512_shuffle_epi32(s, (_MM_PERM_ENUM)0x4e));
+        s = _mm512_add_epi32(s, _mm512_shuffle_epi32(s, (_MM_PERM_ENUM)0xb1));
+        return _mm512_fmadd_ps(g32v_spread4(_mm_mul_ps(dw4, dx4)), _mm512_cvtepi32_ps(s), acc);
+}
+
+/* The sums of a Q4_0 or Q5_0 accumulator over its four blocks, in the order of the rows kernel:
+ * lane a of the result is (beta 0 + beta 2) + (beta 1 + beta 3) of lane a of each 128-bit lane. */
+static inline __m128 IFN(g32_block_total)(__m512 acc)
+{
+        __m256 h = _mm256_add_ps(_mm512_castps512_ps256(acc),
+                        _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)));
+        return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
 }
 
 /* Blocks first .. nb - 1 of a row, one by one: their products summed in float. */
@@ -132,13 +144,6 @@ static inline size_t IFN(g32_group_bytes)(bool q5, bool min)
                        : (min ? sizeof(struct block_q4_1) : sizeof(struct block_q4_0)));
 }
 
-static inline __attribute__((always_inline)) __m512 IFN(g32_any_group)(const uint8_t *blk, bool q5, bool min,
-                __m512i xlo, __m512i xhi, __m512i off, __m512 dx, __m512 acc)
-{
-        return min ? IFN(g32m_group)(blk, q5, xlo, xhi, off, dx, acc)
-                   : IFN(g32_group)(blk, q5, xlo, xhi, off, dx, acc);
-}
-
 static inline __attribute__((always_inline)) float IFN(g32_any_tail)(
                 const uint8_t *row, bool q5, bool min, const struct kern_xq *x, size_t first, size_t nb)
 {
@@ -159,10 +164,15 @@ static inline __attribute__((always_inline)) float IFN(g32_qdot)(
                 __m512i xlo = _mm512_loadu_si512(x->g_qs + 128 * g),
                         xhi = _mm512_loadu_si512(x->g_qs + 128 * g + 64);
                 __m512i off = _mm512_loadu_si512(x->g_off + 16 * g);
-                __m512 dx = _mm512_loadu_ps(x->g_d + 16 * g);
-                acc = IFN(g32_any_group)(blk + g * gb, q5, min, xlo, xhi, off, dx, acc);
+                if (min)
+                        acc = IFN(g32m_group)(blk + g * gb, q5, xlo, xhi, off,
+                                        _mm512_loadu_ps(x->g_d + 16 * g), acc);
+                else
+                        acc = IFN(g32_group)(
+                                        blk + g * gb, q5, xlo, xhi, off, _mm_loadu_ps(x->d + 4 * g), acc);
         }
-        return _mm512_reduce_add_ps(acc) + IFN(g32_any_tail)(row, q5, min, x, 4 * ng, nb);
+        float sum = min ? _mm512_reduce_add_ps(acc) : _mm_cvtss_f32(IFN(g32_block_total)(acc));
+        return sum + IFN(g32_any_tail)(row, q5, min, x, 4 * ng, nb);
 }
 
 static float IFN(qdot_q4_0)(const void *row, const struct kern_xq *x, size_t n)
@@ -185,13 +195,13 @@ static float IFN(qdot_q5_1)(const void *row, const struct kern_xq *x, size_t n)
         return IFN(g32_qdot)(row, true, true, x, n);
 }
 
-/* KERN_QDOT_ROWS rows of any of the four types: x's group loaded once for all, and later rows
+/* KERN_QDOT_ROWS rows of Q4_1 or Q5_1: x's group loaded once for all, and later rows
  * prefetched as QDOT_ROWS_32 does (see there why). Per row the same work as g32_qdot(). */
-static inline __attribute__((always_inline)) void IFN(g32_qdot_rows)(const void *rows, bool q5, bool min,
-                size_t rb, const struct kern_xq *x, size_t n, float *out)
+static inline __attribute__((always_inline)) void IFN(g32m_qdot_rows)(
+                const void *rows, bool q5, size_t rb, const struct kern_xq *x, size_t n, float *out)
 {
         const uint8_t *base = rows, *ahead = base + QDOT_ROWS_AHEAD * KERN_QDOT_ROWS * rb;
-        const size_t gb = IFN(g32_group_bytes)(q5, min);
+        const size_t gb = IFN(g32_group_bytes)(q5, true);
         size_t nb = n / 32, ng = nb / 4;
         __m512 acc[KERN_QDOT_ROWS];
 
@@ -211,30 +221,94 @@ static inline __attribute__((always_inline)) void IFN(g32_qdot_rows)(const void 
                         _mm_prefetch((const char *)ahead + KERN_QDOT_ROWS * gb * g + o, QDOT_ROWS_HINT);
 #pragma GCC unroll 4
                 for (int r = 0; r < KERN_QDOT_ROWS; r++)
-                        acc[r] = IFN(g32_any_group)(
-                                        base + (size_t)r * rb + g * gb, q5, min, xlo, xhi, off, dx, acc[r]);
+                        acc[r] = IFN(g32m_group)(
+                                        base + (size_t)r * rb + g * gb, q5, xlo, xhi, off, dx, acc[r]);
         }
         for (int r = 0; r < KERN_QDOT_ROWS; r++)
                 out[r] = _mm512_reduce_add_ps(acc[r]) +
-                         IFN(g32_any_tail)(base + (size_t)r * rb, q5, min, x, 4 * ng, nb);
+                         IFN(g32_any_tail)(base + (size_t)r * rb, q5, true, x, 4 * ng, nb);
+}
+
+/* The f16 scales at p0 .. p3 as the four words of a qword, p0's lowest. */
+static inline uint64_t IFN(f16x4_words)(
+                const uint8_t *p0, const uint8_t *p1, const uint8_t *p2, const uint8_t *p3)
+{
+        uint16_t h0, h1, h2, h3;
+
+        memcpy(&h0, p0, sizeof(h0));
+        memcpy(&h1, p1, sizeof(h1));
+        memcpy(&h2, p2, sizeof(h2));
+        memcpy(&h3, p3, sizeof(h3));
+        return h0 | (uint64_t)h1 << 16 | (uint64_t)h2 << 32 | (uint64_t)h3 << 48;
+}
+
+/* KERN_QDOT_ROWS rows of Q4_0 or Q5_0. Each row's integer lanes of a group (lane 4 beta + j) go
+ * through a 4 x 4 transpose-and-add within each 128-bit lane, which leaves in lane 4 beta + r
+ * row r's whole sum S of block beta. One conversion, one scale and one multiply-add then serve
+ * the four rows, where each row took its own (a conversion of its four scales, their spread to
+ * 16 lanes, a conversion of its sums and a multiply-add): the kernel is bound by its vector
+ * instructions even from L1, and those were the dearest (with the float work taken out
+ * altogether it streamed 30 % faster). kernel-bench -r 910 -c 1152 -m 1 -t 1 Q4_0 from L2:
+ * 4 % faster (33.8 against 32.4 GB/s, medians of 8 alternated runs of a loop over the rows
+ * kernel alone), Q5_0 3 %. */
+static inline __attribute__((always_inline)) void IFN(g32_qdot_rows_t)(
+                const void *rows, bool q5, size_t rb, const struct kern_xq *x, size_t n, float *out)
+{
+        const uint8_t *base = rows, *ahead = base + QDOT_ROWS_AHEAD * KERN_QDOT_ROWS * rb;
+        const size_t gb = IFN(g32_group_bytes)(q5, false), bb = gb / 4;
+        size_t nb = n / 32, ng = nb / 4;
+        __m512 acc = _mm512_setzero_ps();
+
+        for (size_t g = 0; g < ng; g++) {
+                const uint8_t *b0 = base + g * gb, *b1 = b0 + rb, *b2 = b1 + rb, *b3 = b2 + rb;
+                __m512i xlo = _mm512_loadu_si512(x->g_qs + 128 * g),
+                        xhi = _mm512_loadu_si512(x->g_qs + 128 * g + 64);
+                __m512i off = _mm512_loadu_si512(x->g_off + 16 * g);
+
+#pragma GCC unroll 8
+                for (size_t o = 0; o < KERN_QDOT_ROWS * gb; o += 64)
+                        _mm_prefetch((const char *)ahead + KERN_QDOT_ROWS * gb * g + o, QDOT_ROWS_HINT);
+                __m512i s0 = IFN(g32_isum)(b0, q5, xlo, xhi, off), s1 = IFN(g32_isum)(b1, q5, xlo, xhi, off),
+                        s2 = IFN(g32_isum)(b2, q5, xlo, xhi, off), s3 = IFN(g32_isum)(b3, q5, xlo, xhi, off);
+                __m512i u01 = _mm512_add_epi32(_mm512_unpacklo_epi32(s0, s1), _mm512_unpackhi_epi32(s0, s1));
+                __m512i u23 = _mm512_add_epi32(_mm512_unpacklo_epi32(s2, s3), _mm512_unpackhi_epi32(s2, s3));
+                __m512i t = _mm512_add_epi32(
+                                _mm512_unpacklo_epi64(u01, u23), _mm512_unpackhi_epi64(u01, u23));
+                /* The scales the same way: word 4 beta + r is row r's of block beta. */
+                __m128i w01 = _mm_insert_epi64(
+                                _mm_cvtsi64_si128((long long)IFN(f16x4_words)(b0, b1, b2, b3)),
+                                (long long)IFN(f16x4_words)(b0 + bb, b1 + bb, b2 + bb, b3 + bb), 1);
+                __m128i w23 = _mm_insert_epi64(_mm_cvtsi64_si128((long long)IFN(f16x4_words)(b0 + 2 * bb,
+                                                               b1 + 2 * bb, b2 + 2 * bb, b3 + 2 * bb)),
+                                (long long)IFN(f16x4_words)(
+                                                b0 + 3 * bb, b1 + 3 * bb, b2 + 3 * bb, b3 + 3 * bb),
+                                1);
+                __m512 dw = _mm512_cvtph_ps(_mm256_set_m128i(w23, w01));
+                acc = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_loadu_ps(x->g_d + 16 * g)),
+                                _mm512_cvtepi32_ps(t), acc);
+        }
+        float total[KERN_QDOT_ROWS];
+        _mm_storeu_ps(total, IFN(g32_block_total)(acc));
+        for (int r = 0; r < KERN_QDOT_ROWS; r++)
+                out[r] = total[r] + IFN(g32_any_tail)(base + (size_t)r * rb, q5, false, x, 4 * ng, nb);
 }
 
 static void IFN(qdot_rows_q4_0)(const void *rows, size_t rb, const struct kern_xq *x, size_t n, float *out)
 {
-        IFN(g32_qdot_rows)(rows, false, false, rb, x, n, out);
+        IFN(g32_qdot_rows_t)(rows, false, rb, x, n, out);
 }
 
 static void IFN(qdot_rows_q5_0)(const void *rows, size_t rb, const struct kern_xq *x, size_t n, float *out)
 {
-        IFN(g32_qdot_rows)(rows, true, false, rb, x, n, out);
+        IFN(g32_qdot_rows_t)(rows, true, rb, x, n, out);
 }
 
 static void IFN(qdot_rows_q4_1)(const void *rows, size_t rb, const struct kern_xq *x, size_t n, float *out)
 {
-        IFN(g32_qdot_rows)(rows, false, true, rb, x, n, out);
+        IFN(g32m_qdot_rows)(rows, false, rb, x, n, out);
 }
 
 static void IFN(qdot_rows_q5_1)(const void *rows, size_t rb, const struct kern_xq *x, size_t n, float *out)
 {
-        IFN(g32_qdot_rows)(rows, true, true, rb, x, n, out);
+        IFN(g32m_qdot_rows)(rows, true, rb, x, n, out);
 }

@@ -751,10 +751,10 @@ Test(kernels, matmul_rows_equals_matvec_per_row)
         const enum aid_matvec_mode modes[] = { AID_MATVEC_AUTO, AID_MATVEC_F32X, AID_MATVEC_Q8X };
         enum aid_matvec_mode saved = aid_matvec_get_mode();
 
-        for (size_t li = 0; li < 3 * ELEMENTSOF(modes); li++) {
+        static const enum aid_cpu_level levels[] = { AID_CPU_SCALAR, AID_CPU_AVX2, AID_CPU_AVX512_VNNI,
+                AID_CPU_AVX512_GFNI };
+        for (size_t li = 0; li < ELEMENTSOF(levels) * ELEMENTSOF(modes); li++) {
                 const size_t mi = li % ELEMENTSOF(modes);
-                static const enum aid_cpu_level levels[] = { AID_CPU_SCALAR, AID_CPU_AVX2,
-                        AID_CPU_AVX512_VNNI };
                 if (levels[li / ELEMENTSOF(modes)] > aid_cpu_detect())
                         continue;
                 aid_kernels_set_level(levels[li / ELEMENTSOF(modes)]);
@@ -808,7 +808,7 @@ Test(kernels, cpu_levels)
 {
         enum aid_cpu_level best = aid_cpu_detect();
 
-        cr_assert_eq(aid_kernels_set_level(AID_CPU_AVX512_VNNI), best, "never above what the CPU has");
+        cr_assert_eq(aid_kernels_set_level(AID_CPU_AVX512_GFNI), best, "never above what the CPU has");
         cr_assert_eq(aid_kernels_get_level(), best);
         cr_assert_eq(aid_kernels_set_level(AID_CPU_SCALAR), AID_CPU_SCALAR);
         cr_assert_str_eq(aid_cpu_level_name(AID_CPU_AVX2), "avx2");
@@ -836,8 +836,10 @@ static const struct kern_dot_table *level_table(int level)
                 return &kern_dot_avx2;
         case AID_CPU_AVX512:
                 return &kern_dot_avx512;
-        default:
+        case AID_CPU_AVX512_VNNI:
                 return &kern_dot_avx512_vnni;
+        default:
+                return &kern_dot_avx512_gfni;
         }
 }
 
@@ -1182,9 +1184,10 @@ Test(kernels, q8x_accuracy_against_double)
  * multiple of the 8-block groups. */
 static const kern_qdot_multi_fn *multi_table(int level)
 {
-        return level >= AID_CPU_AVX512_VNNI ? kern_qdot_multi_avx512_vnni
-               : level >= AID_CPU_AVX2      ? kern_qdot_multi_avx2
-                                            : kern_qdot_multi_scalar;
+        return level >= AID_CPU_AVX512_GFNI   ? kern_qdot_multi_avx512_gfni
+               : level >= AID_CPU_AVX512_VNNI ? kern_qdot_multi_avx512_vnni
+               : level >= AID_CPU_AVX2        ? kern_qdot_multi_avx2
+                                              : kern_qdot_multi_scalar;
 }
 
 Test(kernels, qdot_multi_levels_match_scalar)

@@ -35,9 +35,10 @@ static float gauss(void)
 
 static const kern_qdot_multi_fn *multi_table(enum aid_cpu_level level)
 {
-        return level >= AID_CPU_AVX512_VNNI ? kern_qdot_multi_avx512_vnni
-               : level >= AID_CPU_AVX2      ? kern_qdot_multi_avx2
-                                            : kern_qdot_multi_scalar;
+        return level >= AID_CPU_AVX512_GFNI   ? kern_qdot_multi_avx512_gfni
+               : level >= AID_CPU_AVX512_VNNI ? kern_qdot_multi_avx512_vnni
+               : level >= AID_CPU_AVX2        ? kern_qdot_multi_avx2
+                                              : kern_qdot_multi_scalar;
 }
 
 /* Eight rows of x quantized for blocks of `block`, in one buffer. */
