@@ -8,7 +8,7 @@
  * COLS must be a multiple of every listed type's block (32 or 256 elements; the default type
  * list holds K types, so name the types for columns that are no multiple of 256).
  *
- * -l measures one SIMD level (scalar, avx2, avx512, avx512-vnni, avx512-vnni-gfni) instead of
+ * -l measures one SIMD level (scalar, avx2, avx512, avx512-vnni, avx512-icl) instead of
  * all; -x picks the activation path: f32 x, or x quantized to 8 bits once per product (the integer kernels).
  * -b adds a table of aid_matmul_rows() (continuous batching: n tokens of n sequences against
  * one pass over the weights) in the engine's automatic mode, at the best level (or -l's), for
@@ -222,7 +222,7 @@ int main(int argc, char **argv)
                         max_threads = atoi(optarg);
                         break;
                 case 'l':
-                        for (int l = AID_CPU_SCALAR; l <= AID_CPU_AVX512_GFNI; l++)
+                        for (int l = AID_CPU_SCALAR; l <= AID_CPU_AVX512_ICL; l++)
                                 if (strcmp(optarg, aid_cpu_level_name((enum aid_cpu_level)l)) == 0)
                                         only_level = l;
                         if (only_level < 0 || only_level > (int)aid_cpu_detect()) {

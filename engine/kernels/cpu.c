@@ -32,11 +32,12 @@ enum aid_cpu_level aid_cpu_detect(void)
         if (!(b7 & bit_AVX2))
                 return AID_CPU_SCALAR;
         const unsigned avx512 = bit_AVX512F | bit_AVX512DQ | bit_AVX512BW | bit_AVX512VL;
-        if ((b7 & avx512) == avx512 && (xcr0 & 0xe0) == 0xe0)
-                return !(c & bit_AVX512VNNI) ? AID_CPU_AVX512
-                       : (c & bit_GFNI)      ? AID_CPU_AVX512_GFNI
-                                             : AID_CPU_AVX512_VNNI;
-        return AID_CPU_AVX2;
+        const unsigned icl = bit_GFNI | bit_AVX512BITALG;
+        if ((b7 & avx512) != avx512 || (xcr0 & 0xe0) != 0xe0)
+                return AID_CPU_AVX2;
+        if (!(c & bit_AVX512VNNI))
+                return AID_CPU_AVX512;
+        return (c & icl) == icl ? AID_CPU_AVX512_ICL : AID_CPU_AVX512_VNNI;
 }
 
 /* -1: not chosen yet. Relaxed atomics: every thread computes the same value. */
@@ -76,8 +77,8 @@ const char *aid_cpu_level_name(enum aid_cpu_level level)
                 return "avx512";
         case AID_CPU_AVX512_VNNI:
                 return "avx512-vnni";
-        case AID_CPU_AVX512_GFNI:
-                return "avx512-vnni-gfni";
+        case AID_CPU_AVX512_ICL:
+                return "avx512-icl";
         }
         return "unknown";
 }

@@ -172,7 +172,7 @@ static const struct kern_dequant_table *dequant_table(void)
         switch (aid_kernels_get_level()) {
         case AID_CPU_AVX512:
         case AID_CPU_AVX512_VNNI:
-        case AID_CPU_AVX512_GFNI:
+        case AID_CPU_AVX512_ICL:
                 return &kern_dequant_avx512;
         case AID_CPU_AVX2:
                 return &kern_dequant_avx2;

@@ -8,8 +8,8 @@
 static const struct kern_dot_table *table_for(enum aid_cpu_level level)
 {
         switch (level) {
-        case AID_CPU_AVX512_GFNI:
-                return &kern_dot_avx512_gfni;
+        case AID_CPU_AVX512_ICL:
+                return &kern_dot_avx512_icl;
         case AID_CPU_AVX512_VNNI:
                 return &kern_dot_avx512_vnni;
         case AID_CPU_AVX512:
@@ -91,8 +91,8 @@ kern_qdot_multi_fn kern_qdot_multi_for(enum aid_cpu_level level, uint32_t type)
 {
         kern_qdot_multi_fn fn = NULL;
 
-        if (level >= AID_CPU_AVX512_GFNI)
-                fn = kern_qdot_multi_avx512_gfni[type];
+        if (level >= AID_CPU_AVX512_ICL)
+                fn = kern_qdot_multi_avx512_icl[type];
         else if (level >= AID_CPU_AVX512_VNNI)
                 fn = kern_qdot_multi_avx512_vnni[type];
         if (!fn && level >= AID_CPU_AVX2)

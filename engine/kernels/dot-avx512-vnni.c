@@ -10,9 +10,9 @@
 #define DPBUSD(acc, u, s) _mm256_dpbusd_epi32(acc, u, s)
 #define BITS_TO_BYTES(m)  _mm256_movm_epi8((__mmask32)(m))
 #define F16(h)            _cvtsh_ss(h)
-/* Built twice (meson.build): with KERN_GFNI the same kernels split nibbles with GFNI. */
-#ifdef KERN_GFNI
-#define IFN(name) name##_avx512_gfni
+/* Built twice (meson.build): with KERN_ICL the same kernels use GFNI and BITALG (group32-vnni.h). */
+#ifdef KERN_ICL
+#define IFN(name) name##_avx512_icl
 #else
 #define IFN(name) name##_avx512_vnni
 #endif

@@ -7,8 +7,8 @@
 /* AVX-512 VNNI: vpdpbusd, on 512-bit vectors where two blocks fit side by side (Zen 4 splits
  * them in two, but one instruction still carries twice the work through decode and retire). */
 #define DPBUSD(acc, u, s) _mm256_dpbusd_epi32(acc, u, s)
-#ifdef KERN_GFNI
-#define MFN(name) name##_avx512_gfni
+#ifdef KERN_ICL
+#define MFN(name) name##_avx512_icl
 #else
 #define MFN(name) name##_avx512_vnni
 #endif

@@ -221,7 +221,7 @@ extern const struct kern_dot_table kern_dot_scalar;
 extern const struct kern_dot_table kern_dot_avx2;
 extern const struct kern_dot_table kern_dot_avx512;
 extern const struct kern_dot_table kern_dot_avx512_vnni;
-extern const struct kern_dot_table kern_dot_avx512_gfni;
+extern const struct kern_dot_table kern_dot_avx512_icl;
 
 /* The scalar twins of the integer path (dot-int-scalar.c). */
 void kern_quantize_x_scalar(const float *x, size_t n, size_t block, const struct kern_xq *xq);
@@ -259,7 +259,7 @@ void kern_xqt_fill(const struct kern_xq *x, size_t n, size_t cols, struct kern_x
 extern const kern_qdot_multi_fn kern_qdot_multi_scalar[_GGML_TYPE_MAX];
 extern const kern_qdot_multi_fn kern_qdot_multi_avx2[_GGML_TYPE_MAX];
 extern const kern_qdot_multi_fn kern_qdot_multi_avx512_vnni[_GGML_TYPE_MAX];
-extern const kern_qdot_multi_fn kern_qdot_multi_avx512_gfni[_GGML_TYPE_MAX];
+extern const kern_qdot_multi_fn kern_qdot_multi_avx512_icl[_GGML_TYPE_MAX];
 
 /* Whole rows of one type to f32 / bf16 at one SIMD level (dequant-simd.h); NULL entries use
  * the scalar code. Every entry equals the scalar result bit for bit. */
@@ -299,7 +299,7 @@ typedef void (*kern_qdot_rows_fn)(const void *rows, size_t row_bytes, const stru
 extern const kern_qdot_rows_fn kern_qdot_rows_avx2[_GGML_TYPE_MAX];
 extern const kern_qdot_rows_fn kern_qdot_rows_avx512[_GGML_TYPE_MAX];
 extern const kern_qdot_rows_fn kern_qdot_rows_avx512_vnni[_GGML_TYPE_MAX];
-extern const kern_qdot_rows_fn kern_qdot_rows_avx512_gfni[_GGML_TYPE_MAX];
+extern const kern_qdot_rows_fn kern_qdot_rows_avx512_icl[_GGML_TYPE_MAX];
 /* The rows kernel of exactly level for type (no fallback to a lower level: its results must
  * equal kern_qdot_for()'s, which for these types every SIMD level has); NULL if none. */
 kern_qdot_rows_fn kern_qdot_rows_for(enum aid_cpu_level level, uint32_t type);

@@ -14,8 +14,8 @@ kern_qdot_rows_fn kern_qdot_rows_for(enum aid_cpu_level level, uint32_t type)
         if (type >= _GGML_TYPE_MAX)
                 return NULL;
         switch (level) {
-        case AID_CPU_AVX512_GFNI:
-                return kern_qdot_rows_avx512_gfni[type];
+        case AID_CPU_AVX512_ICL:
+                return kern_qdot_rows_avx512_icl[type];
         case AID_CPU_AVX512_VNNI:
                 return kern_qdot_rows_avx512_vnni[type];
         case AID_CPU_AVX512:

@@ -17,7 +17,7 @@ enum aid_cpu_level {
         AID_CPU_AVX2 = 1,        /* AVX2 + FMA + F16C */
         AID_CPU_AVX512 = 2,      /* AVX-512 F/BW/VL/DQ */
         AID_CPU_AVX512_VNNI = 3, /* AVX-512 as above + VNNI (vpdpbusd for the integer path) */
-        AID_CPU_AVX512_GFNI = 4, /* AVX-512 VNNI + GFNI (one affine byte transform splits nibbles) */
+        AID_CPU_AVX512_ICL = 4,  /* AVX-512 VNNI + GFNI + BITALG, as from Ice Lake and Zen 4 on */
 };
 
 /* The best level this CPU supports. */

@@ -752,7 +752,7 @@ Test(kernels, matmul_rows_equals_matvec_per_row)
         enum aid_matvec_mode saved = aid_matvec_get_mode();
 
         static const enum aid_cpu_level levels[] = { AID_CPU_SCALAR, AID_CPU_AVX2, AID_CPU_AVX512_VNNI,
-                AID_CPU_AVX512_GFNI };
+                AID_CPU_AVX512_ICL };
         for (size_t li = 0; li < ELEMENTSOF(levels) * ELEMENTSOF(modes); li++) {
                 const size_t mi = li % ELEMENTSOF(modes);
                 if (levels[li / ELEMENTSOF(modes)] > aid_cpu_detect())
@@ -808,7 +808,7 @@ Test(kernels, cpu_levels)
 {
         enum aid_cpu_level best = aid_cpu_detect();
 
-        cr_assert_eq(aid_kernels_set_level(AID_CPU_AVX512_GFNI), best, "never above what the CPU has");
+        cr_assert_eq(aid_kernels_set_level(AID_CPU_AVX512_ICL), best, "never above what the CPU has");
         cr_assert_eq(aid_kernels_get_level(), best);
         cr_assert_eq(aid_kernels_set_level(AID_CPU_SCALAR), AID_CPU_SCALAR);
         cr_assert_str_eq(aid_cpu_level_name(AID_CPU_AVX2), "avx2");
@@ -839,7 +839,7 @@ static const struct kern_dot_table *level_table(int level)
         case AID_CPU_AVX512_VNNI:
                 return &kern_dot_avx512_vnni;
         default:
-                return &kern_dot_avx512_gfni;
+                return &kern_dot_avx512_icl;
         }
 }
 
@@ -1184,7 +1184,7 @@ Test(kernels, q8x_accuracy_against_double)
  * multiple of the 8-block groups. */
 static const kern_qdot_multi_fn *multi_table(int level)
 {
-        return level >= AID_CPU_AVX512_GFNI   ? kern_qdot_multi_avx512_gfni
+        return level >= AID_CPU_AVX512_ICL    ? kern_qdot_multi_avx512_icl
                : level >= AID_CPU_AVX512_VNNI ? kern_qdot_multi_avx512_vnni
                : level >= AID_CPU_AVX2        ? kern_qdot_multi_avx2
                                               : kern_qdot_multi_scalar;

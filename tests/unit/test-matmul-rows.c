@@ -35,7 +35,7 @@ static float gauss(void)
 
 static const kern_qdot_multi_fn *multi_table(enum aid_cpu_level level)
 {
-        return level >= AID_CPU_AVX512_GFNI   ? kern_qdot_multi_avx512_gfni
+        return level >= AID_CPU_AVX512_ICL    ? kern_qdot_multi_avx512_icl
                : level >= AID_CPU_AVX512_VNNI ? kern_qdot_multi_avx512_vnni
                : level >= AID_CPU_AVX2        ? kern_qdot_multi_avx2
                                               : kern_qdot_multi_scalar;
