@@ -242,6 +242,23 @@ static inline uint64_t IFN(f16x4_words)(
         return h0 | (uint64_t)h1 << 16 | (uint64_t)h2 << 32 | (uint64_t)h3 << 48;
 }
 
+/* The scales of group g of four rows (b0: row 0's, rows rb apart, blocks bb apart) as floats
+ * in the transposed order: lane 4 beta + r is row r's of block beta. */
+static inline __attribute__((always_inline)) __m512 IFN(g32_scales_4rows)(
+                const uint8_t *b0, size_t rb, size_t bb)
+{
+        uint64_t w[4];
+
+#pragma GCC unroll 4
+        for (size_t beta = 0; beta < 4; beta++) {
+                const uint8_t *p = b0 + beta * bb;
+                w[beta] = IFN(f16x4_words)(p, p + rb, p + 2 * rb, p + 3 * rb);
+        }
+        __m128i w01 = _mm_insert_epi64(_mm_cvtsi64_si128((long long)w[0]), (long long)w[1], 1);
+        __m128i w23 = _mm_insert_epi64(_mm_cvtsi64_si128((long long)w[2]), (long long)w[3], 1);
+        return _mm512_cvtph_ps(_mm256_set_m128i(w23, w01));
+}
+
 /* KERN_QDOT_ROWS rows of Q4_0 or Q5_0. Each row's integer lanes of a group (lane 4 beta + j) go
  * through a 4 x 4 transpose-and-add within each 128-bit lane, which leaves in lane 4 beta + r
  * row r's whole sum S of block beta. One conversion, one scale and one multiply-add then serve
@@ -274,16 +291,7 @@ static inline __attribute__((always_inline)) void IFN(g32_qdot_rows_t)(
                 __m512i u23 = _mm512_add_epi32(_mm512_unpacklo_epi32(s2, s3), _mm512_unpackhi_epi32(s2, s3));
                 __m512i t = _mm512_add_epi32(
                                 _mm512_unpacklo_epi64(u01, u23), _mm512_unpackhi_epi64(u01, u23));
-                /* The scales the same way: word 4 beta + r is row r's of block beta. */
-                __m128i w01 = _mm_insert_epi64(
-                                _mm_cvtsi64_si128((long long)IFN(f16x4_words)(b0, b1, b2, b3)),
-                                (long long)IFN(f16x4_words)(b0 + bb, b1 + bb, b2 + bb, b3 + bb), 1);
-                __m128i w23 = _mm_insert_epi64(_mm_cvtsi64_si128((long long)IFN(f16x4_words)(b0 + 2 * bb,
-                                                               b1 + 2 * bb, b2 + 2 * bb, b3 + 2 * bb)),
-                                (long long)IFN(f16x4_words)(
-                                                b0 + 3 * bb, b1 + 3 * bb, b2 + 3 * bb, b3 + 3 * bb),
-                                1);
-                __m512 dw = _mm512_cvtph_ps(_mm256_set_m128i(w23, w01));
+                __m512 dw = IFN(g32_scales_4rows)(b0, rb, bb);
                 acc = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_loadu_ps(x->g_d + 16 * g)),
                                 _mm512_cvtepi32_ps(t), acc);
         }
