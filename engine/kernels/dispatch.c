@@ -99,3 +99,16 @@ kern_qdot_multi_fn kern_qdot_multi_for(enum aid_cpu_level level, uint32_t type)
                 fn = kern_qdot_multi_avx2[type];
         return fn ? fn : kern_qdot_multi_scalar[type];
 }
+
+/* The four-row kernel of the AVX-512 VNNI levels; NULL below them (the caller then calls the
+ * multi-row kernel row by row). */
+kern_qdot_multi_rows_fn kern_qdot_multi_rows_for(enum aid_cpu_level level, uint32_t type)
+{
+        if (type >= _GGML_TYPE_MAX)
+                return NULL;
+        if (level >= AID_CPU_AVX512_ICL)
+                return kern_qdot_multi_rows_avx512_icl[type];
+        if (level >= AID_CPU_AVX512_VNNI)
+                return kern_qdot_multi_rows_avx512_vnni[type];
+        return NULL;
+}

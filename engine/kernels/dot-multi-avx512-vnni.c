@@ -17,3 +17,10 @@
 #include "dot-multi.h"
 
 const kern_qdot_multi_fn MFN(kern_qdot_multi)[_GGML_TYPE_MAX] = { KERN_QDOT_MULTI_ENTRIES };
+const kern_qdot_multi_rows_fn MFN(kern_qdot_multi_rows)[_GGML_TYPE_MAX] = {
+        [GGML_TYPE_Q4_0] = MFN(qdot_multi_rows_q4_0),
+        [GGML_TYPE_Q5_0] = MFN(qdot_multi_rows_q5_0),
+        [GGML_TYPE_Q8_0] = MFN(qdot_multi_rows_q8_0),
+        [GGML_TYPE_Q4_1] = MFN(qdot_multi_rows_q4_1),
+        [GGML_TYPE_Q5_1] = MFN(qdot_multi_rows_q5_1),
+};

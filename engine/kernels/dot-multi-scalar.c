@@ -28,12 +28,15 @@ void kern_xqt_fill(const struct kern_xq *x, size_t n, size_t cols, struct kern_x
         xt->group = (int)(4 * H);
         for (size_t g = 0; g < ng; g++)
                 for (size_t s = 0; s < H; s++) {
+                        /* Vector 2 k + h: lane 4 beta + j holds quad j of half h of block beta
+                         * of row (j + k) % 4 of the half. */
                         for (size_t q = 0; q < 8; q++) {
                                 int8_t *dst = xt->qs + ((g * 8 + q) * H + s) * 64;
+                                const size_t k = q / 2, h = q % 2;
                                 for (size_t l = 0; l < 16; l++) {
-                                        size_t b = 4 * g + l / 4, a = 4 * s + l % 4;
+                                        const size_t j = l % 4, b = 4 * g + l / 4, a = 4 * s + (j + k) % 4;
                                         if (a < n && b < nb)
-                                                memcpy(dst + 4 * l, x[a].qs + 32 * b + 4 * q, 4);
+                                                memcpy(dst + 4 * l, x[a].qs + 32 * b + 16 * h + 4 * j, 4);
                                         else
                                                 memset(dst + 4 * l, 0, 4);
                                 }

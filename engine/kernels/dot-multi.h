@@ -30,21 +30,24 @@
 #define MULTI_PREFETCH_BYTES 2048
 
 /* The 32-element types read x side by side (struct kern_xqt), four blocks of four rows per
- * 512-bit vector: lane 4 beta + a of vector q of a group holds quad q of row a in block beta of
- * the group. The weights then need, in lane 4 beta + a, quad q of block beta: its 16 bytes of
- * nibbles (Q4_0, Q4_1, and Q5_0 and Q5_1 with their fifth bits, unpacked as the single-row
- * kernels do, see group32-vnni.h) or each half of its 32 bytes (Q8_0) go once per group to the
- * 128-bit lane beta, and one in-lane vpshufd per vector broadcasts quad q to the four rows. The
- * mins of Q4_1 and Q5_1 take one more multiply-add per group, in float. A group takes 8
- * vpdpbusd, 8 vpshufd and about 10 other vector instructions, and its float work (one
- * conversion, one scale, one multiply-add) covers 16 block-rows: where each pair of blocks used
- * to need its own unpack, its own shuffles to meet 8-lane groups of rows and its own float work
- * on 8 lanes, this layout takes a fifth fewer instructions (Zen 4, 4 rows: 1.29 against 1.59 ns
- * per block from L1). Rows 5..8 are a second half of four with its own lanes, met by the same
- * broadcast weights. The AVX2 level reads each 512-bit vector as two 256-bit ones, two blocks
- * each. Rows of 8192 (x no longer in L1) still cost about twice as much per block from L3 as
- * rows of 2048; cutting them into column chunks over tiles of 4-32 rows, so that x stays in
- * L1, was measured no faster (2.8 against 3.0 ns per block) and is not done. */
+ * 512-bit vector. A group's weights go once to the 128-bit lanes of their blocks, quads as the
+ * block's bytes hold them: its 16 bytes of nibbles (Q4_0, Q4_1, and Q5_0 and Q5_1 with their
+ * fifth bits, unpacked as the single-row kernels do, see group32-vnni.h) or each half of its 32
+ * bytes (Q8_0). Lane 4 beta + j then holds quad j of block beta, and x's vectors bring the rows
+ * to it in turn: in vectors 2 k and 2 k + 1 (rotation k), lane 4 beta + j holds row (j + k) % 4's
+ * quad j of that block. Each rotation's two products sum four rows' partial products in its own
+ * lane order; three in-lane shuffles put rotations 1-3 back in rotation 0's, where lane
+ * 4 beta + a is row a, and their sum is then each row's whole sum of each block. Its float work
+ * (one conversion, one scale, one multiply-add) covers 16 block-rows; the mins of Q4_1 and Q5_1
+ * take one more multiply-add. A group takes 8 vpdpbusd, 3 vpshufd and about 12 other vector
+ * instructions. The layout before broadcast each quad of the weights to the four rows' lanes
+ * instead, 8 vpshufd a group: rows of 1152, 4 rows of x from L1 on Zen 4, 19.1 against 19.7
+ * cycles a group, and what it lets the four-row kernel (qdot_multi_rows_32()) do counts more.
+ * Rows 5..8 are a second half of four with its own lanes, met by the same weights. The AVX2
+ * level reads each 512-bit vector as two 256-bit ones, two blocks each. Rows of 8192 (x no
+ * longer in L1) still cost more per block than rows of 2048; cutting them into column chunks
+ * over tiles of 4-32 rows, so that x stays in L1, was measured no faster (2.8 against 3.0 ns
+ * per block) and is not done. */
 
 /* Q8_0's weights made unsigned (w + 128): its offset is then -128 times the sums of x, 16 times
  * Q4_0's. Only where DPBUSD is a true vpdpbusd: vpmaddubsw's int16 pairs would saturate. */
@@ -91,96 +94,110 @@ static inline const int8_t *MFN(xqt_vec)(const struct kern_xqt *xt, size_t g, in
         return xt->qs + ((g * 8 + (size_t)q) * (size_t)H + (size_t)s) * 64;
 }
 
-/* Quad v of each 128-bit half of w in all four of its int32 lanes (v a constant once unrolled). */
-static inline __attribute__((always_inline)) __m256i MFN(shuffle_quad)(__m256i w, int v)
-{
-        switch (v) {
-        case 0:
-                return _mm256_shuffle_epi32(w, 0x00);
-        case 1:
-                return _mm256_shuffle_epi32(w, 0x55);
-        case 2:
-                return _mm256_shuffle_epi32(w, 0xaa);
-        default:
-                return _mm256_shuffle_epi32(w, 0xff);
-        }
-}
-
 #ifdef MULTI512
 #include "group32-vnni.h"
 
-static inline __attribute__((always_inline)) __m512i MFN(quad512)(__m512i w, int q)
+/* The sums of rotation k put back in their rows' lanes: lane a of each 128-bit lane of the
+ * result is lane (a - k) % 4 of c (k 1..3, a constant once unrolled). */
+static inline __attribute__((always_inline)) __m512i MFN(unrotate)(__m512i c, int k)
 {
-        switch (q & 3) {
-        case 0:
-                return _mm512_shuffle_epi32(w, (_MM_PERM_ENUM)0x00);
+        switch (k) {
         case 1:
-                return _mm512_shuffle_epi32(w, (_MM_PERM_ENUM)0x55);
+                return _mm512_shuffle_epi32(c, (_MM_PERM_ENUM)0x93);
         case 2:
-                return _mm512_shuffle_epi32(w, (_MM_PERM_ENUM)0xaa);
+                return _mm512_shuffle_epi32(c, (_MM_PERM_ENUM)0x4e);
         default:
-                return _mm512_shuffle_epi32(w, (_MM_PERM_ENUM)0xff);
+                return _mm512_shuffle_epi32(c, (_MM_PERM_ENUM)0x39);
         }
+}
+
+/* A group's weights as the products want them: block beta's quads in 128-bit lane beta as its
+ * bytes hold them (lo: elements 0-15, hi: 16-31, unsigned), its scale in the four lanes of beta
+ * and, for Q4_1 and Q5_1, its min times -1/8 (see xt->off). */
+struct MFN(group_w) {
+        __m512i lo, hi;
+        __m512 dw, mw;
+};
+
+static inline __attribute__((always_inline)) struct MFN(group_w)
+                MFN(group_weights)(const uint8_t *blk, uint32_t type)
+{
+        const size_t bb = MFN(block_bytes_32)(type);
+        struct MFN(group_w) w = { .mw = _mm512_setzero_ps() };
+
+        if (type == GGML_TYPE_Q8_0) {
+                /* 128-bit lane beta: bytes 0-15 of block beta (lo), 16-31 (hi), made unsigned. */
+                __m512i a = _mm512_inserti64x4(_mm512_castsi256_si512(simd_load256(blk + 2)),
+                                simd_load256(blk + bb + 2), 1);
+                __m512i b = _mm512_inserti64x4(_mm512_castsi256_si512(simd_load256(blk + 2 * bb + 2)),
+                                simd_load256(blk + 3 * bb + 2), 1);
+                w.lo = _mm512_xor_si512(_mm512_shuffle_i64x2(a, b, 0x88), _mm512_set1_epi8((char)0x80));
+                w.hi = _mm512_xor_si512(_mm512_shuffle_i64x2(a, b, 0xdd), _mm512_set1_epi8((char)0x80));
+        } else if (type == GGML_TYPE_Q5_0) {
+                g32v_q5_0_nibbles(blk, &w.lo, &w.hi);
+        } else if (type == GGML_TYPE_Q4_1 || type == GGML_TYPE_Q5_1) {
+                __m128i dm;
+                if (type == GGML_TYPE_Q5_1)
+                        g32v_q5_1_nibbles(blk, &w.lo, &w.hi, &dm);
+                else
+                        g32v_q4_1_nibbles(blk, &w.lo, &w.hi, &dm);
+        } else {
+                g32v_q4_0_nibbles(blk, &w.lo, &w.hi);
+        }
+        w.dw = g32v_spread4(simd_f16x4_heads(blk, bb));
+        if (MFN(has_min)(type))
+                w.mw = g32v_spread4(_mm_mul_ps(simd_f16x4_heads(blk + 2, bb), _mm_set1_ps(-0.125f)));
+        return w;
+}
+
+/* A group's weights against one half of x (its 8 vectors in xv, its offsets and scales at off
+ * and d): acc plus the 16 lanes, scaled. Rotation k meets each row with the quads of lanes
+ * (a - k) % 4; four chains of two products, three in-lane shuffles to put them back, and the
+ * offsets start the chain of rotation 0, whose lanes are the rows'. */
+static inline __attribute__((always_inline)) __m512 MFN(half_product)(const struct MFN(group_w) * w,
+                uint32_t type, const __m512i xv[8], const int32_t *off, const float *d, __m512 acc)
+{
+        __m512i c[4];
+
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+                __m512i start = k == 0 && !MFN(has_min)(type) ? _mm512_slli_epi32(_mm512_loadu_si512(off),
+                                                                                MFN(off_shift)(type))
+                                                              : _mm512_setzero_si512();
+                c[k] = _mm512_dpbusd_epi32(
+                                _mm512_dpbusd_epi32(start, w->lo, xv[2 * k]), w->hi, xv[2 * k + 1]);
+        }
+        __m512i t = _mm512_add_epi32(_mm512_add_epi32(c[0], MFN(unrotate)(c[1], 1)),
+                        _mm512_add_epi32(MFN(unrotate)(c[2], 2), MFN(unrotate)(c[3], 3)));
+        __m512 xd = _mm512_loadu_ps(d);
+        acc = _mm512_fmadd_ps(_mm512_mul_ps(w->dw, xd), _mm512_cvtepi32_ps(t), acc);
+        if (MFN(has_min)(type)) /* m times the block's sum of x: off is -8 times that sum. */
+                acc = _mm512_fmadd_ps(
+                                _mm512_mul_ps(w->mw, xd), _mm512_cvtepi32_ps(_mm512_loadu_si512(off)), acc);
+        return acc;
+}
+
+/* The 8 vectors of half s of group g. */
+static inline __attribute__((always_inline)) void MFN(half_x)(
+                const struct kern_xqt *xt, size_t g, int s, const int H, __m512i xv[8])
+{
+#pragma GCC unroll 8
+        for (int q = 0; q < 8; q++)
+                xv[q] = _mm512_loadu_si512(MFN(xqt_vec)(xt, g, q, s, H));
 }
 
 /* Group g (4 blocks at blk) against the H halves of xt: acc[s] plus its 16 lanes, scaled. */
 static inline __attribute__((always_inline)) void MFN(group_32)(const uint8_t *blk, uint32_t type,
                 const struct kern_xqt *xt, size_t g, __m512 acc[2], const int H)
 {
-        const bool q8 = type == GGML_TYPE_Q8_0;
-        const size_t bb = MFN(block_bytes_32)(type);
-        __m512i lo, hi;
+        const struct MFN(group_w) w = MFN(group_weights)(blk, type);
 
-        if (q8) {
-                /* 128-bit lane beta: bytes 0-15 of block beta (lo), 16-31 (hi), made unsigned. */
-                __m512i a = _mm512_inserti64x4(_mm512_castsi256_si512(simd_load256(blk + 2)),
-                                simd_load256(blk + bb + 2), 1);
-                __m512i b = _mm512_inserti64x4(_mm512_castsi256_si512(simd_load256(blk + 2 * bb + 2)),
-                                simd_load256(blk + 3 * bb + 2), 1);
-                lo = _mm512_xor_si512(_mm512_shuffle_i64x2(a, b, 0x88), _mm512_set1_epi8((char)0x80));
-                hi = _mm512_xor_si512(_mm512_shuffle_i64x2(a, b, 0xdd), _mm512_set1_epi8((char)0x80));
-        } else if (type == GGML_TYPE_Q5_0) {
-                g32v_q5_0_nibbles(blk, &lo, &hi);
-        } else if (type == GGML_TYPE_Q4_1 || type == GGML_TYPE_Q5_1) {
-                __m128i dm;
-                if (type == GGML_TYPE_Q5_1)
-                        g32v_q5_1_nibbles(blk, &lo, &hi, &dm);
-                else
-                        g32v_q4_1_nibbles(blk, &lo, &hi, &dm);
-        } else {
-                g32v_q4_0_nibbles(blk, &lo, &hi);
-        }
-        __m512 dw = g32v_spread4(simd_f16x4_heads(blk, bb));
-        /* The mins of Q4_1 and Q5_1, times -1/8 (see xt->off). */
-        __m512 mw = MFN(has_min)(type) ? g32v_spread4(_mm_mul_ps(simd_f16x4_heads(blk + 2, bb),
-                                                         _mm_set1_ps(-0.125f)))
-                                       : _mm512_setzero_ps();
-        /* Two chains of products per half: one chain of 8 would make each group wait 8 times
-         * their latency. The offsets start the first. */
-        __m512i c[2][2];
-        for (int s = 0; s < H; s++) {
-                __m512i off = _mm512_loadu_si512(xt->off + (g * (size_t)H + (size_t)s) * 16);
-                c[s][0] = MFN(has_min)(type) ? _mm512_setzero_si512()
-                                             : _mm512_slli_epi32(off, MFN(off_shift)(type));
-                c[s][1] = _mm512_setzero_si512();
-        }
-#pragma GCC unroll 8
-        for (int q = 0; q < 8; q++) {
-                __m512i w = MFN(quad512)(q < 4 ? lo : hi, q);
 #pragma GCC unroll 2
-                for (int s = 0; s < H; s++)
-                        c[s][q & 1] = _mm512_dpbusd_epi32(
-                                        c[s][q & 1], w, _mm512_loadu_si512(MFN(xqt_vec)(xt, g, q, s, H)));
-        }
         for (int s = 0; s < H; s++) {
-                __m512 xd = _mm512_loadu_ps(xt->d + (g * (size_t)H + (size_t)s) * 16);
-                acc[s] = _mm512_fmadd_ps(_mm512_mul_ps(dw, xd),
-                                _mm512_cvtepi32_ps(_mm512_add_epi32(c[s][0], c[s][1])), acc[s]);
-                if (MFN(has_min)(type)) {
-                        /* m times the block's sum of x: xt->off is -8 times that sum. */
-                        __m512i off = _mm512_loadu_si512(xt->off + (g * (size_t)H + (size_t)s) * 16);
-                        acc[s] = _mm512_fmadd_ps(_mm512_mul_ps(mw, xd), _mm512_cvtepi32_ps(off), acc[s]);
-                }
+                const size_t k = (g * (size_t)H + (size_t)s) * 16;
+                __m512i xv[8];
+                MFN(half_x)(xt, g, s, H, xv);
+                acc[s] = MFN(half_product)(&w, type, xv, xt->off + k, xt->d + k, acc[s]);
         }
 }
 
@@ -250,45 +267,42 @@ static inline __attribute__((always_inline)) void MFN(group_32)(const uint8_t *b
                 __m256 dw = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(f),
                                 _mm256_setr_epi32(2 * e, 2 * e, 2 * e, 2 * e, 2 * e + 1, 2 * e + 1,
                                                 2 * e + 1, 2 * e + 1));
-                __m256i c[2][2];
                 for (int s = 0; s < H; s++) {
-                        c[s]
-                         [0] = q8 || MFN(has_min)(type)
-                                               ? _mm256_setzero_si256()
-                                               : _mm256_slli_epi32(
-                                                                 simd_load256(xt->off +
-                                                                                 (g * (size_t)H +
-                                                                                                 (size_t)s) *
-                                                                                                 16 +
-                                                                                 8 * (size_t)e),
-                                                                 MFN(off_shift)(type));
-                        c[s][1] = _mm256_setzero_si256();
-                }
-#pragma GCC unroll 8
-                for (int q = 0; q < 8; q++) {
-                        __m256i w = MFN(shuffle_quad)(q < 4 ? lo : hi, q & 3);
+                        const size_t k0 = (g * (size_t)H + (size_t)s) * 16 + 8 * (size_t)e;
+                        /* Rotation k meets row a with the quads of lanes (a - k) % 4 (see the
+                         * 512-bit group_32()); the offsets start rotation 0's chain. */
+                        __m256i c[4];
+#pragma GCC unroll 4
+                        for (int k = 0; k < 4; k++) {
+                                c[k] = k == 0 && !q8 && !MFN(has_min)(type)
+                                                       ? _mm256_slli_epi32(simd_load256(xt->off + k0),
+                                                                         MFN(off_shift)(type))
+                                                       : _mm256_setzero_si256();
 #pragma GCC unroll 2
-                        for (int s = 0; s < H; s++) {
-                                __m256i xv = simd_load256(MFN(xqt_vec)(xt, g, q, s, H) + 32 * e);
-                                if (q8)
-                                        c[s][q & 1] = DPBUSD(c[s][q & 1], _mm256_abs_epi8(w),
-                                                        _mm256_sign_epi8(xv, w));
-                                else
-                                        c[s][q & 1] = DPBUSD(c[s][q & 1], w, xv);
+                                for (int h = 0; h < 2; h++) {
+                                        __m256i w = h ? hi : lo;
+                                        __m256i xv = simd_load256(
+                                                        MFN(xqt_vec)(xt, g, 2 * k + h, s, H) + 32 * e);
+                                        if (q8)
+                                                c[k] = DPBUSD(c[k], _mm256_abs_epi8(w),
+                                                                _mm256_sign_epi8(xv, w));
+                                        else
+                                                c[k] = DPBUSD(c[k], w, xv);
+                                }
                         }
-                }
-                for (int s = 0; s < H; s++) {
-                        const size_t k = (g * (size_t)H + (size_t)s) * 16 + 8 * (size_t)e;
-                        __m256 xd = _mm256_loadu_ps(xt->d + k);
-                        acc[s] = _mm256_fmadd_ps(_mm256_mul_ps(dw, xd),
-                                        _mm256_cvtepi32_ps(_mm256_add_epi32(c[s][0], c[s][1])), acc[s]);
+                        __m256i t = _mm256_add_epi32(
+                                        _mm256_add_epi32(c[0], _mm256_shuffle_epi32(c[1], 0x93)),
+                                        _mm256_add_epi32(_mm256_shuffle_epi32(c[2], 0x4e),
+                                                        _mm256_shuffle_epi32(c[3], 0x39)));
+                        __m256 xd = _mm256_loadu_ps(xt->d + k0);
+                        acc[s] = _mm256_fmadd_ps(_mm256_mul_ps(dw, xd), _mm256_cvtepi32_ps(t), acc[s]);
                         if (MFN(has_min)(type)) {
                                 /* m times the block's sum of x: xt->off is -8 times that sum. */
                                 __m256 mw = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(fm),
                                                 _mm256_setr_epi32(2 * e, 2 * e, 2 * e, 2 * e, 2 * e + 1,
                                                                 2 * e + 1, 2 * e + 1, 2 * e + 1));
                                 acc[s] = _mm256_fmadd_ps(_mm256_mul_ps(mw, xd),
-                                                _mm256_cvtepi32_ps(simd_load256(xt->off + k)), acc[s]);
+                                                _mm256_cvtepi32_ps(simd_load256(xt->off + k0)), acc[s]);
                         }
                 }
         }
@@ -348,6 +362,77 @@ QDOT_MULTI_32(qdot_multi_q8_0, GGML_TYPE_Q8_0)
 QDOT_MULTI_32(qdot_multi_q4_1, GGML_TYPE_Q4_1)
 QDOT_MULTI_32(qdot_multi_q5_1, GGML_TYPE_Q5_1)
 #undef QDOT_MULTI_32
+
+#ifdef MULTI512
+/* KERN_QDOT_ROWS weight rows (rb bytes apart) against the n rows of x: each group of x's vectors
+ * loaded once for the four. The 512-bit group_32() alone is bound by its vector work, loads
+ * included, and holding x in registers across the rows took a sixth of a group's time (rows
+ * of 1152, 4 rows of x from L1, Zen 4: 16.1 against 19.1 cycles per group and weight row; with
+ * the old broadcast layout it gained nothing, 20.5 against 19.7). Every row gets the arithmetic
+ * of qdot_multi_32(), in the same order, so its result does not depend on the kernel that made
+ * it.
+ *
+ * The four rows are four streams read side by side; each group prefetches the same place in the
+ * next four rows into L2. Llama-3.2-1B Q4_0, 4 sequences on 2 threads (aid-infer bench -s 4):
+ * 140-147 tok/s; two tiles on, or into L3, the same; into L1 106-111; each row's own 2048
+ * bytes on into L1, as qdot_multi_32() does, 88-90; half a tile on 81-84; none 77-81. The old
+ * kernel: 114-121. */
+static inline __attribute__((always_inline)) void MFN(qdot_multi_rows_32)(const uint8_t *rows, size_t rb,
+                uint32_t type, const struct kern_xqt *xt, size_t n, size_t cols, float *out, const int H)
+{
+        const size_t bb = MFN(block_bytes_32)(type), nb = cols / 32;
+        __m512 acc[KERN_QDOT_ROWS][2];
+        size_t g = 0;
+
+        for (int r = 0; r < KERN_QDOT_ROWS; r++)
+                acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+        for (; 4 * g + 4 <= nb; g++)
+#pragma GCC unroll 2
+                for (int s = 0; s < H; s++) {
+                        const size_t k = (g * (size_t)H + (size_t)s) * 16;
+                        __m512i xv[8];
+                        MFN(half_x)(xt, g, s, H, xv);
+#pragma GCC unroll 4
+                        for (int r = 0; r < KERN_QDOT_ROWS; r++) {
+                                const uint8_t *blk = rows + (size_t)r * rb + 4 * g * bb;
+                                /* The next four rows, at the same place, into L2. */
+                                if (s == 0)
+                                        for (size_t o = 0; o < 4 * bb; o += 64)
+                                                _mm_prefetch((const char *)blk + KERN_QDOT_ROWS * rb + o,
+                                                                _MM_HINT_T1);
+                                const struct MFN(group_w) w = MFN(group_weights)(blk, type);
+                                acc[r][s] = MFN(half_product)(
+                                                &w, type, xv, xt->off + k, xt->d + k, acc[r][s]);
+                        }
+                }
+        for (int r = 0; r < KERN_QDOT_ROWS; r++) {
+                if (4 * g < nb) {
+                        /* The last blocks from a padded copy, as qdot_multi_32() takes them. */
+                        uint8_t tail[4 * sizeof(struct block_q8_0)] = { 0 };
+                        memcpy(tail, rows + (size_t)r * rb + 4 * g * bb, (nb - 4 * g) * bb);
+                        MFN(group_32)(tail, type, xt, g, acc[r], H);
+                }
+                MFN(group_out)(acc[r], n, out + (size_t)r * MULTI_MAX, H);
+        }
+}
+
+#define QDOT_MULTI_ROWS_32(name, type)                                                \
+        static void MFN(name)(const void *rows, size_t rb, const struct kern_xq *x,   \
+                        const struct kern_xqt *xt, size_t n, size_t cols, float *out) \
+        {                                                                             \
+                (void)x;                                                              \
+                if (xt->group == 4)                                                   \
+                        MFN(qdot_multi_rows_32)(rows, rb, type, xt, n, cols, out, 1); \
+                else                                                                  \
+                        MFN(qdot_multi_rows_32)(rows, rb, type, xt, n, cols, out, 2); \
+        }
+QDOT_MULTI_ROWS_32(qdot_multi_rows_q4_0, GGML_TYPE_Q4_0)
+QDOT_MULTI_ROWS_32(qdot_multi_rows_q5_0, GGML_TYPE_Q5_0)
+QDOT_MULTI_ROWS_32(qdot_multi_rows_q8_0, GGML_TYPE_Q8_0)
+QDOT_MULTI_ROWS_32(qdot_multi_rows_q4_1, GGML_TYPE_Q4_1)
+QDOT_MULTI_ROWS_32(qdot_multi_rows_q5_1, GGML_TYPE_Q5_1)
+#undef QDOT_MULTI_ROWS_32
+#endif
 
 /* The 16-bit scale j of a vector holding 8 of them in both lanes, broadcast. */
 static inline __m256i MFN(word_ctrl)(int j)

@@ -236,11 +236,13 @@ float kern_dot_generic(uint32_t type, const void *row, const float *x, size_t co
  *
  * Q4_0's and Q8_0's SIMD kernels read the n rows side by side, as filled by kern_xqt_fill():
  * in halves of four rows (H = 1 half for n <= 4, group 4; else 2, group 8) and groups of four
- * 32-element blocks (the last group padded with zero blocks). Vector q (0..7) of half s of group
- * g is 64 bytes at qs + ((g * 8 + q) * H + s) * 64 whose int32 lane 4 beta + a holds elements
- * 4 q .. 4 q + 3 of block 4 g + beta of row 4 s + a (zero past n rows or the last block). d and
- * off hold 16 values per group and half, at (g * H + s) * 16, in the same lanes: the row's
- * scale of that block, and -8 times its sum of qs (zero where qs is). */
+ * 32-element blocks (the last group padded with zero blocks). Vector q = 2 k + h (k 0..3, h 0..1)
+ * of half s of group g is 64 bytes at qs + ((g * 8 + q) * H + s) * 64 whose int32 lane
+ * 4 beta + j holds elements 16 h + 4 j .. 16 h + 4 j + 3 of block 4 g + beta of row
+ * 4 s + (j + k) % 4 (zero past n rows or the last block): the lanes of a weight block as they
+ * come from its bytes, each met by the four rows in turn. d and off hold 16 values per group
+ * and half, at (g * H + s) * 16, in lane 4 beta + a: row 4 s + a's scale of block 4 g + beta,
+ * and -8 times its sum of qs (zero where qs is). */
 #define KERN_QDOT_MULTI_MAX 8
 struct kern_xqt {
         int8_t *qs;   /* [cols * group] */
@@ -261,6 +263,15 @@ extern const kern_qdot_multi_fn kern_qdot_multi_avx2[_GGML_TYPE_MAX];
 extern const kern_qdot_multi_fn kern_qdot_multi_avx512_vnni[_GGML_TYPE_MAX];
 extern const kern_qdot_multi_fn kern_qdot_multi_avx512_icl[_GGML_TYPE_MAX];
 
+/* KERN_QDOT_ROWS weight rows, rb bytes apart, against the n rows of x at once: out[r *
+ * KERN_QDOT_MULTI_MAX + j] += the product of row r with x[j], equal bit for bit to the multi-row
+ * kernel of the same level on each row alone. The 32-element types at the AVX-512 VNNI levels,
+ * which then load each vector of x once for the four rows; NULL elsewhere. */
+typedef void (*kern_qdot_multi_rows_fn)(const void *rows, size_t rb, const struct kern_xq *x,
+                const struct kern_xqt *xt, size_t n, size_t cols, float *out);
+extern const kern_qdot_multi_rows_fn kern_qdot_multi_rows_avx512_vnni[_GGML_TYPE_MAX];
+extern const kern_qdot_multi_rows_fn kern_qdot_multi_rows_avx512_icl[_GGML_TYPE_MAX];
+
 /* Whole rows of one type to f32 / bf16 at one SIMD level (dequant-simd.h); NULL entries use
  * the scalar code. Every entry equals the scalar result bit for bit. */
 typedef void (*kern_dequant_fn)(const void *src, float *dst, size_t n);
@@ -274,11 +285,13 @@ extern const struct kern_dequant_table kern_dequant_avx512;
 
 /* dispatch.c: the kernel of a CPU level for a type, or of the next lower level that has one
  * (kern_dot_for: NULL for a type no level supports; kern_qdot_multi_for: NULL where no level
- * has a multi-row kernel, and the caller loops over the single-row one). */
+ * has a multi-row kernel, and the caller loops over the single-row one; kern_qdot_multi_rows_for:
+ * NULL below the level's own, and the caller calls the multi-row kernel per row). */
 kern_dot_fn kern_dot_for(enum aid_cpu_level level, uint32_t type);
 kern_qdot_fn kern_qdot_for(enum aid_cpu_level level, uint32_t type);
 kern_quantize_x_fn kern_quantize_x_for(enum aid_cpu_level level);
 kern_qdot_multi_fn kern_qdot_multi_for(enum aid_cpu_level level, uint32_t type);
+kern_qdot_multi_rows_fn kern_qdot_multi_rows_for(enum aid_cpu_level level, uint32_t type);
 
 /* scratch.c: per-thread buffers, kept for the thread's life so decode allocates nothing per
  * call. kern_scratch_xq: an 8-bit x of at least cols elements; kern_scratch_batch: bytes (a

@@ -108,6 +108,8 @@ void aid_matmul_rows_parts(uint32_t type, const struct aid_matvec_part *parts, s
         if (mem) {
                 kern_qdot_fn qfn = kern_qdot_for(level, type);
                 kern_qdot_multi_fn mfn = kern_qdot_multi_for(level, type);
+                /* Only with the 32-element types' side-by-side x (their plans' xt). */
+                kern_qdot_multi_rows_fn rfn = kern_qdot_multi_rows_for(level, type);
                 struct kern_xqt xt[G] = { 0 };
                 struct row_group plan[AID_MATMUL_ROWS_MAX];
                 size_t n_plan = 0;
@@ -134,24 +136,44 @@ void aid_matmul_rows_parts(uint32_t type, const struct aid_matvec_part *parts, s
                                                 work_split_start(&ws, (unsigned)omp_get_thread_num());
                                 size_t u0, u1;
                                 while (work_split_next(&ws, &cur, &u0, &u1))
-                                        for (size_t u = u0; u < u1; u++) {
+                                        for (size_t u = u0; u < u1;) {
                                                 const size_t p = kern_unit_part(start, n_parts, u),
                                                              r = u - start[p];
+                                                /* Four rows of one part at once where the
+                                                 * level has the kernel, else one. */
+                                                const size_t m =
+                                                                rfn && u + KERN_QDOT_ROWS <= u1 &&
+                                                                                                r + KERN_QDOT_ROWS <=
+                                                                                                                parts[p].rows
+                                                                                ? KERN_QDOT_ROWS
+                                                                                : 1;
                                                 const uint8_t *row = (const uint8_t *)parts[p].w +
                                                                      r * parts[p].row_bytes;
                                                 float *y = parts[p].y + r;
                                                 for (size_t i = 0; i < n_plan; i++) {
                                                         const struct row_group *gr = &plan[i];
-                                                        float out[KERN_QDOT_MULTI_MAX] = { 0 };
+                                                        float out[KERN_QDOT_ROWS][KERN_QDOT_MULTI_MAX] = {
+                                                                0
+                                                        };
                                                         if (gr->m == 1 && !gr->xt) {
-                                                                y[gr->j0 * parts[p].rows] =
-                                                                                qfn(row, &xq[gr->j0], cols);
+                                                                for (size_t k = 0; k < m; k++)
+                                                                        y[gr->j0 * parts[p].rows + k] = qfn(
+                                                                                        row + k * parts[p].row_bytes,
+                                                                                        &xq[gr->j0], cols);
                                                                 continue;
                                                         }
-                                                        mfn(row, &xq[gr->j0], gr->xt, gr->m, cols, out);
-                                                        for (size_t j = 0; j < gr->m; j++)
-                                                                y[(gr->j0 + j) * parts[p].rows] = out[j];
+                                                        if (m > 1)
+                                                                rfn(row, parts[p].row_bytes, &xq[gr->j0],
+                                                                                gr->xt, gr->m, cols, out[0]);
+                                                        else
+                                                                mfn(row, &xq[gr->j0], gr->xt, gr->m, cols,
+                                                                                out[0]);
+                                                        for (size_t k = 0; k < m; k++)
+                                                                for (size_t j = 0; j < gr->m; j++)
+                                                                        y[(gr->j0 + j) * parts[p].rows + k] =
+                                                                                        out[k][j];
                                                 }
+                                                u += m;
                                         }
                         }
                         return;

@@ -124,11 +124,17 @@ Test(matmul_rows, xqt_layout_is_as_documented)
                         for (size_t l = 0; l < 16; l++) {
                                 size_t b = l / 4, a = 4 * s + l % 4;
                                 bool real = a < n && b < nb;
+                                /* Vector 2 k + h, lane 4 b + j: row 4 s + (j + k) % 4, elements
+                                 * 16 h + 4 j .. 16 h + 4 j + 3 of block b. */
                                 for (size_t q = 0; q < 8; q++) {
                                         const int8_t *vec = xt.qs + (q * H + s) * 64;
+                                        const size_t j = l % 4, ra = 4 * s + (j + q / 2) % 4;
+                                        const bool in = ra < n && b < nb;
                                         for (size_t i = 0; i < 4; i++)
                                                 cr_assert_eq(vec[4 * l + i],
-                                                                real ? xq[a].qs[32 * b + 4 * q + i] : 0,
+                                                                in ? xq[ra].qs[32 * b + 16 * (q % 2) +
+                                                                                     4 * j + i]
+                                                                   : 0,
                                                                 "n %zu half %zu vector %zu lane %zu", n, s,
                                                                 q, l);
                                 }
@@ -198,6 +204,69 @@ Test(matmul_rows, every_level_matches_the_scalar_twin_for_every_batch)
                         free(tmem);
                 }
         }
+}
+
+/* The four-row kernels (each vector of x loaded once for four weight rows) give each row the
+ * bits of the multi-row kernel of their level on that row alone, for every batch size and every
+ * remainder of the groups of four blocks, and add to what out holds. */
+Test(matmul_rows, four_row_kernels_equal_the_multi_row_kernel_per_row)
+{
+        static const uint32_t types[] = { GGML_TYPE_Q4_0, GGML_TYPE_Q5_0, GGML_TYPE_Q8_0, GGML_TYPE_Q4_1,
+                GGML_TYPE_Q5_1 };
+        static const size_t cols_32[] = { 32, 96, 128, 224, 288, 2080 };
+        const int top = (int)aid_cpu_detect();
+
+        if (top < AID_CPU_AVX512_VNNI)
+                cr_skip("this CPU has no AVX-512 VNNI level, the only ones with four-row kernels");
+        for (size_t ti = 0; ti < ELEMENTSOF(types); ti++)
+                for (size_t ci = 0; ci < ELEMENTSOF(cols_32); ci++) {
+                        const uint32_t type = types[ti];
+                        const size_t cols = cols_32[ci];
+                        uint64_t rb;
+                        /* Five rows: the four from the second on, so that rows start anywhere. */
+                        uint8_t *w = random_rows(type, KERN_QDOT_ROWS + 1, cols, &rb),
+                                *tmem = aligned_alloc(64, kern_xqt_bytes(cols));
+                        struct xrows x;
+
+                        cr_assert(tmem);
+                        xrows_init(&x, cols, 32, 3.0f);
+                        for (size_t n = 1; n <= KERN_QDOT_MULTI_MAX; n++) {
+                                struct kern_xqt xt = kern_xqt_layout(tmem, cols);
+                                kern_xqt_fill(x.xq, n, cols, &xt);
+                                for (int level = AID_CPU_AVX512_VNNI; level <= top; level++) {
+                                        kern_qdot_multi_rows_fn rfn = kern_qdot_multi_rows_for(
+                                                        (enum aid_cpu_level)level, type);
+                                        float got[KERN_QDOT_ROWS][KERN_QDOT_MULTI_MAX];
+
+                                        cr_assert(rfn, "%s %s has a four-row kernel", ggml_type_name(type),
+                                                        aid_cpu_level_name((enum aid_cpu_level)level));
+                                        for (size_t r = 0; r < KERN_QDOT_ROWS; r++)
+                                                for (size_t j = 0; j < KERN_QDOT_MULTI_MAX; j++)
+                                                        got[r][j] = (float)(r + j);
+                                        rfn(w + rb, rb, x.xq, &xt, n, cols, got[0]);
+                                        for (size_t r = 0; r < KERN_QDOT_ROWS; r++) {
+                                                float one[KERN_QDOT_MULTI_MAX] = { 0 };
+                                                multi_table((enum aid_cpu_level)level)[type](
+                                                                w + (r + 1) * rb, x.xq, &xt, n, cols, one);
+                                                for (size_t j = 0; j < KERN_QDOT_MULTI_MAX; j++)
+                                                        cr_assert_eq(got[r][j],
+                                                                        j < n ? (float)(r + j) + one[j]
+                                                                              : (float)(r + j),
+                                                                        "%s %s cols %zu n %zu row %zu x "
+                                                                        "%zu: "
+                                                                        "%.9g vs %.9g",
+                                                                        ggml_type_name(type),
+                                                                        aid_cpu_level_name(
+                                                                                        (enum aid_cpu_level)
+                                                                                                        level),
+                                                                        cols, n, r, j, got[r][j], one[j]);
+                                        }
+                                }
+                        }
+                        free(x.mem);
+                        free(w);
+                        free(tmem);
+                }
 }
 
 Test(matmul_rows, k_types_give_a_row_the_same_bits_in_any_batch)
