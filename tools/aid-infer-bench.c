@@ -586,7 +586,7 @@ struct bench {
         uint32_t n_ctx, n_batch;
         uint64_t kv_cache_bytes;
         long maxrss_kib;
-        struct proc_mem mem_loaded, mem_context, mem_end;
+        struct proc_mem mem_start, mem_loaded, mem_context, mem_end;
 };
 
 static void print_paired_text(const struct bench *b, const struct model_stats *ms)
@@ -710,10 +710,11 @@ static void print_text(const struct bench *b, const struct aid_hparams *hp, cons
         }
         printf("memory       peak RSS %.1f MiB (ru_maxrss; VmHWM %.1f MiB)\n", b->maxrss_kib / 1024.0,
                         b->mem_end.hwm_kib / 1024.0);
-        printf("             RssAnon %.1f MiB after load, %.1f after context, %.1f at the end; "
-               "RssFile %.1f MiB\n",
-                        b->mem_loaded.anon_kib / 1024.0, b->mem_context.anon_kib / 1024.0,
-                        b->mem_end.anon_kib / 1024.0, b->mem_end.file_kib / 1024.0);
+        printf("             RssAnon %.1f MiB before load, %.1f after, %.1f after context, %.1f at the "
+               "end; RssFile %.1f MiB\n",
+                        b->mem_start.anon_kib / 1024.0, b->mem_loaded.anon_kib / 1024.0,
+                        b->mem_context.anon_kib / 1024.0, b->mem_end.anon_kib / 1024.0,
+                        b->mem_end.file_kib / 1024.0);
         printf("             KV cache %.1f MiB allocated for n_ctx %" PRIu32 " (f32)\n",
                         (double)b->kv_cache_bytes / mib, b->n_ctx);
 }
@@ -777,6 +778,7 @@ static void print_json(const struct bench *b, const struct aid_hparams *hp, cons
                         b->file_bandwidth / 1e9, b->roof_bandwidth / 1e9);
         printf("  \"peak_rss_kib\": %ld,\n  \"vm_hwm_kib\": %" PRIu64 ",\n", b->maxrss_kib,
                         b->mem_end.hwm_kib);
+        printf("  \"rss_anon_start_kib\": %" PRIu64 ",\n", b->mem_start.anon_kib);
         printf("  \"rss_anon_loaded_kib\": %" PRIu64 ",\n  \"rss_anon_context_kib\": %" PRIu64 ",\n",
                         b->mem_loaded.anon_kib, b->mem_context.anon_kib);
         printf("  \"rss_anon_kib\": %" PRIu64 ",\n  \"rss_file_kib\": %" PRIu64 ",\n", b->mem_end.anon_kib,
@@ -914,6 +916,9 @@ int aid_infer_bench(int argc, char **argv)
                 }
         }
 
+        /* What the process holds before the model (the runtime's own, a sanitizer's shadow):
+         * the weights' share of anonymous memory is what loading adds to it. */
+        read_proc_mem(&b.mem_start);
         if (time_load(b.path, &m, &b.load_first) < 0)
                 goto out;
         m = aid_model_free(m);
