@@ -213,6 +213,24 @@ static inline void MFN(group_out)(const __m512 acc[2], size_t n, float *out, con
                         out[4 * s + a] += lanes[a];
         }
 }
+
+/* The same sums stored, not added: the four-row kernel's out needs no clearing. */
+static inline void MFN(group_store)(const __m512 acc[2], size_t n, float *out, const int H)
+{
+        for (int s = 0; s < H; s++) {
+                __m256 h = _mm256_add_ps(_mm512_castps512_ps256(acc[s]),
+                                _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[s]), 1)));
+                __m128 v = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+                if (n >= 4 * (size_t)s + 4)
+                        _mm_storeu_ps(out + 4 * s, v);
+                else {
+                        float lanes[4];
+                        _mm_storeu_ps(lanes, v);
+                        for (size_t a = 0; 4 * (size_t)s + a < n; a++)
+                                out[4 * s + a] = lanes[a];
+                }
+        }
+}
 #else
 /* Q5_0's and Q5_1's fifth bits as 0x10 in the bytes whose bit is set: m0's 16 bits for the 128-bit lane of
  * one block, m1's for the other's. */
@@ -412,7 +430,7 @@ static inline __attribute__((always_inline)) void MFN(qdot_multi_rows_32)(const 
                         memcpy(tail, rows + (size_t)r * rb + 4 * g * bb, (nb - 4 * g) * bb);
                         MFN(group_32)(tail, type, xt, g, acc[r], H);
                 }
-                MFN(group_out)(acc[r], n, out + (size_t)r * MULTI_MAX, H);
+                MFN(group_store)(acc[r], n, out + (size_t)r * MULTI_MAX, H);
         }
 }
 

@@ -54,6 +54,49 @@ static size_t plan_eights(size_t n, struct row_group *plan)
         return k;
 }
 
+struct batch_kernels {
+        kern_qdot_fn one;             /* one row of x */
+        kern_qdot_multi_fn multi;     /* up to 8 rows of x */
+        kern_qdot_multi_rows_fn rows; /* up to 8 rows of x, four weight rows; NULL at most levels */
+};
+
+/* Row r of part (and, with the four-row kernel, the next three where the part and the
+ * thread's range, avail rows, have them) against every group of the plan; returns the rows
+ * done. */
+static size_t batch_rows(const struct batch_kernels *kf, const struct aid_matvec_part *part, size_t r,
+                size_t avail, const struct row_group *plan, size_t n_plan, const struct kern_xq *xq,
+                size_t cols)
+{
+        const size_t m = kf->rows && avail >= KERN_QDOT_ROWS && r + KERN_QDOT_ROWS <= part->rows
+                                         ? KERN_QDOT_ROWS
+                                         : 1;
+        const uint8_t *row = (const uint8_t *)part->w + r * part->row_bytes;
+        float *y = part->y + r;
+
+        for (size_t i = 0; i < n_plan; i++) {
+                const struct row_group *gr = &plan[i];
+                float out[KERN_QDOT_ROWS][KERN_QDOT_MULTI_MAX];
+
+                if (gr->m == 1 && !gr->xt) {
+                        for (size_t k = 0; k < m; k++)
+                                y[gr->j0 * part->rows + k] =
+                                                kf->one(row + k * part->row_bytes, &xq[gr->j0], cols);
+                        continue;
+                }
+                /* The four-row kernel stores its sums; the multi-row one adds them. */
+                if (m > 1)
+                        kf->rows(row, part->row_bytes, &xq[gr->j0], gr->xt, gr->m, cols, out[0]);
+                else {
+                        memset(out[0], 0, sizeof(out[0]));
+                        kf->multi(row, &xq[gr->j0], gr->xt, gr->m, cols, out[0]);
+                }
+                for (size_t k = 0; k < m; k++)
+                        for (size_t j = 0; j < gr->m; j++)
+                                y[(gr->j0 + j) * part->rows + k] = out[k][j];
+        }
+        return m;
+}
+
 void aid_matmul_rows(uint32_t type, const void *w, size_t row_bytes, const float *x, size_t n, float *y,
                 size_t rows, size_t cols)
 {
@@ -108,8 +151,7 @@ void aid_matmul_rows_parts(uint32_t type, const struct aid_matvec_part *parts, s
         if (mem) {
                 kern_qdot_fn qfn = kern_qdot_for(level, type);
                 kern_qdot_multi_fn mfn = kern_qdot_multi_for(level, type);
-                /* Only with the 32-element types' side-by-side x (their plans' xt). */
-                kern_qdot_multi_rows_fn rfn = kern_qdot_multi_rows_for(level, type);
+                const struct batch_kernels kf = { qfn, mfn, kern_qdot_multi_rows_for(level, type) };
                 struct kern_xqt xt[G] = { 0 };
                 struct row_group plan[AID_MATMUL_ROWS_MAX];
                 size_t n_plan = 0;
@@ -137,43 +179,9 @@ void aid_matmul_rows_parts(uint32_t type, const struct aid_matvec_part *parts, s
                                 size_t u0, u1;
                                 while (work_split_next(&ws, &cur, &u0, &u1))
                                         for (size_t u = u0; u < u1;) {
-                                                const size_t p = kern_unit_part(start, n_parts, u),
-                                                             r = u - start[p];
-                                                /* Four rows of one part at once where the
-                                                 * level has the kernel, else one. */
-                                                const size_t m =
-                                                                rfn && u + KERN_QDOT_ROWS <= u1 &&
-                                                                                                r + KERN_QDOT_ROWS <=
-                                                                                                                parts[p].rows
-                                                                                ? KERN_QDOT_ROWS
-                                                                                : 1;
-                                                const uint8_t *row = (const uint8_t *)parts[p].w +
-                                                                     r * parts[p].row_bytes;
-                                                float *y = parts[p].y + r;
-                                                for (size_t i = 0; i < n_plan; i++) {
-                                                        const struct row_group *gr = &plan[i];
-                                                        float out[KERN_QDOT_ROWS][KERN_QDOT_MULTI_MAX] = {
-                                                                0
-                                                        };
-                                                        if (gr->m == 1 && !gr->xt) {
-                                                                for (size_t k = 0; k < m; k++)
-                                                                        y[gr->j0 * parts[p].rows + k] = qfn(
-                                                                                        row + k * parts[p].row_bytes,
-                                                                                        &xq[gr->j0], cols);
-                                                                continue;
-                                                        }
-                                                        if (m > 1)
-                                                                rfn(row, parts[p].row_bytes, &xq[gr->j0],
-                                                                                gr->xt, gr->m, cols, out[0]);
-                                                        else
-                                                                mfn(row, &xq[gr->j0], gr->xt, gr->m, cols,
-                                                                                out[0]);
-                                                        for (size_t k = 0; k < m; k++)
-                                                                for (size_t j = 0; j < gr->m; j++)
-                                                                        y[(gr->j0 + j) * parts[p].rows + k] =
-                                                                                        out[k][j];
-                                                }
-                                                u += m;
+                                                const size_t p = kern_unit_part(start, n_parts, u);
+                                                u += batch_rows(&kf, &parts[p], u - start[p], u1 - u, plan,
+                                                                n_plan, xq, cols);
                                         }
                         }
                         return;

@@ -208,7 +208,7 @@ Test(matmul_rows, every_level_matches_the_scalar_twin_for_every_batch)
 
 /* The four-row kernels (each vector of x loaded once for four weight rows) give each row the
  * bits of the multi-row kernel of their level on that row alone, for every batch size and every
- * remainder of the groups of four blocks, and add to what out holds. */
+ * remainder of the groups of four blocks, and store them over what out held, past n leaving it. */
 Test(matmul_rows, four_row_kernels_equal_the_multi_row_kernel_per_row)
 {
         static const uint32_t types[] = { GGML_TYPE_Q4_0, GGML_TYPE_Q5_0, GGML_TYPE_Q8_0, GGML_TYPE_Q4_1,
@@ -250,11 +250,9 @@ Test(matmul_rows, four_row_kernels_equal_the_multi_row_kernel_per_row)
                                                                 w + (r + 1) * rb, x.xq, &xt, n, cols, one);
                                                 for (size_t j = 0; j < KERN_QDOT_MULTI_MAX; j++)
                                                         cr_assert_eq(got[r][j],
-                                                                        j < n ? (float)(r + j) + one[j]
-                                                                              : (float)(r + j),
+                                                                        j < n ? one[j] : (float)(r + j),
                                                                         "%s %s cols %zu n %zu row %zu x "
-                                                                        "%zu: "
-                                                                        "%.9g vs %.9g",
+                                                                        "%zu: %.9g vs %.9g",
                                                                         ggml_type_name(type),
                                                                         aid_cpu_level_name(
                                                                                         (enum aid_cpu_level)
