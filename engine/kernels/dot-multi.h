@@ -552,11 +552,12 @@ static inline __attribute__((always_inline)) void MFN(q4k_multi_step)(const stru
                                 &accm[r]);
 }
 
-static void MFN(qdot_multi_q4_K)(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,
-                size_t n, size_t cols, float *out)
+/* n a constant once inlined: with a variable count the rows' sums lived in memory. Rows of 2048
+ * from L1, Zen 4, cycles a super-block: 1 row of x 19.4 against 27.6, 4 rows 47.4 against 50.3,
+ * 8 rows 86.5 against 89.6. */
+static inline __attribute__((always_inline)) void MFN(q4k_multi_n)(
+                const struct block_q4_K *b, const struct kern_xq *x, size_t cols, float *out, const size_t n)
 {
-        (void)xt;
-        const struct block_q4_K *b = row;
         __m256 acc[MULTI_MAX], accm[MULTI_MAX];
         size_t nb = cols / QK_K, i = 0;
 
@@ -571,6 +572,38 @@ static void MFN(qdot_multi_q4_K)(const void *row, const struct kern_xq *x, const
                 MFN(q4k_multi_step)(b + i, x, n, i, false, acc, accm);
         for (size_t r = 0; r < n; r++)
                 out[r] += q4k_vnni_result(acc[r], accm[r]);
+}
+
+static void MFN(qdot_multi_q4_K)(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,
+                size_t n, size_t cols, float *out)
+{
+        (void)xt;
+        switch (n) {
+        case 1:
+                MFN(q4k_multi_n)(row, x, cols, out, 1);
+                break;
+        case 2:
+                MFN(q4k_multi_n)(row, x, cols, out, 2);
+                break;
+        case 3:
+                MFN(q4k_multi_n)(row, x, cols, out, 3);
+                break;
+        case 4:
+                MFN(q4k_multi_n)(row, x, cols, out, 4);
+                break;
+        case 5:
+                MFN(q4k_multi_n)(row, x, cols, out, 5);
+                break;
+        case 6:
+                MFN(q4k_multi_n)(row, x, cols, out, 6);
+                break;
+        case 7:
+                MFN(q4k_multi_n)(row, x, cols, out, 7);
+                break;
+        default:
+                MFN(q4k_multi_n)(row, x, cols, out, 8);
+                break;
+        }
 }
 #else
 static void MFN(qdot_multi_q4_K)(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,
