@@ -19,8 +19,9 @@
  *             entries per step, logits for each), what the daemon's continuous batching does
  *             with S running requests; aggregate tokens/s beside the one-sequence decode.
  *   memory    peak RSS (getrusage ru_maxrss, VmHWM) and RssAnon / RssFile from
- *             /proc/self/status after the runs. The weights are mmapped, so they are file pages;
- *             anonymous memory is the tokenizer, the KV cache, scratch and oneDNN's buffers.
+ *             /proc/self/status: RssAnon before the load, after it, after the context and after
+ *             the runs. The weights are mmapped, so they are file pages; what anonymous memory
+ *             grows by is the tokenizer, the KV cache, scratch and oneDNN's buffers.
  *   bandwidth aid_read_sum() over a buffer much larger than the last-level cache, with the
  *             same thread count, best of 10 passes: the decode roofline. The same probe over
  *             the model file's own mapping (the pages decode reads; best of 5) is reported
