@@ -8,9 +8,11 @@
  * The K types reproduce the single-row kernels' arithmetic exactly (exact integer sums per
  * super-block, then the same scalar float expression in the same order), so a row's result does
  * not depend on how many others share the pass. The 32-element types work on x laid side by side
- * (struct kern_xqt) and scale each block's exact integer sum once, where the single-row kernels
- * scale 8 partial sums per block: the same products in another float order, so they match the
- * single-row kernels within float rounding (|diff| <= 1e-5 * sum |w x|, as the levels do among
+ * (struct kern_xqt) and scale each block's exact integer sum once. At the AVX-512 VNNI levels
+ * Q4_0's and Q5_0's single-row kernels do the same, in the same order, tail blocks included (see
+ * tail_sums()), so their rows get the same bits batched or not. Elsewhere (Q8_0, Q4_1, Q5_1,
+ * AVX2) the single-row kernels scale partial sums: the same products in another float order,
+ * within float rounding of each other (|diff| <= 1e-5 * sum |w x|, as the levels are among
  * themselves).
  *
  * Provided by the includer:
@@ -202,7 +204,7 @@ static inline __attribute__((always_inline)) void MFN(group_32)(const uint8_t *b
 }
 
 /* The 16 lanes of acc[s] summed over the 4 blocks: rows 4s..4s+3. */
-static inline void MFN(group_out)(const __m512 acc[2], size_t n, float *out, const int H)
+static inline void MFN(group_out)(const __m512 acc[2], size_t n, float *out, const float *tail, const int H)
 {
         for (int s = 0; s < H; s++) {
                 __m256 h = _mm256_add_ps(_mm512_castps512_ps256(acc[s]),
@@ -210,24 +212,63 @@ static inline void MFN(group_out)(const __m512 acc[2], size_t n, float *out, con
                 float lanes[4];
                 _mm_storeu_ps(lanes, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
                 for (size_t a = 0; a < 4 && 4 * (size_t)s + a < n; a++)
-                        out[4 * s + a] += lanes[a];
+                        out[4 * s + a] += tail ? lanes[a] + tail[4 * s + a] : lanes[a];
         }
 }
 
 /* The same sums stored, not added: the four-row kernel's out needs no clearing. */
-static inline void MFN(group_store)(const __m512 acc[2], size_t n, float *out, const int H)
+static inline void MFN(group_store)(
+                const __m512 acc[2], size_t n, float *out, const float *tail, const int H)
 {
         for (int s = 0; s < H; s++) {
                 __m256 h = _mm256_add_ps(_mm512_castps512_ps256(acc[s]),
                                 _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[s]), 1)));
-                __m128 v = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-                if (n >= 4 * (size_t)s + 4)
-                        _mm_storeu_ps(out + 4 * s, v);
-                else {
-                        float lanes[4];
-                        _mm_storeu_ps(lanes, v);
-                        for (size_t a = 0; 4 * (size_t)s + a < n; a++)
-                                out[4 * s + a] = lanes[a];
+                float lanes[4];
+                _mm_storeu_ps(lanes, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
+                for (size_t a = 0; a < 4 && 4 * (size_t)s + a < n; a++)
+                        out[4 * s + a] = tail ? lanes[a] + tail[4 * s + a] : lanes[a];
+        }
+}
+
+/* Q4_0 and Q5_0: the blocks past the last full group, summed per row apart from the groups and
+ * added after them, as the single-row kernels do (dot-q4-q5-vnni.h, g32_tail()): each block's
+ * exact integer sum times (d dx), in block order from 0. With the groups' sums in the same order
+ * as theirs too, a row's result is then the same whether or not it was batched. */
+static inline bool MFN(exact_tail)(uint32_t type)
+{
+        return type == GGML_TYPE_Q4_0 || type == GGML_TYPE_Q5_0;
+}
+
+static inline void MFN(tail_sums)(const uint8_t *row, uint32_t type, const struct kern_xq *x, size_t first,
+                size_t nb, size_t n, float *tail)
+{
+        const bool q5 = type == GGML_TYPE_Q5_0;
+        const size_t bb = MFN(block_bytes_32)(type);
+
+        for (size_t a = 0; a < n; a++)
+                tail[a] = 0.0f;
+        for (size_t i = first; i < nb; i++) {
+                const uint8_t *b = row + i * bb, *qs = b + (q5 ? 6 : 2);
+                uint16_t d;
+                uint32_t qh = 0;
+                int q[32];
+
+                memcpy(&d, b, sizeof(d));
+                if (q5)
+                        memcpy(&qh, b + 2, sizeof(qh));
+                for (int j = 0; j < 16; j++) {
+                        q[j] = (qs[j] & 0xf) | (int)((qh >> j) & 1) << 4;
+                        q[j + 16] = (qs[j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4;
+                }
+                for (size_t a = 0; a < n; a++) {
+                        const int8_t *qx = x[a].qs + 32 * i;
+                        int32_t isum = 0, xsum = 0;
+                        for (int j = 0; j < 32; j++) {
+                                isum += q[j] * qx[j];
+                                xsum += qx[j];
+                        }
+                        isum -= (q5 ? 16 : 8) * xsum;
+                        tail[a] += _cvtsh_ss(d) * x[a].d[i] * (float)isum;
                 }
         }
 }
@@ -339,13 +380,18 @@ static inline void MFN(group_out)(const __m256 acc[2], size_t n, float *out, con
 #endif
 
 static inline __attribute__((always_inline)) void MFN(qdot_multi_32)(const uint8_t *row, uint32_t type,
-                const struct kern_xqt *xt, size_t n, size_t cols, float *out, const int H)
+                const struct kern_xq *x, const struct kern_xqt *xt, size_t n, size_t cols, float *out,
+                const int H)
 {
         const size_t bb = MFN(block_bytes_32)(type), nb = cols / 32;
 #ifdef MULTI512
         __m512 acc[2] = { _mm512_setzero_ps(), _mm512_setzero_ps() };
+        float tail[MULTI_MAX];
+        const bool exact = MFN(exact_tail)(type);
 #else
         __m256 acc[2] = { _mm256_setzero_ps(), _mm256_setzero_ps() };
+        const bool exact = false;
+        (void)x;
 #endif
         size_t g = 0;
 
@@ -354,25 +400,30 @@ static inline __attribute__((always_inline)) void MFN(qdot_multi_32)(const uint8
                         _mm_prefetch((const char *)row + 4 * g * bb + MULTI_PREFETCH_BYTES + o, _MM_HINT_T0);
                 MFN(group_32)(row + 4 * g * bb, type, xt, g, acc, H);
         }
-        if (4 * g < nb) {
+        if (4 * g < nb && !exact) {
                 /* The last 1-3 blocks from a copy padded with zero blocks (scale 0, against x
                  * and offsets that kern_xqt_fill() zeroed): the group reads whole blocks. */
-                uint8_t tail[4 * sizeof(struct block_q8_0)] = { 0 };
-                memcpy(tail, row + 4 * g * bb, (nb - 4 * g) * bb);
-                MFN(group_32)(tail, type, xt, g, acc, H);
+                uint8_t pad[4 * sizeof(struct block_q8_0)] = { 0 };
+                memcpy(pad, row + 4 * g * bb, (nb - 4 * g) * bb);
+                MFN(group_32)(pad, type, xt, g, acc, H);
         }
+#ifdef MULTI512
+        if (exact && 4 * g < nb)
+                MFN(tail_sums)(row, type, x, 4 * g, nb, n, tail);
+        MFN(group_out)(acc, n, out, exact && 4 * g < nb ? tail : NULL, H);
+#else
         MFN(group_out)(acc, n, out, H);
+#endif
 }
 
 #define QDOT_MULTI_32(name, type)                                                                  \
         static void MFN(name)(const void *row, const struct kern_xq *x, const struct kern_xqt *xt, \
                         size_t n, size_t cols, float *out)                                         \
         {                                                                                          \
-                (void)x;                                                                           \
                 if (xt->group == 4)                                                                \
-                        MFN(qdot_multi_32)(row, type, xt, n, cols, out, 1);                        \
+                        MFN(qdot_multi_32)(row, type, x, xt, n, cols, out, 1);                     \
                 else                                                                               \
-                        MFN(qdot_multi_32)(row, type, xt, n, cols, out, 2);                        \
+                        MFN(qdot_multi_32)(row, type, x, xt, n, cols, out, 2);                     \
         }
 QDOT_MULTI_32(qdot_multi_q4_0, GGML_TYPE_Q4_0)
 QDOT_MULTI_32(qdot_multi_q5_0, GGML_TYPE_Q5_0)
@@ -396,8 +447,10 @@ QDOT_MULTI_32(qdot_multi_q5_1, GGML_TYPE_Q5_1)
  * bytes on into L1, as qdot_multi_32() does, 88-90; half a tile on 81-84; none 77-81. The old
  * kernel: 114-121. */
 static inline __attribute__((always_inline)) void MFN(qdot_multi_rows_32)(const uint8_t *rows, size_t rb,
-                uint32_t type, const struct kern_xqt *xt, size_t n, size_t cols, float *out, const int H)
+                uint32_t type, const struct kern_xq *x, const struct kern_xqt *xt, size_t n, size_t cols,
+                float *out, const int H)
 {
+        const bool exact = MFN(exact_tail)(type);
         const size_t bb = MFN(block_bytes_32)(type), nb = cols / 32;
         __m512 acc[KERN_QDOT_ROWS][2];
         size_t g = 0;
@@ -423,26 +476,31 @@ static inline __attribute__((always_inline)) void MFN(qdot_multi_rows_32)(const 
                                                 &w, type, xv, xt->off + k, xt->d + k, acc[r][s]);
                         }
                 }
+        const bool has_tail = 4 * g < nb;
         for (int r = 0; r < KERN_QDOT_ROWS; r++) {
-                if (4 * g < nb) {
-                        /* The last blocks from a padded copy, as qdot_multi_32() takes them. */
-                        uint8_t tail[4 * sizeof(struct block_q8_0)] = { 0 };
-                        memcpy(tail, rows + (size_t)r * rb + 4 * g * bb, (nb - 4 * g) * bb);
-                        MFN(group_32)(tail, type, xt, g, acc[r], H);
+                const uint8_t *row = rows + (size_t)r * rb;
+                float tail[MULTI_MAX];
+                /* The last blocks as qdot_multi_32() takes them. */
+                if (has_tail && exact)
+                        MFN(tail_sums)(row, type, x, 4 * g, nb, n, tail);
+                else if (has_tail) {
+                        uint8_t pad[4 * sizeof(struct block_q8_0)] = { 0 };
+                        memcpy(pad, row + 4 * g * bb, (nb - 4 * g) * bb);
+                        MFN(group_32)(pad, type, xt, g, acc[r], H);
                 }
-                MFN(group_store)(acc[r], n, out + (size_t)r * MULTI_MAX, H);
+                float *o = out + (size_t)r * MULTI_MAX;
+                MFN(group_store)(acc[r], n, o, has_tail && exact ? tail : NULL, H);
         }
 }
 
-#define QDOT_MULTI_ROWS_32(name, type)                                                \
-        static void MFN(name)(const void *rows, size_t rb, const struct kern_xq *x,   \
-                        const struct kern_xqt *xt, size_t n, size_t cols, float *out) \
-        {                                                                             \
-                (void)x;                                                              \
-                if (xt->group == 4)                                                   \
-                        MFN(qdot_multi_rows_32)(rows, rb, type, xt, n, cols, out, 1); \
-                else                                                                  \
-                        MFN(qdot_multi_rows_32)(rows, rb, type, xt, n, cols, out, 2); \
+#define QDOT_MULTI_ROWS_32(name, type)                                                   \
+        static void MFN(name)(const void *rows, size_t rb, const struct kern_xq *x,      \
+                        const struct kern_xqt *xt, size_t n, size_t cols, float *out)    \
+        {                                                                                \
+                if (xt->group == 4)                                                      \
+                        MFN(qdot_multi_rows_32)(rows, rb, type, x, xt, n, cols, out, 1); \
+                else                                                                     \
+                        MFN(qdot_multi_rows_32)(rows, rb, type, x, xt, n, cols, out, 2); \
         }
 QDOT_MULTI_ROWS_32(qdot_multi_rows_q4_0, GGML_TYPE_Q4_0)
 QDOT_MULTI_ROWS_32(qdot_multi_rows_q5_0, GGML_TYPE_Q5_0)
