@@ -204,29 +204,20 @@ static inline __attribute__((always_inline)) void MFN(group_32)(const uint8_t *b
 }
 
 /* The 16 lanes of acc[s] summed over the 4 blocks: rows 4s..4s+3. */
-static inline void MFN(group_out)(const __m512 acc[2], size_t n, float *out, const float *tail, const int H)
+/* The rows' sums of acc over its four blocks, plus tail (where there is one), added to out or,
+ * with store (the four-row kernel, whose out needs no clearing), stored there. */
+static inline void MFN(group_out)(
+                const __m512 acc[2], size_t n, float *out, const float *tail, bool store, const int H)
 {
         for (int s = 0; s < H; s++) {
                 __m256 h = _mm256_add_ps(_mm512_castps512_ps256(acc[s]),
                                 _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[s]), 1)));
                 float lanes[4];
                 _mm_storeu_ps(lanes, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
-                for (size_t a = 0; a < 4 && 4 * (size_t)s + a < n; a++)
-                        out[4 * s + a] += tail ? lanes[a] + tail[4 * s + a] : lanes[a];
-        }
-}
-
-/* The same sums stored, not added: the four-row kernel's out needs no clearing. */
-static inline void MFN(group_store)(
-                const __m512 acc[2], size_t n, float *out, const float *tail, const int H)
-{
-        for (int s = 0; s < H; s++) {
-                __m256 h = _mm256_add_ps(_mm512_castps512_ps256(acc[s]),
-                                _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[s]), 1)));
-                float lanes[4];
-                _mm_storeu_ps(lanes, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
-                for (size_t a = 0; a < 4 && 4 * (size_t)s + a < n; a++)
-                        out[4 * s + a] = tail ? lanes[a] + tail[4 * s + a] : lanes[a];
+                for (size_t a = 0; a < 4 && 4 * (size_t)s + a < n; a++) {
+                        float v = tail ? lanes[a] + tail[4 * s + a] : lanes[a];
+                        out[4 * s + a] = store ? v : out[4 * s + a] + v;
+                }
         }
 }
 
@@ -410,7 +401,7 @@ static inline __attribute__((always_inline)) void MFN(qdot_multi_32)(const uint8
 #ifdef MULTI512
         if (exact && 4 * g < nb)
                 MFN(tail_sums)(row, type, x, 4 * g, nb, n, tail);
-        MFN(group_out)(acc, n, out, exact && 4 * g < nb ? tail : NULL, H);
+        MFN(group_out)(acc, n, out, exact && 4 * g < nb ? tail : NULL, false, H);
 #else
         MFN(group_out)(acc, n, out, H);
 #endif
@@ -489,7 +480,7 @@ static inline __attribute__((always_inline)) void MFN(qdot_multi_rows_32)(const 
                         MFN(group_32)(pad, type, xt, g, acc[r], H);
                 }
                 float *o = out + (size_t)r * MULTI_MAX;
-                MFN(group_store)(acc[r], n, o, has_tail && exact ? tail : NULL, H);
+                MFN(group_out)(acc[r], n, o, has_tail && exact ? tail : NULL, true, H);
         }
 }
 
@@ -640,31 +631,23 @@ static void MFN(qdot_multi_q4_K)(const void *row, const struct kern_xq *x, const
                 size_t n, size_t cols, float *out)
 {
         (void)xt;
+        /* One copy per count: the sums stay in registers. */
         switch (n) {
-        case 1:
-                MFN(q4k_multi_n)(row, x, cols, out, 1);
+#define Q4K_CASE(k)                                     \
+        case k:                                         \
+                MFN(q4k_multi_n)(row, x, cols, out, k); \
                 break;
-        case 2:
-                MFN(q4k_multi_n)(row, x, cols, out, 2);
-                break;
-        case 3:
-                MFN(q4k_multi_n)(row, x, cols, out, 3);
-                break;
-        case 4:
-                MFN(q4k_multi_n)(row, x, cols, out, 4);
-                break;
-        case 5:
-                MFN(q4k_multi_n)(row, x, cols, out, 5);
-                break;
-        case 6:
-                MFN(q4k_multi_n)(row, x, cols, out, 6);
-                break;
-        case 7:
-                MFN(q4k_multi_n)(row, x, cols, out, 7);
-                break;
+                Q4K_CASE(1)
+                Q4K_CASE(2)
+                Q4K_CASE(3)
+                Q4K_CASE(4)
+                Q4K_CASE(5)
+                Q4K_CASE(6)
+                Q4K_CASE(7)
         default:
                 MFN(q4k_multi_n)(row, x, cols, out, 8);
                 break;
+#undef Q4K_CASE
         }
 }
 #else
