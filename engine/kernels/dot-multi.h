@@ -41,7 +41,7 @@
  * lane order; three in-lane shuffles put rotations 1-3 back in rotation 0's, where lane
  * 4 beta + a is row a, and their sum is then each row's whole sum of each block. Its float work
  * (one conversion, one scale, one multiply-add) covers 16 block-rows; the mins of Q4_1 and Q5_1
- * take one more multiply-add. A group takes 8 vpdpbusd, 3 vpshufd and about 12 other vector
+ * take one more multiply-add. A group takes 8 vpdpbusd, 3 vpshufd and about ten other vector
  * instructions. The layout before broadcast each quad of the weights to the four rows' lanes
  * instead, 8 vpshufd a group: rows of 1152, 4 rows of x from L1 on Zen 4, 19.1 against 19.7
  * cycles a group, and what it lets the four-row kernel (qdot_multi_rows_32()) do counts more.
@@ -144,7 +144,11 @@ static inline __attribute__((always_inline)) struct MFN(group_w)
                 else
                         g32v_q4_1_nibbles(blk, &w.lo, &w.hi, &dm);
         } else {
-                g32v_q4_0_nibbles(blk, &w.lo, &w.hi);
+                /* The scales from the group's head by a word permute, as the single-row
+                 * rows kernel takes them, cost 0.7 cycles a group more here (15.7 against 16.4,
+                 * 4 rows of x, rows of 1152): the scalar loads run beside the vector work. */
+                __m512i head;
+                g32v_q4_0_nibbles(blk, &w.lo, &w.hi, &head);
         }
         w.dw = g32v_spread4(simd_f16x4_heads(blk, bb));
         if (MFN(has_min)(type))
@@ -154,23 +158,25 @@ static inline __attribute__((always_inline)) struct MFN(group_w)
 
 /* A group's weights against one half of x (its 8 vectors in xv, its offsets and scales at off
  * and d): acc plus the 16 lanes, scaled. Rotation k meets each row with the quads of lanes
- * (a - k) % 4; four chains of two products, three in-lane shuffles to put them back, and the
- * offsets start the chain of rotation 0, whose lanes are the rows'. */
+ * (a - k) % 4, and three in-lane shuffles put them back: the sum is
+ * (c0 + rot2(c2 + rot2(off))) + rot1(c1 + rot2(c3)), rot j taking lane a from lane (a - j) % 4.
+ * Two chains, each starting from the shuffled sums of the other rotation of its parity, need one
+ * add where four chains of their own needed three and a zeroed start each: the four-row kernel
+ * went from 16.4 to 15.6 cycles a group and row (rows of 1152, 4 rows of x from L1, medians of
+ * 7 alternated runs). One chain of eight (Horner's rule) was no faster: its latency showed. */
 static inline __attribute__((always_inline)) __m512 MFN(half_product)(const struct MFN(group_w) * w,
                 uint32_t type, const __m512i xv[8], const int32_t *off, const float *d, __m512 acc)
 {
-        __m512i c[4];
-
-#pragma GCC unroll 4
-        for (int k = 0; k < 4; k++) {
-                __m512i start = k == 0 && !MFN(has_min)(type) ? _mm512_slli_epi32(_mm512_loadu_si512(off),
-                                                                                MFN(off_shift)(type))
-                                                              : _mm512_setzero_si512();
-                c[k] = _mm512_dpbusd_epi32(
-                                _mm512_dpbusd_epi32(start, w->lo, xv[2 * k]), w->hi, xv[2 * k + 1]);
-        }
-        __m512i t = _mm512_add_epi32(_mm512_add_epi32(c[0], MFN(unrotate)(c[1], 1)),
-                        _mm512_add_epi32(MFN(unrotate)(c[2], 2), MFN(unrotate)(c[3], 3)));
+        __m512i a = MFN(has_min)(type) ? _mm512_setzero_si512()
+                                       : MFN(unrotate)(_mm512_slli_epi32(_mm512_loadu_si512(off),
+                                                                       MFN(off_shift)(type)),
+                                                         2);
+        __m512i b = _mm512_setzero_si512();
+        a = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(a, w->lo, xv[4]), w->hi, xv[5]);
+        b = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(b, w->lo, xv[6]), w->hi, xv[7]);
+        a = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(MFN(unrotate)(a, 2), w->lo, xv[0]), w->hi, xv[1]);
+        b = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(MFN(unrotate)(b, 2), w->lo, xv[2]), w->hi, xv[3]);
+        __m512i t = _mm512_add_epi32(a, MFN(unrotate)(b, 1));
         __m512 xd = _mm512_loadu_ps(d);
         acc = _mm512_fmadd_ps(_mm512_mul_ps(w->dw, xd), _mm512_cvtepi32_ps(t), acc);
         if (MFN(has_min)(type)) /* m times the block's sum of x: off is -8 times that sum. */

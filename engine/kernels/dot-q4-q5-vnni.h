@@ -20,7 +20,7 @@
  * sums per lane): lane 4 beta + j holds a quarter of block beta's product, its offset included.
  * q5: Q5_0 (fifth bits added from qh, offset 16) rather than Q4_0 (offset 8). */
 static inline __attribute__((always_inline)) __m512i IFN(g32_isum)(
-                const uint8_t *blk, bool q5, __m512i xlo, __m512i xhi, __m512i off)
+                const uint8_t *blk, bool q5, __m512i xlo, __m512i xhi, __m512i off, __m512i *head)
 {
         __m512i lo, hi;
 
@@ -28,7 +28,7 @@ static inline __attribute__((always_inline)) __m512i IFN(g32_isum)(
                 g32v_q5_0_nibbles(blk, &lo, &hi);
                 off = _mm512_slli_epi32(off, 4);
         } else {
-                g32v_q4_0_nibbles(blk, &lo, &hi);
+                g32v_q4_0_nibbles(blk, &lo, &hi, head);
                 off = _mm512_slli_epi32(off, 3);
         }
         return _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(off, lo, xlo), hi, xhi);
@@ -43,7 +43,8 @@ static inline __attribute__((always_inline)) __m512i IFN(g32_isum)(
 static inline __attribute__((always_inline)) __m512 IFN(g32_group)(
                 const uint8_t *blk, bool q5, __m512i xlo, __m512i xhi, __m512i off, __m128 dx4, __m512 acc)
 {
-        __m512i s = IFN(g32_isum)(blk, q5, xlo, xhi, off);
+        __m512i head;
+        __m512i s = IFN(g32_isum)(blk, q5, xlo, xhi, off, &head);
         __m128 dw4 = simd_f16x4_heads(blk, q5 ? sizeof(struct block_q5_0) : sizeof(struct block_q4_0));
 
         s = _mm512_add_epi32(s, _mm512_shuffle_epi32(s, (_MM_PERM_ENUM)0x4e));
@@ -267,7 +268,10 @@ static inline __attribute__((always_inline)) __m512 IFN(g32_scales_4rows)(
  * instructions even from L1, and those were the dearest (with the float work taken out
  * altogether it streamed 30 % faster). kernel-bench -r 910 -c 1152 -m 1 -t 1 Q4_0 from L2:
  * 4 % faster (33.8 against 32.4 GB/s, medians of 8 alternated runs of a loop over the rows
- * kernel alone), Q5_0 3 %. */
+ * kernel alone), Q5_0 3 %. Q4_0's 16 scales come from the four groups' heads by two word
+ * permutes (g32v_q4_0_scales_4rows()) rather than scalar loads: 7.72 against 7.44 cycles a group
+ * and row (rows of 1152 from L2, medians of 7 alternated runs). Q5_0's group is longer than a
+ * load, and keeps the scalar loads. */
 static inline __attribute__((always_inline)) void IFN(g32_qdot_rows_t)(
                 const void *rows, bool q5, size_t rb, const struct kern_xq *x, size_t n, float *out)
 {
@@ -285,13 +289,16 @@ static inline __attribute__((always_inline)) void IFN(g32_qdot_rows_t)(
 #pragma GCC unroll 8
                 for (size_t o = 0; o < KERN_QDOT_ROWS * gb; o += 64)
                         _mm_prefetch((const char *)ahead + KERN_QDOT_ROWS * gb * g + o, QDOT_ROWS_HINT);
-                __m512i s0 = IFN(g32_isum)(b0, q5, xlo, xhi, off), s1 = IFN(g32_isum)(b1, q5, xlo, xhi, off),
-                        s2 = IFN(g32_isum)(b2, q5, xlo, xhi, off), s3 = IFN(g32_isum)(b3, q5, xlo, xhi, off);
+                __m512i h0, h1, h2, h3;
+                __m512i s0 = IFN(g32_isum)(b0, q5, xlo, xhi, off, &h0),
+                        s1 = IFN(g32_isum)(b1, q5, xlo, xhi, off, &h1),
+                        s2 = IFN(g32_isum)(b2, q5, xlo, xhi, off, &h2),
+                        s3 = IFN(g32_isum)(b3, q5, xlo, xhi, off, &h3);
                 __m512i u01 = _mm512_add_epi32(_mm512_unpacklo_epi32(s0, s1), _mm512_unpackhi_epi32(s0, s1));
                 __m512i u23 = _mm512_add_epi32(_mm512_unpacklo_epi32(s2, s3), _mm512_unpackhi_epi32(s2, s3));
                 __m512i t = _mm512_add_epi32(
                                 _mm512_unpacklo_epi64(u01, u23), _mm512_unpackhi_epi64(u01, u23));
-                __m512 dw = IFN(g32_scales_4rows)(b0, rb, bb);
+                __m512 dw = q5 ? IFN(g32_scales_4rows)(b0, rb, bb) : g32v_q4_0_scales_4rows(h0, h1, h2, h3);
                 acc = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_loadu_ps(x->g_d + 16 * g)),
                                 _mm512_cvtepi32_ps(t), acc);
         }

@@ -34,16 +34,32 @@ static inline __m512i g32v_high_nibbles(__m512i q)
 #endif
 }
 
-/* Q4_0 (18-byte blocks, 72 bytes a group): blocks 0 and 2 lie dword-aligned from blk + 2 (their
- * nibbles are dwords 0-3 and 9-12 of a load there), blocks 1 and 3 from blk + 8 (dwords 3-6 and
- * 12-15); one dword permute of the two loads puts block beta in 128-bit lane beta. */
-static inline void g32v_q4_0_nibbles(const uint8_t *blk, __m512i *lo, __m512i *hi)
+/* Q4_0 (18-byte blocks, 72 bytes a group), from loads at the group (words 0-31, kept in *head)
+ * and 8 bytes on (words 4-35): block beta's nibbles are words 9 beta + 1 .. 9 beta + 8, gathered
+ * by one word permute (block 3's from the second load), and its scale is word 9 beta of *head
+ * (see g32v_q4_0_scales_4rows()). */
+static inline void g32v_q4_0_nibbles(const uint8_t *blk, __m512i *lo, __m512i *hi, __m512i *head)
 {
-        const __m512i idx = _mm512_setr_epi32(0, 1, 2, 3, 19, 20, 21, 22, 9, 10, 11, 12, 28, 29, 30, 31);
-        __m512i q = _mm512_permutex2var_epi32(_mm512_loadu_si512(blk + 2), idx, _mm512_loadu_si512(blk + 8));
+        static const uint16_t idx[32] = { 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15, 16, 17, 19, 20, 21,
+                22, 23, 24, 25, 26, 56, 57, 58, 59, 60, 61, 62, 63 };
+        *head = _mm512_loadu_si512(blk);
+        __m512i q = _mm512_permutex2var_epi16(*head, _mm512_loadu_si512(idx), _mm512_loadu_si512(blk + 8));
 
         *lo = _mm512_and_si512(q, _mm512_set1_epi8(0xf));
         *hi = g32v_high_nibbles(q);
+}
+
+/* The scales of four rows' Q4_0 groups from their heads (see g32v_q4_0_nibbles()), as floats
+ * in the transposed order: lane 4 beta + r is row r's of block beta. Two word permutes and a
+ * blend, where gathering the 16 words with scalar loads took 40 instructions. */
+static inline __m512 g32v_q4_0_scales_4rows(__m512i h0, __m512i h1, __m512i h2, __m512i h3)
+{
+        static const uint16_t i01[32] = { 0, 32, 0, 0, 9, 41, 0, 0, 18, 50, 0, 0, 27, 59 };
+        static const uint16_t i23[32] = { 0, 0, 0, 32, 0, 0, 9, 41, 0, 0, 18, 50, 0, 0, 27, 59 };
+        __m256i p01 = _mm512_castsi512_si256(_mm512_permutex2var_epi16(h0, _mm512_loadu_si512(i01), h1));
+        __m256i p23 = _mm512_castsi512_si256(_mm512_permutex2var_epi16(h2, _mm512_loadu_si512(i23), h3));
+
+        return _mm512_cvtph_ps(_mm256_mask_blend_epi16(0xcccc, p01, p23));
 }
 
 /* The fifth bits of a Q5 group: qh's low words (bit e: element e) in the low 64 bits of qh, its
