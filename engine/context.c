@@ -124,6 +124,7 @@ struct att_tile {
         uint32_t lo[ATT_ROWS];    /* keys lo..hi (inclusive) are the row's */
         uint32_t hi[ATT_ROWS];
         uint32_t n_rows, seq, head; /* the KV head */
+        uint32_t thread;            /* the OpenMP thread, whose buffers it may use */
 };
 
 static inline __attribute__((always_inline)) float hsum16(const v16f *a)
@@ -166,11 +167,11 @@ static inline __attribute__((always_inline)) void dot4(
                         res[j] += q[j][d] * k[d];
 }
 
-/* o[j] += Σ_t p[j][t]·v_t over the chunk's keys t0..t1 for four rows: each v row is loaded once
- * for the four, and the four outputs stay in registers across the keys. */
+/* o[j] += Σ_t p[j][t]·v_t over the chunk's keys t0..t1 for four rows (key k's row at
+ * vr + (k - c0) hd): each v row is loaded once for the four, and the four outputs stay in
+ * registers across the keys. */
 static inline __attribute__((always_inline)) void pv4(float *const *o, const float *const *p,
-                const struct aid_kv_cache *kv, uint32_t layer, const struct att_tile *t, uint32_t c0,
-                uint32_t t0, uint32_t t1, uint32_t hd)
+                const float *vr, uint32_t c0, uint32_t t0, uint32_t t1, uint32_t hd)
 {
         uint32_t d = 0;
 
@@ -181,10 +182,9 @@ static inline __attribute__((always_inline)) void pv4(float *const *o, const flo
                 memcpy(&a2, o[2] + d, sizeof(a2));
                 memcpy(&a3, o[3] + d, sizeof(a3));
                 for (uint32_t k = t0; k <= t1; k++) {
-                        const float *vt = aid_kv_v(kv, layer, t->seq, t->head, k) + d;
                         const uint32_t i = k - c0;
                         v16f vv;
-                        memcpy(&vv, vt, sizeof(vv));
+                        memcpy(&vv, vr + (size_t)i * hd + d, sizeof(vv));
                         a0 += p[0][i] * vv;
                         a1 += p[1][i] * vv;
                         a2 += p[2][i] * vv;
@@ -197,10 +197,37 @@ static inline __attribute__((always_inline)) void pv4(float *const *o, const flo
         }
         for (; d < hd; d++)
                 for (uint32_t k = t0; k <= t1; k++) {
-                        const float vd = aid_kv_v(kv, layer, t->seq, t->head, k)[d];
+                        const float vd = vr[(size_t)(k - c0) * hd + d];
                         for (int j = 0; j < 4; j++)
                                 o[j][d] += p[j][k - c0] * vd;
                 }
+}
+
+/* Keys (or values) t0..t1 of the tile's head as f32 rows, key k's at the result + (k - c0) hd:
+ * an f32 cache's own rows, an fp16 cache's converted into buf (ATT_KEYS rows). */
+static const float *kv_rows(
+                const struct aid_kv_cache *kv, void *base, uint32_t c0, uint32_t t0, uint32_t t1, float *buf)
+{
+        const size_t hd = kv->head_dim;
+
+        if (!kv->f16)
+                return (const float *)base + (size_t)c0 * hd;
+        (void)aid_dequantize_row(GGML_TYPE_F16, (const uint16_t *)base + (size_t)t0 * hd,
+                        buf + (t0 - c0) * hd, (t1 - t0 + 1) * hd);
+        return buf;
+}
+
+/* Prefetches the row of key k at base, if k <= last. (A loop over a byte range with only the
+ * prefetches in it was deleted as dead code by GCC 12 at -O2; this one is kept.) */
+static inline void kv_prefetch(const struct aid_kv_cache *kv, const void *base, uint32_t k, uint32_t last)
+{
+        const size_t row = kv->head_dim * kv->elem;
+        const char *p = (const char *)base + (size_t)k * row;
+
+        if (k > last)
+                return;
+        for (size_t o = 0; o < row; o += 64)
+                __builtin_prefetch(p + o);
 }
 
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) static void attend_tile(
@@ -219,26 +246,36 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) st
                 memset(t->o[r], 0, hd * sizeof(float));
         }
 
+        void *kbase = aid_kv_k(&c->kv, layer, t->seq, t->head, 0),
+             *vbase = aid_kv_v(&c->kv, layer, t->seq, t->head, 0);
+        /* An fp16 cache's rows of one chunk go to this thread's buffers as f32. */
+        float *kbuf = c->s.att_kv ? c->s.att_kv + (size_t)t->thread * 2 * ATT_KEYS * hd : NULL,
+              *vbuf = kbuf ? kbuf + ATT_KEYS * hd : NULL;
+
         for (uint32_t c0 = first / ATT_KEYS * ATT_KEYS; c0 <= last; c0 += ATT_KEYS) {
                 const uint32_t t0 = MAX(c0, first), t1 = MIN(c0 + ATT_KEYS - 1, last);
+                const float *kr = kv_rows(&c->kv, kbase, c0, t0, t1, kbuf);
+                const float *vr = kv_rows(&c->kv, vbase, c0, t0, t1, vbuf);
 
                 /* Scores of the chunk; −inf outside a row's keys, so that they weigh 0. */
                 for (uint32_t r = 0; r < n; r++)
                         for (uint32_t i = 0; i < ATT_KEYS; i++)
                                 s[r][i] = -INFINITY;
                 for (uint32_t k = t0; k <= t1; k++) {
-                        const float *kt = aid_kv_k(&c->kv, layer, t->seq, t->head, k);
-                        /* The key's value row, which the products read after the softmax, and
-                         * the next chunk's key row, on their way meanwhile: the hardware's
+                        const float *kt = kr + (size_t)(k - c0) * hd;
+                        /* An f32 cache's value row of this key, which the products read after
+                         * the softmax, and the next chunk's key row (and an fp16 cache's value
+                         * row, converted with it), on their way meanwhile: the hardware's
                          * prefetchers follow the short rows of many heads poorly. Llama Q4_0,
-                         * 256 tokens and 4 sequences x 256 steps (aid-infer bench -n 256 -s 4),
-                         * perf samples in this function: 4.8-5.2 thousand against 8.3-8.4
-                         * without; each prefetch alone 5.6 and 7.5; keys two chunks on 5.2-5.5. */
-                        for (uint32_t o = 0; o < hd; o += 16)
-                                __builtin_prefetch(aid_kv_v(&c->kv, layer, t->seq, t->head, k) + o);
-                        if (k + ATT_KEYS <= last)
-                                for (uint32_t o = 0; o < hd; o += 16)
-                                        __builtin_prefetch(kt + ATT_KEYS * hd + o);
+                         * 256 tokens and 4 sequences x 256 steps (aid-infer bench -n 256 -s 4,
+                         * f32 cache), perf samples in this function: 4.8-5.2 thousand against
+                         * 8.3-8.4 without; each prefetch alone 5.6 and 7.5; keys two chunks on
+                         * 5.2-5.5. */
+                        if (!c->kv.f16)
+                                kv_prefetch(&c->kv, vbase, k, last);
+                        kv_prefetch(&c->kv, kbase, k + ATT_KEYS, last);
+                        if (c->kv.f16)
+                                kv_prefetch(&c->kv, vbase, k + ATT_KEYS, last);
                         for (uint32_t r = 0; r < n; r += 4) {
                                 /* Short of four rows, the last one is repeated. */
                                 const float *q4[4] = { t->q[r], t->q[MIN(r + 1, n - 1)],
@@ -288,7 +325,7 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) st
                                         memcpy(tmp[j - 1], o4[j], hd * sizeof(float));
                                         o4[j] = tmp[j - 1];
                                 }
-                        pv4(o4, p4, &c->kv, layer, t, c0, t0, t1, hd);
+                        pv4(o4, p4, vr, c0, t0, t1, hd);
                 }
         }
 
@@ -313,10 +350,16 @@ void aid_op_attention(struct aid_context *c, uint32_t layer, const struct aid_ba
          * writing them now changes nothing a caller can see. */
         for (size_t i = 0; i < n; i++)
                 for (uint32_t h = 0; h < n_kv; h++) {
-                        memcpy(aid_kv_k(&c->kv, layer, e[i].seq, h, e[i].pos), k + i * kv_dim + h * hd,
-                                        hd * sizeof(float));
-                        memcpy(aid_kv_v(&c->kv, layer, e[i].seq, h, e[i].pos), v + i * kv_dim + h * hd,
-                                        hd * sizeof(float));
+                        const float *ki = k + i * kv_dim + h * hd, *vi = v + i * kv_dim + h * hd;
+                        void *kc = aid_kv_k(&c->kv, layer, e[i].seq, h, e[i].pos),
+                             *vc = aid_kv_v(&c->kv, layer, e[i].seq, h, e[i].pos);
+                        if (c->kv.f16) {
+                                aid_f32_to_fp16_row(ki, kc, hd);
+                                aid_f32_to_fp16_row(vi, vc, hd);
+                        } else {
+                                memcpy(kc, ki, hd * sizeof(float));
+                                memcpy(vc, vi, hd * sizeof(float));
+                        }
                 }
 
         /* A task is `heads` heads of one KV group for up to `per_block` consecutive entries. All
@@ -352,6 +395,11 @@ void aid_op_attention(struct aid_context *c, uint32_t layer, const struct aid_ba
                         t.n_rows = 0;
                         t.seq = e[i0].seq;
                         t.head = g;
+#ifdef _OPENMP
+                        t.thread = (uint32_t)omp_get_thread_num();
+#else
+                        t.thread = 0;
+#endif
                         for (; i0 < i1 && e[i0].seq == t.seq; i0++) {
                                 const uint32_t pos = e[i0].pos;
                                 /* Causal; a sliding-window layer sees the last `window` positions. */
@@ -383,6 +431,7 @@ static void scratch_free(struct aid_scratch *s)
         free(s->hb2);
         free(s->out_x);
         free(s->logits);
+        free(s->att_kv);
         *s = (struct aid_scratch){ 0 };
 }
 
@@ -417,6 +466,8 @@ static int scratch_init(struct aid_context *c)
         s->v = alloc_f32(nb, kv_dim, &failed);
         s->qkv = alloc_f32(nb, q_dim + 2 * kv_dim, &failed);
         s->att = alloc_f32(nb, q_dim, &failed);
+        if (c->kv.f16)
+                s->att_kv = alloc_f32((size_t)c->n_threads_max * 2 * ATT_KEYS, hp->head_dim, &failed);
         s->hb = alloc_f32(nb, 2 * (size_t)hp->n_ff, &failed);
         s->hb2 = alloc_f32(nb, hp->n_ff, &failed);
         s->out_x = alloc_f32(nb, hp->n_embd, &failed);
@@ -428,6 +479,26 @@ static int scratch_init(struct aid_context *c)
         return 0;
 }
 
+/* AID_KV_AUTO's choice: fp16 unless the attention weights (as the first layer has them) are
+ * f32. */
+static bool kv_f16(const struct aid_model *m, enum aid_kv_type type)
+{
+        if (type != AID_KV_AUTO)
+                return type == AID_KV_F16;
+        const struct aid_layer *l = &m->layers[0];
+        return (l->wqkv.data ? l->wqkv.type : l->wq.type) != GGML_TYPE_F32;
+}
+
+enum aid_kv_type aid_context_kv_type(const struct aid_context *c)
+{
+        return c->kv.f16 ? AID_KV_F16 : AID_KV_F32;
+}
+
+size_t aid_context_kv_bytes_per_pos(const struct aid_context *c)
+{
+        return 2 * (size_t)c->kv.n_layer * c->kv.n_head_kv * c->kv.head_dim * c->kv.elem;
+}
+
 int aid_context_new(struct aid_model *m, const struct aid_context_params *params,
                 struct aid_context **ret_ctx, struct aid_error *err)
 {
@@ -437,6 +508,9 @@ int aid_context_new(struct aid_model *m, const struct aid_context_params *params
 
         if (!params || params->n_seq_max == 0 || params->n_batch == 0)
                 return aid_error_set(err, -EINVAL, "context: n_seq_max and n_batch must be at least 1");
+        if ((unsigned)params->kv_type > AID_KV_F16)
+                return aid_error_set(err, -EINVAL, "context: unknown KV cache type %u",
+                                (unsigned)params->kv_type);
         if (params->n_seq_max > 4096 || params->n_batch > 1u << 20)
                 return aid_error_set(err, -EINVAL,
                                 "context: n_seq_max %" PRIu32 " or n_batch %" PRIu32 " is too large",
@@ -459,7 +533,8 @@ int aid_context_new(struct aid_model *m, const struct aid_context_params *params
         }
         c->n_threads_max = c->n_threads;
 
-        r = aid_kv_cache_init(&c->kv, hp->n_layer, c->n_seq_max, c->n_ctx, hp->n_head_kv, hp->head_dim);
+        r = aid_kv_cache_init(&c->kv, hp->n_layer, c->n_seq_max, c->n_ctx, hp->n_head_kv, hp->head_dim,
+                        kv_f16(m, params->kv_type));
         if (r < 0) {
                 aid_error_set(err, r,
                                 "context: cannot allocate the KV cache for %" PRIu32 " sequences of %" PRIu32

@@ -5,11 +5,11 @@
 
 #include "model-private.h"
 
-/* The cache keeps K and V in f32, one slab of n_ctx positions per layer, sequence and KV head,
- * so that attention reads a head's keys contiguously. calloc() leaves the pages untouched
+/* The cache keeps K and V in f32 or fp16, one slab of n_ctx positions per layer, sequence and KV
+ * head, so that attention reads a head's keys contiguously. calloc() leaves the pages untouched
  * until a position is written, so a large n_ctx costs address space, not memory. */
 int aid_kv_cache_init(struct aid_kv_cache *kv, uint32_t n_layer, uint32_t n_seq, uint32_t n_ctx,
-                uint32_t n_head_kv, uint32_t head_dim)
+                uint32_t n_head_kv, uint32_t head_dim, bool f16)
 {
         size_t n;
 
@@ -17,14 +17,16 @@ int aid_kv_cache_init(struct aid_kv_cache *kv, uint32_t n_layer, uint32_t n_seq,
                 .n_seq = n_seq,
                 .n_ctx = n_ctx,
                 .n_head_kv = n_head_kv,
-                .head_dim = head_dim };
+                .head_dim = head_dim,
+                .f16 = f16,
+                .elem = f16 ? sizeof(uint16_t) : sizeof(float) };
         if (__builtin_mul_overflow((size_t)n_layer, (size_t)n_seq, &n) ||
                         __builtin_mul_overflow(n, (size_t)n_ctx, &n) ||
                         __builtin_mul_overflow(n, (size_t)n_head_kv, &n) ||
-                        __builtin_mul_overflow(n, (size_t)head_dim, &n) || n > SIZE_MAX / sizeof(float))
+                        __builtin_mul_overflow(n, (size_t)head_dim, &n) || n > SIZE_MAX / kv->elem)
                 return -ENOMEM;
-        kv->k = calloc(n ? n : 1, sizeof(float));
-        kv->v = calloc(n ? n : 1, sizeof(float));
+        kv->k = calloc(n ? n : 1, kv->elem);
+        kv->v = calloc(n ? n : 1, kv->elem);
         kv->len = calloc(n_seq, sizeof(uint32_t));
         if (!kv->k || !kv->v || !kv->len) {
                 aid_kv_cache_done(kv);
@@ -72,7 +74,7 @@ int aid_kv_seq_copy(struct aid_context *c, uint32_t src, uint32_t dst)
                 return -EINVAL;
         if (src == dst)
                 return 0;
-        bytes = (size_t)kv->len[src] * kv->head_dim * sizeof(float);
+        bytes = (size_t)kv->len[src] * kv->head_dim * kv->elem;
         for (uint32_t l = 0; l < kv->n_layer; l++)
                 for (uint32_t h = 0; h < kv->n_head_kv; h++) {
                         memcpy(aid_kv_k(kv, l, dst, h, 0), aid_kv_k(kv, l, src, h, 0), bytes);

@@ -73,18 +73,23 @@ struct aid_scratch {
         float *hb2;    /* [n_batch][n_ff] */
         float *out_x;  /* [n_batch][n_embd] final hidden states of the entries that want logits */
         float *logits; /* [n_batch][n_vocab] */
+        float *att_kv; /* fp16 cache: [n_threads_max][2][ATT_KEYS][hd], each attention thread's
+                        * keys and values of one chunk in f32; NULL for an f32 cache */
         size_t n_logits;
 };
 
-/* The KV cache, in f32: k[layer][seq][kv_head][pos][head_dim], same for v. Each KV head's
- * positions lie next to each other, so attention streams them: with the heads interleaved per
- * position, a head's key rows were kv_dim floats apart (2 KiB in Llama 3.2 1B), two per page,
- * and decode attention waited on memory at every key. */
+/* The KV cache: k[layer][seq][kv_head][pos][head_dim], same for v, in f32 or fp16 (elem bytes
+ * each, see aid_context_params.kv_type). Each KV head's positions lie next to each other, so
+ * attention streams them: with the heads interleaved per position, a head's key rows were
+ * kv_dim floats apart (2 KiB in Llama 3.2 1B), two per page, and decode attention waited on
+ * memory at every key. */
 struct aid_kv_cache {
-        float *k;
-        float *v;
+        void *k;
+        void *v;
         uint32_t *len; /* [n_seq] */
         uint32_t n_layer, n_seq, n_ctx, n_head_kv, head_dim;
+        bool f16;    /* fp16 elements, else f32 */
+        size_t elem; /* bytes per element: 2 or 4 */
 };
 
 /* The RoPE angles of recent (position, base, scaling) triples and the frequencies of recent
@@ -129,23 +134,25 @@ static inline bool aid_context_interrupted(const struct aid_context *c)
 }
 
 int aid_kv_cache_init(struct aid_kv_cache *kv, uint32_t n_layer, uint32_t n_seq, uint32_t n_ctx,
-                uint32_t n_head_kv, uint32_t head_dim);
+                uint32_t n_head_kv, uint32_t head_dim, bool f16);
 void aid_kv_cache_done(struct aid_kv_cache *kv);
-/* The head_dim floats of one KV head at one position; the positions of a head follow. */
+/* The index of the first of the head_dim elements of one KV head at one position; the
+ * positions of a head follow. */
 static inline size_t aid_kv_index(
                 const struct aid_kv_cache *kv, uint32_t layer, uint32_t seq, uint32_t head, uint32_t pos)
 {
         return ((((size_t)layer * kv->n_seq + seq) * kv->n_head_kv + head) * kv->n_ctx + pos) * kv->head_dim;
 }
-static inline float *aid_kv_k(
+/* Where those elements are (f32 or fp16, as kv->f16 says). */
+static inline void *aid_kv_k(
                 const struct aid_kv_cache *kv, uint32_t layer, uint32_t seq, uint32_t head, uint32_t pos)
 {
-        return kv->k + aid_kv_index(kv, layer, seq, head, pos);
+        return (char *)kv->k + aid_kv_index(kv, layer, seq, head, pos) * kv->elem;
 }
-static inline float *aid_kv_v(
+static inline void *aid_kv_v(
                 const struct aid_kv_cache *kv, uint32_t layer, uint32_t seq, uint32_t head, uint32_t pos)
 {
-        return kv->v + aid_kv_index(kv, layer, seq, head, pos);
+        return (char *)kv->v + aid_kv_index(kv, layer, seq, head, pos) * kv->elem;
 }
 
 /* Architecture files: finish loading (tensors, per-layer settings) and run the layers of a

@@ -54,16 +54,30 @@ struct gguf_file;
  * not interpret itself, such as tokenizer.chat_template. */
 const struct gguf_file *aid_model_gguf(const struct aid_model *m);
 
+/* What the KV cache holds its keys and values in. AID_KV_AUTO: f32 for a model whose weights
+ * are f32, whose precise logits an fp16 cache would move, and fp16 otherwise, as llama.cpp's
+ * default does: half the memory of a long context, and half the bytes attention reads. */
+enum aid_kv_type {
+        AID_KV_AUTO = 0,
+        AID_KV_F32,
+        AID_KV_F16,
+};
+
 struct aid_context_params {
         uint32_t n_ctx;     /* positions per sequence (0 = the model's training context) */
         uint32_t n_seq_max; /* independent sequences (KV caches), >= 1 */
         uint32_t n_batch;   /* most entries per aid_decode() call */
         uint32_t n_threads; /* 0 = all cores */
+        enum aid_kv_type kv_type;
 };
 
 int aid_context_new(struct aid_model *m, const struct aid_context_params *params,
                 struct aid_context **ret_ctx, struct aid_error *err);
 struct aid_context *aid_context_free(struct aid_context *c); /* accepts NULL, returns NULL */
+/* AID_KV_F32 or AID_KV_F16, as the context was made, and the bytes its cache takes per position
+ * of one sequence (K and V of every layer). */
+enum aid_kv_type aid_context_kv_type(const struct aid_context *c);
+size_t aid_context_kv_bytes_per_pos(const struct aid_context *c);
 
 /* KV cache of one sequence (0 <= seq < n_seq_max). */
 uint32_t aid_kv_seq_len(const struct aid_context *c, uint32_t seq);

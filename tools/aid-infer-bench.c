@@ -45,8 +45,8 @@
  *             probes (the mapping is probed before and after the runs; it counts only for
  *             models of 256 MiB or more, which no last-level cache holds). Bytes per token:
  *             every blk.* tensor, output_norm, the output projection (all of token_embd when
- *             the embedding is tied) and one row of token_embd. The KV cache reads (f32) are
- *             reported beside it.
+ *             the embedding is tied) and one row of token_embd. The KV cache reads (f16, or
+ *             f32 for an f32 model: aid_context_params.kv_type) are reported beside it.
  *   paired    the bandwidth a shared machine delivers swings by half from one second to the
  *             next, so each timed decode pass is also compared with probes taken right before
  *             and right after it (the mapping, where it counts, and 256 MiB on huge pages; best
@@ -267,8 +267,9 @@ static double prefill_flops(const struct aid_hparams *hp, const struct model_sta
         return flops;
 }
 
-/* f32 K and V of every layer for decode positions 0..n-1, averaged per token. */
-static double kv_bytes_per_token(const struct aid_hparams *hp, const struct model_stats *ms, uint32_t n)
+/* K and V of every layer (elem bytes each) for decode positions 0..n-1, averaged per token. */
+static double kv_bytes_per_token(
+                const struct aid_hparams *hp, const struct model_stats *ms, uint32_t n, size_t elem)
 {
         double total = 0;
 
@@ -277,7 +278,7 @@ static double kv_bytes_per_token(const struct aid_hparams *hp, const struct mode
                         uint32_t kv = i + 1;
                         if (ms->sliding[l] && kv > hp->sliding_window)
                                 kv = hp->sliding_window;
-                        total += 2.0 * kv * hp->n_head_kv * hp->head_dim * sizeof(float);
+                        total += 2.0 * kv * hp->n_head_kv * hp->head_dim * (double)elem;
                 }
         return n ? total / n : 0;
 }
@@ -547,7 +548,7 @@ static void usage(FILE *f)
 {
         fputs("Usage: aid-infer bench MODEL [-p 512] [-n 128] [-t THREADS] [-r REPEATS] [-s SEQUENCES] "
               "[--json]\n"
-              "                       [--bw-mib 1024] [--no-gemm]\n"
+              "                       [--bw-mib 1024] [--no-gemm] [--kv auto|f32|f16]\n"
               "  -p N         prompt tokens to prefill (0: skip prefill)\n"
               "  -n N         tokens to decode one at a time (0: skip decode)\n"
               "  -s S         also decode S sequences together, N steps (continuous batching)\n"
@@ -556,6 +557,7 @@ static void usage(FILE *f)
               "  --json       one JSON object instead of the readable block\n"
               "  --bw-mib N   size of the read-bandwidth probe buffer, MiB\n"
               "  --no-gemm    skip oneDNN's plain-GEMM reference\n"
+              "  --kv TYPE    the KV cache's type (auto: f32 for an f32 model, else f16)\n"
               "The paired roofline compares each decode pass with read-bandwidth probes (the model's\n"
               "mapping, huge pages) taken right before and after it: median and best over the passes.\n",
                         f);
@@ -565,6 +567,7 @@ struct bench {
         const char *path;
         unsigned long p, n, threads, repeats, bw_mib, seqs;
         bool json, gemm;
+        enum aid_kv_type kv_type;
         /* results */
         double load_first, load_cached;
         struct timing prefill, decode, batched;
@@ -586,6 +589,7 @@ struct bench {
         double pair_median, pair_best, pair_mapped_median, pair_mapped_best;
         uint32_t n_ctx, n_batch;
         uint64_t kv_cache_bytes;
+        const char *kv_name; /* "f32" or "f16", as the context has it */
         long maxrss_kib;
         struct proc_mem mem_start, mem_loaded, mem_context, mem_end;
 };
@@ -716,8 +720,8 @@ static void print_text(const struct bench *b, const struct aid_hparams *hp, cons
                         b->mem_start.anon_kib / 1024.0, b->mem_loaded.anon_kib / 1024.0,
                         b->mem_context.anon_kib / 1024.0, b->mem_end.anon_kib / 1024.0,
                         b->mem_end.file_kib / 1024.0);
-        printf("             KV cache %.1f MiB allocated for n_ctx %" PRIu32 " (f32)\n",
-                        (double)b->kv_cache_bytes / mib, b->n_ctx);
+        printf("             KV cache %.1f MiB allocated for n_ctx %" PRIu32 " (%s)\n",
+                        (double)b->kv_cache_bytes / mib, b->n_ctx, b->kv_name);
 }
 
 static void print_json(const struct bench *b, const struct aid_hparams *hp, const struct model_stats *ms)
@@ -784,8 +788,8 @@ static void print_json(const struct bench *b, const struct aid_hparams *hp, cons
                         b->mem_loaded.anon_kib, b->mem_context.anon_kib);
         printf("  \"rss_anon_kib\": %" PRIu64 ",\n  \"rss_file_kib\": %" PRIu64 ",\n", b->mem_end.anon_kib,
                         b->mem_end.file_kib);
-        printf("  \"n_ctx\": %" PRIu32 ",\n  \"kv_cache_bytes\": %" PRIu64 "\n}\n", b->n_ctx,
-                        b->kv_cache_bytes);
+        printf("  \"n_ctx\": %" PRIu32 ",\n  \"kv_cache_bytes\": %" PRIu64 ",\n  \"kv_type\": \"%s\"\n}\n",
+                        b->n_ctx, b->kv_cache_bytes, b->kv_name);
 }
 
 /* One probe point beside a decode pass: the mapping, then the huge-page buffer, so that the
@@ -837,6 +841,7 @@ int aid_infer_bench(int argc, char **argv)
                 { "bw-mib", required_argument, NULL, 'B' },
                 { "no-gemm", no_argument, NULL, 'G' },
                 { "sequences", required_argument, NULL, 's' },
+                { "kv", required_argument, NULL, 'K' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -889,6 +894,19 @@ int aid_infer_bench(int argc, char **argv)
                         break;
                 case 'G':
                         b.gemm = false;
+                        break;
+                case 'K':
+                        if (strcmp(optarg, "auto") == 0)
+                                b.kv_type = AID_KV_AUTO;
+                        else if (strcmp(optarg, "f32") == 0)
+                                b.kv_type = AID_KV_F32;
+                        else if (strcmp(optarg, "f16") == 0)
+                                b.kv_type = AID_KV_F16;
+                        else {
+                                fprintf(stderr, "aid-infer bench: --kv takes auto, f32 or f16, not '%s'\n",
+                                                optarg);
+                                return EXIT_FAILURE;
+                        }
                         break;
                 case 'h':
                         usage(stdout);
@@ -953,15 +971,16 @@ int aid_infer_bench(int argc, char **argv)
                 struct aid_context_params params = { .n_ctx = b.n_ctx,
                         .n_seq_max = (uint32_t)b.seqs,
                         .n_batch = b.n_batch,
-                        .n_threads = (uint32_t)b.threads };
+                        .n_threads = (uint32_t)b.threads,
+                        .kv_type = b.kv_type };
                 r = aid_context_new(m, &params, &ctx, &err);
                 if (r < 0) {
                         fprintf(stderr, "aid-infer: creating the context: %s\n", err.message);
                         goto out;
                 }
         }
-        b.kv_cache_bytes =
-                        2ull * hp->n_layer * b.n_ctx * hp->n_head_kv * hp->head_dim * sizeof(float) * b.seqs;
+        b.kv_cache_bytes = (uint64_t)aid_context_kv_bytes_per_pos(ctx) * b.n_ctx * b.seqs;
+        b.kv_name = aid_context_kv_type(ctx) == AID_KV_F16 ? "f16" : "f32";
         read_proc_mem(&b.mem_context);
 
         toks = calloc(MAX(b.p, b.n), sizeof(*toks));
@@ -987,7 +1006,8 @@ int aid_infer_bench(int argc, char **argv)
                 r = run_decode(ctx, toks, (uint32_t)MIN(b.n, 8ul), &err);
                 if (r < 0)
                         goto fail_eval;
-                b.kv_read_per_token = kv_bytes_per_token(hp, &ms, (uint32_t)b.n);
+                b.kv_read_per_token = kv_bytes_per_token(hp, &ms, (uint32_t)b.n,
+                                aid_context_kv_type(ctx) == AID_KV_F16 ? 2 : sizeof(float));
                 r = huge_prober_run(&prober, 'f', &bw);
                 if (r < 0)
                         goto fail_probe;

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <immintrin.h>
 #include <string.h>
 
 #include "kernels-internal.h"
@@ -44,6 +45,30 @@ uint16_t aid_f32_to_fp16(float f)
         if (rem > 0x1000u || (rem == 0x1000u && (q & 1)))
                 q++;
         return (uint16_t)(sign | q);
+}
+
+/* vcvtps2ph rounds to nearest even as aid_f32_to_fp16() does, subnormals, infinities and
+ * quiet NaNs included; the KV cache writes every new key and value through this. */
+__attribute__((target("avx2,f16c"))) static void f32_to_fp16_row_f16c(
+                const float *src, uint16_t *dst, size_t n)
+{
+        size_t i = 0;
+
+        for (; i + 8 <= n; i += 8)
+                _mm_storeu_si128((__m128i *)(void *)(dst + i),
+                                _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+        for (; i < n; i++)
+                dst[i] = aid_f32_to_fp16(src[i]);
+}
+
+void aid_f32_to_fp16_row(const float *src, uint16_t *dst, size_t n)
+{
+        if (aid_kernels_get_level() >= AID_CPU_AVX2) {
+                f32_to_fp16_row_f16c(src, dst, n);
+                return;
+        }
+        for (size_t i = 0; i < n; i++)
+                dst[i] = aid_f32_to_fp16(src[i]);
 }
 
 float aid_bf16_to_f32(uint16_t b)

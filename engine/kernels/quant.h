@@ -31,6 +31,8 @@ const char *aid_cpu_level_name(enum aid_cpu_level level);
 /* fp16 / bf16 scalar conversions (IEEE half, round to nearest even). */
 float aid_fp16_to_f32(uint16_t h);
 uint16_t aid_f32_to_fp16(float f);
+/* n floats to fp16, each as aid_f32_to_fp16() rounds it (F16C where the level has it). */
+void aid_f32_to_fp16_row(const float *src, uint16_t *dst, size_t n);
 float aid_bf16_to_f32(uint16_t b);
 uint16_t aid_f32_to_bf16(float f);
 

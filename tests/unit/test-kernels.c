@@ -225,6 +225,51 @@ Test(kernels, fp16_conversions)
         }
 }
 
+/* The row conversion the KV cache writes with rounds as aid_f32_to_fp16() does, at every level
+ * (F16C from AVX2 on), in the vector body and in the tail. */
+Test(kernels, fp16_row_conversion_equals_the_scalar_one)
+{
+        static const uint32_t special[] = { 0x3f800000, 0xbf800000, 0x80000000, 0x477fe000, 0x477fefff,
+                0x477ff000, 0x501502f9, 0xff800000, 0x3f801000, 0x3f803000, 0x3f801008, 0x38800000,
+                0x33800000, 0x33000000, 0x33400000, 0x33c00000, 0x387fc000, 0x0da24260, 0x7fc00000,
+                0x7f800001 };
+        enum { N = 203 }; /* a tail past the 8-element steps */
+        float src[N];
+        uint16_t got[N];
+        uint32_t s = 99;
+
+        for (size_t i = 0; i < N; i++) {
+                if (i < ELEMENTSOF(special))
+                        src[i] = u2f(special[i]);
+                else {
+                        s = s * 1664525u + 1013904223u;
+                        /* Exponents across the half's normals, subnormals and overflow. */
+                        src[i] = u2f((s & 0x807fffffu) | ((96u + (s >> 8) % 64u) << 23));
+                }
+        }
+        for (int level = AID_CPU_SCALAR; level <= (int)aid_cpu_detect(); level++) {
+                aid_kernels_set_level((enum aid_cpu_level)level);
+                for (size_t n = 0; n <= N; n += n < 20 ? 1 : 61) {
+                        memset(got, 0xa5, sizeof(got));
+                        aid_f32_to_fp16_row(src, got, n);
+                        for (size_t i = 0; i < n; i++) {
+                                uint16_t want = aid_f32_to_fp16(src[i]);
+                                if (isnan(src[i]))
+                                        cr_assert((got[i] & 0x7c00) == 0x7c00 && (got[i] & 0x3ff),
+                                                        "level %s: NaN %zu became %#x",
+                                                        aid_cpu_level_name(level), i, got[i]);
+                                else
+                                        cr_assert_eq(got[i], want, "level %s, n %zu: %a -> %#x, want %#x",
+                                                        aid_cpu_level_name(level), n, src[i], got[i], want);
+                        }
+                        if (n < N)
+                                cr_assert_eq(got[n], 0xa5a5, "level %s: wrote past n %zu",
+                                                aid_cpu_level_name(level), n);
+                }
+        }
+        aid_kernels_set_level(aid_cpu_detect());
+}
+
 Test(kernels, bf16_conversions)
 {
         cr_assert_eq(aid_f32_to_bf16(1.0f), 0x3f80);

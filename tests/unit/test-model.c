@@ -12,6 +12,7 @@
 
 #include "ggml-type.h"
 #include "gguf-write.h"
+#include "kernels/quant.h"
 #include "model.h"
 #include "tokenizer/tokenizer.h"
 
@@ -59,6 +60,7 @@ struct opts {
         uint32_t n_head_kv;      /* default N_KV */
         uint32_t vocab_size;     /* written as llama.vocab_size when set */
         bool no_tensors;
+        bool q8_0; /* every matrix in Q8_0, not F32 */
 };
 
 static void add_u32(struct gguf_writer *w, const struct opts *o, const char *key, uint32_t v)
@@ -79,6 +81,12 @@ static void add_matrix(
         }
         if (o->q_tensor && strcmp(o->q_tensor, name) == 0)
                 type = GGML_TYPE_IQ4_NL;
+        if (o->q8_0) {
+                static uint8_t q[N_FF * E / 32 * 34];
+                cr_assert_eq(aid_quantize_row(GGML_TYPE_Q8_0, weights, q, cols * rows), 0);
+                cr_assert_eq(gguf_writer_add_tensor(w, name, GGML_TYPE_Q8_0, 2, ne, q), 0, "%s", name);
+                return;
+        }
         cr_assert_eq(gguf_writer_add_tensor(w, name, type, 2, ne, weights), 0, "%s", name);
 }
 
@@ -421,6 +429,70 @@ Test(model, kv_operations)
         b[0] = (struct aid_batch_entry){ .token = 1, .seq = 1, .pos = 0, .want_logits = true };
         cr_assert_eq(aid_decode(c, b, 1, &err), 0, "%s", err.message);
         aid_context_free(c);
+        aid_model_free(m);
+}
+
+/* Logits of tokens 3, 1, 4, 1, 5 in sequence 0 of a fresh context of kv_type, then of token 9
+ * in sequence 0 and in sequence 1 (a copy of 0) together: want[0..N_VOC) and want[N_VOC..). */
+static enum aid_kv_type logits_with_cache(struct aid_model *m, enum aid_kv_type kv_type, float *want)
+{
+        struct aid_context_params p = { .n_seq_max = 2, .n_batch = 8, .n_threads = 1, .kv_type = kv_type };
+        static const int32_t toks[] = { 3, 1, 4, 1, 5 };
+        struct aid_batch_entry b[5];
+        struct aid_context *c = NULL;
+        struct aid_error err = { 0 };
+        enum aid_kv_type got;
+
+        cr_assert_eq(aid_context_new(m, &p, &c, &err), 0, "%s", err.message);
+        for (uint32_t i = 0; i < 5; i++)
+                b[i] = (struct aid_batch_entry){ .token = toks[i], .seq = 0, .pos = i };
+        cr_assert_eq(aid_decode(c, b, 5, &err), 0, "%s", err.message);
+        cr_assert_eq(aid_kv_seq_copy(c, 0, 1), 0);
+        b[0] = (struct aid_batch_entry){ .token = 9, .seq = 0, .pos = 5, .want_logits = true };
+        b[1] = (struct aid_batch_entry){ .token = 9, .seq = 1, .pos = 5, .want_logits = true };
+        cr_assert_eq(aid_decode(c, b, 2, &err), 0, "%s", err.message);
+        memcpy(want, aid_get_logits(c, 0), N_VOC * sizeof(float));
+        memcpy(want + N_VOC, aid_get_logits(c, 1), N_VOC * sizeof(float));
+        got = aid_context_kv_type(c);
+        cr_assert_eq(aid_context_kv_bytes_per_pos(c), 2 * N_LAY * N_KV * HD * (got == AID_KV_F16 ? 2 : 4));
+        aid_context_free(c);
+        return got;
+}
+
+/* The KV cache is f32 for an f32 model and fp16 for a quantized one unless asked otherwise;
+ * fp16 keys and values move the logits by rounding only, and copies of an fp16 cache are whole. */
+Test(model, kv_cache_types)
+{
+        _cleanup_free_ char *q8 = write_model("q8.gguf", &(struct opts){ .q8_0 = true });
+        struct aid_model *m = load_good(), *mq = NULL;
+        struct aid_context *c = NULL;
+        struct aid_error err = { 0 };
+        float l32[2 * N_VOC], l16[2 * N_VOC];
+        double d2 = 0, r2 = 0;
+
+        cr_assert_eq(logits_with_cache(m, AID_KV_AUTO, l32), AID_KV_F32, "an f32 model keeps an f32 cache");
+        cr_assert_eq(logits_with_cache(m, AID_KV_F16, l16), AID_KV_F16);
+        for (int i = 0; i < N_VOC; i++) {
+                cr_assert_eq(l32[i], l32[N_VOC + i], "f32: the copied sequence gives the same logits");
+                cr_assert_eq(l16[i], l16[N_VOC + i], "f16: the copied sequence gives the same logits");
+                d2 += (double)(l16[i] - l32[i]) * (l16[i] - l32[i]);
+                r2 += (double)l32[i] * l32[i];
+        }
+        cr_assert_gt(d2, 0, "an fp16 cache rounds");
+        cr_assert_lt(sqrt(d2 / r2), 1e-2, "fp16 cache: rel rms %g", sqrt(d2 / r2));
+        cr_assert_eq(logits_with_cache(m, AID_KV_F32, l16), AID_KV_F32);
+        cr_assert_eq(memcmp(l16, l32, sizeof(l32)), 0, "asking for f32 is what AUTO gave");
+
+        cr_assert_eq(aid_model_load(q8, &mq, &err), 0, "%s", err.message);
+        cr_assert_eq(logits_with_cache(mq, AID_KV_AUTO, l16), AID_KV_F16, "a quantized model gets fp16");
+        cr_assert_eq(aid_context_new(m,
+                                     &(struct aid_context_params){
+                                                     .n_seq_max = 1, .n_batch = 1, .kv_type = 7 },
+                                     &c, &err),
+                        -EINVAL);
+        cr_assert_null(c);
+        cr_assert_not_null(strstr(err.message, "KV cache type"), "%s", err.message);
+        aid_model_free(mq);
         aid_model_free(m);
 }
 
