@@ -136,7 +136,8 @@ static inline __attribute__((always_inline)) struct MFN(group_w)
                 w.lo = _mm512_xor_si512(_mm512_shuffle_i64x2(a, b, 0x88), _mm512_set1_epi8((char)0x80));
                 w.hi = _mm512_xor_si512(_mm512_shuffle_i64x2(a, b, 0xdd), _mm512_set1_epi8((char)0x80));
         } else if (type == GGML_TYPE_Q5_0) {
-                g32v_q5_0_nibbles(blk, &w.lo, &w.hi);
+                __m512i heads;
+                g32v_q5_0_nibbles(blk, &w.lo, &w.hi, &heads);
         } else if (type == GGML_TYPE_Q4_1 || type == GGML_TYPE_Q5_1) {
                 __m128i dm;
                 if (type == GGML_TYPE_Q5_1)

@@ -25,7 +25,7 @@ static inline __attribute__((always_inline)) __m512i IFN(g32_isum)(
         __m512i lo, hi;
 
         if (q5) {
-                g32v_q5_0_nibbles(blk, &lo, &hi);
+                g32v_q5_0_nibbles(blk, &lo, &hi, head);
                 off = _mm512_slli_epi32(off, 4);
         } else {
                 g32v_q4_0_nibbles(blk, &lo, &hi, head);
@@ -230,36 +230,6 @@ static inline __attribute__((always_inline)) void IFN(g32m_qdot_rows)(
                          IFN(g32_any_tail)(base + (size_t)r * rb, q5, true, x, 4 * ng, nb);
 }
 
-/* The f16 scales at p0 .. p3 as the four words of a qword, p0's lowest. */
-static inline uint64_t IFN(f16x4_words)(
-                const uint8_t *p0, const uint8_t *p1, const uint8_t *p2, const uint8_t *p3)
-{
-        uint16_t h0, h1, h2, h3;
-
-        memcpy(&h0, p0, sizeof(h0));
-        memcpy(&h1, p1, sizeof(h1));
-        memcpy(&h2, p2, sizeof(h2));
-        memcpy(&h3, p3, sizeof(h3));
-        return h0 | (uint64_t)h1 << 16 | (uint64_t)h2 << 32 | (uint64_t)h3 << 48;
-}
-
-/* The scales of group g of four rows (b0: row 0's, rows rb apart, blocks bb apart) as floats
- * in the transposed order: lane 4 beta + r is row r's of block beta. */
-static inline __attribute__((always_inline)) __m512 IFN(g32_scales_4rows)(
-                const uint8_t *b0, size_t rb, size_t bb)
-{
-        uint64_t w[4];
-
-#pragma GCC unroll 4
-        for (size_t beta = 0; beta < 4; beta++) {
-                const uint8_t *p = b0 + beta * bb;
-                w[beta] = IFN(f16x4_words)(p, p + rb, p + 2 * rb, p + 3 * rb);
-        }
-        __m128i w01 = _mm_insert_epi64(_mm_cvtsi64_si128((long long)w[0]), (long long)w[1], 1);
-        __m128i w23 = _mm_insert_epi64(_mm_cvtsi64_si128((long long)w[2]), (long long)w[3], 1);
-        return _mm512_cvtph_ps(_mm256_set_m128i(w23, w01));
-}
-
 /* KERN_QDOT_ROWS rows of Q4_0 or Q5_0. Each row's integer lanes of a group (lane 4 beta + j) go
  * through a 4 x 4 transpose-and-add within each 128-bit lane, which leaves in lane 4 beta + r
  * row r's whole sum S of block beta. One conversion, one scale and one multiply-add then serve
@@ -268,15 +238,15 @@ static inline __attribute__((always_inline)) __m512 IFN(g32_scales_4rows)(
  * instructions even from L1, and those were the dearest (with the float work taken out
  * altogether it streamed 30 % faster). kernel-bench -r 910 -c 1152 -m 1 -t 1 Q4_0 from L2:
  * 4 % faster (33.8 against 32.4 GB/s, medians of 8 alternated runs of a loop over the rows
- * kernel alone), Q5_0 3 %. Q4_0's 16 scales come from the four groups' heads by two word
- * permutes (g32v_q4_0_scales_4rows()) rather than scalar loads: 7.72 against 7.44 cycles a group
- * and row (rows of 1152 from L2, medians of 7 alternated runs). Q5_0's group is longer than a
- * load, and keeps the scalar loads. */
+ * kernel alone), Q5_0 3 %. The 16 scales come from the four groups' heads by two word permutes
+ * (g32v_q4_0_scales_4rows(), g32v_q5_0_scales_4rows()) rather than 16 scalar loads and 24 shifts
+ * and ors: Q4_0 7.44 against 7.72 cycles a group and row, Q5_0 10.74 against 11.57 (rows of
+ * 1152 from L2, medians of 7 alternated runs). */
 static inline __attribute__((always_inline)) void IFN(g32_qdot_rows_t)(
                 const void *rows, bool q5, size_t rb, const struct kern_xq *x, size_t n, float *out)
 {
         const uint8_t *base = rows, *ahead = base + QDOT_ROWS_AHEAD * KERN_QDOT_ROWS * rb;
-        const size_t gb = IFN(g32_group_bytes)(q5, false), bb = gb / 4;
+        const size_t gb = IFN(g32_group_bytes)(q5, false);
         size_t nb = n / 32, ng = nb / 4;
         __m512 acc = _mm512_setzero_ps();
 
@@ -298,7 +268,8 @@ static inline __attribute__((always_inline)) void IFN(g32_qdot_rows_t)(
                 __m512i u23 = _mm512_add_epi32(_mm512_unpacklo_epi32(s2, s3), _mm512_unpackhi_epi32(s2, s3));
                 __m512i t = _mm512_add_epi32(
                                 _mm512_unpacklo_epi64(u01, u23), _mm512_unpackhi_epi64(u01, u23));
-                __m512 dw = q5 ? IFN(g32_scales_4rows)(b0, rb, bb) : g32v_q4_0_scales_4rows(h0, h1, h2, h3);
+                __m512 dw = q5 ? g32v_q5_0_scales_4rows(h0, h1, h2, h3)
+                               : g32v_q4_0_scales_4rows(h0, h1, h2, h3);
                 acc = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_loadu_ps(x->g_d + 16 * g)),
                                 _mm512_cvtepi32_ps(t), acc);
         }

@@ -71,26 +71,29 @@ static inline void g32v_add_fifth_bits(__m128i qh, __m512i *lo, __m512i *hi)
         *hi = _mm512_mask_add_epi8(*hi, (__mmask64)_mm_extract_epi64(qh, 1), *hi, _mm512_set1_epi8(0x10));
 }
 
-/* Q5_0 (22-byte blocks, 88 bytes a group), from loads at blk + 2 (bytes 2-65) and blk + 24
- * (24-87): block beta's nibbles are dwords 1-4 (beta 0, 1) or 12-15 (beta 2, 3) of one of them,
- * and its qh (bit e: element e) dword 0 or 11. One dword permute gathers the nibbles, one puts
- * the qh in every dword of lane beta; the masks of the fifth bits then take bit e of the qh for
- * byte e of lane beta (elements 0-15, lo) or bit 16 + e (hi), and lo and hi get them added (0..31,
- * unsigned). With BITALG (KERN_ICL) one vpshufbitqmb per mask picks those bits; without, a
- * byte shuffle gives each byte the qh byte holding its bit and a test against that bit makes
- * the mask. (Dword permutes and byte shuffles, where word permutes and moves through general
- * registers into mask registers cost more on Zen 4.) vpshufbitqmb made the kernel 10 % faster:
- * kernel-bench -r 910 -c 1152 -m 1 -t 1 -x q8 Q5_0 from L2, 26.3 against 23.9 GB/s (medians of
- * 8 alternated runs), and 4 rows of x in the multi-row kernel 7 %. */
-static inline void g32v_q5_0_nibbles(const uint8_t *blk, __m512i *lo, __m512i *hi)
+/* Q5_0 (22-byte blocks, 88 bytes a group), from loads at the group (words 0-31) and 24 bytes on
+ * (words 12-43): block beta's scale is word 11 beta, its qh (bit e: element e) words 11 beta + 1
+ * and + 2, its nibbles words 11 beta + 3 .. + 10. One word permute gathers the nibbles; one
+ * puts the qh in dwords 0 and 2 of lane beta and the scale in the words between (*heads, see
+ * g32v_q5_0_scales_4rows()). The masks of the fifth bits then take bit e of the qh for byte e
+ * of lane beta (elements 0-15, lo) or bit 16 + e (hi), and lo and hi get them added (0..31,
+ * unsigned). With BITALG (KERN_ICL) one vpshufbitqmb per mask picks those bits from the low
+ * dword of each qword; without, a byte shuffle gives each byte the qh byte holding its bit (of
+ * dword 0) and a test against that bit makes the mask. (Moves through general registers into
+ * mask registers cost more on Zen 4.) vpshufbitqmb made the kernel 10 % faster: kernel-bench -r
+ * 910 -c 1152 -m 1 -t 1 -x q8 Q5_0 from L2, 26.3 against 23.9 GB/s (medians of 8 alternated
+ * runs), and 4 rows of x in the multi-row kernel 7 %. */
+static inline void g32v_q5_0_nibbles(const uint8_t *blk, __m512i *lo, __m512i *hi, __m512i *heads)
 {
-        const __m512i qs_idx = _mm512_setr_epi32(1, 2, 3, 4, 17, 18, 19, 20, 12, 13, 14, 15, 28, 29, 30, 31);
-        const __m512i qh_idx = _mm512_setr_epi32(0, 0, 0, 0, 16, 16, 16, 16, 11, 11, 11, 11, 27, 27, 27, 27);
-        __m512i a = _mm512_loadu_si512(blk + 2), b = _mm512_loadu_si512(blk + 24);
-        __m512i q = _mm512_permutex2var_epi32(a, qs_idx, b);
-        __m512i qh = _mm512_permutex2var_epi32(a, qh_idx, b);
+        static const uint16_t qs_idx[32] = { 3, 4, 5, 6, 7, 8, 9, 10, 14, 15, 16, 17, 18, 19, 20, 21, 45, 46,
+                47, 48, 49, 50, 51, 52, 56, 57, 58, 59, 60, 61, 62, 63 };
+        static const uint16_t qh_idx[32] = { 1, 2, 0, 0, 1, 2, 0, 0, 12, 13, 11, 11, 12, 13, 11, 11, 23, 24,
+                22, 22, 23, 24, 22, 22, 54, 55, 53, 53, 54, 55, 53, 53 };
+        __m512i a = _mm512_loadu_si512(blk), b = _mm512_loadu_si512(blk + 24);
+        __m512i q = _mm512_permutex2var_epi16(a, _mm512_loadu_si512(qs_idx), b);
+        __m512i qh = _mm512_permutex2var_epi16(a, _mm512_loadu_si512(qh_idx), b);
 #ifdef KERN_ICL
-        /* Byte e of a lane: bit e of its qword (the qh twice), or bit 16 + e. */
+        /* Byte e of a lane: bit e of its qword (the qh in its low dword), or bit 16 + e. */
         const __m512i lo_bit = _mm512_broadcast_i32x4(
                         _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
         const __m512i hi_bit = _mm512_add_epi8(lo_bit, _mm512_set1_epi8(16));
@@ -111,6 +114,19 @@ static inline void g32v_q5_0_nibbles(const uint8_t *blk, __m512i *lo, __m512i *h
         *hi = g32v_high_nibbles(q);
         *lo = _mm512_mask_add_epi8(*lo, m_lo, *lo, _mm512_set1_epi8(0x10));
         *hi = _mm512_mask_add_epi8(*hi, m_hi, *hi, _mm512_set1_epi8(0x10));
+        *heads = qh;
+}
+
+/* The scales of four rows' Q5_0 groups from their heads (word 2 of lane beta, see
+ * g32v_q5_0_nibbles()), as g32v_q4_0_scales_4rows() takes Q4_0's. */
+static inline __m512 g32v_q5_0_scales_4rows(__m512i h0, __m512i h1, __m512i h2, __m512i h3)
+{
+        static const uint16_t i01[32] = { 2, 34, 0, 0, 10, 42, 0, 0, 18, 50, 0, 0, 26, 58 };
+        static const uint16_t i23[32] = { 0, 0, 2, 34, 0, 0, 10, 42, 0, 0, 18, 50, 0, 0, 26, 58 };
+        __m256i p01 = _mm512_castsi512_si256(_mm512_permutex2var_epi16(h0, _mm512_loadu_si512(i01), h1));
+        __m256i p23 = _mm512_castsi512_si256(_mm512_permutex2var_epi16(h2, _mm512_loadu_si512(i23), h3));
+
+        return _mm512_cvtph_ps(_mm256_mask_blend_epi16(0xcccc, p01, p23));
 }
 
 /* Q4_1 (20-byte blocks, 80 bytes a group): block beta's nibbles are dwords 5 beta + 1 .. 5 beta
