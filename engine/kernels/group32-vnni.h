@@ -49,17 +49,27 @@ static inline void g32v_q4_0_nibbles(const uint8_t *blk, __m512i *lo, __m512i *h
         *hi = g32v_high_nibbles(q);
 }
 
-/* The scales of four rows' Q4_0 groups from their heads (see g32v_q4_0_nibbles()), as floats
- * in the transposed order: lane 4 beta + r is row r's of block beta. Two word permutes and a
- * blend, where gathering the 16 words with scalar loads took 40 instructions. */
-static inline __m512 g32v_q4_0_scales_4rows(__m512i h0, __m512i h1, __m512i h2, __m512i h3)
+/* The scales of four rows' groups, as floats in the transposed order (lane 4 beta + r is row
+ * r's of block beta), from the rows' heads (h0..h3: row r's scale of block beta is a word of
+ * h_r). i01 and i23 are the word permutes that put rows 0, 1 and rows 2, 3 in place; a blend
+ * joins them. Two permutes, where gathering the 16 words with scalar loads took 40
+ * instructions. */
+static inline __attribute__((always_inline)) __m512 g32v_scales_4rows(__m512i h0, __m512i h1, __m512i h2,
+                __m512i h3, const uint16_t i01[32], const uint16_t i23[32])
 {
-        static const uint16_t i01[32] = { 0, 32, 0, 0, 9, 41, 0, 0, 18, 50, 0, 0, 27, 59 };
-        static const uint16_t i23[32] = { 0, 0, 0, 32, 0, 0, 9, 41, 0, 0, 18, 50, 0, 0, 27, 59 };
         __m256i p01 = _mm512_castsi512_si256(_mm512_permutex2var_epi16(h0, _mm512_loadu_si512(i01), h1));
         __m256i p23 = _mm512_castsi512_si256(_mm512_permutex2var_epi16(h2, _mm512_loadu_si512(i23), h3));
 
         return _mm512_cvtph_ps(_mm256_mask_blend_epi16(0xcccc, p01, p23));
+}
+
+/* Q4_0's: word 9 beta of its head (see g32v_q4_0_nibbles()). */
+static inline __m512 g32v_q4_0_scales_4rows(__m512i h0, __m512i h1, __m512i h2, __m512i h3)
+{
+        static const uint16_t i01[32] = { 0, 32, 0, 0, 9, 41, 0, 0, 18, 50, 0, 0, 27, 59 };
+        static const uint16_t i23[32] = { 0, 0, 0, 32, 0, 0, 9, 41, 0, 0, 18, 50, 0, 0, 27, 59 };
+
+        return g32v_scales_4rows(h0, h1, h2, h3, i01, i23);
 }
 
 /* The fifth bits of a Q5 group: qh's low words (bit e: element e) in the low 64 bits of qh, its
@@ -117,16 +127,13 @@ static inline void g32v_q5_0_nibbles(const uint8_t *blk, __m512i *lo, __m512i *h
         *heads = qh;
 }
 
-/* The scales of four rows' Q5_0 groups from their heads (word 2 of lane beta, see
- * g32v_q5_0_nibbles()), as g32v_q4_0_scales_4rows() takes Q4_0's. */
+/* Q5_0's: word 8 beta + 2 of its head, in lane beta (see g32v_q5_0_nibbles()). */
 static inline __m512 g32v_q5_0_scales_4rows(__m512i h0, __m512i h1, __m512i h2, __m512i h3)
 {
         static const uint16_t i01[32] = { 2, 34, 0, 0, 10, 42, 0, 0, 18, 50, 0, 0, 26, 58 };
         static const uint16_t i23[32] = { 0, 0, 2, 34, 0, 0, 10, 42, 0, 0, 18, 50, 0, 0, 26, 58 };
-        __m256i p01 = _mm512_castsi512_si256(_mm512_permutex2var_epi16(h0, _mm512_loadu_si512(i01), h1));
-        __m256i p23 = _mm512_castsi512_si256(_mm512_permutex2var_epi16(h2, _mm512_loadu_si512(i23), h3));
 
-        return _mm512_cvtph_ps(_mm256_mask_blend_epi16(0xcccc, p01, p23));
+        return g32v_scales_4rows(h0, h1, h2, h3, i01, i23);
 }
 
 /* Q4_1 (20-byte blocks, 80 bytes a group): block beta's nibbles are dwords 5 beta + 1 .. 5 beta
