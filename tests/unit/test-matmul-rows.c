@@ -97,54 +97,68 @@ static double magnitude(uint32_t type, const uint8_t *row, const struct kern_xq 
         return mag;
 }
 
+/* 3 blocks (one group of four whose last block is padding) and 7 (a whole group, then a
+ * partial one). */
 Test(matmul_rows, xqt_layout_is_as_documented)
 {
-        const size_t cols = 96, ns[] = { 3, 4, 6, 8 };
-        struct kern_xq xq[KERN_QDOT_MULTI_MAX];
-        uint8_t *mem = aligned_alloc(64, kern_xq_bytes(cols) * KERN_QDOT_MULTI_MAX),
-                *tmem = aligned_alloc(64, kern_xqt_bytes(cols));
+        const size_t cols_list[] = { 96, 224 }, ns[] = { 3, 4, 6, 8 };
 
-        cr_assert(mem && tmem);
-        for (size_t a = 0; a < KERN_QDOT_MULTI_MAX; a++) {
-                xq[a] = kern_xq_layout(mem + a * kern_xq_bytes(cols), cols);
-                for (size_t c = 0; c < cols; c++)
-                        xq[a].qs[c] = (int8_t)((int)(a * 31 + c * 7) % 255 - 127);
-                for (size_t b = 0; b < cols / 32; b++)
-                        xq[a].d[b] = (float)(a + 1) + (float)b / 8.0f;
-                kern_xq_sums(&xq[a], cols, 32);
-        }
-        for (size_t k = 0; k < ELEMENTSOF(ns); k++) {
-                size_t n = ns[k], H = n <= 4 ? 1 : 2, nb = cols / 32;
-                struct kern_xqt xt = kern_xqt_layout(tmem, cols);
+        for (size_t ci = 0; ci < ELEMENTSOF(cols_list); ci++) {
+                const size_t cols = cols_list[ci], nb = cols / 32, ng = (nb + 3) / 4;
+                struct kern_xq xq[KERN_QDOT_MULTI_MAX];
+                uint8_t *mem = aligned_alloc(64, kern_xq_bytes(cols) * KERN_QDOT_MULTI_MAX),
+                        *tmem = aligned_alloc(64, kern_xqt_bytes(cols));
 
-                kern_xqt_fill(xq, n, cols, &xt);
-                cr_assert_eq((size_t)xt.group, 4 * H, "n %zu", n);
-                /* 3 blocks: one group of four whose last block is padding. */
-                for (size_t s = 0; s < H; s++)
-                        for (size_t l = 0; l < 16; l++) {
-                                size_t b = l / 4, a = 4 * s + l % 4;
-                                bool real = a < n && b < nb;
-                                /* Vector 2 k + h, lane 4 b + j: row 4 s + (j + k) % 4, elements
-                                 * 16 h + 4 j .. 16 h + 4 j + 3 of block b. */
-                                for (size_t q = 0; q < 8; q++) {
-                                        const int8_t *vec = xt.qs + (q * H + s) * 64;
-                                        const size_t j = l % 4, ra = 4 * s + (j + q / 2) % 4;
-                                        const bool in = ra < n && b < nb;
-                                        for (size_t i = 0; i < 4; i++)
-                                                cr_assert_eq(vec[4 * l + i],
-                                                                in ? xq[ra].qs[32 * b + 16 * (q % 2) +
-                                                                                     4 * j + i]
-                                                                   : 0,
-                                                                "n %zu half %zu vector %zu lane %zu", n, s,
-                                                                q, l);
-                                }
-                                cr_assert_eq(xt.d[s * 16 + l], real ? xq[a].d[b] : 0.0f);
-                                cr_assert_eq(xt.off[s * 16 + l], real ? -8 * xq[a].s32[b] : 0,
-                                                "n %zu half %zu lane %zu", n, s, l);
-                        }
+                cr_assert(mem && tmem);
+                for (size_t a = 0; a < KERN_QDOT_MULTI_MAX; a++) {
+                        xq[a] = kern_xq_layout(mem + a * kern_xq_bytes(cols), cols);
+                        for (size_t c = 0; c < cols; c++)
+                                xq[a].qs[c] = (int8_t)((int)(a * 31 + c * 7) % 255 - 127);
+                        for (size_t b = 0; b < nb; b++)
+                                xq[a].d[b] = (float)(a + 1) + (float)b / 8.0f;
+                        kern_xq_sums(&xq[a], cols, 32);
+                }
+                for (size_t k = 0; k < ELEMENTSOF(ns); k++) {
+                        size_t n = ns[k], H = n <= 4 ? 1 : 2;
+                        struct kern_xqt xt = kern_xqt_layout(tmem, cols);
+
+                        kern_xqt_fill(xq, n, cols, &xt);
+                        cr_assert_eq((size_t)xt.group, 4 * H, "n %zu", n);
+                        for (size_t g = 0; g < ng; g++)
+                                for (size_t s = 0; s < H; s++)
+                                        for (size_t l = 0; l < 16; l++) {
+                                                const size_t b = 4 * g + l / 4, a = 4 * s + l % 4,
+                                                             dk = (g * H + s) * 16 + l;
+                                                const bool real = a < n && b < nb;
+                                                /* Vector 2 k + h of group g, lane 4 beta + j: row
+                                                 * 4 s + (j + k) % 4, elements 16 h + 4 j .. + 3 of
+                                                 * block 4 g + beta. */
+                                                for (size_t q = 0; q < 8; q++) {
+                                                        const int8_t *vec =
+                                                                        xt.qs + ((g * 8 + q) * H + s) * 64;
+                                                        const size_t j = l % 4, ra = 4 * s + (j + q / 2) % 4;
+                                                        const bool in = ra < n && b < nb;
+                                                        for (size_t i = 0; i < 4; i++)
+                                                                cr_assert_eq(vec[4 * l + i],
+                                                                                in ? xq[ra].qs[32 * b +
+                                                                                                     16 * (q % 2) +
+                                                                                                     4 * j +
+                                                                                                     i]
+                                                                                   : 0,
+                                                                                "cols %zu n %zu group %zu "
+                                                                                "half %zu "
+                                                                                "vector %zu lane %zu",
+                                                                                cols, n, g, s, q, l);
+                                                }
+                                                cr_assert_eq(xt.d[dk], real ? xq[a].d[b] : 0.0f);
+                                                cr_assert_eq(xt.off[dk], real ? -8 * xq[a].s32[b] : 0,
+                                                                "cols %zu n %zu group %zu half %zu lane %zu",
+                                                                cols, n, g, s, l);
+                                        }
+                }
+                free(mem);
+                free(tmem);
         }
-        free(mem);
-        free(tmem);
 }
 
 Test(matmul_rows, every_level_matches_the_scalar_twin_for_every_batch)
