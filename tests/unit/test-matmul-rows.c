@@ -7,6 +7,7 @@
  * extreme values survive the 512-bit kernels' unsigned bias. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,6 +84,15 @@ static uint8_t *random_rows(uint32_t type, size_t rows, size_t cols, uint64_t *r
 }
 
 /* sum |w x| over the row: the scale of the float rounding any order of the sum may bring. */
+/* "TYPE LEVEL cols C n N row R x J", for the kernel comparisons' messages. */
+static const char *case_label(
+                char label[128], uint32_t type, int level, size_t cols, size_t n, size_t r, size_t j)
+{
+        snprintf(label, 128, "%s %s cols %zu n %zu row %zu x %zu", ggml_type_name(type),
+                        aid_cpu_level_name((enum aid_cpu_level)level), cols, n, r, j);
+        return label;
+}
+
 static double magnitude(uint32_t type, const uint8_t *row, const struct kern_xq *x, size_t cols)
 {
         float *wf = malloc(cols * sizeof(float));
@@ -169,6 +179,7 @@ Test(matmul_rows, every_level_matches_the_scalar_twin_for_every_batch)
         static const size_t cols_32[] = { 32, 64, 96, 128, 224, 288, 544, 2080 },
                             cols_k[] = { 256, 768, 2304 };
         const size_t rows = 3;
+        char label[128];
 
         for (size_t ti = 0; ti < ELEMENTSOF(types); ti++) {
                 uint32_t type = types[ti];
@@ -202,13 +213,10 @@ Test(matmul_rows, every_level_matches_the_scalar_twin_for_every_batch)
                                                         double mag = magnitude(type, row, &x.xq[j], cols);
                                                         cr_assert(fabs((double)got[j] - ref[j]) <=
                                                                                         1e-5 * mag,
-                                                                        "%s %s cols %zu n %zu row %zu x "
-                                                                        "%zu: %.9g vs %.9g",
-                                                                        ggml_type_name(type),
-                                                                        aid_cpu_level_name(
-                                                                                        (enum aid_cpu_level)
-                                                                                                        level),
-                                                                        cols, n, r, j, got[j], ref[j]);
+                                                                        "%s: %.9g vs %.9g",
+                                                                        case_label(label, type, level, cols,
+                                                                                        n, r, j),
+                                                                        got[j], ref[j]);
                                                 }
                                         }
                                 }
@@ -229,6 +237,7 @@ Test(matmul_rows, four_row_kernels_equal_the_multi_row_kernel_per_row)
                 GGML_TYPE_Q5_1 };
         static const size_t cols_32[] = { 32, 96, 128, 224, 288, 2080 };
         const int top = (int)aid_cpu_detect();
+        char label[128];
 
         if (top < AID_CPU_AVX512_VNNI)
                 cr_skip("this CPU has no AVX-512 VNNI level, the only ones with four-row kernels");
@@ -265,13 +274,10 @@ Test(matmul_rows, four_row_kernels_equal_the_multi_row_kernel_per_row)
                                                 for (size_t j = 0; j < KERN_QDOT_MULTI_MAX; j++)
                                                         cr_assert_eq(got[r][j],
                                                                         j < n ? one[j] : (float)(r + j),
-                                                                        "%s %s cols %zu n %zu row %zu x "
-                                                                        "%zu: %.9g vs %.9g",
-                                                                        ggml_type_name(type),
-                                                                        aid_cpu_level_name(
-                                                                                        (enum aid_cpu_level)
-                                                                                                        level),
-                                                                        cols, n, r, j, got[r][j], one[j]);
+                                                                        "%s: %.9g vs %.9g",
+                                                                        case_label(label, type, level, cols,
+                                                                                        n, r, j),
+                                                                        got[r][j], one[j]);
                                         }
                                 }
                         }
