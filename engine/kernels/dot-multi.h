@@ -210,21 +210,23 @@ static inline __attribute__((always_inline)) void MFN(group_32)(const uint8_t *b
         }
 }
 
-/* The 16 lanes of acc[s] summed over the 4 blocks: rows 4s..4s+3. */
-/* The rows' sums of acc over its four blocks, plus tail (where there is one), added to out or,
- * with store (the four-row kernel, whose out needs no clearing), stored there. */
-static inline void MFN(group_out)(
-                const __m512 acc[2], size_t n, float *out, const float *tail, bool store, const int H)
+/* The rows' sums of acc[s] over its four blocks (rows 4s..4s+3 in the four lanes): the
+ * reduction every 512-bit kernel ends with, in one order. */
+static inline __m128 MFN(half_sums)(__m512 acc)
+{
+        __m256 h = _mm256_add_ps(_mm512_castps512_ps256(acc),
+                        _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)));
+        return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+/* The rows' sums of acc, plus tail where there is one, added to out. */
+static inline void MFN(group_out)(const __m512 acc[2], size_t n, float *out, const float *tail, const int H)
 {
         for (int s = 0; s < H; s++) {
-                __m256 h = _mm256_add_ps(_mm512_castps512_ps256(acc[s]),
-                                _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[s]), 1)));
                 float lanes[4];
-                _mm_storeu_ps(lanes, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
-                for (size_t a = 0; a < 4 && 4 * (size_t)s + a < n; a++) {
-                        float v = tail ? lanes[a] + tail[4 * s + a] : lanes[a];
-                        out[4 * s + a] = store ? v : out[4 * s + a] + v;
-                }
+                _mm_storeu_ps(lanes, MFN(half_sums)(acc[s]));
+                for (size_t a = 0; a < 4 && 4 * (size_t)s + a < n; a++)
+                        out[4 * s + a] += tail ? lanes[a] + tail[4 * s + a] : lanes[a];
         }
 }
 
@@ -408,7 +410,7 @@ static inline __attribute__((always_inline)) void MFN(qdot_multi_32)(const uint8
 #ifdef MULTI512
         if (exact && 4 * g < nb)
                 MFN(tail_sums)(row, type, x, 4 * g, nb, n, tail);
-        MFN(group_out)(acc, n, out, exact && 4 * g < nb ? tail : NULL, false, H);
+        MFN(group_out)(acc, n, out, exact && 4 * g < nb ? tail : NULL, H);
 #else
         MFN(group_out)(acc, n, out, H);
 #endif
@@ -446,7 +448,7 @@ QDOT_MULTI_32(qdot_multi_q5_1, GGML_TYPE_Q5_1)
  * kernel: 114-121. */
 static inline __attribute__((always_inline)) void MFN(qdot_multi_rows_32)(const uint8_t *rows, size_t rb,
                 uint32_t type, const struct kern_xq *x, const struct kern_xqt *xt, size_t n, size_t cols,
-                float *out, const int H)
+                float *y, size_t ys, const int H)
 {
         const bool exact = MFN(exact_tail)(type);
         const size_t bb = MFN(block_bytes_32)(type), nb = cols / 32;
@@ -475,30 +477,43 @@ static inline __attribute__((always_inline)) void MFN(qdot_multi_rows_32)(const 
                         }
                 }
         const bool has_tail = 4 * g < nb;
+        /* The tails' sums, zero past n: their lanes are summed but not stored. */
+        float tail[KERN_QDOT_ROWS][MULTI_MAX] = { { 0 } };
         for (int r = 0; r < KERN_QDOT_ROWS; r++) {
                 const uint8_t *row = rows + (size_t)r * rb;
-                float tail[MULTI_MAX];
                 /* The last blocks as qdot_multi_32() takes them. */
                 if (has_tail && exact)
-                        MFN(tail_sums)(row, type, x, 4 * g, nb, n, tail);
+                        MFN(tail_sums)(row, type, x, 4 * g, nb, n, tail[r]);
                 else if (has_tail) {
                         uint8_t pad[4 * sizeof(struct block_q8_0)] = { 0 };
                         memcpy(pad, row + 4 * g * bb, (nb - 4 * g) * bb);
                         MFN(group_32)(pad, type, xt, g, acc[r], H);
                 }
-                float *o = out + (size_t)r * MULTI_MAX;
-                MFN(group_out)(acc[r], n, o, has_tail && exact ? tail : NULL, true, H);
+        }
+        /* Each row of x gets the four weight rows' sums side by side: a 4 x 4 transpose and one
+         * store per row of x, where a loop scattering single floats took 1.2 % of a 4-stream
+         * step's samples (perf, 4 clients over D-Bus). */
+        for (int s = 0; s < H; s++) {
+                __m128 v[KERN_QDOT_ROWS];
+                for (int r = 0; r < KERN_QDOT_ROWS; r++) {
+                        v[r] = MFN(half_sums)(acc[r][s]);
+                        if (has_tail && exact)
+                                v[r] = _mm_add_ps(v[r], _mm_loadu_ps(tail[r] + 4 * s));
+                }
+                _MM_TRANSPOSE4_PS(v[0], v[1], v[2], v[3]);
+                for (size_t a = 0; a < 4 && 4 * (size_t)s + a < n; a++)
+                        _mm_storeu_ps(y + (4 * (size_t)s + a) * ys, v[a]);
         }
 }
 
-#define QDOT_MULTI_ROWS_32(name, type)                                                   \
-        static void MFN(name)(const void *rows, size_t rb, const struct kern_xq *x,      \
-                        const struct kern_xqt *xt, size_t n, size_t cols, float *out)    \
-        {                                                                                \
-                if (xt->group == 4)                                                      \
-                        MFN(qdot_multi_rows_32)(rows, rb, type, x, xt, n, cols, out, 1); \
-                else                                                                     \
-                        MFN(qdot_multi_rows_32)(rows, rb, type, x, xt, n, cols, out, 2); \
+#define QDOT_MULTI_ROWS_32(name, type)                                                         \
+        static void MFN(name)(const void *rows, size_t rb, const struct kern_xq *x,            \
+                        const struct kern_xqt *xt, size_t n, size_t cols, float *y, size_t ys) \
+        {                                                                                      \
+                if (xt->group == 4)                                                            \
+                        MFN(qdot_multi_rows_32)(rows, rb, type, x, xt, n, cols, y, ys, 1);     \
+                else                                                                           \
+                        MFN(qdot_multi_rows_32)(rows, rb, type, x, xt, n, cols, y, ys, 2);     \
         }
 QDOT_MULTI_ROWS_32(qdot_multi_rows_q4_0, GGML_TYPE_Q4_0)
 QDOT_MULTI_ROWS_32(qdot_multi_rows_q5_0, GGML_TYPE_Q5_0)

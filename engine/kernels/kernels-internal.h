@@ -264,12 +264,12 @@ extern const kern_qdot_multi_fn kern_qdot_multi_avx512_vnni[_GGML_TYPE_MAX];
 extern const kern_qdot_multi_fn kern_qdot_multi_avx512_icl[_GGML_TYPE_MAX];
 
 /* KERN_QDOT_ROWS weight rows, rb bytes apart, against the n rows of x at once:
- * out[r * KERN_QDOT_MULTI_MAX + j] = the product of row r with x[j] (j < n; the rest is left as
- * it is), equal bit for bit to the multi-row kernel of the same level on each row alone. The
+ * y[j * ys + r] = the product of row r with x[j] (j < n; the rest is left as it is), equal bit
+ * for bit to the multi-row kernel of the same level on each row alone. The
  * 32-element types at the AVX-512 VNNI levels, which load each vector of x once for the four
  * rows; NULL elsewhere. */
 typedef void (*kern_qdot_multi_rows_fn)(const void *rows, size_t rb, const struct kern_xq *x,
-                const struct kern_xqt *xt, size_t n, size_t cols, float *out);
+                const struct kern_xqt *xt, size_t n, size_t cols, float *y, size_t ys);
 extern const kern_qdot_multi_rows_fn kern_qdot_multi_rows_avx512_vnni[_GGML_TYPE_MAX];
 extern const kern_qdot_multi_rows_fn kern_qdot_multi_rows_avx512_icl[_GGML_TYPE_MAX];
 

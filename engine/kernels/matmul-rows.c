@@ -75,7 +75,6 @@ static size_t batch_rows(const struct batch_kernels *kf, const struct aid_matvec
 
         for (size_t i = 0; i < n_plan; i++) {
                 const struct row_group *gr = &plan[i];
-                float out[KERN_QDOT_ROWS][KERN_QDOT_MULTI_MAX];
 
                 if (gr->m == 1 && !gr->xt) {
                         for (size_t k = 0; k < m; k++)
@@ -83,16 +82,16 @@ static size_t batch_rows(const struct batch_kernels *kf, const struct aid_matvec
                                                 kf->one(row + k * part->row_bytes, &xq[gr->j0], cols);
                         continue;
                 }
-                /* The four-row kernel stores its sums; the multi-row one adds them. */
-                if (m > 1)
-                        kf->rows(row, part->row_bytes, &xq[gr->j0], gr->xt, gr->m, cols, out[0]);
-                else {
-                        memset(out[0], 0, sizeof(out[0]));
-                        kf->multi(row, &xq[gr->j0], gr->xt, gr->m, cols, out[0]);
+                /* The four-row kernel stores its sums in y; the multi-row one adds them. */
+                if (m > 1) {
+                        kf->rows(row, part->row_bytes, &xq[gr->j0], gr->xt, gr->m, cols,
+                                        y + gr->j0 * part->rows, part->rows);
+                        continue;
                 }
-                for (size_t k = 0; k < m; k++)
-                        for (size_t j = 0; j < gr->m; j++)
-                                y[(gr->j0 + j) * part->rows + k] = out[k][j];
+                float out[KERN_QDOT_MULTI_MAX] = { 0 };
+                kf->multi(row, &xq[gr->j0], gr->xt, gr->m, cols, out);
+                for (size_t j = 0; j < gr->m; j++)
+                        y[(gr->j0 + j) * part->rows] = out[j];
         }
         return m;
 }

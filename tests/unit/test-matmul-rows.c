@@ -230,7 +230,8 @@ Test(matmul_rows, every_level_matches_the_scalar_twin_for_every_batch)
 
 /* The four-row kernels (each vector of x loaded once for four weight rows) give each row the
  * bits of the multi-row kernel of their level on that row alone, for every batch size and every
- * remainder of the groups of four blocks, and store them over what out held, past n leaving it. */
+ * remainder of the groups of four blocks, and store them in their places in y (rows of x ys
+ * floats apart), past n and beside the four columns leaving it. */
 Test(matmul_rows, four_row_kernels_equal_the_multi_row_kernel_per_row)
 {
         static const uint32_t types[] = { GGML_TYPE_Q4_0, GGML_TYPE_Q5_0, GGML_TYPE_Q8_0, GGML_TYPE_Q4_1,
@@ -259,25 +260,35 @@ Test(matmul_rows, four_row_kernels_equal_the_multi_row_kernel_per_row)
                                 for (int level = AID_CPU_AVX512_VNNI; level <= top; level++) {
                                         kern_qdot_multi_rows_fn rfn = kern_qdot_multi_rows_for(
                                                         (enum aid_cpu_level)level, type);
-                                        float got[KERN_QDOT_ROWS][KERN_QDOT_MULTI_MAX];
+                                        /* y's rows one float wider than the four: the
+                                         * kernel must keep to its columns. */
+                                        enum { YS = KERN_QDOT_ROWS + 1 };
+                                        float got[KERN_QDOT_MULTI_MAX * YS];
 
                                         cr_assert(rfn, "%s %s has a four-row kernel", ggml_type_name(type),
                                                         aid_cpu_level_name((enum aid_cpu_level)level));
-                                        for (size_t r = 0; r < KERN_QDOT_ROWS; r++)
-                                                for (size_t j = 0; j < KERN_QDOT_MULTI_MAX; j++)
-                                                        got[r][j] = (float)(r + j);
-                                        rfn(w + rb, rb, x.xq, &xt, n, cols, got[0]);
+                                        for (size_t j = 0; j < KERN_QDOT_MULTI_MAX; j++)
+                                                for (size_t r = 0; r < YS; r++)
+                                                        got[j * YS + r] = (float)(r + j);
+                                        rfn(w + rb, rb, x.xq, &xt, n, cols, got, YS);
+                                        for (size_t j = 0; j < KERN_QDOT_MULTI_MAX; j++)
+                                                cr_assert_eq(got[j * YS + KERN_QDOT_ROWS],
+                                                                (float)(KERN_QDOT_ROWS + j),
+                                                                "%s: column %d of y written",
+                                                                case_label(label, type, level, cols, n,
+                                                                                KERN_QDOT_ROWS, j),
+                                                                KERN_QDOT_ROWS);
                                         for (size_t r = 0; r < KERN_QDOT_ROWS; r++) {
                                                 float one[KERN_QDOT_MULTI_MAX] = { 0 };
                                                 multi_table((enum aid_cpu_level)level)[type](
                                                                 w + (r + 1) * rb, x.xq, &xt, n, cols, one);
                                                 for (size_t j = 0; j < KERN_QDOT_MULTI_MAX; j++)
-                                                        cr_assert_eq(got[r][j],
+                                                        cr_assert_eq(got[j * YS + r],
                                                                         j < n ? one[j] : (float)(r + j),
                                                                         "%s: %.9g vs %.9g",
                                                                         case_label(label, type, level, cols,
                                                                                         n, r, j),
-                                                                        got[r][j], one[j]);
+                                                                        got[j * YS + r], one[j]);
                                         }
                                 }
                         }
