@@ -190,7 +190,10 @@ void aid_op_matmul_parts(const struct aid_context *c, const struct aid_weight *c
 void aid_op_rope(struct aid_context *c, float *v, uint32_t n_heads, uint32_t hd, uint32_t pos, float base,
                 float freq_scale);
 /* Stores the batch's K/V of one layer in the cache, then computes attention of every entry
- * over its sequence (causal; sliding window when the layer says so). q [n][n_head*hd] -> out. */
+ * over its sequence (causal; sliding window when the layer says so). q [n][n_head*hd] -> out.
+ * (ops-attention.c; it goes through the keys in chunks of AID_ATT_KEYS, and an fp16 cache's
+ * chunk is converted into the thread's s.att_kv.) */
+#define AID_ATT_KEYS 32
 void aid_op_attention(struct aid_context *c, uint32_t layer, const struct aid_batch_entry *e, size_t n,
                 const float *q, const float *k, const float *v, float *out);
 /* x += y (ops-norm.c). */
