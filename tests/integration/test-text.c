@@ -779,13 +779,17 @@ static bool tokens_used_changed(void *p)
         return ((struct tokens_used *)p)->n > 0;
 }
 
-/* Sends one turn and waits for its answer; the TokensUsed change comes before Finished. */
+/* Sends one turn and waits for its answer; a change of TokensUsed is signalled before Finished.
+ * (A turn may leave it as it was: two turns in a row that fill the context both end at its
+ * last position.) */
 static GVariant *chat_turn(GDBusConnection *c, struct collector *col, struct tokens_used *t,
                 const char *chat, const char *message)
 {
         g_autoptr(GVariant) v = NULL;
         g_autoptr(GError) e = NULL;
         g_autofree char *req = NULL;
+        const uint32_t before = chat_u(c, chat, "TokensUsed");
+        uint32_t after;
         struct stream *s;
 
         t->n = 0;
@@ -794,8 +798,12 @@ static GVariant *chat_turn(GDBusConnection *c, struct collector *col, struct tok
         g_variant_get(v, "(o)", &req);
         s = wait_end(col, req);
         cr_assert_null(s->error_name, "the turn failed: %s", s->error_name);
-        cr_assert_gt(t->n, 0, "no TokensUsed change before Finished");
-        cr_assert_eq(chat_u(c, chat, "TokensUsed"), t->value, "PropertiesChanged and Get disagree");
+        after = chat_u(c, chat, "TokensUsed");
+        cr_assert(after == before || t->n > 0,
+                        "TokensUsed went from %u to %u with no change signalled before Finished", before,
+                        after);
+        cr_assert(t->n == 0 || after == t->value, "PropertiesChanged (%u) and Get (%u) disagree", t->value,
+                        after);
         return g_variant_ref(s->stats);
 }
 
