@@ -81,30 +81,27 @@ static inline __attribute__((always_inline)) void dot4(
 
 typedef int32_t v16i __attribute__((vector_size(64)));
 
-/* Lane i of a[0] becomes the sum of a[i]'s 16 lanes (a[] is overwritten). Four rounds, each adding, for
- * pairs of vectors, their lanes taken w at a time side by side (w = 8, 4, 2, 1): 15 pairs of two-source
- * permutes and an add for the 16 sums, where a horizontal sum of each vector took about three
- * times the instructions. Round by round, vector j holds keys j, j + 8 (then j, j + 4, j + 8,
- * j + 12, and so on) in blocks of w lanes, until lane i is key i. */
+/* Lane i of a[0] becomes the sum of a[i]'s 16 lanes (a[] is overwritten). Four rounds, each
+ * adding, for pairs of vectors j and j + w, their lanes taken w at a time side by side (w = 8, 4,
+ * 2, 1): 15 pairs of two-source permutes and an add for the 16 sums, where a horizontal sum of
+ * each vector took about three times the instructions. Round by round, vector j holds keys j,
+ * j + 8 (then j, j + 4, j + 8, j + 12, and so on) in blocks of w lanes, until lane i is key i. */
 static inline __attribute__((always_inline)) void sums16(v16f *a)
 {
-        static const v16i lo[4] = {
+        /* Round w's first lanes of the pair; the second ones are w on. */
+        static const v16i first[4] = {
                 { 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23 },
                 { 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27 },
                 { 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29 },
                 { 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30 },
         };
-        static const v16i width[4] = { { 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8 },
-                { 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4 },
-                { 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2 },
-                { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 } };
 
 #pragma GCC unroll 4
-        for (int round = 0, half = 8; round < 4; round++, half /= 2)
+        for (int round = 0, w = 8; round < 4; round++, w /= 2)
 #pragma GCC unroll 8
-                for (int j = 0; j < half; j++)
-                        a[j] = __builtin_shuffle(a[j], a[j + half], lo[round]) +
-                               __builtin_shuffle(a[j], a[j + half], lo[round] + width[round]);
+                for (int j = 0; j < w; j++)
+                        a[j] = __builtin_shuffle(a[j], a[j + w], first[round]) +
+                               __builtin_shuffle(a[j], a[j + w], first[round] + w);
 }
 
 /* The largest of xp's lanes (−inf if all are). (Vectors by pointer: by value, they would
