@@ -80,6 +80,7 @@ static inline __attribute__((always_inline)) void dot4(
 }
 
 typedef int32_t v16i __attribute__((vector_size(64)));
+#define LANES ((v16i){ 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 })
 
 /* Lane i of a[0] becomes the sum of a[i]'s 16 lanes (a[] is overwritten). Four rounds, each
  * adding, for pairs of vectors j and j + w, their lanes taken w at a time side by side (w = 8, 4,
@@ -88,20 +89,16 @@ typedef int32_t v16i __attribute__((vector_size(64)));
  * j + 8 (then j, j + 4, j + 8, j + 12, and so on) in blocks of w lanes, until lane i is key i. */
 static inline __attribute__((always_inline)) void sums16(v16f *a)
 {
-        /* Round w's first lanes of the pair; the second ones are w on. */
-        static const v16i first[4] = {
-                { 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23 },
-                { 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27 },
-                { 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29 },
-                { 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30 },
-        };
-
 #pragma GCC unroll 4
-        for (int round = 0, w = 8; round < 4; round++, w /= 2)
+        for (int w = 8; w >= 1; w /= 2) {
+                /* Round w's first lanes of the pair: lane i of the first vector, or, where bit w
+                 * of i is set, lane i - w of the second (16 on); the second lanes are w on. */
+                const v16i first = LANES + (LANES & w) / w * (16 - w);
 #pragma GCC unroll 8
                 for (int j = 0; j < w; j++)
-                        a[j] = __builtin_shuffle(a[j], a[j + w], first[round]) +
-                               __builtin_shuffle(a[j], a[j + w], first[round] + w);
+                        a[j] = __builtin_shuffle(a[j], a[j + w], first) +
+                               __builtin_shuffle(a[j], a[j + w], first + w);
+        }
 }
 
 /* The largest of xp's lanes (−inf if all are). (Vectors by pointer: by value, they would
@@ -110,16 +107,10 @@ static inline __attribute__((always_inline)) float max16(const v16f *xp)
 {
         v16f x = *xp;
 
-        static const v16i swap[4] = {
-                { 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7 },
-                { 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11 },
-                { 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13 },
-                { 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14 },
-        };
-
 #pragma GCC unroll 4
-        for (int round = 0; round < 4; round++) {
-                v16f y = __builtin_shuffle(x, swap[round]);
+        for (int w = 8; w >= 1; w /= 2) {
+                /* Each lane against the one w away. */
+                v16f y = __builtin_shuffle(x, LANES ^ w);
                 v16i gt = x > y;
                 x = (v16f)(((v16i)x & gt) | ((v16i)y & ~gt));
         }
