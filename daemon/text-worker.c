@@ -639,6 +639,25 @@ static size_t prefill_rows(struct text_engine *te, size_t n_decode, bool solo)
         return rows;
 }
 
+/* Small batches go to kernels that take rows in fours: a step whose last row would cost a
+ * pass of its own gives that row back, from a prompt that does not complete in this step
+ * anyway (one that does keeps it: a request's first token is not put off a step). Llama-3.2-1B
+ * Q4_0 on 2 threads, one generation and prompt tokens: 9 rows took 46.6-48.7 ms, 8 rows 36.2. */
+static void trim_costly_row(struct text_engine *te, size_t n_decode, struct prefill_want *w, size_t n)
+{
+        size_t total = n_decode;
+
+        for (size_t k = 0; k < n; k++)
+                total += w[k].take;
+        if (aid_context_batch_best_rows(te->ctx, total) == total)
+                return;
+        for (size_t k = 0; k < n; k++)
+                if (w[k].take > 1 && w[k].take < w[k].remaining) {
+                        w[k].take--;
+                        return;
+                }
+}
+
 static void step(struct text_engine *te)
 {
         struct aid_error err = {};
@@ -674,6 +693,7 @@ static void step(struct text_engine *te)
         solo = n_jobs == 1 && n_prefill == 1 && sched_empty(te->sched) &&
                now_usec() - te->last_interrupt_usec >= SOLO_QUIET_USEC;
         step_plan_prefill(te->prefill_wants, n_prefill, prefill_rows(te, n_decode, solo));
+        trim_costly_row(te, n_decode, te->prefill_wants, n_prefill);
         for (size_t k = 0; k < n_prefill; k++) {
                 j = te->prefill_jobs[k];
                 j->take = te->prefill_wants[k].take;

@@ -358,6 +358,14 @@ uint32_t aid_context_set_threads(struct aid_context *c, uint32_t n)
         return c->n_threads;
 }
 
+size_t aid_context_batch_best_rows(const struct aid_context *c, size_t n)
+{
+        /* The feed-forward matrices hold most of the weights, so their kernels set the cost. */
+        if (c->m->hp.n_layer == 0)
+                return n;
+        return aid_matmul_rows_best_count(c->m->layers[0].w_up.type, n);
+}
+
 void aid_context_set_interrupt(struct aid_context *c, aid_interrupt_fn fn, void *userdata)
 {
         c->interrupt = fn;

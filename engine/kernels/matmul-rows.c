@@ -43,6 +43,18 @@ static size_t plan_groups(size_t n, struct row_group *plan)
         return k;
 }
 
+size_t aid_matmul_rows_best_count(uint32_t type, size_t n)
+{
+        struct row_group plan[AID_MATMUL_ROWS_MAX];
+        size_t k;
+
+        if (n < 2 || n > AID_MATMUL_ROWS_MAX || !aid_matmul_rows_has_multi(type) ||
+                        ggml_type_traits_get(type)->block_elems != 32)
+                return n;
+        k = plan_groups(n, plan);
+        return plan[k - 1].m == 1 ? n - 1 : n;
+}
+
 /* The K types' multi-row kernels cost about the same per row at any count: groups of 8. */
 static size_t plan_eights(size_t n, struct row_group *plan)
 {

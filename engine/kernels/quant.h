@@ -81,6 +81,11 @@ void aid_matvec_parts(uint32_t type, const struct aid_matvec_part *parts, size_t
 bool aid_matmul_rows_has_multi(uint32_t type);
 void aid_matmul_rows(uint32_t type, const void *w, size_t row_bytes, const float *x, size_t n, float *y,
                 size_t rows, size_t cols);
+/* The most rows, at most n, that aid_matmul_rows() multiplies at its best cost per row: n, or
+ * n - 1 where the n-th row would take a pass of the single-row kernel of its own (the 32-element
+ * types' multi-row kernels take rows of x in fours, so a fifth, ninth or thirteenth row costs
+ * about half a group of four). For a caller that chooses how many rows a batch has. */
+size_t aid_matmul_rows_best_count(uint32_t type, size_t n);
 /* aid_matmul_rows() of several matrices on the same x, as aid_matvec_parts(): part p's y is n
  * rows of parts[p].rows. */
 void aid_matmul_rows_parts(uint32_t type, const struct aid_matvec_part *parts, size_t n_parts,

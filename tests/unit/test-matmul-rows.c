@@ -524,3 +524,24 @@ Test(matmul_rows, too_many_parts_give_nan)
                         cr_assert(isnan(y[p][r]));
         free(w);
 }
+
+/* The batch sizes a scheduler should prefer: for the 32-element types, a size whose plan ends
+ * in a lone row for the single-row kernel gives that row back; the K types, one row, and sizes
+ * past AID_MATMUL_ROWS_MAX (oneDNN's) keep theirs. */
+Test(matmul_rows, best_count_gives_back_a_lone_row)
+{
+        if (!aid_matmul_rows_has_multi(GGML_TYPE_Q4_0))
+                cr_skip_test("no multi-row kernel for Q4_0 in this mode");
+        const size_t lone[] = { 5, 9, 13, 17, 21, 25, 29 };
+        for (size_t i = 0; i < ELEMENTSOF(lone); i++) {
+                cr_assert_eq(aid_matmul_rows_best_count(GGML_TYPE_Q4_0, lone[i]), lone[i] - 1, "%zu",
+                                lone[i]);
+                cr_assert_eq(aid_matmul_rows_best_count(GGML_TYPE_Q8_0, lone[i]), lone[i] - 1, "%zu",
+                                lone[i]);
+        }
+        const size_t keep[] = { 1, 2, 3, 4, 6, 7, 8, 10, 12, 16, 32, 33, 64 };
+        for (size_t i = 0; i < ELEMENTSOF(keep); i++)
+                cr_assert_eq(aid_matmul_rows_best_count(GGML_TYPE_Q4_0, keep[i]), keep[i], "%zu", keep[i]);
+        cr_assert_eq(aid_matmul_rows_best_count(GGML_TYPE_Q4_K, 9), 9);
+        cr_assert_eq(aid_matmul_rows_best_count(GGML_TYPE_F16, 9), 9);
+}
