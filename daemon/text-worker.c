@@ -647,6 +647,8 @@ static void trim_costly_row(struct text_engine *te, size_t n_decode, struct pref
 {
         size_t total = n_decode;
 
+        if (n == 0)
+                return; /* a step of generations only: nothing to give back */
         for (size_t k = 0; k < n; k++)
                 total += w[k].take;
         if (aid_context_batch_best_rows(te->ctx, total) == total)
