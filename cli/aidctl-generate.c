@@ -327,15 +327,35 @@ struct chat_run {
 };
 
 static void read_next_turn(struct chat_run *c);
+static void chat_quit(struct chat_run *c, int rc);
 
-static void turn_ended(struct chat_run *c)
+/* Errors that every later turn of this chat would meet as well: the model cannot chat (no chat
+ * template, or it failed to load), it is gone, the policy refuses, or aid is gone. Reading on
+ * would only print the same error once per line. */
+static gboolean error_ends_chat(const GError *error)
+{
+        return g_error_matches(error, AID_ERROR, AID_ERROR_MODEL_UNAVAILABLE) ||
+               g_error_matches(error, AID_ERROR, AID_ERROR_NO_SUCH_MODEL) ||
+               g_error_matches(error, AID_ERROR, AID_ERROR_PERMISSION_DENIED) ||
+               g_error_matches(error, AID_ERROR, AID_ERROR_DAEMON_NOT_RUNNING) ||
+               g_error_matches(error, AID_ERROR, AID_ERROR_BUS_UNREACHABLE) ||
+               g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_NO_REPLY) ||
+               g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_DISCONNECTED) ||
+               g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CLOSED);
+}
+
+/* The turn is over; error (NULL after an answer) says whether the chat can go on. */
+static void turn_ended(struct chat_run *c, const GError *error)
 {
         if (c->run.gen)
                 g_signal_handlers_disconnect_by_data(c->run.gen, c);
         g_clear_object(&c->run.gen);
         g_clear_object(&c->run.cancellable);
         g_clear_handle_id(&c->run.give_up, g_source_remove);
-        read_next_turn(c);
+        if (error && error_ends_chat(error))
+                chat_quit(c, EXIT_DAEMON_ERROR);
+        else
+                read_next_turn(c);
 }
 
 static void chat_finished(AidGeneration *gen, AidGenerationStats *stats, gpointer user_data)
@@ -348,7 +368,7 @@ static void chat_finished(AidGeneration *gen, AidGenerationStats *stats, gpointe
                 fputs("\n", stdout);
                 fflush(stdout);
         }
-        turn_ended(c);
+        turn_ended(c, NULL);
 }
 
 static void chat_failed(AidGeneration *gen, GError *error, gpointer user_data)
@@ -365,7 +385,7 @@ static void chat_failed(AidGeneration *gen, GError *error, gpointer user_data)
                 fprintf(stderr, "aidctl: %s\n", error->message);
                 c->any_failed = TRUE;
         }
-        turn_ended(c);
+        turn_ended(c, error);
 }
 
 static void on_turn_started(GObject *source, GAsyncResult *result, gpointer user_data)
@@ -381,7 +401,7 @@ static void on_turn_started(GObject *source, GAsyncResult *result, gpointer user
                         fprintf(stderr, "aidctl: %s\n", error->message);
                         c->any_failed = TRUE;
                 }
-                turn_ended(c);
+                turn_ended(c, error);
                 return;
         }
         if (!c->run.json)

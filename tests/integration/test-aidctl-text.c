@@ -301,6 +301,47 @@ Test(aidctl_text, chat_keeps_context_between_turns_and_reset_forgets_it)
         cr_assert_str_neq(b->pdata[0], a->pdata[1], "the second turn ignored the first");
 }
 
+/* A model without a chat template fails every turn alike: aidctl says why once and ends, where
+ * it would otherwise print the same error for each line of input. */
+Test(aidctl_text, chat_with_a_model_that_cannot_chat_ends_at_the_first_turn)
+{
+        const char *argv[] = { aidctl_path(), "--address", tb.address, "chat", "--temperature", "0",
+                "--max-tokens", "8", "--model", LLAMA, NULL };
+        g_auto(Result) r = { 0 };
+        const char *why;
+
+        start_aid();
+        r = run_with_input(argv, "Hello there\nWhat is your name?\nAnd again?\n");
+        cr_assert_eq(r.rc, 1, "exit status %d\n%s", r.rc, r.err);
+        why = strstr(r.err, "no chat template");
+        cr_assert(why, "%s", r.err);
+        cr_assert_null(strstr(why + 1, "no chat template"), "the error came more than once:\n%s", r.err);
+        cr_assert_str_eq(r.out, "");
+}
+
+/* A turn's own error ends that turn only: the next line is answered. */
+Test(aidctl_text, chat_goes_on_after_a_turn_that_is_too_large)
+{
+        const char *argv[] = { aidctl_path(), "--address", tb.address, "--json", "chat", "--temperature",
+                "0", "--max-tokens", "4", "--model", PHI3, NULL };
+        g_autoptr(GString) input = g_string_new(NULL);
+        g_auto(Result) r = { 0 };
+        g_auto(GStrv) lines = NULL;
+
+        start_aid();
+        /* More than the daemon takes in one message (a megabyte). */
+        for (int i = 0; i < (1 << 17) + 1; i++)
+                g_string_append(input, "word by ");
+        g_string_append(input, "\nHello there\n");
+        r = run_with_input(argv, input->str);
+        cr_assert_eq(r.rc, 1, "exit status %d\n%s", r.rc, r.err);
+        cr_assert(strstr(r.err, "bytes long"), "%s", r.err);
+        lines = g_strsplit(g_strstrip(r.out), "\n", -1);
+        cr_assert_eq(g_strv_length(lines), 1, "one answer, got:\n%s", r.out);
+        g_autoptr(JsonNode) root = parse_json(lines[0]);
+        cr_assert(json_object_get_string_member(json_node_get_object(root), "text"));
+}
+
 static AidClient *new_client(void)
 {
         g_autoptr(GError) error = NULL;
