@@ -13,9 +13,10 @@
 #include "aidctl-exit.h"
 #include "aidctl-generate.h"
 
-static int opt_max_tokens;
+/* Integer options not given keep G_MININT, so that an explicit 0 or -1 can be refused. */
+static int opt_max_tokens = G_MININT;
 static double opt_temperature = NAN;
-static int opt_top_k = -1;
+static int opt_top_k = G_MININT;
 static double opt_top_p = NAN;
 static double opt_min_p = NAN;
 static double opt_repeat_penalty = NAN;
@@ -63,11 +64,11 @@ char *aidctl_generation_options_problem(void)
 {
         guint64 seed;
 
-        if (opt_max_tokens < 0)
-                return g_strdup("--max-tokens must be a positive number");
+        if (opt_max_tokens != G_MININT && opt_max_tokens < 1)
+                return g_strdup("--max-tokens must be 1 or more");
         if (!isnan(opt_temperature) && opt_temperature < 0)
                 return g_strdup("--temperature must be 0 or more");
-        if (opt_top_k < -1)
+        if (opt_top_k != G_MININT && opt_top_k < 0)
                 return g_strdup("--top-k must be 0 or more");
         if (!isnan(opt_top_p) && (opt_top_p < 0 || opt_top_p > 1))
                 return g_strdup("--top-p must be between 0 and 1");
@@ -85,11 +86,11 @@ static AidGenerateOptions *options_from_command_line(void)
         AidGenerateOptions *o = aid_generate_options_new();
         guint64 seed;
 
-        if (opt_max_tokens > 0)
+        if (opt_max_tokens != G_MININT)
                 aid_generate_options_set_max_tokens(o, (guint)opt_max_tokens);
         if (!isnan(opt_temperature))
                 aid_generate_options_set_temperature(o, opt_temperature);
-        if (opt_top_k >= 0)
+        if (opt_top_k != G_MININT)
                 aid_generate_options_set_top_k(o, opt_top_k);
         if (!isnan(opt_top_p))
                 aid_generate_options_set_top_p(o, opt_top_p);

@@ -197,6 +197,16 @@ Test(aidctl_text, generate_usage_errors_exit_2_and_daemon_errors_exit_1)
                 g_auto(Result) r = run_with_input(argv, NULL);
                 cr_assert_eq(r.rc, 2, "%s", r.err);
         }
+        /* 0 is not "the default": it is refused, as are negative numbers. */
+        const char *bad[][2] = { { "--max-tokens", "0" }, { "--max-tokens", "-1" }, { "--top-k", "-1" },
+                { "--temperature", "-0.5" } };
+        for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+                const char *argv[] = { aidctl_path(), "--address", tb.address, "generate", bad[i][0],
+                        bad[i][1], "x", NULL };
+                g_auto(Result) r = run_with_input(argv, NULL);
+                cr_assert_eq(r.rc, 2, "%s %s: exit %d\n%s%s", bad[i][0], bad[i][1], r.rc, r.out, r.err);
+                cr_assert(strstr(r.err, bad[i][0]), "the error names the option: %s", r.err);
+        }
         {
                 const char *argv[] = { aidctl_path(), "--address", tb.address, "generate", "--model",
                         "no-such-model", "x", NULL };
