@@ -1394,6 +1394,12 @@ static void chat_destroy(gpointer p)
         chat_free(p);
 }
 
+void bus_text_check_lease(struct bus_text *bt)
+{
+        if (bt)
+                text_engine_check_lease(bt->engine);
+}
+
 int bus_text_new(struct daemon *d, struct bus_text **ret)
 {
         _cleanup_(bus_text_freep) struct bus_text *bt = NULL;

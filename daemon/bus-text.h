@@ -21,6 +21,9 @@ int bus_text_new(struct daemon *d, struct bus_text **ret);
 struct bus_text *bus_text_free(struct bus_text *bt);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct bus_text *, bus_text_free);
 
+/* MODEL_LEASE_SIGNAL came: see text_engine_check_lease(). bt may be NULL. */
+void bus_text_check_lease(struct bus_text *bt);
+
 /* A language model's state for the Manager's Models entries: "unloaded", "loading", "ready" or
  * "failed"; *ret_progress (0..1) while loading, *ret_reason (NULL unless failed). bt may be
  * NULL (everything is unloaded). The strings stay valid until the loop runs again. */

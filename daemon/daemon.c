@@ -17,6 +17,7 @@
 #include "bus-policy.h"
 #include "bus-text.h"
 #include "log.h"
+#include "model-lease.h"
 
 /* Copying a multi-gigabyte model takes a while and produces a stream of events; the scan
  * waits until the directory has been quiet this long, so it runs once, on the finished file. */
@@ -180,6 +181,15 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         return 0;
 }
 
+/* A process opens the loaded model's file for writing (model-lease.h). */
+static int on_model_lease_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+        struct daemon *d = userdata;
+
+        bus_text_check_lease(d->text);
+        return 0;
+}
+
 static int setup_signals(struct daemon *d)
 {
         sigset_t mask;
@@ -190,6 +200,8 @@ static int setup_signals(struct daemon *d)
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGHUP);
+        /* The text worker's model-file lease (model-lease.h): blocked before any thread starts. */
+        sigaddset(&mask, MODEL_LEASE_SIGNAL);
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
                 return log_error_errno(-errno, "Failed to block signals: %m");
 
@@ -198,6 +210,8 @@ static int setup_signals(struct daemon *d)
                 r = sd_event_add_signal(d->event, &d->sigint, SIGINT, on_exit_signal, d);
         if (r >= 0)
                 r = sd_event_add_signal(d->event, &d->sighup, SIGHUP, on_sighup, d);
+        if (r >= 0)
+                r = sd_event_add_signal(d->event, &d->sigio, MODEL_LEASE_SIGNAL, on_model_lease_signal, d);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch signals: %m");
         return 0;
@@ -369,6 +383,7 @@ struct daemon *daemon_free(struct daemon *d)
         sd_event_source_disable_unref(d->sigterm);
         sd_event_source_disable_unref(d->sigint);
         sd_event_source_disable_unref(d->sighup);
+        sd_event_source_disable_unref(d->sigio);
         sd_bus_slot_unref(d->manager_slot);
         sd_bus_flush_close_unref(d->bus);
         sd_event_source_disable_unref(d->bus_wake);

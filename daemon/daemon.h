@@ -29,7 +29,7 @@ struct daemon {
 
         sd_bus_slot *manager_slot;
         struct bus_text *text; /* the Text interface and its worker (bus-text.c) */
-        sd_event_source *sigterm, *sigint, *sighup;
+        sd_event_source *sigterm, *sigint, *sighup, *sigio;
         sd_event_source **watches; /* one inotify source per registry_watch_dirs() entry */
         size_t n_watches;
         sd_event_source *rescan_timer; /* debounces inotify bursts */

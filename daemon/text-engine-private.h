@@ -93,6 +93,7 @@ enum cmd_type {
         CMD_CHAT_NEW,
         CMD_CHAT_RESET,
         CMD_CHAT_CLOSE,
+        CMD_LEASE_CHECK, /* the loop got MODEL_LEASE_SIGNAL: is the model file's lease broken? */
 };
 
 struct cmd {
@@ -186,6 +187,7 @@ struct text_engine {
         unsigned n_running;
         char *model_path;
         struct aid_model *model;
+        int lease_fd; /* holds the read lease on model_path's file (model-lease.h), or -1 */
         struct aid_context *ctx;
         uint32_t n_ctx;
         struct aid_chat_template *tmpl;

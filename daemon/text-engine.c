@@ -16,10 +16,12 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/eventfd.h>
 
 #include "aid-errors.h"
+#include "model-lease.h"
 #include "text-engine-private.h"
 #include "utf8.h"
 
@@ -166,6 +168,7 @@ int text_engine_new(sd_event *event, const struct text_engine_config *config, st
         if (te->config.prefill_chunk == 0)
                 te->config.prefill_chunk = DEFAULT_PREFILL_CHUNK;
         te->efd = -1;
+        te->lease_fd = -1;
         te->next_id = 1;
         pthread_mutex_init(&te->lock, NULL);
         pthread_condattr_init(&ca);
@@ -197,6 +200,15 @@ int text_engine_new(sd_event *event, const struct text_engine_config *config, st
         if (r < 0)
                 goto fail;
         (void)sd_event_source_set_description(te->source, "text-engine");
+        /* The worker's leases signal the process; unblocked in a thread, the signal would end it.
+         * The daemon blocks it before it starts any thread and reads it in its loop (daemon.c);
+         * here it is blocked for the worker (which inherits the mask) wherever else it runs. */
+        sigset_t lease_mask;
+        sigemptyset(&lease_mask);
+        sigaddset(&lease_mask, MODEL_LEASE_SIGNAL);
+        r = -pthread_sigmask(SIG_BLOCK, &lease_mask, NULL);
+        if (r < 0)
+                goto fail;
         r = -pthread_create(&te->thread, NULL, text_worker_main, te);
         if (r < 0)
                 goto fail;
@@ -261,6 +273,8 @@ struct text_engine *text_engine_free(struct text_engine *te)
         }
         te->ctx = aid_context_free(te->ctx);
         te->model = aid_model_free(te->model);
+        if (te->lease_fd >= 0)
+                close(te->lease_fd);
         te->tmpl = aid_chat_template_free(te->tmpl);
         free(te->model_path);
         sched_free(te->sched);
@@ -380,6 +394,12 @@ int text_engine_submit(struct text_engine *te, const struct text_job_params *par
         if (ret_job)
                 *ret_job = rec->id;
         return 0;
+}
+
+void text_engine_check_lease(struct text_engine *te)
+{
+        if (te)
+                (void)te_send_cmd(te, CMD_LEASE_CHECK, 0, NULL, NULL);
 }
 
 int text_engine_cancel(struct text_engine *te, uint64_t job)

@@ -127,6 +127,11 @@ int text_engine_submit(struct text_engine *te, const struct text_job_params *par
  * at the worker's next step. -ENOENT if the job already ended. */
 int text_engine_cancel(struct text_engine *te, uint64_t job);
 
+/* The process got MODEL_LEASE_SIGNAL (model-lease.h): if the lease on the loaded model's file is
+ * being broken (a process opens it for writing or truncates it), the jobs that use the model
+ * fail with ModelUnavailable and the model is unloaded, which lets the writer go on. */
+void text_engine_check_lease(struct text_engine *te);
+
 /* Chats: a sequence that keeps its KV cache between turns. The chat template comes from the
  * model file (tokenizer.chat_template); a model without a recognised template cannot chat
  * (the first send fails with ModelUnavailable and says why). */

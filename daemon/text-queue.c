@@ -135,7 +135,8 @@ void te_post_cmd(struct text_engine *te, struct cmd *c)
                 te->cmds = c;
         te->cmds_tail = c;
         /* A new request wants its first token soon; a cancelled one wants its work stopped. */
-        if (c->type == CMD_SUBMIT || c->type == CMD_CANCEL || c->type == CMD_CHAT_CLOSE)
+        if (c->type == CMD_SUBMIT || c->type == CMD_CANCEL || c->type == CMD_CHAT_CLOSE ||
+                        c->type == CMD_LEASE_CHECK)
                 atomic_store(&te->urgent, true);
         pthread_cond_signal(&te->cond);
         pthread_mutex_unlock(&te->lock);

@@ -11,6 +11,7 @@
 #include "aid-errors.h"
 #include "gguf.h"
 #include "log.h"
+#include "model-lease.h"
 #include "text-engine-private.h"
 #include "utf8.h"
 
@@ -186,6 +187,14 @@ static struct chat *chat_find(struct text_engine *te, uint64_t id)
 
 /* ---- worker: the model ---------------------------------------------------------------------- */
 
+/* Lets a writer waiting on the model file's lease go on: only once the file is unmapped. */
+static void lease_release(struct text_engine *te)
+{
+        if (te->lease_fd >= 0)
+                close(te->lease_fd);
+        te->lease_fd = -1;
+}
+
 static void model_unload(struct text_engine *te)
 {
         if (!te->model)
@@ -194,6 +203,7 @@ static void model_unload(struct text_engine *te)
                 chat_unbind(te, c);
         te->ctx = aid_context_free(te->ctx);
         te->model = aid_model_free(te->model);
+        lease_release(te);
         te->tmpl = aid_chat_template_free(te->tmpl);
         te_post_model_state(te, te->model_path, TEXT_MODEL_UNLOADED, 0, NULL);
         te->model_path = mfree_p(te->model_path);
@@ -237,7 +247,13 @@ static int model_load(struct text_engine *te, const char *path, struct aid_error
 
         model_unload(te);
         te_post_model_state(te, path, TEXT_MODEL_LOADING, 0, NULL);
-        r = aid_model_load(path, &te->model, err);
+        r = model_lease_take(path, &te->lease_fd, err);
+        if (r >= 0)
+                r = aid_model_load(path, &te->model, err);
+        /* Replaced by a rename between the lease and the load: the lease guards another file. */
+        if (r >= 0 && !model_lease_is_file(te->lease_fd, path))
+                r = aid_error_set(
+                                err, -EAGAIN, "%s was replaced while it was being loaded; try again", path);
         if (r >= 0 && !aid_model_tokenizer(te->model))
                 r = aid_error_set(err, -EOPNOTSUPP, "%s has no usable vocabulary", path);
         if (r >= 0) {
@@ -264,6 +280,7 @@ static int model_load(struct text_engine *te, const char *path, struct aid_error
         }
         if (r < 0) {
                 te->model = aid_model_free(te->model);
+                lease_release(te);
                 te_post_model_state(te, path, TEXT_MODEL_FAILED, 0, err->message);
                 return r;
         }
@@ -272,6 +289,7 @@ static int model_load(struct text_engine *te, const char *path, struct aid_error
         if (!te->model_path) {
                 te->ctx = aid_context_free(te->ctx);
                 te->model = aid_model_free(te->model);
+                lease_release(te);
                 return aid_error_set(err, -ENOMEM, "out of memory");
         }
         memset(te->slot_used, 0, te->config.n_seq_max * sizeof(bool));
@@ -765,6 +783,23 @@ static void step(struct text_engine *te)
 
 /* ---- worker: commands and the loop ---------------------------------------------------------- */
 
+/* Someone is writing to the model file (model-lease.h): the requests that use it stop, and it
+ * is unmapped so that the writer may go on. Queued requests load the file again when their turn
+ * comes, which fails while the writer still has it open. */
+static void model_file_rewritten(struct text_engine *te)
+{
+        log_info("%s is being written to: stopping the requests that use it and unloading it.",
+                        te->model_path);
+        for (struct job *j = te->jobs, *next; j; j = next) {
+                next = j->next;
+                if (j->state != JOB_QUEUED)
+                        job_fail(te, j, AID_ERROR_MODEL_UNAVAILABLE,
+                                        "the model file is being replaced on disk; try again once it is "
+                                        "complete");
+        }
+        model_unload(te);
+}
+
 static void handle_cmd(struct text_engine *te, struct cmd *c)
 {
         struct job *j;
@@ -838,6 +873,10 @@ static void handle_cmd(struct text_engine *te, struct cmd *c)
                 if (ch->next)
                         ch->next->prev = ch->prev;
                 text_chat_free(ch);
+                break;
+        case CMD_LEASE_CHECK:
+                if (te->model && model_lease_broken(te->lease_fd))
+                        model_file_rewritten(te);
                 break;
         }
 }

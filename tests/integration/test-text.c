@@ -7,6 +7,8 @@
 #include "testbus.h"
 
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 #include <signal.h>
@@ -687,6 +689,96 @@ Test(text, a_client_killed_or_gone_mid_stream_stops_its_work_and_the_daemon_serv
         c = connect_bus();
         text = generate(c, prompt, greedy(32), &stats);
         cr_assert_str_eq(text, want, "the next request's text is wrong");
+}
+
+/* What `cp model.gguf` over the file does: open it truncated (which waits while aid holds a
+ * lease on it) and write it whole again. */
+struct rewrite {
+        const char *path;
+        GBytes *contents;
+        int error; /* errno of a failed open or write, 0 when it was written */
+};
+
+static gpointer rewrite_file(gpointer p)
+{
+        struct rewrite *w = p;
+        gsize len;
+        const char *data = g_bytes_get_data(w->contents, &len);
+        int fd = open(w->path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+
+        if (fd < 0) {
+                w->error = errno;
+                return NULL;
+        }
+        for (gsize done = 0; done < len;) {
+                ssize_t n = write(fd, data + done, len - done);
+                if (n < 0) {
+                        w->error = errno;
+                        break;
+                }
+                done += (gsize)n;
+        }
+        close(fd);
+        return NULL;
+}
+
+/* A model file written over while a request uses its mapping: the truncation used to kill aid
+ * with SIGBUS at the next read of the weights. Its lease (daemon/model-lease.h) now holds the
+ * writer back until the request has failed with the reason and the file is unmapped; the file,
+ * once written, serves again. */
+Test(text, a_model_file_written_over_in_use_fails_its_requests_and_aid_serves_on)
+{
+        g_autoptr(GDBusConnection) c = NULL;
+        g_autoptr(GVariant) stats = NULL;
+        g_autofree char *prompt = NULL, *want = NULL, *text = NULL, *model = NULL, *fixture = NULL,
+                        *contents = NULL;
+        struct collector *col;
+        struct stream *s = NULL;
+        gsize len;
+
+        start(NULL);
+        model = g_build_filename(tb.models_dir, LLAMA ".gguf", NULL);
+        /* The guard is the kernel's: where the file system has no leases, aid goes without. */
+        int probe = open(model, O_RDONLY | O_CLOEXEC);
+        cr_assert_geq(probe, 0);
+        if (fcntl(probe, F_SETLEASE, F_RDLCK) < 0) {
+                int e = errno;
+                close(probe);
+                testbus_teardown(&tb);
+                cr_skip_test("no read leases in %s (%s): aid cannot guard its mapping there", tb.models_dir,
+                                g_strerror(e));
+        }
+        close(probe);
+        c = connect_bus();
+        prompt = fixture_text(LLAMA ".prompt.txt");
+        fixture = g_strdup_printf("%s/models/%s.gguf", testbus_fixtures(), LLAMA);
+        cr_assert(g_file_get_contents(fixture, &contents, &len, NULL));
+        struct rewrite w = { .path = model, .contents = g_bytes_new_take(g_steal_pointer(&contents), len) };
+        col = collector_new(c);
+        /* The tiny model can write all its tokens before the writer gets in: such a run tests
+         * nothing and is tried again. */
+        for (unsigned attempt = 0; attempt < 5; attempt++) {
+                g_autofree char *path = start_generation(c, prompt, greedy(400));
+                struct wait_stream ws = { col, path, 1 };
+                cr_assert(iterate_until(stream_has_tokens, &ws, WAIT_USEC), "no token within 60 s");
+                GThread *writer = g_thread_new("rewrite", rewrite_file, &w);
+                s = wait_end(col, path);
+                g_thread_join(writer);
+                cr_assert_eq(w.error, 0, "writing %s: %s", model, g_strerror(w.error));
+                if (s->error_name)
+                        break;
+        }
+        cr_assert_str_eq(
+                        s && s->error_name ? s->error_name : "(Finished)", "org.aid.Error.ModelUnavailable");
+        cr_assert(log_count("is being written to: stopping the requests that use it") >= 1,
+                        "aid did not say why");
+        cr_assert(testbus_aid_alive(&tb), "aid died");
+        /* The same bytes again: the same greedy text. */
+        want = greedy_text(LLAMA, 32);
+        text = generate(c, prompt, greedy(32), &stats);
+        cr_assert_str_eq(text, want);
+        g_bytes_unref(w.contents);
+        collector_free(col);
 }
 
 Test(text, other_connections_cannot_touch_a_request_or_chat)
