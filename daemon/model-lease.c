@@ -23,8 +23,8 @@ int model_lease_take(const char *path, int *ret_fd, struct aid_error *err)
                 close(fd);
                 if (e == EAGAIN)
                         return aid_error_set(err, -EBUSY,
-                                        "%s is open for writing by another process (being copied or "
-                                        "downloaded?); try again once it is complete",
+                                        "%s: open for writing by another process (being copied or "
+                                        "downloaded?)",
                                         path);
                 /* EACCES: another owner and no CAP_LEASE; EINVAL: no leases on this file system. */
                 log_debug("No read lease on %s (%s): a truncation while it is in use would stop aid.",

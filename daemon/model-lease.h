@@ -13,7 +13,10 @@
  * A lease needs the file's owner (or CAP_LEASE) and a file system that has leases. Where one
  * cannot be taken, the model is used without one, as any mapped file is. A file that some
  * process has open for writing cannot be leased (EAGAIN): it is being copied or downloaded,
- * and is not loaded. */
+ * and is neither loaded nor probed.
+ *
+ * The registry holds a lease only while it reads a file's header, so that a truncation waits
+ * for it rather than raising SIGBUS in the event loop. */
 
 #include <signal.h>
 #include <stdbool.h>

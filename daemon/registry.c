@@ -11,6 +11,7 @@
 /* registry.h (via error.h, macro.h) first: GLib #undefs MIN and MAX before defining its own,
  * macro.h does not. */
 #include "registry.h"
+#include "model-lease.h"
 #include "model-stores.h"
 
 #include <dirent.h>
@@ -18,6 +19,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* aid's directories: a folder per model family or per publisher is common, deeper trees are
  * not; the limit also bounds symlink loops. */
@@ -266,8 +268,15 @@ static struct entry *entry_probe(struct registry *r, const struct candidate *c, 
 
         struct aid_model_meta meta = {};
         struct aid_error err = {};
+        int lease = -1;
         r->n_probes++;
-        int k = aid_model_probe(c->path, &meta, &err);
+        /* The header is read from a mapping: a truncation waits for it (model-lease.h). A file
+         * open for writing is not read: its IN_CLOSE_WRITE brings another scan. */
+        int k = model_lease_take(c->path, &lease, &err);
+        if (k >= 0)
+                k = aid_model_probe(c->path, &meta, &err);
+        if (lease >= 0)
+                close(lease);
         if (k < 0) {
                 /* The entry carries the path already: "x.gguf: not a model file: ..." would
                  * say it twice wherever both are shown. */

@@ -435,6 +435,32 @@ Test(registry, unreadable_file_is_listed_with_reason)
         assert_reason(must_find(reg, "locked"), "cannot open");
 }
 
+/* A file some process has open for writing is being copied or downloaded: listed as such, and
+ * not read (its header could be truncated under the reader), until a scan after its close. */
+Test(registry, file_open_for_writing_is_listed_as_such_until_closed)
+{
+        put_fixture("models/" LLAMA ".gguf", "models/copying.gguf", 0);
+        g_autofree char *p = g_build_filename(tmp, "models", "copying.gguf", NULL);
+        int probe = open(p, O_RDONLY | O_CLOEXEC);
+        cr_assert_geq(probe, 0);
+        if (fcntl(probe, F_SETLEASE, F_RDLCK) < 0)
+                cr_skip_test("no read leases in %s (%s)", tmp, strerror(errno));
+        close(probe);
+
+        int writer = open(p, O_WRONLY | O_CLOEXEC);
+        cr_assert_geq(writer, 0);
+        reg = new_registry((const char *[]){ "models", NULL }, NULL);
+        scan(reg);
+        assert_reason(must_find(reg, "copying"), "open for writing by another process");
+        cr_assert(!must_find(reg, "copying")->have_meta);
+        close(writer);
+        /* What the writer's IN_CLOSE_WRITE brings: the file changed (its mtime at least). */
+        struct timespec later[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_sec = time(NULL) + 10 } };
+        cr_assert_eq(utimensat(AT_FDCWD, p, later, 0), 0);
+        scan(reg);
+        cr_assert(must_find(reg, "copying")->usable, "%s", must_find(reg, "copying")->reason);
+}
+
 Test(registry, no_configuration_no_models)
 {
         cr_assert_eq(registry_new(NULL, &reg), 0);
