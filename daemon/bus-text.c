@@ -31,6 +31,10 @@
  * costing memory and time there before TooLarge. No model aid runs holds a megabyte of text. */
 #define PROMPT_BYTES_MAX (1024 * 1024)
 #define STOP_STRINGS_MAX 16
+/* Open chats of one app. A chat keeps its conversation (and a system prompt of up to
+ * PROMPT_BYTES_MAX) until it is closed or its client leaves the bus; without a bound one app
+ * could hold more than the machine's memory. */
+#define CHATS_PER_APP_MAX 64
 #define STOP_BYTES_MAX   256
 
 struct text_chat;
@@ -481,6 +485,23 @@ static int check_concurrency(struct bus_text *bt, const struct policy_verdict *v
                                 "App '%s' already runs %" PRIu64
                                 " text requests, its limit (MaxConcurrent= in "
                                 "the policy); retry when one has finished",
+                                verdict->app_id, n);
+        return 0;
+}
+
+static int check_chats(struct bus_text *bt, const struct policy_verdict *verdict, sd_bus_error *error)
+{
+        GHashTableIter i;
+        gpointer v;
+        unsigned n = 0;
+
+        g_hash_table_iter_init(&i, bt->chats);
+        while (g_hash_table_iter_next(&i, NULL, &v))
+                n += strcmp(((const struct text_chat *)v)->app_id, verdict->app_id) == 0;
+        if (n >= CHATS_PER_APP_MAX)
+                return sd_bus_error_setf(error, AID_ERROR_QUOTA_EXCEEDED,
+                                "App '%s' already has %u open chats, the most one app may have; Close() "
+                                "one first",
                                 verdict->app_id, n);
         return 0;
 }
@@ -1125,6 +1146,9 @@ static int method_create_chat(sd_bus_message *m, void *userdata, sd_bus_error *e
         int r;
 
         r = policy_check(bt->d, m, AID_CAP_TEXT, &verdict, error);
+        if (r < 0)
+                return r;
+        r = check_chats(bt, &verdict, error);
         if (r < 0)
                 return r;
 

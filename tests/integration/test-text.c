@@ -1306,6 +1306,45 @@ Test(text, max_concurrent_limits_an_apps_running_requests)
         collector_free(col);
 }
 
+/* Open chats are bounded per app: each may hold a conversation and a megabyte of system prompt
+ * until it is closed. */
+Test(text, an_app_has_at_most_64_open_chats)
+{
+        g_autoptr(GDBusConnection) c = NULL;
+        g_autoptr(GPtrArray) chats = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GError) e = NULL;
+        g_autoptr(GVariant) v = NULL;
+
+        start(NULL);
+        c = connect_bus();
+        for (;;) {
+                GVariantBuilder b;
+                g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+                g_variant_builder_add(&b, "{sv}", "model", g_variant_new_string(PHI3));
+                g_clear_pointer(&v, g_variant_unref);
+                v = call(c, "/org/aid/Daemon1", TEXT_IFACE, "CreateChat", g_variant_new("(a{sv})", &b), &e);
+                if (!v)
+                        break;
+                char *path;
+                g_variant_get(v, "(o)", &path);
+                g_ptr_array_add(chats, path);
+                cr_assert_leq(chats->len, 64, "more than 64 chats open");
+        }
+        g_autofree char *name = g_dbus_error_get_remote_error(e);
+        cr_assert_str_eq(name, "org.aid.Error.QuotaExceeded", "%s", e->message);
+        cr_assert(strstr(e->message, "64 open chats"), "%s", e->message);
+        cr_assert_eq(chats->len, 64);
+        /* Closing one makes room for one. */
+        g_clear_error(&e);
+        v = call(c, chats->pdata[0], CHAT_IFACE, "Close", NULL, &e);
+        cr_assert(v, "Close failed: %s", e ? e->message : "?");
+        g_clear_pointer(&v, g_variant_unref);
+        GVariantBuilder b;
+        g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+        v = call(c, "/org/aid/Daemon1", TEXT_IFACE, "CreateChat", g_variant_new("(a{sv})", &b), &e);
+        cr_assert(v, "no chat after one was closed: %s", e ? e->message : "?");
+}
+
 Test(text, stop_strings_and_seeds_do_what_the_options_say)
 {
         g_autoptr(GDBusConnection) c = NULL;

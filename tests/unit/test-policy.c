@@ -106,6 +106,10 @@ Test(policy, shipped_defaults_allow_text_and_deny_live_capture)
         cr_assert(allowed(p, "/usr/bin/foo", AID_CAP_TRANSCRIBE_FILE, NULL));
         cr_assert(!allowed(p, "org.example.App", AID_CAP_LIVE_MICROPHONE, NULL));
         cr_assert(!allowed(p, "org.example.App", AID_CAP_LIVE_SYSTEM_AUDIO, NULL));
+        /* One app cannot queue without bound (a prompt may hold a megabyte). */
+        struct aid_policy_decision d;
+        aid_policy_decide(p, "org.example.App", AID_CAP_TEXT, &d);
+        cr_assert_eq(d.limits[AID_LIMIT_MAX_CONCURRENT], 16);
 }
 
 Test(policy, no_file_denies_everything)
