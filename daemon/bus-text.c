@@ -31,11 +31,11 @@
  * costing memory and time there before TooLarge. No model aid runs holds a megabyte of text. */
 #define PROMPT_BYTES_MAX (1024 * 1024)
 #define STOP_STRINGS_MAX 16
+#define STOP_BYTES_MAX   256
 /* Open chats of one app. A chat keeps its conversation (and a system prompt of up to
  * PROMPT_BYTES_MAX) until it is closed or its client leaves the bus; without a bound one app
  * could hold more than the machine's memory. */
 #define CHATS_PER_APP_MAX 64
-#define STOP_BYTES_MAX   256
 
 struct text_chat;
 
