@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
+#include <math.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -1080,6 +1081,142 @@ Test(text, bad_arguments_get_the_right_error_and_the_daemon_serves_on)
                         g_variant_new("(@a{sv})", option("model", g_variant_new_uint32(1))), invalid));
 
         cr_assert(testbus_aid_alive(&tb), "aid died");
+        want = greedy_text(LLAMA, 32);
+        text = generate(c, prompt, greedy(32), &stats);
+        cr_assert_str_eq(text, want);
+}
+
+/* A random value of a random type for an option: the types aid expects and others, with the
+ * values at the edges of each. */
+static GVariant *random_value(GRand *r, int depth)
+{
+        static const double doubles[] = { 0.0, -0.0, 1.0, -1.0, 0.5, 2.0, 1e308, -1e308, 1e-310 };
+        static const char *const strings[] = { "", "x", "high", "low", "normal", "urgent", "tiny-phi3-Q4_0",
+                "no-such-model", "\n", "<|end|>", "é", "\xe2\x82\xac" };
+
+        switch (g_rand_int_range(r, 0, depth < 2 ? 12 : 10)) {
+        case 0:
+                return g_variant_new_uint32(
+                                g_rand_boolean(r) ? (guint32)g_rand_int_range(r, 0, 9) : g_rand_int(r));
+        case 1:
+                return g_variant_new_int32((gint32)g_rand_int(r));
+        case 2:
+                return g_variant_new_double(doubles[g_rand_int_range(r, 0, G_N_ELEMENTS(doubles))]);
+        case 3:
+                return g_variant_new_double(
+                                g_rand_boolean(r) ? NAN : (g_rand_boolean(r) ? INFINITY : -INFINITY));
+        case 4:
+                return g_variant_new_string(strings[g_rand_int_range(r, 0, G_N_ELEMENTS(strings))]);
+        case 5: {
+                /* Up to 20 stop strings of 0 to 300 bytes: over both limits at times. */
+                GVariantBuilder b;
+                g_variant_builder_init(&b, G_VARIANT_TYPE("as"));
+                for (int n = g_rand_int_range(r, 0, 21); n > 0; n--) {
+                        g_autofree char *str = g_strnfill((gsize)g_rand_int_range(r, 0, 301), 'a' + n % 26);
+                        g_variant_builder_add(&b, "s", str);
+                }
+                return g_variant_builder_end(&b);
+        }
+        case 6:
+                return g_variant_new_boolean(g_rand_boolean(r));
+        case 7:
+                return g_variant_new_uint64(g_rand_boolean(r) ? G_MAXUINT64 : (guint64)g_rand_int(r));
+        case 8:
+                return g_variant_new_int64(G_MININT64 + (gint64)g_rand_int(r));
+        case 9:
+                return g_variant_new_byte((guchar)g_rand_int(r));
+        case 10:
+                return g_variant_new_variant(random_value(r, depth + 1));
+        default: {
+                GVariantBuilder b;
+                g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+                g_variant_builder_add(&b, "{sv}", "max_tokens", random_value(r, depth + 1));
+                return g_variant_builder_end(&b);
+        }
+        }
+}
+
+/* Options with 0 to 5 keys, mostly aid's own, each with a random value. Generations are kept
+ * short: max_tokens, when it is a valid one, is at most 8. */
+static GVariant *random_options(GRand *r)
+{
+        static const char *const keys[] = { "max_tokens", "temperature", "top_k", "top_p", "min_p",
+                "repeat_penalty", "seed", "stop", "model", "priority", "system_prompt", "colour", "" };
+        GVariantBuilder b;
+
+        g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+        g_variant_builder_add(&b, "{sv}", "max_tokens", g_variant_new_uint32(4));
+        for (int n = g_rand_int_range(r, 0, 6); n > 0; n--) {
+                const char *key = keys[g_rand_int_range(r, 0, G_N_ELEMENTS(keys))];
+                g_variant_builder_add(&b, "{sv}", key, random_value(r, 0));
+        }
+        return g_variant_builder_end(&b);
+}
+
+/* Every reply to a malformed call is an error aid names (or the bus's InvalidArgs), and aid keeps
+ * serving: 300 calls of Generate, CreateChat and Chat.Send with random options (a fixed seed,
+ * printed on failure), then the fixture's greedy text. A duplicate key is allowed by D-Bus; aid
+ * takes the last. */
+Test(text, random_options_get_named_errors_and_aid_serves_on)
+{
+        g_autoptr(GDBusConnection) c = NULL;
+        g_autoptr(GVariant) stats = NULL;
+        g_autofree char *prompt = NULL, *want = NULL, *text = NULL;
+        /* AID_TEST_SEED= runs another sequence (to look for more, by hand). */
+        const guint32 seed = g_getenv("AID_TEST_SEED")
+                                             ? (guint32)g_ascii_strtoull(g_getenv("AID_TEST_SEED"), NULL, 10)
+                                             : 20261124;
+        g_autoptr(GRand) r = g_rand_new_with_seed(seed);
+        unsigned n_ok = 0, n_err = 0;
+
+        start(NULL);
+        c = connect_bus();
+        prompt = fixture_text(LLAMA ".prompt.txt");
+        for (unsigned i = 0; i < 300; i++) {
+                g_autoptr(GError) e = NULL;
+                g_autoptr(GVariant) v = NULL;
+                g_autofree char *chat = NULL;
+                int what = g_rand_int_range(r, 0, 3);
+
+                if (what == 0)
+                        v = call(c, "/org/aid/Daemon1", TEXT_IFACE, "Generate",
+                                        g_variant_new("(s@a{sv})", g_rand_boolean(r) ? prompt : "Hi",
+                                                        random_options(r)),
+                                        &e);
+                else {
+                        v = call(c, "/org/aid/Daemon1", TEXT_IFACE, "CreateChat",
+                                        g_variant_new("(@a{sv})", random_options(r)), &e);
+                        if (v && what == 2) {
+                                g_variant_get(v, "(o)", &chat);
+                                g_clear_pointer(&v, g_variant_unref);
+                                v = call(c, chat, CHAT_IFACE, "Send",
+                                                g_variant_new("(s@a{sv})", "Hello", random_options(r)), &e);
+                                /* The answer runs on; Close cancels it. */
+                                g_autoptr(GVariant) closed = call(c, chat, CHAT_IFACE, "Close", NULL, NULL);
+                                cr_assert(closed, "call %u (seed %u): Close failed", i, seed);
+                        } else if (v) {
+                                g_variant_get(v, "(o)", &chat);
+                                g_autoptr(GVariant) closed = call(c, chat, CHAT_IFACE, "Close", NULL, NULL);
+                                cr_assert(closed, "call %u (seed %u): Close failed", i, seed);
+                        }
+                }
+                if (v) {
+                        n_ok++;
+                        continue;
+                }
+                g_autofree char *name = g_dbus_error_get_remote_error(e);
+                cr_assert(name && (g_str_has_prefix(name, "org.aid.Error.") ||
+                                                  g_str_equal(name,
+                                                                  "org.freedesktop.DBus.Error.InvalidArgs")),
+                                "call %u (seed %u): %s: %s", i, seed, name ? name : "(not a D-Bus error)",
+                                e->message);
+                cr_assert(testbus_aid_alive(&tb), "call %u (seed %u): aid died", i, seed);
+                n_err++;
+        }
+        /* Both kinds came up, or the options were not random enough to test anything. */
+        cr_assert_gt(n_ok, 20, "%u calls succeeded", n_ok);
+        cr_assert_gt(n_err, 20, "%u calls failed", n_err);
+        cr_log_info("seed %u: %u calls answered, %u refused with a named error", seed, n_ok, n_err);
         want = greedy_text(LLAMA, 32);
         text = generate(c, prompt, greedy(32), &stats);
         cr_assert_str_eq(text, want);
