@@ -55,6 +55,13 @@ void aidctl_json_add_model(JsonBuilder *b, AidModelInfo *info)
         json_builder_end_object(b);
 
         add_string(b, "state", aid_model_info_get_state(info));
+        /* Always present, null where they do not apply: a script reads the same keys. */
+        json_builder_set_member_name(b, "load_progress");
+        if (g_strcmp0(aid_model_info_get_state(info), "loading") == 0)
+                json_builder_add_double_value(b, aid_model_info_get_load_progress(info));
+        else
+                json_builder_add_null_value(b);
+        add_string(b, "state_reason", aid_model_info_get_state_reason(info));
         json_builder_end_object(b);
 }
 

@@ -200,6 +200,38 @@ static int cmd_status(AidClient *client, char **args)
         return EXIT_OK;
 }
 
+/* The STATUS column: "unusable", else where the daemon is with the model ("ok" while it is
+ * not in memory). One word, so that the table splits on blanks. */
+static const char *model_status_word(AidModelInfo *m)
+{
+        const char *state = aid_model_info_get_state(m);
+
+        if (!aid_model_info_get_usable(m))
+                return "unusable";
+        if (g_strcmp0(state, "ready") == 0)
+                return "loaded";
+        if (g_strcmp0(state, "loading") == 0)
+                return "loading";
+        if (g_strcmp0(state, "failed") == 0)
+                return "load-failed";
+        return "ok";
+}
+
+/* "State:" of aidctl model: the state with its progress or its reason. */
+static char *model_state_text(AidModelInfo *m)
+{
+        const char *state = aid_model_info_get_state(m);
+
+        if (g_strcmp0(state, "loading") == 0)
+                return g_strdup_printf("loading (%.0f%% read)", 100 * aid_model_info_get_load_progress(m));
+        if (g_strcmp0(state, "failed") == 0)
+                return g_strdup_printf("failed to load: %s",
+                                aid_model_info_get_state_reason(m) ?: "no reason given");
+        if (g_strcmp0(state, "ready") == 0)
+                return g_strdup("loaded (ready)");
+        return g_strdup(state);
+}
+
 static int cmd_models(AidClient *client, char **args)
 {
         static const char *const header[] = { "ID", "ARCH", "TYPE", "PARAMS", "CONTEXT", "SIZE", "SOURCE",
@@ -207,7 +239,7 @@ static int cmd_models(AidClient *client, char **args)
         g_autoptr(GError) error = NULL;
         g_autoptr(GPtrArray) models = NULL;
         g_autoptr(aidctl_table) table = NULL;
-        gboolean any_unusable = FALSE;
+        gboolean any_unusable = FALSE, any_failed = FALSE;
 
         models = aid_client_list_models_sync(client, NULL, &error);
         if (!models)
@@ -249,10 +281,11 @@ static int cmd_models(AidClient *client, char **args)
                         context,
                         size,
                         aid_model_info_get_source(m),
-                        aid_model_info_get_usable(m) ? "ok" : "unusable",
+                        model_status_word(m),
                 };
                 aidctl_table_add_row(table, row);
                 any_unusable |= !aid_model_info_get_usable(m);
+                any_failed |= g_str_equal(model_status_word(m), "load-failed");
         }
         aidctl_table_print(table, stdout);
 
@@ -263,6 +296,15 @@ static int cmd_models(AidClient *client, char **args)
                         if (!aid_model_info_get_usable(m))
                                 printf("  %s: %s\n", aid_model_info_get_id(m),
                                                 aid_model_info_get_reason(m) ?: "no reason given");
+                }
+        }
+        if (any_failed) {
+                printf("\nModels that failed to load (the next request tries again):\n");
+                for (guint i = 0; i < models->len; i++) {
+                        AidModelInfo *m = models->pdata[i];
+                        if (g_str_equal(model_status_word(m), "load-failed"))
+                                printf("  %s: %s\n", aid_model_info_get_id(m),
+                                                aid_model_info_get_state_reason(m) ?: "no reason given");
                 }
         }
         return EXIT_OK;
@@ -282,6 +324,7 @@ static int cmd_model(AidClient *client, char **args)
         g_autofree char *params = NULL;
         g_autofree char *context = NULL;
         g_autofree char *types = NULL;
+        g_autofree char *state = NULL;
 
         m = aid_client_get_model_info_sync(client, args[0], NULL, &error);
         if (!m)
@@ -323,7 +366,8 @@ static int cmd_model(AidClient *client, char **args)
         print_field("Context length:", context);
         print_field("File type:", aid_model_info_get_file_type(m));
         print_field("Tensor types:", types[0] ? types : NULL);
-        print_field("State:", aid_model_info_get_state(m));
+        state = model_state_text(m);
+        print_field("State:", state);
         return EXIT_OK;
 }
 

@@ -29,6 +29,8 @@ struct _AidModelInfo {
         GHashTable *tensor_counts; /* type name -> count, as GUINT_TO_POINTER */
         char **tensor_types;       /* "Q4_K:113", sorted by type name */
         char *state;
+        double load_progress; /* 0..1 while loading */
+        char *state_reason;   /* why it failed to load */
 };
 
 G_DEFINE_FINAL_TYPE(AidModelInfo, aid_model_info, G_TYPE_OBJECT)
@@ -50,6 +52,8 @@ enum {
         PROP_FILE_TYPE,
         PROP_TENSOR_TYPES,
         PROP_STATE,
+        PROP_LOAD_PROGRESS,
+        PROP_STATE_REASON,
         N_PROPS,
 };
 
@@ -71,6 +75,7 @@ static void aid_model_info_finalize(GObject *object)
         g_clear_pointer(&self->tensor_counts, g_hash_table_unref);
         g_strfreev(self->tensor_types);
         g_free(self->state);
+        g_free(self->state_reason);
 
         G_OBJECT_CLASS(aid_model_info_parent_class)->finalize(object);
 }
@@ -124,6 +129,12 @@ static void aid_model_info_get_property(GObject *object, guint prop_id, GValue *
                 break;
         case PROP_STATE:
                 g_value_set_string(value, self->state);
+                break;
+        case PROP_LOAD_PROGRESS:
+                g_value_set_double(value, self->load_progress);
+                break;
+        case PROP_STATE_REASON:
+                g_value_set_string(value, self->state_reason);
                 break;
         default:
                 G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
@@ -239,9 +250,24 @@ static void aid_model_info_class_init(AidModelInfoClass *klass)
         /**
          * AidModelInfo:state:
          *
-         * Whether the daemon has the model in memory ("unloaded", ...).
+         * Whether the daemon has the model in memory: "unloaded", "loading", "ready" (loaded) or
+         * "failed" (the last load failed, see #AidModelInfo:state-reason).
          */
         props[PROP_STATE] = string_prop("state", "Whether the model is loaded");
+        /**
+         * AidModelInfo:load-progress:
+         *
+         * While #AidModelInfo:state is "loading": the share of the weights read so far, 0 to 1;
+         * otherwise 0.
+         */
+        props[PROP_LOAD_PROGRESS] = g_param_spec_double("load-progress", NULL, "Share of the weights read",
+                        0, 1, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+        /**
+         * AidModelInfo:state-reason:
+         *
+         * While #AidModelInfo:state is "failed": why the model could not be loaded.
+         */
+        props[PROP_STATE_REASON] = string_prop("state-reason", "Why the model failed to load");
 
         g_object_class_install_properties(object_class, N_PROPS, props);
 }
@@ -328,6 +354,11 @@ AidModelInfo *aid_model_info_new_from_variant(GVariant *dict)
         self->file_type = lookup_string(dict, "file_type");
         parse_tensor_types(self, dict);
         self->state = lookup_string(dict, "state");
+        self->state_reason = lookup_string(dict, "state_reason");
+        {
+                g_autoptr(GVariant) v = g_variant_lookup_value(dict, "load_progress", G_VARIANT_TYPE_DOUBLE);
+                self->load_progress = v ? CLAMP(g_variant_get_double(v), 0.0, 1.0) : 0.0;
+        }
 
         return self;
 }
@@ -525,4 +556,29 @@ const char *aid_model_info_get_state(AidModelInfo *info)
 {
         g_return_val_if_fail(AID_IS_MODEL_INFO(info), NULL);
         return info->state;
+}
+
+/**
+ * aid_model_info_get_load_progress:
+ * @info: an #AidModelInfo
+ *
+ * Returns: while the model is loading, the share of its weights read so far (0 to 1); 0
+ *   otherwise. See #AidModelInfo:load-progress.
+ */
+double aid_model_info_get_load_progress(AidModelInfo *info)
+{
+        g_return_val_if_fail(AID_IS_MODEL_INFO(info), 0);
+        return info->load_progress;
+}
+
+/**
+ * aid_model_info_get_state_reason:
+ * @info: an #AidModelInfo
+ *
+ * Returns: (nullable): why the model failed to load, when its state is "failed"
+ */
+const char *aid_model_info_get_state_reason(AidModelInfo *info)
+{
+        g_return_val_if_fail(AID_IS_MODEL_INFO(info), NULL);
+        return info->state_reason;
 }

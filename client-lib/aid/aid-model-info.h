@@ -30,5 +30,7 @@ const char *aid_model_info_get_file_type(AidModelInfo *info);
 const char *const *aid_model_info_get_tensor_types(AidModelInfo *info);
 guint aid_model_info_get_n_tensors_of_type(AidModelInfo *info, const char *type_name);
 const char *aid_model_info_get_state(AidModelInfo *info);
+double aid_model_info_get_load_progress(AidModelInfo *info);
+const char *aid_model_info_get_state_reason(AidModelInfo *info);
 
 G_END_DECLS

@@ -4,6 +4,7 @@
  * application uses it (sync, async, streaming, cancellation), and the aid-load smoke run. */
 #include <aid/aid.h>
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
@@ -350,6 +351,78 @@ Test(aidctl_text, chat_goes_on_after_a_turn_that_is_too_large)
         cr_assert_eq(g_strv_length(lines), 1, "one answer, got:\n%s", r.out);
         g_autoptr(JsonNode) root = parse_json(lines[0]);
         cr_assert(json_object_get_string_member(json_node_get_object(root), "text"));
+}
+
+/* The STATUS column of aidctl models and the State of aidctl model follow the daemon: loaded
+ * after a generation, and a load that failed with its reason (here a copy of the model that
+ * another process holds open for writing, which aid does not load). */
+Test(aidctl_text, models_show_which_model_is_loaded_and_why_one_failed)
+{
+        g_autofree char *copy = NULL;
+        int writer;
+
+        testbus_add_fixture_model(&tb, "models/" LLAMA ".gguf", "copying.gguf");
+        start_aid();
+        copy = g_build_filename(tb.models_dir, "copying.gguf", NULL);
+        /* Opened after aid's scan (an open alone brings no new scan). */
+        writer = open(copy, O_WRONLY | O_CLOEXEC);
+        cr_assert_geq(writer, 0);
+        {
+                const char *argv[] = { aidctl_path(), "--address", tb.address, "generate", "--max-tokens",
+                        "2", "--model", LLAMA, PROMPT, NULL };
+                g_auto(Result) r = run_with_input(argv, NULL);
+                cr_assert_eq(r.rc, 0, "%s", r.err);
+        }
+        {
+                const char *argv[] = { aidctl_path(), "--address", tb.address, "models", NULL };
+                g_auto(Result) r = run_with_input(argv, NULL);
+                cr_assert(g_regex_match_simple("^" LLAMA " .* loaded$", r.out, G_REGEX_MULTILINE, 0),
+                                "%s is not loaded in:\n%s", LLAMA, r.out);
+                cr_assert(g_regex_match_simple("^" PHI3 " .* ok$", r.out, G_REGEX_MULTILINE, 0),
+                                "%s is not 'ok' in:\n%s", PHI3, r.out);
+                const char *one[] = { aidctl_path(), "--address", tb.address, "model", LLAMA, NULL };
+                g_auto(Result) r1 = run_with_input(one, NULL);
+                cr_assert(g_regex_match_simple("^State: +loaded \\(ready\\)$", r1.out, G_REGEX_MULTILINE, 0),
+                                "%s", r1.out);
+        }
+        {
+                const char *argv[] = { aidctl_path(), "--address", tb.address, "generate", "--max-tokens",
+                        "2", "--model", "copying", PROMPT, NULL };
+                g_auto(Result) r = run_with_input(argv, NULL);
+                cr_assert_eq(r.rc, 1, "a model open for writing was loaded: %s", r.out);
+                cr_assert(strstr(r.err, "open for writing"), "%s", r.err);
+        }
+        {
+                const char *argv[] = { aidctl_path(), "--address", tb.address, "models", NULL };
+                g_auto(Result) r = run_with_input(argv, NULL);
+                cr_assert_eq(r.rc, 0, "%s", r.err);
+                /* Loading another model unloaded it. */
+                cr_assert(g_regex_match_simple("^" LLAMA " .* ok$", r.out, G_REGEX_MULTILINE, 0),
+                                "%s is not back to 'ok' in:\n%s", LLAMA, r.out);
+                cr_assert(g_regex_match_simple("^copying .* load-failed$", r.out, G_REGEX_MULTILINE, 0),
+                                "copying is not load-failed in:\n%s", r.out);
+                cr_assert(g_regex_match_simple(
+                                          "^  copying: .*open for writing", r.out, G_REGEX_MULTILINE, 0),
+                                "no reason for copying in:\n%s", r.out);
+        }
+        {
+                const char *argv[] = { aidctl_path(), "--address", tb.address, "model", "copying", NULL };
+                g_auto(Result) r = run_with_input(argv, NULL);
+                cr_assert(g_regex_match_simple("^State: +failed to load: .*open for writing", r.out,
+                                          G_REGEX_MULTILINE, 0),
+                                "%s", r.out);
+        }
+        {
+                const char *argv[] = { aidctl_path(), "--address", tb.address, "--json", "model", "copying",
+                        NULL };
+                g_auto(Result) r = run_with_input(argv, NULL);
+                g_autoptr(JsonNode) root = parse_json(r.out);
+                JsonObject *o = json_node_get_object(root);
+                cr_assert_str_eq(json_object_get_string_member(o, "state"), "failed");
+                cr_assert(strstr(json_object_get_string_member(o, "state_reason"), "open for writing"));
+                cr_assert(json_object_get_null_member(o, "load_progress"));
+        }
+        close(writer);
 }
 
 static AidClient *new_client(void)
