@@ -126,6 +126,14 @@ static void print_recent_use(GVariant *recent)
         aidctl_table_print(table, stdout);
 }
 
+/* Loaded or being loaded. */
+static gboolean model_in_memory(AidModelInfo *m)
+{
+        const char *state = aid_model_info_get_state(m);
+
+        return g_strcmp0(state, "ready") == 0 || g_strcmp0(state, "loading") == 0;
+}
+
 static int cmd_status(AidClient *client, char **args)
 {
         g_autoptr(GError) error = NULL;
@@ -168,6 +176,12 @@ static int cmd_status(AidClient *client, char **args)
                 json_builder_end_object(b);
                 json_builder_set_member_name(b, "default_models");
                 aidctl_json_add_default_models(b, defaults);
+                json_builder_set_member_name(b, "in_memory");
+                json_builder_begin_array(b);
+                for (guint i = 0; i < models->len; i++)
+                        if (model_in_memory(models->pdata[i]))
+                                json_builder_add_string_value(b, aid_model_info_get_id(models->pdata[i]));
+                json_builder_end_array(b);
                 json_builder_set_member_name(b, "network_isolated");
                 json_builder_add_boolean_value(b, aid_client_get_network_isolated(client));
                 json_builder_set_member_name(b, "recent_use");
@@ -182,6 +196,20 @@ static int cmd_status(AidClient *client, char **args)
                         aid_client_get_bus_mode(client) ?: "unknown");
         printf("Models:         %u (%u usable, %u unusable)\n", models->len, n_usable,
                         models->len - n_usable);
+        printf("In memory:      ");
+        gboolean any_in_memory = FALSE;
+        for (guint i = 0; i < models->len; i++) {
+                AidModelInfo *m = models->pdata[i];
+                if (!model_in_memory(m))
+                        continue;
+                if (g_strcmp0(aid_model_info_get_state(m), "loading") == 0)
+                        printf("%s%s (loading, %.0f%% read)", any_in_memory ? ", " : "",
+                                        aid_model_info_get_id(m), 100 * aid_model_info_get_load_progress(m));
+                else
+                        printf("%s%s", any_in_memory ? ", " : "", aid_model_info_get_id(m));
+                any_in_memory = TRUE;
+        }
+        printf("%s\n", any_in_memory ? "" : "no model (each loads on first use)");
         printf("Default models:\n");
         for (size_t i = 0; i < G_N_ELEMENTS(known_capabilities); i++) {
                 const char *id = g_hash_table_lookup(defaults, known_capabilities[i]);

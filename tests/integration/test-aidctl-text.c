@@ -380,6 +380,10 @@ Test(aidctl_text, models_show_which_model_is_loaded_and_why_one_failed)
                                 "%s is not loaded in:\n%s", LLAMA, r.out);
                 cr_assert(g_regex_match_simple("^" PHI3 " .* ok$", r.out, G_REGEX_MULTILINE, 0),
                                 "%s is not 'ok' in:\n%s", PHI3, r.out);
+                const char *st[] = { aidctl_path(), "--address", tb.address, "status", NULL };
+                g_auto(Result) rs = run_with_input(st, NULL);
+                cr_assert(g_regex_match_simple("^In memory: +" LLAMA "$", rs.out, G_REGEX_MULTILINE, 0),
+                                "%s", rs.out);
                 const char *one[] = { aidctl_path(), "--address", tb.address, "model", LLAMA, NULL };
                 g_auto(Result) r1 = run_with_input(one, NULL);
                 cr_assert(g_regex_match_simple("^State: +loaded \\(ready\\)$", r1.out, G_REGEX_MULTILINE, 0),

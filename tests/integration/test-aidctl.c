@@ -138,6 +138,9 @@ Test(aidctl, status_shows_version_counts_and_defaults)
                         "no default speech model in:\n%s", r.out);
         cr_assert(g_regex_match_simple("^  vision +none$", r.out, G_REGEX_MULTILINE, 0),
                         "the missing vision model is not shown in:\n%s", r.out);
+        cr_assert(g_regex_match_simple("^In memory: +no model \\(each loads on first use\\)$", r.out,
+                                  G_REGEX_MULTILINE, 0),
+                        "a model is in memory before any request:\n%s", r.out);
 }
 
 Test(aidctl, models_table_has_every_model_and_explains_the_broken_one)
