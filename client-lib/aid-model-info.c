@@ -285,6 +285,15 @@ static char *lookup_string(GVariant *dict, const char *key)
         return v ? g_variant_dup_string(v, NULL) : NULL;
 }
 
+/* A double in 0..1; 0 where it is absent or not a number. */
+static double lookup_share(GVariant *dict, const char *key)
+{
+        g_autoptr(GVariant) v = g_variant_lookup_value(dict, key, G_VARIANT_TYPE_DOUBLE);
+        double d = v ? g_variant_get_double(v) : 0.0;
+
+        return d >= 0.0 ? MIN(d, 1.0) : 0.0; /* NaN compares false */
+}
+
 static guint64 lookup_uint64(GVariant *dict, const char *key)
 {
         g_autoptr(GVariant) v = g_variant_lookup_value(dict, key, G_VARIANT_TYPE_UINT64);
@@ -355,10 +364,7 @@ AidModelInfo *aid_model_info_new_from_variant(GVariant *dict)
         parse_tensor_types(self, dict);
         self->state = lookup_string(dict, "state");
         self->state_reason = lookup_string(dict, "state_reason");
-        {
-                g_autoptr(GVariant) v = g_variant_lookup_value(dict, "load_progress", G_VARIANT_TYPE_DOUBLE);
-                self->load_progress = v ? CLAMP(g_variant_get_double(v), 0.0, 1.0) : 0.0;
-        }
+        self->load_progress = lookup_share(dict, "load_progress");
 
         return self;
 }
