@@ -468,6 +468,21 @@ static void read_next_turn(struct chat_run *c)
         g_data_input_stream_read_line_async(c->input, G_PRIORITY_DEFAULT, NULL, on_line, c);
 }
 
+/* Some chat templates (the first Phi-3-mini ones) drop system messages: the conversation goes on
+ * as the template says, but the user is told. Nothing is said where the model cannot be
+ * looked up. */
+static void warn_if_system_prompt_dropped(AidClient *client, const char *model)
+{
+        g_autoptr(AidModelInfo) info =
+                        model ? aid_client_get_model_info_sync(client, model, NULL, NULL) : NULL;
+
+        if (info && aid_model_info_get_chat_template(info) && !aid_model_info_get_chat_system_prompt(info))
+                fprintf(stderr,
+                                "aidctl: note: the chat template of %s has no place for a system prompt; it "
+                                "is not used\n",
+                                model);
+}
+
 static void on_context_overflow(AidChat *chat, guint dropped, gpointer user_data)
 {
         fprintf(stderr, "aidctl: the conversation outgrew the context: the %u oldest turn%s dropped\n",
@@ -490,6 +505,8 @@ int aidctl_chat(AidClient *client, gboolean json)
         if (!c.chat)
                 return aidctl_report_error(error);
         g_signal_connect(c.chat, "context-overflow", G_CALLBACK(on_context_overflow), NULL);
+        if (opt_system && opt_system[0])
+                warn_if_system_prompt_dropped(client, aid_chat_get_model(c.chat));
         c.options = options;
         c.interactive = isatty(STDIN_FILENO);
         c.input = g_data_input_stream_new(in);

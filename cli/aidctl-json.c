@@ -62,6 +62,12 @@ void aidctl_json_add_model(JsonBuilder *b, AidModelInfo *info)
         else
                 json_builder_add_null_value(b);
         add_string(b, "state_reason", aid_model_info_get_state_reason(info));
+        add_string(b, "chat_template", aid_model_info_get_chat_template(info));
+        json_builder_set_member_name(b, "chat_system_prompt");
+        if (aid_model_info_get_chat_template(info))
+                json_builder_add_boolean_value(b, aid_model_info_get_chat_system_prompt(info));
+        else
+                json_builder_add_null_value(b);
         json_builder_end_object(b);
 }
 

@@ -260,6 +260,20 @@ static char *model_state_text(AidModelInfo *m)
         return g_strdup(state);
 }
 
+/* "Chat template:" of aidctl model (NULL for models that do not generate text). */
+static char *model_chat_text(AidModelInfo *m)
+{
+        const char *t = aid_model_info_get_chat_template(m);
+
+        if (!t)
+                return NULL;
+        if (g_str_equal(t, "none") || g_str_equal(t, "unrecognised"))
+                return g_strdup_printf("%s (text completion only, no chats)", t);
+        if (!aid_model_info_get_chat_system_prompt(m))
+                return g_strdup_printf("%s (drops a chat's system prompt)", t);
+        return g_strdup(t);
+}
+
 static int cmd_models(AidClient *client, char **args)
 {
         static const char *const header[] = { "ID", "ARCH", "TYPE", "PARAMS", "CONTEXT", "SIZE", "SOURCE",
@@ -353,6 +367,7 @@ static int cmd_model(AidClient *client, char **args)
         g_autofree char *context = NULL;
         g_autofree char *types = NULL;
         g_autofree char *state = NULL;
+        g_autofree char *chat = NULL;
 
         m = aid_client_get_model_info_sync(client, args[0], NULL, &error);
         if (!m)
@@ -394,6 +409,8 @@ static int cmd_model(AidClient *client, char **args)
         print_field("Context length:", context);
         print_field("File type:", aid_model_info_get_file_type(m));
         print_field("Tensor types:", types[0] ? types : NULL);
+        chat = model_chat_text(m);
+        print_field("Chat template:", chat);
         state = model_state_text(m);
         print_field("State:", state);
         return EXIT_OK;

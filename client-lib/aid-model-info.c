@@ -31,6 +31,8 @@ struct _AidModelInfo {
         char *state;
         double load_progress; /* 0..1 while loading */
         char *state_reason;   /* why it failed to load */
+        char *chat_template;
+        gboolean chat_system_prompt;
 };
 
 G_DEFINE_FINAL_TYPE(AidModelInfo, aid_model_info, G_TYPE_OBJECT)
@@ -54,6 +56,8 @@ enum {
         PROP_STATE,
         PROP_LOAD_PROGRESS,
         PROP_STATE_REASON,
+        PROP_CHAT_TEMPLATE,
+        PROP_CHAT_SYSTEM_PROMPT,
         N_PROPS,
 };
 
@@ -76,6 +80,7 @@ static void aid_model_info_finalize(GObject *object)
         g_strfreev(self->tensor_types);
         g_free(self->state);
         g_free(self->state_reason);
+        g_free(self->chat_template);
 
         G_OBJECT_CLASS(aid_model_info_parent_class)->finalize(object);
 }
@@ -135,6 +140,12 @@ static void aid_model_info_get_property(GObject *object, guint prop_id, GValue *
                 break;
         case PROP_STATE_REASON:
                 g_value_set_string(value, self->state_reason);
+                break;
+        case PROP_CHAT_TEMPLATE:
+                g_value_set_string(value, self->chat_template);
+                break;
+        case PROP_CHAT_SYSTEM_PROMPT:
+                g_value_set_boolean(value, self->chat_system_prompt);
                 break;
         default:
                 G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
@@ -268,6 +279,24 @@ static void aid_model_info_class_init(AidModelInfoClass *klass)
          * While #AidModelInfo:state is "failed": why the model could not be loaded.
          */
         props[PROP_STATE_REASON] = string_prop("state-reason", "Why the model failed to load");
+        /**
+         * AidModelInfo:chat-template:
+         *
+         * For language models, how aid formats a chat with this model: "gemma", "llama3",
+         * "chatml" or "phi3"; "none" or "unrecognised" when it can only complete text (a chat
+         * then fails at its first message). %NULL for other models.
+         */
+        props[PROP_CHAT_TEMPLATE] = string_prop("chat-template", "How aid formats a chat");
+        /**
+         * AidModelInfo:chat-system-prompt:
+         *
+         * Whether a chat's system prompt reaches the model. %FALSE where the model's chat
+         * template drops system messages (the first Phi-3-mini templates do), and for models
+         * that cannot chat.
+         */
+        props[PROP_CHAT_SYSTEM_PROMPT] = g_param_spec_boolean("chat-system-prompt", NULL,
+                        "Whether a chat's system prompt reaches the model", FALSE,
+                        G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
         g_object_class_install_properties(object_class, N_PROPS, props);
 }
@@ -365,6 +394,12 @@ AidModelInfo *aid_model_info_new_from_variant(GVariant *dict)
         self->state = lookup_string(dict, "state");
         self->state_reason = lookup_string(dict, "state_reason");
         self->load_progress = lookup_share(dict, "load_progress");
+        self->chat_template = lookup_string(dict, "chat_template");
+        {
+                g_autoptr(GVariant) v =
+                                g_variant_lookup_value(dict, "chat_system_prompt", G_VARIANT_TYPE_BOOLEAN);
+                self->chat_system_prompt = v && g_variant_get_boolean(v);
+        }
 
         return self;
 }
@@ -587,4 +622,30 @@ const char *aid_model_info_get_state_reason(AidModelInfo *info)
 {
         g_return_val_if_fail(AID_IS_MODEL_INFO(info), NULL);
         return info->state_reason;
+}
+
+/**
+ * aid_model_info_get_chat_template:
+ * @info: an #AidModelInfo
+ *
+ * Returns: (nullable): how aid formats a chat with this language model, see
+ *   #AidModelInfo:chat-template
+ */
+const char *aid_model_info_get_chat_template(AidModelInfo *info)
+{
+        g_return_val_if_fail(AID_IS_MODEL_INFO(info), NULL);
+        return info->chat_template;
+}
+
+/**
+ * aid_model_info_get_chat_system_prompt:
+ * @info: an #AidModelInfo
+ *
+ * Returns: whether a chat's system prompt reaches the model, see
+ *   #AidModelInfo:chat-system-prompt
+ */
+gboolean aid_model_info_get_chat_system_prompt(AidModelInfo *info)
+{
+        g_return_val_if_fail(AID_IS_MODEL_INFO(info), FALSE);
+        return info->chat_system_prompt;
 }

@@ -98,6 +98,11 @@ int bus_append_model(sd_bus_message *m, struct daemon *d, const struct registry_
                         r = append_entry_t(m, "context_length", meta->context_length);
                 if (r >= 0 && meta->file_type)
                         r = append_entry_s(m, "file_type", meta->file_type);
+                if (r >= 0 && meta->chat_template)
+                        r = append_entry_s(m, "chat_template", meta->chat_template);
+                if (r >= 0 && meta->chat_template)
+                        r = sd_bus_message_append(
+                                        m, "{sv}", "chat_system_prompt", "b", (int)meta->chat_keeps_system);
                 if (r >= 0)
                         r = append_tensor_types(m, meta);
         }

@@ -101,6 +101,11 @@ enum aid_chat_family aid_chat_template_family(const struct aid_chat_template *t)
         return t->family;
 }
 
+bool aid_chat_template_keeps_system(const struct aid_chat_template *t)
+{
+        return t->family != AID_CHAT_PHI3 || (!t->phi3_user_opens_assistant && t->phi3_system);
+}
+
 const char *aid_chat_template_end_of_turn(const struct aid_chat_template *t)
 {
         switch (t->family) {

@@ -81,6 +81,10 @@ struct aid_chat_template *aid_chat_template_free(struct aid_chat_template *t); /
 
 enum aid_chat_family aid_chat_template_family(const struct aid_chat_template *t);
 
+/* Whether a system message reaches the formatted text: Gemma folds it into the first user turn;
+ * the first Phi-3-mini templates drop it without a word. */
+bool aid_chat_template_keeps_system(const struct aid_chat_template *t);
+
 /* The text that ends a turn ("<end_of_turn>", "<|eot_id|>", "<|im_end|>", "<|end|>"): a stop
  * string for generation, where the vocabulary does not already mark it end-of-generation. */
 const char *aid_chat_template_end_of_turn(const struct aid_chat_template *t);

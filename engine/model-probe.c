@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "chat.h"
 #include "ggml-type.h"
 #include "gguf.h"
 #include "macro.h"
@@ -132,6 +133,23 @@ static int set_unsupported_reason(struct aid_model_meta *m)
         return 0;
 }
 
+/* What a chat with this model gets: see chat_template in model-probe.h. */
+static int probe_chat_template(const struct gguf_file *f, struct aid_model_meta *m)
+{
+        struct aid_chat_template *t = NULL;
+        int r = aid_chat_template_from_gguf(f, &t, NULL);
+        const char *name = r == -ENODATA ? "none"
+                           : r < 0       ? "unrecognised"
+                                         : aid_chat_family_name(aid_chat_template_family(t));
+
+        if (r == -ENOMEM)
+                return r;
+        m->chat_keeps_system = t && aid_chat_template_keeps_system(t);
+        aid_chat_template_free(t);
+        m->chat_template = strdup(name);
+        return m->chat_template ? 0 : -ENOMEM;
+}
+
 static int probe_gguf(const char *path, struct aid_model_meta *m, struct aid_error *err)
 {
         _cleanup_(gguf_closep) struct gguf_file *f = NULL;
@@ -205,6 +223,11 @@ static int probe_gguf(const char *path, struct aid_model_meta *m, struct aid_err
                 m->capability = strdup("text");
         if (!m->capability)
                 return -ENOMEM;
+        if (strcmp(m->capability, "text") == 0) {
+                r = probe_chat_template(f, m);
+                if (r < 0)
+                        return r;
+        }
 
         return set_unsupported_reason(m);
 }
@@ -327,5 +350,6 @@ void aid_model_meta_clear(struct aid_model_meta *m)
         free(m->capability);
         free(m->tensor_types);
         free(m->unsupported_reason);
+        free(m->chat_template);
         *m = (struct aid_model_meta){ 0 };
 }

@@ -38,6 +38,12 @@ struct aid_model_meta {
         /* The file is valid, but aid's engine cannot run it (unknown architecture, a tensor type
          * the engine lacks, or a vocabulary-only file): the reason, else NULL. */
         char *unsupported_reason;
+        /* Text models: the family of tokenizer.chat_template as aid formats it ("gemma",
+         * "llama3", "chatml", "phi3"), "none" without one, "unrecognised" for one aid cannot
+         * format (both: completion only); NULL for other models. chat_keeps_system: whether a
+         * chat's system prompt reaches the model (false where the template drops it). */
+        char *chat_template;
+        bool chat_keeps_system;
 };
 
 /* 0 and *ret filled, or a negative errno with err naming the file and what is wrong with it:

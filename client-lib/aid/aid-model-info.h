@@ -32,5 +32,7 @@ guint aid_model_info_get_n_tensors_of_type(AidModelInfo *info, const char *type_
 const char *aid_model_info_get_state(AidModelInfo *info);
 double aid_model_info_get_load_progress(AidModelInfo *info);
 const char *aid_model_info_get_state_reason(AidModelInfo *info);
+const char *aid_model_info_get_chat_template(AidModelInfo *info);
+gboolean aid_model_info_get_chat_system_prompt(AidModelInfo *info);
 
 G_END_DECLS

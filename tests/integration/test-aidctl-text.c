@@ -429,6 +429,46 @@ Test(aidctl_text, models_show_which_model_is_loaded_and_why_one_failed)
         close(writer);
 }
 
+/* tiny-phi3 carries the first Phi-3-mini template, which drops system messages: aid formats the
+ * chat as the template does, and says so (aidctl model, --json, and a note from aidctl chat). */
+Test(aidctl_text, a_template_that_drops_the_system_prompt_is_named)
+{
+        start_aid();
+        {
+                const char *argv[] = { aidctl_path(), "--address", tb.address, "model", PHI3, NULL };
+                g_auto(Result) r = run_with_input(argv, NULL);
+                cr_assert(g_regex_match_simple("^Chat template: +phi3 \\(drops a chat's system prompt\\)$",
+                                          r.out, G_REGEX_MULTILINE, 0),
+                                "%s", r.out);
+        }
+        {
+                const char *argv[] = { aidctl_path(), "--address", tb.address, "model", LLAMA, NULL };
+                g_auto(Result) r = run_with_input(argv, NULL);
+                cr_assert(g_regex_match_simple("^Chat template: +none \\(text completion only, no chats\\)$",
+                                          r.out, G_REGEX_MULTILINE, 0),
+                                "%s", r.out);
+        }
+        {
+                const char *argv[] = { aidctl_path(), "--address", tb.address, "--json", "model", PHI3,
+                        NULL };
+                g_auto(Result) r = run_with_input(argv, NULL);
+                g_autoptr(JsonNode) root = parse_json(r.out);
+                JsonObject *o = json_node_get_object(root);
+                cr_assert_str_eq(json_object_get_string_member(o, "chat_template"), "phi3");
+                cr_assert_not(json_object_get_boolean_member(o, "chat_system_prompt"));
+        }
+        const char *with[] = { aidctl_path(), "--address", tb.address, "chat", "--temperature", "0",
+                "--max-tokens", "2", "--model", PHI3, "--system-prompt", "Be brief.", NULL };
+        g_auto(Result) r1 = run_with_input(with, "Hello there\n");
+        cr_assert_eq(r1.rc, 0, "%s", r1.err);
+        cr_assert(strstr(r1.err, "no place for a system prompt"), "no note in: %s", r1.err);
+        const char *without[] = { aidctl_path(), "--address", tb.address, "chat", "--temperature", "0",
+                "--max-tokens", "2", "--model", PHI3, NULL };
+        g_auto(Result) r2 = run_with_input(without, "Hello there\n");
+        cr_assert_eq(r2.rc, 0, "%s", r2.err);
+        cr_assert_null(strstr(r2.err, "system prompt"), "a note without a system prompt: %s", r2.err);
+}
+
 static AidClient *new_client(void)
 {
         g_autoptr(GError) error = NULL;

@@ -307,6 +307,7 @@ static const struct aid_chat_options NOGEN = { .add_generation_prompt = false, .
 Test(chat, gemma3)
 {
         struct aid_chat_template *t = load(GEMMA3, "<bos>", "<eos>");
+        cr_expect(aid_chat_template_keeps_system(t), "folded into the first user turn");
         cr_expect_eq(aid_chat_template_family(t), AID_CHAT_GEMMA);
         cr_expect_str_eq(aid_chat_template_end_of_turn(t), "<end_of_turn>");
 
@@ -363,6 +364,7 @@ Test(chat, gemma2_folds_the_system_message)
 Test(chat, llama32)
 {
         struct aid_chat_template *t = load(LLAMA32, "<|begin_of_text|>", "<|eot_id|>");
+        cr_expect(aid_chat_template_keeps_system(t));
         cr_expect_eq(aid_chat_template_family(t), AID_CHAT_LLAMA3);
         cr_expect_str_eq(aid_chat_template_end_of_turn(t), "<|eot_id|>");
 
@@ -407,6 +409,7 @@ Test(chat, llama32_uses_today_by_default)
 Test(chat, qwen25)
 {
         struct aid_chat_template *t = load(QWEN25, NULL, "<|im_end|>");
+        cr_expect(aid_chat_template_keeps_system(t));
         cr_expect_eq(aid_chat_template_family(t), AID_CHAT_CHATML);
         cr_expect_str_eq(aid_chat_template_end_of_turn(t), "<|im_end|>");
 
@@ -442,6 +445,7 @@ Test(chat, phi35)
 {
         struct aid_chat_template *t = load(PHI35, "<s>", "<|endoftext|>");
         cr_expect_eq(aid_chat_template_family(t), AID_CHAT_PHI3);
+        cr_expect(aid_chat_template_keeps_system(t));
         cr_expect_str_eq(aid_chat_template_end_of_turn(t), "<|end|>");
         expect_format(t, CONV, 4, &GEN,
                         "<|system|>\nYou are terse.<|end|>\n<|user|>\n  Hi there \n<|end|>\n"
@@ -457,6 +461,7 @@ Test(chat, phi3_mini_4k)
 {
         struct aid_chat_template *t = load(PHI3_MINI_4K, "<s>", "<|endoftext|>");
         cr_expect_eq(aid_chat_template_family(t), AID_CHAT_PHI3);
+        cr_expect(aid_chat_template_keeps_system(t));
         /* Phi-3-mini prints even an empty system turn */
         const struct aid_chat_message m[] = { { AID_CHAT_SYSTEM, "" }, { AID_CHAT_USER, "Hi" } };
         expect_format(t, m, 2, &GEN, "<|system|>\n<|end|>\n<|user|>\nHi<|end|>\n<|assistant|>\n", false);
@@ -493,6 +498,8 @@ Test(chat, fixture_phi3_template)
                 struct aid_error err = {};
                 cr_assert_eq(aid_chat_template_from_gguf(f, &t, &err), 0, "%s: %s", files[i], err.message);
                 cr_expect_eq(aid_chat_template_family(t), AID_CHAT_PHI3);
+                /* This one drops system messages, and says so. */
+                cr_expect_not(aid_chat_template_keeps_system(t), "%s", files[i]);
                 expect_format(t, CONV, 4, &NOGEN,
                                 "<s><|user|>\n  Hi there \n<|end|>\n<|assistant|>\nHello!<|end|>\n"
                                 "<|user|>\nWhat is 2+2?<|end|>\n<|assistant|>\n",

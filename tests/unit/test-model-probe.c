@@ -167,8 +167,19 @@ Test(model_probe, fixture_models_are_usable)
                         cr_assert_eq(m.n_params, llama_params, "%s", models[i].file);
                 }
 
+                /* Of the fixtures only tiny-phi3 has a chat template: the first Phi-3-mini one,
+                 * which drops system messages. */
+                cr_assert_not_null(m.chat_template, "%s", models[i].file);
+                if (strcmp(models[i].architecture, "phi3") == 0) {
+                        cr_assert_str_eq(m.chat_template, "phi3", "%s", models[i].file);
+                        cr_assert_not(m.chat_keeps_system, "%s", models[i].file);
+                } else {
+                        cr_assert_str_eq(m.chat_template, "none", "%s", models[i].file);
+                }
+
                 aid_model_meta_clear(&m);
                 cr_assert_null(m.architecture);
+                cr_assert_null(m.chat_template);
                 cr_assert_eq(m.n_tensor_types, 0);
         }
 }
