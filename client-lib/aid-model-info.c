@@ -370,7 +370,7 @@ static void parse_tensor_types(AidModelInfo *self, GVariant *dict)
 AidModelInfo *aid_model_info_new_from_variant(GVariant *dict)
 {
         AidModelInfo *self;
-        gboolean usable = FALSE;
+        gboolean usable = FALSE, system_prompt = FALSE;
 
         g_return_val_if_fail(dict != NULL, NULL);
         g_return_val_if_fail(g_variant_is_of_type(dict, G_VARIANT_TYPE_VARDICT), NULL);
@@ -395,11 +395,8 @@ AidModelInfo *aid_model_info_new_from_variant(GVariant *dict)
         self->state_reason = lookup_string(dict, "state_reason");
         self->load_progress = lookup_share(dict, "load_progress");
         self->chat_template = lookup_string(dict, "chat_template");
-        {
-                g_autoptr(GVariant) v =
-                                g_variant_lookup_value(dict, "chat_system_prompt", G_VARIANT_TYPE_BOOLEAN);
-                self->chat_system_prompt = v && g_variant_get_boolean(v);
-        }
+        if (g_variant_lookup(dict, "chat_system_prompt", "b", &system_prompt))
+                self->chat_system_prompt = system_prompt;
 
         return self;
 }
