@@ -250,6 +250,55 @@ Test(aidctl, status_json)
         cr_assert_str_eq(json_object_get_string_member(defaults, "speech"), "whisper-d64-random-f16");
 }
 
+/* What bash completes for the line (the cursor at its end), one candidate a line: the
+ * completion script as installed, run in bash against the real daemon on the test bus. */
+static char *complete_line(const char *line)
+{
+        g_autofree char *script =
+                        g_build_filename(g_getenv("AID_SOURCE_ROOT"), "cli", "aidctl.bash-completion", NULL);
+        g_autofree char *full = g_strdup_printf("%s %s", g_getenv("AIDCTL"), line);
+        const char *argv[] = { "bash", "-c",
+                "source \"$1\" && COMP_LINE=$2 && COMP_POINT=${#COMP_LINE} || exit 1; _aidctl; "
+                "printf '%s\\n' \"${COMPREPLY[@]}\" | grep . | sort; exit 0",
+                "bash", script, full, NULL };
+        char *out = NULL, *err = NULL;
+        int rc = testbus_run(&tb, &out, &err, argv);
+
+        cr_assert_eq(rc, 0, "bash failed (%d): %s", rc, err ? err : "");
+        g_free(err);
+        return out ? out : g_strdup("");
+}
+
+Test(aidctl, bash_completion_offers_commands_options_and_model_ids)
+{
+        g_autofree char *cmds = NULL, *policy = NULL, *caps = NULL, *opts = NULL, *ids = NULL,
+                        *ids_eq = NULL, *gen = NULL, *value = NULL;
+
+        start_aid_with_models();
+        cmds = complete_line("--address=x mo");
+        cr_assert_str_eq(cmds, "model\nmodels\n");
+        policy = complete_line("policy ");
+        cr_assert_str_eq(policy, "check\nreload\nshow\n");
+        caps = complete_line("policy check org.example.App live-");
+        cr_assert_str_eq(caps, "live-microphone\nlive-system-audio\n");
+        opts = complete_line("--js");
+        cr_assert_str_eq(opts, "--json\n");
+        gen = complete_line("generate --max-t");
+        cr_assert_str_eq(gen, "--max-tokens=\n");
+        /* A value the user types is not completed. */
+        value = complete_line("generate --temperature ");
+        cr_assert_str_eq(value, "");
+
+        /* Model ids from the daemon the line names (the test bus, not the session's). */
+        g_autofree char *on_bus = g_strdup_printf("--address %s model tiny-", tb.address);
+        ids = complete_line(on_bus);
+        cr_assert_str_eq(ids, "tiny-llama-v512-Q4_0\n");
+        g_autofree char *eq = g_strdup_printf("--address=%s generate --model=wh", tb.address);
+        ids_eq = complete_line(eq);
+        /* bash splits words at '=', so the word it replaces is the value alone. */
+        cr_assert_str_eq(ids_eq, "whisper-d64-random-f16\n");
+}
+
 Test(aidctl, model_details)
 {
         start_aid_with_models();
