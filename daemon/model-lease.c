@@ -14,7 +14,11 @@ int model_lease_take(const char *path, int *ret_fd, struct aid_error *err)
         int fd;
 
         *ret_fd = -1;
+        /* O_NONBLOCK: where another process holds a write lease, a plain open would wait for it
+         * to be broken (up to lease-break-time, 45 s), in the event loop for the registry. */
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0 && errno == EWOULDBLOCK)
+                return aid_error_set(err, -EBUSY, "%s: held by another process's write lease", path);
         if (fd < 0)
                 return 0; /* the model's own open says why */
         if (fcntl(fd, F_SETLEASE, F_RDLCK) < 0) {
