@@ -12,8 +12,10 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <glib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define LLAMA   "tiny-llama-v512-Q4_0"
@@ -459,6 +461,43 @@ Test(registry, file_open_for_writing_is_listed_as_such_until_closed)
         cr_assert_eq(utimensat(AT_FDCWD, p, later, 0), 0);
         scan(reg);
         cr_assert(must_find(reg, "copying")->usable, "%s", must_find(reg, "copying")->reason);
+}
+
+/* A file under another process's write lease: not opened at all (a plain open would wait for
+ * the lease to be broken, up to 45 s, in the daemon's event loop). */
+Test(registry, file_under_a_write_lease_is_not_waited_for)
+{
+        put_fixture("models/" LLAMA ".gguf", "models/leased.gguf", 0);
+        g_autofree char *p = g_build_filename(tmp, "models", "leased.gguf", NULL);
+        int ready[2];
+        cr_assert_eq(pipe(ready), 0);
+        pid_t child = fork();
+        cr_assert_geq(child, 0);
+        if (child == 0) {
+                /* The lease break's signal would end it (SIGIO's default): it holds on instead. */
+                signal(SIGIO, SIG_IGN);
+                int fd = open(p, O_RDONLY | O_CLOEXEC);
+                char ok = fd >= 0 && fcntl(fd, F_SETLEASE, F_WRLCK) == 0 ? 'y' : 'n';
+                (void)!write(ready[1], &ok, 1);
+                pause(); /* holds the lease until killed */
+                _exit(0);
+        }
+        char ok = 'n';
+        cr_assert_eq(read(ready[0], &ok, 1), 1);
+        if (ok != 'y') {
+                kill(child, SIGKILL);
+                waitpid(child, NULL, 0);
+                cr_skip_test("no write leases in %s", tmp);
+        }
+        reg = new_registry((const char *[]){ "models", NULL }, NULL);
+        gint64 t0 = g_get_monotonic_time();
+        scan(reg);
+        gint64 took = g_get_monotonic_time() - t0;
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
+        assert_reason(must_find(reg, "leased"), "write lease");
+        cr_assert_lt(took, 5 * G_USEC_PER_SEC, "the scan waited %" G_GINT64_FORMAT " us for the lease",
+                        took);
 }
 
 Test(registry, no_configuration_no_models)
