@@ -271,23 +271,23 @@ static char *complete_line(const char *line)
 
 Test(aidctl, bash_completion_offers_commands_options_and_model_ids)
 {
-        g_autofree char *cmds = NULL, *policy = NULL, *caps = NULL, *opts = NULL, *ids = NULL,
-                        *ids_eq = NULL, *gen = NULL, *value = NULL;
+        /* Line after "aidctl ", and the candidates, sorted, one a line. */
+        static const char *const cases[][2] = {
+                { "--address=x mo", "model\nmodels\n" },
+                { "policy ", "check\nreload\nshow\n" },
+                { "policy check org.example.App live-", "live-microphone\nlive-system-audio\n" },
+                { "--js", "--json\n" },
+                { "generate --max-t", "--max-tokens=\n" },
+                /* A value the user types is not completed. */
+                { "generate --temperature ", "" },
+        };
+        g_autofree char *ids = NULL, *ids_eq = NULL;
 
         start_aid_with_models();
-        cmds = complete_line("--address=x mo");
-        cr_assert_str_eq(cmds, "model\nmodels\n");
-        policy = complete_line("policy ");
-        cr_assert_str_eq(policy, "check\nreload\nshow\n");
-        caps = complete_line("policy check org.example.App live-");
-        cr_assert_str_eq(caps, "live-microphone\nlive-system-audio\n");
-        opts = complete_line("--js");
-        cr_assert_str_eq(opts, "--json\n");
-        gen = complete_line("generate --max-t");
-        cr_assert_str_eq(gen, "--max-tokens=\n");
-        /* A value the user types is not completed. */
-        value = complete_line("generate --temperature ");
-        cr_assert_str_eq(value, "");
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autofree char *got = complete_line(cases[i][0]);
+                cr_assert_str_eq(got, cases[i][1], "aidctl %s<TAB>", cases[i][0]);
+        }
 
         /* Model ids from the daemon the line names (the test bus, not the session's). */
         g_autofree char *on_bus = g_strdup_printf("--address %s model tiny-", tb.address);
