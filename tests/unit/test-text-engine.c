@@ -696,3 +696,96 @@ Test(text_engine, model_loads_on_first_use_and_unloads_when_idle)
         text_engine_free(te);
         free(g);
 }
+
+/* One model at a time: a job for another model waits until the running jobs end, and a job of
+ * the loaded model that comes after it does not overtake it (two slots, so it could). */
+Test(text_engine, a_job_for_another_model_waits_for_the_running_ones_and_is_not_overtaken)
+{
+        _cleanup_free_ char *llama = model_file(LLAMA, ".gguf"), *phi3 = model_file(PHI3, ".gguf");
+        struct text_engine *te = engine(2, 0, 0, 0);
+        struct got *solo = calloc(2, sizeof(*solo)), *g = calloc(3, sizeof(*g));
+        struct text_job_params a1 = greedy("app.a", llama, "The dog", 200),
+                               b = greedy("app.b", phi3, "Hello there", 12),
+                               a2 = greedy("app.a", llama, "Once upon a time", 12);
+
+        /* Each short job alone, for its text. */
+        submit(te, &b, &solo[0]);
+        run_until_ended(&solo, 1);
+        struct got *solo1 = &solo[1];
+        submit(te, &a2, solo1);
+        run_until_ended(&solo1, 1);
+
+        n_ended = 0;
+        n_states = 0;
+        text_engine_set_model_state_callback(te, on_state, NULL);
+        submit(te, &a1, &g[0]);
+        /* The long job runs (and so holds the model) before the others come. */
+        while (g[0].n_tokens == 0 && !ended(&g[0]))
+                cr_assert_geq(sd_event_run(loop, 100000), 0);
+        cr_assert_not(ended(&g[0]));
+        submit(te, &b, &g[1]);
+        submit(te, &a2, &g[2]);
+        run_until_ended((struct got *[]){ &g[0], &g[1], &g[2] }, 3);
+        for (int i = 0; i < 3; i++)
+                assert_finished(&g[i], "length");
+        cr_assert_eq(g[0].order, 1, "the running job did not end first (ended %d)", g[0].order);
+        cr_assert_eq(g[1].order, 2, "the other model's job was overtaken (ended %d)", g[1].order);
+        cr_assert_eq(g[2].order, 3);
+        cr_assert_str_eq(g[1].text, solo[0].text, "the other model's text differs from its solo run");
+        cr_assert_str_eq(g[2].text, solo[1].text, "the text after the swaps differs from its solo run");
+
+        /* llama (loaded by the solo run) out, phi3 in and out, llama in again. */
+        unsigned i = 0, swaps = 0;
+        cr_assert_eq(states[i++], TEXT_MODEL_UNLOADED);
+        for (; i < n_states; i++)
+                swaps += states[i] == TEXT_MODEL_READY;
+        cr_assert_eq(swaps, 2, "%u models became ready in %u state changes", swaps, n_states);
+        cr_assert_eq(text_engine_model_state(te, llama, NULL, NULL), TEXT_MODEL_READY);
+        cr_assert_eq(text_engine_model_state(te, phi3, NULL, NULL), TEXT_MODEL_UNLOADED);
+        text_engine_free(te);
+        free(solo);
+        free(g);
+}
+
+/* A chat does not pin its model: after another model ran between two turns, the second turn
+ * evaluates the conversation again and answers as it would have without the swap. */
+Test(text_engine, a_chat_answers_the_same_after_its_model_was_swapped_out)
+{
+        _cleanup_free_ char *llama = model_file(LLAMA, ".gguf"), *phi3 = model_file(PHI3, ".gguf");
+        struct text_engine *te = engine(2, 0, 0, 0);
+        struct got *g = calloc(1, sizeof(*g)), *turn = calloc(1, sizeof(*turn)),
+                   *other = calloc(1, sizeof(*other));
+        struct text_job_params p = greedy("app.b", llama, "The dog", 8);
+        _cleanup_free_ char *reference = NULL;
+        uint64_t chat;
+        uint32_t tokens;
+
+        /* The reference: two turns in a row. */
+        cr_assert_eq(text_engine_chat_new(te, "app.a", "phi3", phi3, "Be brief.", &events, g, &chat), 0);
+        chat_send(te, chat, "Hello, who are you?", 8, turn);
+        chat_send(te, chat, "Tell me more about the fox.", 8, turn);
+        cr_assert_eq(turn->n_finished, 1, "%s: %s", turn->error, turn->message);
+        reference = strndup(turn->text, turn->len);
+        tokens = turn->stats.prompt_tokens;
+        cr_assert_lt(turn->stats.prompt_evaluated_tokens, tokens, "the first turn was evaluated again");
+        cr_assert_eq(text_engine_chat_close(te, chat), 0);
+
+        /* The same turns with another model's job between them. */
+        cr_assert_eq(text_engine_chat_new(te, "app.a", "phi3", phi3, "Be brief.", &events, g, &chat), 0);
+        chat_send(te, chat, "Hello, who are you?", 8, turn);
+        submit(te, &p, other);
+        run_until_ended(&other, 1);
+        assert_finished(other, "length");
+        cr_assert_eq(text_engine_model_state(te, phi3, NULL, NULL), TEXT_MODEL_UNLOADED);
+        chat_send(te, chat, "Tell me more about the fox.", 8, turn);
+        cr_assert_eq(turn->n_finished, 1, "%s: %s", turn->error, turn->message);
+        cr_assert_eq(turn->stats.prompt_tokens, tokens);
+        cr_assert_eq(turn->stats.prompt_evaluated_tokens, tokens, "the cache outlived its model");
+        cr_assert_eq(turn->len, strlen(reference));
+        cr_assert_str_eq(turn->text, reference, "the answer after the swap differs");
+        cr_assert_eq(text_engine_chat_close(te, chat), 0);
+        text_engine_free(te);
+        free(g);
+        free(turn);
+        free(other);
+}
