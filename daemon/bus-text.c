@@ -209,7 +209,8 @@ static int read_double_option(sd_bus_message *m, const char *name, float *target
         if (r < 0)
                 return r;
         if (!isfinite(v) || fabs(v) > 1e6)
-                return invalid_arg(error, "option '%s' must be a finite number, got %g", name, v);
+                return invalid_arg(error, "option '%s' must be a finite number from -1e6 to 1e6, got %g",
+                                name, v);
         *target = (float)v;
         return 0;
 }
@@ -320,9 +321,10 @@ static int known_options(uint32_t allowed, char **ret)
 }
 
 /* Reads an a{sv} of options into o (which holds the defaults): every key must be one of
- * allowed and carry its documented type. */
+ * allowed, given once, and carry its documented type. */
 static int parse_options(sd_bus_message *m, uint32_t allowed, struct text_options *o, sd_bus_error *error)
 {
+        uint32_t seen = 0;
         int r;
 
         r = sd_bus_message_enter_container(m, 'a', "{sv}");
@@ -345,6 +347,11 @@ static int parse_options(sd_bus_message *m, uint32_t allowed, struct text_option
                         known_options(allowed, &known);
                         return invalid_arg(error, "unknown option '%s' (known here: %s)", key, known);
                 }
+                /* A dictionary may repeat a key; which of the values would count is no one's
+                 * guess to make. */
+                if (seen & (1u << opt))
+                        return invalid_arg(error, "option '%s' is given more than once", key);
+                seen |= 1u << opt;
 
                 r = sd_bus_message_peek_type(m, &type, &contents);
                 if (r < 0)

@@ -1018,6 +1018,17 @@ static GVariant *option(const char *key, GVariant *value)
         return g_variant_builder_end(&b);
 }
 
+/* Options holding key twice: a dictionary on the bus may repeat a key. */
+static GVariant *twice(const char *key, GVariant *first, GVariant *second)
+{
+        GVariantBuilder b;
+
+        g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+        g_variant_builder_add(&b, "{sv}", key, first);
+        g_variant_builder_add(&b, "{sv}", key, second);
+        return g_variant_builder_end(&b);
+}
+
 static char *generate_fails(GDBusConnection *c, const char *prompt, GVariant *options, const char *want)
 {
         return call_fails(c, "/org/aid/Daemon1", TEXT_IFACE, "Generate",
@@ -1057,6 +1068,13 @@ Test(text, bad_arguments_get_the_right_error_and_the_daemon_serves_on)
         g_clear_pointer(&msg, g_free);
         msg = generate_fails(c, prompt, option("top_p", g_variant_new_double(2)), invalid);
         cr_assert(strstr(msg, "top_p"), "%s", msg);
+        g_clear_pointer(&msg, g_free);
+        msg = generate_fails(c, prompt, option("temperature", g_variant_new_double(1e9)), invalid);
+        cr_assert_str_eq(msg, "option 'temperature' must be a finite number from -1e6 to 1e6, got 1e+09");
+        g_clear_pointer(&msg, g_free);
+        msg = generate_fails(c, prompt,
+                        twice("max_tokens", g_variant_new_uint32(0), g_variant_new_uint32(8)), invalid);
+        cr_assert_str_eq(msg, "option 'max_tokens' is given more than once");
         g_clear_pointer(&msg, g_free);
         msg = generate_fails(c, prompt, option("priority", g_variant_new_string("urgent")), invalid);
         g_clear_pointer(&msg, g_free);
