@@ -209,6 +209,13 @@ Test(aidctl_text, generate_usage_errors_exit_2_and_daemon_errors_exit_1)
                 cr_assert(strstr(r.err, bad[i][0]), "the error names the option: %s", r.err);
         }
         {
+                /* A prompt the bus cannot carry is the caller's to fix, as a bad option is. */
+                const char *argv[] = { aidctl_path(), "--address", tb.address, "generate", "-", NULL };
+                g_auto(Result) r = run_with_input(argv, "caf\xe9 au lait");
+                cr_assert_eq(r.rc, 2, "%s", r.err);
+                cr_assert(strstr(r.err, "not valid UTF-8"), "%s", r.err);
+        }
+        {
                 const char *argv[] = { aidctl_path(), "--address", tb.address, "generate", "--model",
                         "no-such-model", "x", NULL };
                 g_auto(Result) r = run_with_input(argv, NULL);
