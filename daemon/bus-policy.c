@@ -18,20 +18,10 @@
 #include "network.h"
 #include "polkit.h"
 #include "ratelimit.h"
+#include "recent-use.h"
 
-/* The privacy dashboard's horizon: what happened in the last hour. */
-#define RECENT_USE_USEC (3600ULL * 1000000ULL)
 /* An editor saves a file in several steps; read the directory once they are done. */
 #define POLICY_DEBOUNCE_USEC (100 * 1000)
-
-struct recent_use {
-        char *app_id;
-        enum aid_identity_kind kind;
-        enum aid_capability cap;
-        uid_t uid;
-        uint64_t first_usec, last_usec; /* CLOCK_REALTIME */
-        uint32_t count;
-};
 
 static uint64_t now_usec(clockid_t clock)
 {
@@ -39,51 +29,6 @@ static uint64_t now_usec(clockid_t clock)
 
         clock_gettime(clock, &ts);
         return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
-}
-
-static void prune_recent(struct daemon *d, uint64_t now)
-{
-        size_t k = 0;
-
-        for (size_t i = 0; i < d->n_recent; i++) {
-                if (now - d->recent[i].last_usec > RECENT_USE_USEC) {
-                        free(d->recent[i].app_id);
-                        continue;
-                }
-                d->recent[k++] = d->recent[i];
-        }
-        d->n_recent = k;
-}
-
-static void record_use(struct daemon *d, const struct aid_identity *id, enum aid_capability cap)
-{
-        uint64_t now = now_usec(CLOCK_REALTIME);
-        struct recent_use *r;
-
-        prune_recent(d, now);
-        for (size_t i = 0; i < d->n_recent; i++) {
-                r = &d->recent[i];
-                if (r->cap == cap && r->uid == id->uid && r->kind == id->kind &&
-                                strcmp(r->app_id, id->app_id) == 0) {
-                        r->last_usec = now;
-                        r->count++;
-                        return;
-                }
-        }
-        r = realloc(d->recent, (d->n_recent + 1) * sizeof(*r));
-        if (!r)
-                return;
-        d->recent = r;
-        r = &d->recent[d->n_recent];
-        *r = (struct recent_use){ .app_id = strdup(id->app_id),
-                .kind = id->kind,
-                .cap = cap,
-                .uid = id->uid,
-                .first_usec = now,
-                .last_usec = now,
-                .count = 1 };
-        if (r->app_id)
-                d->n_recent++;
 }
 
 /* The pid and uid a bus connection was opened with never change, and a unique name is never
@@ -238,7 +183,7 @@ int policy_check(struct daemon *d, sd_bus_message *m, enum aid_capability cap, s
                                             .source = dec.source,
                                             .pid = pid,
                                             .uid = uid });
-        record_use(d, id, cap);
+        recent_uses_record(&d->recent, id->app_id, id->kind, cap, id->uid, now_usec(CLOCK_REALTIME));
         if (ret) {
                 *ret = (struct policy_verdict){};
                 snprintf(ret->app_id, sizeof(ret->app_id), "%s", id->app_id);
@@ -444,11 +389,7 @@ void policy_teardown(struct daemon *d)
         drop_policy_watches(d);
         d->policy_timer = sd_event_source_disable_unref(d->policy_timer);
         polkit_queries_free(d);
-        for (size_t i = 0; i < d->n_recent; i++)
-                free(d->recent[i].app_id);
-        free(d->recent);
-        d->recent = NULL;
-        d->n_recent = 0;
+        recent_uses_clear(&d->recent);
         d->policy = aid_policy_free(d->policy);
         d->ratelimit = aid_ratelimit_free(d->ratelimit);
         creds_cache_clear();
@@ -525,13 +466,13 @@ int bus_policy_method_get_recent_use(sd_bus_message *m, void *userdata, sd_bus_e
                                         "aid cannot tell which user is asking");
         }
         policy_note_open(d, m, "GetRecentUse");
-        prune_recent(d, now_usec(CLOCK_REALTIME));
+        recent_uses_prune(&d->recent, now_usec(CLOCK_REALTIME));
 
         r = sd_bus_message_new_method_return(m, &reply);
         if (r >= 0)
                 r = sd_bus_message_open_container(reply, 'a', "a{sv}");
-        for (size_t i = 0; r >= 0 && i < d->n_recent; i++) {
-                const struct recent_use *u = &d->recent[i];
+        for (size_t i = 0; r >= 0 && i < d->recent.n; i++) {
+                const struct recent_use *u = &d->recent.v[i];
 
                 if (d->bus_mode == AID_BUS_SYSTEM && uid != 0 && u->uid != uid)
                         continue;

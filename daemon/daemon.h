@@ -12,6 +12,7 @@
 
 #include "aid-conf.h"
 #include "macro.h"
+#include "recent-use.h"
 #include "registry.h"
 
 struct daemon {
@@ -38,8 +39,7 @@ struct daemon {
         char **policy_dirs; /* NULL-terminated, read in order */
         struct aid_policy *policy;
         struct aid_ratelimit *ratelimit;
-        struct recent_use *recent;
-        size_t n_recent;
+        struct recent_uses recent;           /* GetRecentUse's record */
         struct polkit_query *polkit_queries; /* a list */
         sd_event_source **policy_watches;
         size_t n_policy_watches;
