@@ -12,6 +12,7 @@
 
 #include "aidctl-exit.h"
 #include "aidctl-generate.h"
+#include "aidctl-progress.h"
 
 /* Integer options not given keep G_MININT, so that an explicit 0 or -1 can be refused. */
 static int opt_max_tokens = G_MININT;
@@ -153,12 +154,6 @@ static void print_result_json(const char *text, const AidGenerationStats *stats,
         fflush(stdout);
 }
 
-static void print_piece(AidGeneration *gen, const char *text, gpointer user_data)
-{
-        fputs(text, stdout);
-        fflush(stdout);
-}
-
 /* One request in flight, and how aidctl ends. */
 struct run {
         GMainLoop *loop;
@@ -166,8 +161,19 @@ struct run {
         AidGeneration *gen;
         gboolean json;
         int rc;
-        guint give_up; /* after Ctrl-C, if the daemon does not confirm */
+        guint give_up;                         /* after Ctrl-C, if the daemon does not confirm */
+        struct aidctl_load_progress *progress; /* until the first piece of text */
 };
+
+/* user_data: the struct run, first member of a chat's too. */
+static void print_piece(AidGeneration *gen, const char *text, gpointer user_data)
+{
+        struct run *run = user_data;
+
+        run->progress = aidctl_load_progress_stop(run->progress);
+        fputs(text, stdout);
+        fflush(stdout);
+}
 
 static gboolean on_give_up(gpointer user_data)
 {
@@ -201,6 +207,7 @@ static gboolean on_sigint(gpointer user_data)
 
 static void run_clear(struct run *run)
 {
+        run->progress = aidctl_load_progress_stop(run->progress);
         g_clear_handle_id(&run->give_up, g_source_remove);
         g_clear_pointer(&run->loop, g_main_loop_unref);
         g_clear_object(&run->cancellable);
@@ -225,6 +232,7 @@ static void generate_finished(AidGeneration *gen, AidGenerationStats *stats, gpo
 {
         struct run *run = user_data;
 
+        run->progress = aidctl_load_progress_stop(run->progress);
         if (run->json)
                 print_result_json(aid_generation_get_text(gen), stats, TRUE);
         else {
@@ -249,6 +257,7 @@ static void generate_failed(AidGeneration *gen, GError *error, gpointer user_dat
 {
         struct run *run = user_data;
 
+        run->progress = aidctl_load_progress_stop(run->progress);
         if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
                 run->rc = cancelled_exit(!run->json);
         else {
@@ -267,6 +276,7 @@ static void on_generation_started(GObject *source, GAsyncResult *result, gpointe
 
         run->gen = aid_client_start_generation_finish(AID_CLIENT(source), result, &error);
         if (!run->gen) {
+                run->progress = aidctl_load_progress_stop(run->progress);
                 if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
                         run->rc = cancelled_exit(FALSE);
                 else
@@ -307,6 +317,7 @@ int aidctl_generate(AidClient *client, const char *prompt_arg, gboolean json)
         run.loop = g_main_loop_new(NULL, FALSE);
         run.cancellable = g_cancellable_new();
         sigint = g_unix_signal_add(SIGINT, on_sigint, &run);
+        run.progress = aidctl_load_progress_start(client, opt_model);
         aid_client_start_generation(client, prompt, options, run.cancellable, on_generation_started, &run);
         g_main_loop_run(run.loop);
         g_source_remove(sigint);
@@ -348,6 +359,7 @@ static gboolean error_ends_chat(const GError *error)
 /* The turn is over; error (NULL after an answer) says whether the chat can go on. */
 static void turn_ended(struct chat_run *c, const GError *error)
 {
+        c->run.progress = aidctl_load_progress_stop(c->run.progress);
         if (c->run.gen)
                 g_signal_handlers_disconnect_by_data(c->run.gen, c);
         g_clear_object(&c->run.gen);
@@ -456,6 +468,7 @@ static void on_line(GObject *source, GAsyncResult *result, gpointer user_data)
                 return;
         }
         c->run.cancellable = g_cancellable_new();
+        c->run.progress = aidctl_load_progress_start(c->client, aid_chat_get_model(c->chat));
         aid_chat_send(c->chat, text, NULL, c->run.cancellable, on_turn_started, c);
 }
 

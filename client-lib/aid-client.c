@@ -37,6 +37,7 @@ enum {
 
 enum {
         SIGNAL_MODELS_CHANGED,
+        SIGNAL_MODEL_STATES_CHANGED,
         N_SIGNALS,
 };
 
@@ -129,6 +130,19 @@ static void aid_client_class_init(AidClientClass *klass)
          */
         signals[SIGNAL_MODELS_CHANGED] = g_signal_new("models-changed", G_TYPE_FROM_CLASS(klass),
                         G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_UINT);
+        /**
+         * AidClient::model-states-changed:
+         * @client: the #AidClient
+         *
+         * What the daemon holds in memory changed: a model began loading, read more of its
+         * weights (about every tenth), became ready, failed to load or was unloaded; or the set
+         * of models changed (#AidClient::models-changed comes as well). The daemon does not say
+         * which model: call aid_client_get_model_info() for the state of the one that matters
+         * (aid_model_info_get_state(), aid_model_info_get_load_progress()), for example to show
+         * a progress bar while a request waits for its model to load.
+         */
+        signals[SIGNAL_MODEL_STATES_CHANGED] = g_signal_new("model-states-changed", G_TYPE_FROM_CLASS(klass),
+                        G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 0);
 
         /* Remote org.aid.Error.* replies only become AID_ERROR codes once the domain is
          * registered with GDBus. */
@@ -611,6 +625,8 @@ static void on_proxy_properties_changed(
 
         if (invalidated && g_strv_contains(invalidated, "DefaultModels"))
                 refresh_default_models(self, FALSE, 0);
+        if (invalidated && g_strv_contains(invalidated, "Models"))
+                g_signal_emit(self, signals[SIGNAL_MODEL_STATES_CHANGED], 0);
         if (g_variant_n_children(changed) > 0)
                 g_object_notify_by_pspec(G_OBJECT(self), props[PROP_VERSION]);
 }

@@ -4,13 +4,16 @@
  * application uses it (sync, async, streaming, cancellation), and the aid-load smoke run. */
 #include <aid/aid.h>
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <gio/gio.h>
+#include <glib-unix.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "testbus.h"
 
@@ -159,6 +162,67 @@ Test(aidctl_text, generate_prints_what_the_generate_method_returns)
                         "0", "--max-tokens", "16", "--model", LLAMA, "-", NULL };
                 g_auto(Result) r = run_with_input(argv, PROMPT "\n");
                 cr_assert_eq(r.rc, 0, "aidctl generate -: %d\n%s", r.rc, r.err);
+                cr_assert_str_eq(r.out, with_newline);
+        }
+}
+
+/* Runs argv with standard output piped and standard error on a terminal (a pty), as a user at a
+ * terminal sees it; r.err is what the terminal received. */
+static Result run_on_a_terminal(const char *const *argv)
+{
+        g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+        g_autoptr(GSubprocess) p = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GString) tty = g_string_new(NULL);
+        int master = posix_openpt(O_RDWR | O_NOCTTY), slave;
+        Result r = { 0 };
+        char buf[4096];
+        ssize_t n;
+
+        cr_assert_geq(master, 0, "posix_openpt: %s", g_strerror(errno));
+        cr_assert(grantpt(master) == 0 && unlockpt(master) == 0);
+        slave = open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
+        cr_assert_geq(slave, 0, "%s: %s", ptsname(master), g_strerror(errno));
+        g_subprocess_launcher_setenv(l, "DBUS_SESSION_BUS_ADDRESS", tb.address, TRUE);
+        g_subprocess_launcher_take_stderr_fd(l, slave);
+        p = g_subprocess_launcher_spawnv(l, argv, &error);
+        cr_assert(p, "cannot run %s: %s", argv[0], error ? error->message : "");
+        g_clear_object(&l); /* closes our copy of the terminal's end */
+        cr_assert(g_subprocess_communicate_utf8(p, NULL, NULL, &r.out, NULL, &error), "%s",
+                        error ? error->message : "");
+        r.rc = g_subprocess_get_if_exited(p) ? g_subprocess_get_exit_status(p) : -1;
+        /* The program is gone: what it wrote is in the pty, then reads fail (EIO). */
+        g_unix_set_fd_nonblocking(master, TRUE, NULL);
+        while ((n = read(master, buf, sizeof(buf))) > 0)
+                g_string_append_len(tty, buf, n);
+        close(master);
+        r.err = g_string_free(g_steal_pointer(&tty), false);
+        return r;
+}
+
+/* At a terminal, a request that waits for its model to load says so on standard error, and
+ * erases that line before the text comes; a model in memory shows nothing. */
+Test(aidctl_text, generate_at_a_terminal_shows_the_model_loading)
+{
+        const char *argv[] = { aidctl_path(), "--address", tb.address, "generate", "--temperature", "0",
+                "--max-tokens", "16", "--model", LLAMA, PROMPT, NULL };
+        g_autofree char *expected = NULL, *with_newline = NULL;
+
+        start_aid();
+        {
+                g_auto(Result) r = run_on_a_terminal(argv);
+                cr_assert_eq(r.rc, 0, "aidctl generate: %d\n%s", r.rc, r.err);
+                cr_assert(strstr(r.err, "aidctl: waiting for " LLAMA " to load"), "the terminal got: %s",
+                                r.err);
+                cr_assert(g_str_has_suffix(r.err, "\r\033[K"), "the line was not erased: %s", r.err);
+                expected = dbus_generate(PROMPT, 16);
+                with_newline = g_strconcat(expected, "\n", NULL);
+                cr_assert_str_eq(r.out, with_newline);
+        }
+        {
+                g_auto(Result) r = run_on_a_terminal(argv);
+                cr_assert_eq(r.rc, 0, "aidctl generate: %d\n%s", r.rc, r.err);
+                cr_assert_str_eq(r.err, "", "the model was in memory, yet the terminal got: %s", r.err);
                 cr_assert_str_eq(r.out, with_newline);
         }
 }
@@ -553,6 +617,51 @@ Test(aidctl_text, libaid_sync_async_and_streaming_agree)
         sync_text = aid_client_generate_sync(client, PROMPT, o, NULL, NULL, &error);
         cr_assert_null(sync_text);
         cr_assert(g_error_matches(error, AID_ERROR, AID_ERROR_NO_SUCH_MODEL), "%s", error->message);
+}
+
+static void count_emission(AidClient *client, gpointer user_data)
+{
+        (*(unsigned *)user_data)++;
+}
+
+static gboolean set_flag(gpointer user_data)
+{
+        *(gboolean *)user_data = TRUE;
+        return G_SOURCE_REMOVE;
+}
+
+/* The first use loads the model: the client hears of the load's start and of its end, and the
+ * state it then reads is "ready". */
+Test(aidctl_text, libaid_tells_when_model_states_change)
+{
+        g_autoptr(AidClient) client = NULL;
+        g_autoptr(AidGenerateOptions) o = greedy(4);
+        g_autoptr(AidModelInfo) before = NULL, after = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autofree char *text = NULL;
+        gboolean timed_out = FALSE;
+        unsigned n = 0;
+        guint timeout;
+
+        start_aid();
+        client = new_client();
+        before = aid_client_get_model_info_sync(client, LLAMA, NULL, &error);
+        cr_assert(before, "%s", error ? error->message : "");
+        cr_assert_str_eq(aid_model_info_get_state(before), "unloaded");
+        g_signal_connect(client, "model-states-changed", G_CALLBACK(count_emission), &n);
+
+        text = aid_client_generate_sync(client, PROMPT, o, NULL, NULL, &error);
+        cr_assert(text, "%s", error ? error->message : "");
+        /* The signals arrived during the call; they are dispatched here. */
+        timeout = g_timeout_add_seconds(10, set_flag, &timed_out);
+        while (n < 2 && !timed_out)
+                g_main_context_iteration(NULL, TRUE);
+        if (!timed_out)
+                g_source_remove(timeout);
+        cr_assert_geq(n, 2, "%u model-states-changed for a load (loading, then ready)", n);
+        after = aid_client_get_model_info_sync(client, LLAMA, NULL, &error);
+        cr_assert(after, "%s", error ? error->message : "");
+        cr_assert_str_eq(aid_model_info_get_state(after), "ready");
 }
 
 static void cancel_on_first_token(AidGeneration *gen, const char *text, gpointer user_data)
