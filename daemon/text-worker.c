@@ -255,7 +255,8 @@ static int model_load(struct text_engine *te, const char *path, struct aid_error
                 r = aid_error_set(
                                 err, -EAGAIN, "%s was replaced while it was being loaded; try again", path);
         if (r >= 0 && !aid_model_tokenizer(te->model))
-                r = aid_error_set(err, -EOPNOTSUPP, "%s has no usable vocabulary", path);
+                r = aid_error_set(err, -EOPNOTSUPP, "%s has no usable vocabulary: %s", path,
+                                aid_model_tokenizer_problem(te->model));
         if (r >= 0) {
                 struct load_progress lp = { te, path };
                 r = gguf_prefault(aid_model_gguf(te->model), load_progress, &lp, err);

@@ -57,6 +57,8 @@ struct aid_model {
         struct aid_weight rope_freqs;  /* optional [n_rot/2]: llama3-style frequency divisors */
         struct aid_layer *layers;      /* [n_layer] */
         struct aid_tokenizer *tokenizer;
+        /* Why tokenizer is NULL where the file names a tokenizer model; code 0 otherwise. */
+        struct aid_error tokenizer_err;
 };
 
 /* Scratch, allocated once per context for n_batch entries (shapes per entry). */

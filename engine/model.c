@@ -130,6 +130,13 @@ static int positive(const char *arch, const char *suffix, uint32_t v, struct aid
         return 0;
 }
 
+/* Positions are multiplied by 1 / factor: an infinite factor stops every rotation and one whose
+ * inverse overflows (1e-45) makes the angles, and so the logits, NaN. */
+static bool valid_rope_factor(float factor)
+{
+        return factor > 0 && isfinite(factor) && isfinite(1.0f / factor);
+}
+
 /* Linear scaling divides positions by the factor (ggml's freq_scale = 1 / factor). Llama 3's
  * frequency-dependent scaling needs no key: its per-frequency divisors come as the
  * rope_freqs.weight tensor. */
@@ -154,9 +161,11 @@ static int load_rope_scaling(struct aid_model *m, const char *arch, struct aid_e
                 r = key_f32(m->gguf, arch, "rope.scaling.factor", true, 0, &factor, err);
                 if (r < 0)
                         return r;
-                if (!(factor > 0))
-                        return aid_error_set(
-                                        err, -EBADMSG, "key '%s.rope.scaling.factor' must be > 0", arch);
+                if (!valid_rope_factor(factor))
+                        return aid_error_set(err, -EBADMSG,
+                                        "key '%s.rope.scaling.factor' (%g) must be finite and > 0, with a "
+                                        "finite inverse",
+                                        arch, factor);
         } else
                 return aid_error_set(err, -EOPNOTSUPP,
                                 "key '%s' = '%.*s': aid supports RoPE scaling 'none' and 'linear'", key,
@@ -167,6 +176,12 @@ static int load_rope_scaling(struct aid_model *m, const char *arch, struct aid_e
                 r = key_f32(m->gguf, arch, "rope.scale_linear", false, 0, &factor, err);
                 if (r < 0)
                         return r;
+                /* 0 says no scaling, as in llama.cpp. */
+                if (factor != 0 && !valid_rope_factor(factor))
+                        return aid_error_set(err, -EBADMSG,
+                                        "key '%s.rope.scale_linear' (%g) must be 0, or finite and > 0 with "
+                                        "a finite inverse",
+                                        arch, factor);
         }
         if (factor > 0)
                 hp->rope_freq_scale = 1.0f / factor;
@@ -227,9 +242,12 @@ static int load_hparams(struct aid_model *m, struct aid_error *err)
                                 "key '%s.attention.head_count' (%" PRIu32
                                 ") is no multiple of '%s.attention.head_count_kv' (%" PRIu32 ")",
                                 arch, hp->n_head, arch, hp->n_head_kv);
-        if (!(hp->rms_eps > 0) || !(hp->rope_base > 0))
-                return aid_error_set(err, -EBADMSG, "key '%s.%s' must be > 0", arch,
-                                hp->rms_eps > 0 ? "rope.freq_base" : "attention.layer_norm_rms_epsilon");
+        /* Infinity passes "> 0" but is neither: an infinite epsilon zeroes every norm's output
+         * and so all logits, an infinite base every rotation but the first pair's. */
+        const bool eps_ok = hp->rms_eps > 0 && isfinite(hp->rms_eps);
+        if (!eps_ok || !(hp->rope_base > 0 && isfinite(hp->rope_base)))
+                return aid_error_set(err, -EBADMSG, "key '%s.%s' must be finite and > 0", arch,
+                                eps_ok ? "rope.freq_base" : "attention.layer_norm_rms_epsilon");
 
         /* Heads are n_embd / n_head wide unless the file says otherwise (gemma3 does). */
         r = key_u32(m->gguf, arch, "attention.key_length", false, 0, &key_len, err);
@@ -257,6 +275,14 @@ static int load_hparams(struct aid_model *m, struct aid_error *err)
                                 arch, key_len, arch, val_len);
         if (key_len % 2 != 0)
                 return aid_error_set(err, -EBADMSG, "head size %" PRIu32 " is odd", key_len);
+        /* The loaders compare tensor shapes with n_head · head_dim (and phi3's fused width,
+         * that plus 2 · n_head_kv · head_dim) in 32 bits: a head count that wraps the product
+         * around to the real width would pass those checks. */
+        if ((uint64_t)hp->n_head * key_len > UINT32_MAX / 4)
+                return aid_error_set(err, -EBADMSG,
+                                "key '%s.attention.head_count' (%" PRIu32 ") times the head size %" PRIu32
+                                " is too large",
+                                arch, hp->n_head, key_len);
         hp->head_dim = key_len;
 
         r = key_u32(m->gguf, arch, "rope.dimension_count", false, hp->head_dim, &hp->n_rot, err);
@@ -303,6 +329,14 @@ static int load_common_tensors(struct aid_model *m, struct aid_error *err)
 
         if (gguf_n_tensors(m->gguf) == 0)
                 return aid_error_set(err, -EBADMSG, "the file has no tensors (a vocabulary-only file?)");
+        /* The kernels read the weights in place with typed and SIMD loads, so every tensor must
+         * start aligned for its type. GGUF asks for a multiple of 8 (ggml takes any power of
+         * two, and a smaller one leaves F32 and block data misaligned). */
+        if (gguf_alignment(m->gguf) % 8 != 0)
+                return aid_error_set(err, -EBADMSG,
+                                "key 'general.alignment' (%" PRIu32
+                                ") is no multiple of 8, as GGUF requires",
+                                gguf_alignment(m->gguf));
         emb = gguf_find_tensor(m->gguf, "token_embd.weight");
         if (!emb)
                 return aid_error_set(err, -EBADMSG, "tensor 'token_embd.weight' is missing");
@@ -335,6 +369,13 @@ static int load_common_tensors(struct aid_model *m, struct aid_error *err)
                 return aid_error_set(err, -EOPNOTSUPP,
                                 "tensor 'rope_factors_long.weight': LongRoPE scaling is not supported");
 
+        /* Every layer has tensors of its own: a larger count is a bad key, not a reason to
+         * allocate terabytes of layer records. */
+        if (hp->n_layer > gguf_n_tensors(m->gguf))
+                return aid_error_set(err, -EBADMSG,
+                                "key '%s.block_count' (%" PRIu32 ") is more layers than the file's %" PRIu64
+                                " tensors can hold",
+                                arch_names[hp->arch], hp->n_layer, gguf_n_tensors(m->gguf));
         m->layers = calloc(hp->n_layer, sizeof(*m->layers));
         if (!m->layers)
                 return aid_error_set(err, -ENOMEM, "out of memory");
@@ -373,9 +414,13 @@ int aid_model_load(const char *path, struct aid_model **ret_model, struct aid_er
 
         /* A model file without a usable vocabulary still evaluates token ids. */
         if (gguf_find_kv(m->gguf, "tokenizer.ggml.model")) {
-                struct aid_error terr = { 0 };
-                if (aid_tokenizer_new_from_gguf(m->gguf, &m->tokenizer, &terr) < 0)
+                r = aid_tokenizer_new_from_gguf(m->gguf, &m->tokenizer, &m->tokenizer_err);
+                if (r < 0) {
                         m->tokenizer = NULL;
+                        if (m->tokenizer_err.code == 0)
+                                aid_error_set(&m->tokenizer_err, r, "its vocabulary cannot be read: %s",
+                                                strerror(-r));
+                }
         }
 
         *ret_model = m;
@@ -405,6 +450,15 @@ const struct aid_hparams *aid_model_hparams(const struct aid_model *m)
 const struct aid_tokenizer *aid_model_tokenizer(const struct aid_model *m)
 {
         return m->tokenizer;
+}
+
+const char *aid_model_tokenizer_problem(const struct aid_model *m)
+{
+        if (m->tokenizer)
+                return NULL;
+        if (m->tokenizer_err.code == 0)
+                return "the file has no tokenizer.ggml.model key";
+        return m->tokenizer_err.message;
 }
 
 const struct gguf_file *aid_model_gguf(const struct aid_model *m)

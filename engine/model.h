@@ -49,6 +49,9 @@ struct aid_model *aid_model_free(struct aid_model *m); /* accepts NULL, returns 
 const struct aid_hparams *aid_model_hparams(const struct aid_model *m);
 /* NULL when the file has no usable vocabulary. */
 const struct aid_tokenizer *aid_model_tokenizer(const struct aid_model *m);
+/* Why aid_model_tokenizer() is NULL (the tokenizer's own error, or that the file names no
+ * tokenizer model); NULL when there is a tokenizer. */
+const char *aid_model_tokenizer_problem(const struct aid_model *m);
 struct gguf_file;
 /* The file the model was loaded from (open as long as the model), for metadata the engine does
  * not interpret itself, such as tokenizer.chat_template. */

@@ -386,7 +386,8 @@ static int cmd_generate(int argc, char **argv)
         }
         tok = aid_model_tokenizer(m);
         if (!tok) {
-                fprintf(stderr, "aid-infer: %s has no vocabulary aid can use\n", argv[optind]);
+                fprintf(stderr, "aid-infer: %s has no vocabulary aid can use: %s\n", argv[optind],
+                                aid_model_tokenizer_problem(m));
                 goto out;
         }
         text = argv[optind + 1];

@@ -67,8 +67,9 @@ int aid_gemma3_load(struct aid_model *m, struct aid_error *err)
                 r = gguf_get_f32(m->gguf, "gemma3.rope.freq_base_swa", &hp->rope_base_local, err);
                 if (r < 0)
                         return r;
-                if (!(hp->rope_base_local > 0))
-                        return aid_error_set(err, -EBADMSG, "key 'gemma3.rope.freq_base_swa' must be > 0");
+                if (!(hp->rope_base_local > 0 && isfinite(hp->rope_base_local)))
+                        return aid_error_set(err, -EBADMSG,
+                                        "key 'gemma3.rope.freq_base_swa' must be finite and > 0");
         }
         r = load_swa_pattern(m, err);
         if (r < 0)
