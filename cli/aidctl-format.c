@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "aidctl-format.h"
 
+#include <string.h>
+
 char *aidctl_format_count(guint64 n)
 {
         /* Model sizes are quoted in decimal units ("a 1.2B model"), not binary ones. */
@@ -20,6 +22,40 @@ char *aidctl_format_count(guint64 n)
         if (value < 9.95)
                 return g_strdup_printf("%.1f%s", value, units[unit]);
         return g_strdup_printf("%.0f%s", value, units[unit]);
+}
+
+static gboolean reorders_text(gunichar c)
+{
+        return (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069) || c == 0x200e || c == 0x200f;
+}
+
+char *aidctl_printable(const char *s)
+{
+        g_autofree char *valid = NULL;
+        GString *out;
+
+        if (!s)
+                return NULL;
+        if (!g_utf8_validate(s, -1, NULL))
+                s = valid = g_utf8_make_valid(s, -1);
+        out = g_string_sized_new(strlen(s));
+        for (const char *p = s; *p; p = g_utf8_next_char(p)) {
+                gunichar c = g_utf8_get_char(p);
+
+                if (c == '\n')
+                        g_string_append(out, "\\n");
+                else if (c == '\t')
+                        g_string_append(out, "\\t");
+                else if (c == '\r')
+                        g_string_append(out, "\\r");
+                else if (c < 0x20 || c == 0x7f)
+                        g_string_append_printf(out, "\\x%02x", c);
+                else if ((c >= 0x80 && c < 0xa0) || reorders_text(c))
+                        g_string_append_printf(out, "\\u%04x", c);
+                else
+                        g_string_append_len(out, p, g_utf8_next_char(p) - p);
+        }
+        return g_string_free(out, FALSE);
 }
 
 struct aidctl_table {
@@ -42,7 +78,7 @@ void aidctl_table_add_row(struct aidctl_table *t, const char *const *cells)
         char **row = g_new0(char *, t->n_columns + 1);
 
         for (guint i = 0; i < t->n_columns; i++)
-                row[i] = g_strdup(cells[i] ? cells[i] : "-");
+                row[i] = cells[i] ? aidctl_printable(cells[i]) : g_strdup("-");
         g_ptr_array_add(t->rows, row);
 }
 

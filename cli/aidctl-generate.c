@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "aidctl-exit.h"
+#include "aidctl-format.h"
 #include "aidctl-generate.h"
 #include "aidctl-progress.h"
 
@@ -395,7 +396,7 @@ static void chat_failed(AidGeneration *gen, GError *error, gpointer user_data)
         if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
                 fprintf(stderr, "aidctl: answer cancelled\n");
         else {
-                fprintf(stderr, "aidctl: %s\n", error->message);
+                (void)aidctl_report_error(error);
                 c->any_failed = TRUE;
         }
         turn_ended(c, error);
@@ -411,7 +412,7 @@ static void on_turn_started(GObject *source, GAsyncResult *result, gpointer user
                 if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
                         fprintf(stderr, "aidctl: answer cancelled\n");
                 else {
-                        fprintf(stderr, "aidctl: %s\n", error->message);
+                        (void)aidctl_report_error(error);
                         c->any_failed = TRUE;
                 }
                 turn_ended(c, error);
@@ -459,7 +460,7 @@ static void on_line(GObject *source, GAsyncResult *result, gpointer user_data)
         }
         if (g_str_equal(text, "/reset")) {
                 if (!aid_chat_reset_sync(c->chat, NULL, &error)) {
-                        fprintf(stderr, "aidctl: %s\n", error->message);
+                        (void)aidctl_report_error(error);
                         c->any_failed = TRUE;
                 } else if (c->interactive) {
                         fprintf(stderr, "(conversation reset)\n");
@@ -488,12 +489,13 @@ static void warn_if_system_prompt_dropped(AidClient *client, const char *model)
 {
         g_autoptr(AidModelInfo) info =
                         model ? aid_client_get_model_info_sync(client, model, NULL, NULL) : NULL;
+        g_autofree char *printable = aidctl_printable(model);
 
         if (info && aid_model_info_get_chat_template(info) && !aid_model_info_get_chat_system_prompt(info))
                 fprintf(stderr,
                                 "aidctl: note: the chat template of %s has no place for a system prompt; it "
                                 "is not used\n",
-                                model);
+                                printable);
 }
 
 static void on_context_overflow(AidChat *chat, guint dropped, gpointer user_data)
@@ -524,11 +526,13 @@ int aidctl_chat(AidClient *client, gboolean json)
         c.interactive = isatty(STDIN_FILENO);
         c.input = g_data_input_stream_new(in);
         c.run.loop = g_main_loop_new(NULL, FALSE);
-        if (c.interactive)
+        if (c.interactive) {
+                g_autofree char *model = aidctl_printable(aid_chat_get_model(c.chat));
                 fprintf(stderr,
                                 "Chatting with %s. /reset forgets the conversation, /quit (or Ctrl-D) ends "
                                 "it.\n",
-                                aid_chat_get_model(c.chat) ?: "aid's default text model");
+                                model ?: "aid's default text model");
+        }
 
         sigint = g_unix_signal_add(SIGINT, on_sigint, &c.run);
         read_next_turn(&c);

@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "aidctl-progress.h"
 
+#include "aidctl-format.h"
+
 #include <stdio.h>
 #include <unistd.h>
 
 struct aidctl_load_progress {
         AidClient *client;
-        char *model_id;
+        char *model_id; /* as printed */
+        char *query_id; /* as the daemon knows it */
         gulong handler;
         /* The state queries in flight; cancelled by stop(), whose memory they must not touch
          * after: each holds a reference to this cancellable, not to the struct's owner. */
@@ -56,7 +59,7 @@ static void on_info(GObject *source, GAsyncResult *result, gpointer user_data)
 
 static void query(struct aidctl_load_progress *p)
 {
-        aid_client_get_model_info(p->client, p->model_id, p->cancellable, on_info, p);
+        aid_client_get_model_info(p->client, p->query_id, p->cancellable, on_info, p);
 }
 
 static void on_states_changed(AidClient *client, gpointer user_data)
@@ -75,7 +78,9 @@ struct aidctl_load_progress *aidctl_load_progress_start(AidClient *client, const
         }
         p = g_new0(struct aidctl_load_progress, 1);
         p->client = g_object_ref(client);
-        p->model_id = id;
+        /* Shown on the terminal: a file name may hold anything. */
+        p->model_id = aidctl_printable(id);
+        p->query_id = id;
         p->cancellable = g_cancellable_new();
         p->handler = g_signal_connect(client, "model-states-changed", G_CALLBACK(on_states_changed), p);
         /* Asked before the request is sent, so answered before its first token comes. */
@@ -93,6 +98,7 @@ struct aidctl_load_progress *aidctl_load_progress_stop(struct aidctl_load_progre
         g_object_unref(p->cancellable);
         g_object_unref(p->client);
         g_free(p->model_id);
+        g_free(p->query_id);
         g_free(p);
         return NULL;
 }

@@ -74,7 +74,9 @@ static int usage_error(const char *format, ...)
 /* Not reaching aid is a different failure from aid saying no: scripts tell them apart. */
 int aidctl_report_error(const GError *error)
 {
-        fprintf(stderr, "aidctl: %s\n", error->message);
+        g_autofree char *message = aidctl_printable(error->message);
+
+        fprintf(stderr, "aidctl: %s\n", message);
         if (g_error_matches(error, AID_ERROR, AID_ERROR_DAEMON_NOT_RUNNING) ||
                         g_error_matches(error, AID_ERROR, AID_ERROR_BUS_UNREACHABLE))
                 return EXIT_UNREACHABLE;
@@ -202,24 +204,27 @@ static int cmd_status(AidClient *client, char **args)
                 AidModelInfo *m = models->pdata[i];
                 if (!model_in_memory(m))
                         continue;
+                g_autofree char *id = aidctl_printable(aid_model_info_get_id(m));
                 if (g_strcmp0(aid_model_info_get_state(m), "loading") == 0)
-                        printf("%s%s (loading, %.0f%% read)", any_in_memory ? ", " : "",
-                                        aid_model_info_get_id(m), 100 * aid_model_info_get_load_progress(m));
+                        printf("%s%s (loading, %.0f%% read)", any_in_memory ? ", " : "", id,
+                                        100 * aid_model_info_get_load_progress(m));
                 else
-                        printf("%s%s", any_in_memory ? ", " : "", aid_model_info_get_id(m));
+                        printf("%s%s", any_in_memory ? ", " : "", id);
                 any_in_memory = TRUE;
         }
         printf("%s\n", any_in_memory ? "" : "no model (each loads on first use)");
         printf("Default models:\n");
         for (size_t i = 0; i < G_N_ELEMENTS(known_capabilities); i++) {
-                const char *id = g_hash_table_lookup(defaults, known_capabilities[i]);
+                g_autofree char *id = aidctl_printable(g_hash_table_lookup(defaults, known_capabilities[i]));
                 printf("  %-12s  %s\n", known_capabilities[i], id ?: "none");
         }
         capabilities = g_list_sort(g_hash_table_get_keys(defaults), (GCompareFunc)g_strcmp0);
         for (GList *l = capabilities; l; l = l->next)
-                if (!g_strv_contains(known_capabilities, l->data))
-                        printf("  %-12s  %s\n", (const char *)l->data,
-                                        (const char *)g_hash_table_lookup(defaults, l->data));
+                if (!g_strv_contains(known_capabilities, l->data)) {
+                        g_autofree char *capability = aidctl_printable(l->data);
+                        g_autofree char *id = aidctl_printable(g_hash_table_lookup(defaults, l->data));
+                        printf("  %-12s  %s\n", capability, id);
+                }
         printf("Network:        %s\n",
                         aid_client_get_network_isolated(client)
                                         ? "none (aid can reach nothing outside this machine)"
@@ -272,6 +277,15 @@ static char *model_chat_text(AidModelInfo *m)
         if (!aid_model_info_get_chat_system_prompt(m))
                 return g_strdup_printf("%s (drops a chat's system prompt)", t);
         return g_strdup(t);
+}
+
+/* "  ID: REASON" in the lists after the models table. */
+static void print_id_and_reason(const char *id, const char *reason)
+{
+        g_autofree char *id_printable = aidctl_printable(id);
+        g_autofree char *reason_printable = aidctl_printable(reason ?: "no reason given");
+
+        printf("  %s: %s\n", id_printable, reason_printable);
 }
 
 static int cmd_models(AidClient *client, char **args)
@@ -336,8 +350,7 @@ static int cmd_models(AidClient *client, char **args)
                 for (guint i = 0; i < models->len; i++) {
                         AidModelInfo *m = models->pdata[i];
                         if (!aid_model_info_get_usable(m))
-                                printf("  %s: %s\n", aid_model_info_get_id(m),
-                                                aid_model_info_get_reason(m) ?: "no reason given");
+                                print_id_and_reason(aid_model_info_get_id(m), aid_model_info_get_reason(m));
                 }
         }
         if (any_failed) {
@@ -345,8 +358,8 @@ static int cmd_models(AidClient *client, char **args)
                 for (guint i = 0; i < models->len; i++) {
                         AidModelInfo *m = models->pdata[i];
                         if (g_str_equal(model_status_word(m), "load-failed"))
-                                printf("  %s: %s\n", aid_model_info_get_id(m),
-                                                aid_model_info_get_state_reason(m) ?: "no reason given");
+                                print_id_and_reason(aid_model_info_get_id(m),
+                                                aid_model_info_get_state_reason(m));
                 }
         }
         return EXIT_OK;
@@ -354,7 +367,9 @@ static int cmd_models(AidClient *client, char **args)
 
 static void print_field(const char *label, const char *value)
 {
-        printf("%-16s%s\n", label, value ?: "-");
+        g_autofree char *printable = aidctl_printable(value);
+
+        printf("%-16s%s\n", label, printable ?: "-");
 }
 
 static int cmd_model(AidClient *client, char **args)
@@ -523,7 +538,8 @@ static int policy_show(AidClient *client, const char *app)
                 return EXIT_OK;
         }
 
-        printf("Policy for %s:\n", app ? app : "apps no [App] group names");
+        g_autofree char *app_printable = aidctl_printable(app);
+        printf("Policy for %s:\n", app ? app_printable : "apps no [App] group names");
         g_variant_iter_init(&iter, policy);
         while ((dict = g_variant_iter_next_value(&iter))) {
                 const char *capability = "?", *decision = "?", *source = "?";
@@ -539,14 +555,18 @@ static int policy_show(AidClient *client, const char *app)
         aidctl_table_print(table, stdout);
         printf("Limits: %s\n", limits ? limits : "none");
         printf("Files read (in order):\n");
-        for (size_t i = 0; files[i]; i++)
-                printf("  %s\n", files[i]);
+        for (size_t i = 0; files[i]; i++) {
+                g_autofree char *file = aidctl_printable(files[i]);
+                printf("  %s\n", file);
+        }
         if (!files[0])
                 printf("  none: every capability is denied\n");
         if (messages[0]) {
                 printf("Problems (each denies, never allows):\n");
-                for (size_t i = 0; messages[i]; i++)
-                        printf("  %s\n", messages[i]);
+                for (size_t i = 0; messages[i]; i++) {
+                        g_autofree char *message = aidctl_printable(messages[i]);
+                        printf("  %s\n", message);
+                }
         }
         return EXIT_OK;
 }
@@ -575,8 +595,11 @@ static int policy_check(AidClient *client, const char *app, const char *capabili
                 return EXIT_OK;
         }
         limits_s = format_limits(limits);
-        printf("%s: %s '%s' (%s)%s%s\n", app, g_str_equal(decision, "allow") ? "may use" : "may not use",
-                        capability, source, limits_s ? "; limits: " : "", limits_s ? limits_s : "");
+        g_autofree char *app_printable = aidctl_printable(app);
+        g_autofree char *source_printable = aidctl_printable(source);
+        printf("%s: %s '%s' (%s)%s%s\n", app_printable,
+                        g_str_equal(decision, "allow") ? "may use" : "may not use", capability,
+                        source_printable, limits_s ? "; limits: " : "", limits_s ? limits_s : "");
         return EXIT_OK;
 }
 

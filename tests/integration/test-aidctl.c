@@ -184,6 +184,39 @@ Test(aidctl, models_table_has_every_model_and_explains_the_broken_one)
                         "no reason line for broken in:\n%s", r.out);
 }
 
+/* A file name may hold anything, and aidctl prints ids, names and reasons from the daemon: a
+ * control character must not reach the terminal (where ESC sequences move the cursor, clear the
+ * screen or retitle the window) or break a table's line in two. */
+Test(aidctl, control_characters_from_the_daemon_are_shown_escaped)
+{
+        const char *evil = "evil\033[2J\nfake-model  llama  ok";
+        g_autofree char *file = g_strconcat(evil, ".gguf", NULL);
+        g_autofree char *broken = g_strconcat(evil, "-broken.gguf", NULL);
+        g_autofree char *broken_path = NULL;
+        g_autoptr(GError) error = NULL;
+
+        testbus_add_fixture_model(&tb, "models/tiny-llama-v512-Q4_0.gguf", file);
+        broken_path = g_build_filename(tb.models_dir, broken, NULL);
+        cr_assert(g_file_set_contents(broken_path, "GGUF\x03\0\0\0truncated", 15, &error), "%s",
+                        error ? error->message : "");
+        testbus_start_aid(&tb, NULL);
+
+        const char *const commands[][3] = { { "models", NULL }, { "model", evil }, { "status", NULL },
+                { "model", "no\033]0;title\007such" } };
+        for (size_t i = 0; i < G_N_ELEMENTS(commands); i++) {
+                g_auto(Result) r = aidctl(commands[i][0], commands[i][1], NULL);
+                g_autofree char *all = g_strconcat(r.out, r.err, NULL);
+
+                cr_assert(strchr(all, '\033') == NULL, "aidctl %s printed an ESC:\n%s", commands[i][0], all);
+                cr_assert(strchr(all, '\007') == NULL, "aidctl %s printed a BEL:\n%s", commands[i][0], all);
+                cr_assert_null(strstr(all, "\nfake-model"), "aidctl %s split a line:\n%s", commands[i][0],
+                                all);
+                if (i < 2)
+                        cr_assert(strstr(all, "evil\\x1b[2J\\nfake-model"), "aidctl %s hid the name:\n%s",
+                                        commands[i][0], all);
+        }
+}
+
 Test(aidctl, models_json_has_every_field)
 {
         start_aid_with_models();
