@@ -55,9 +55,9 @@ int aid_model_weight(struct aid_model *m, struct aid_weight *w, bool required, u
                 return 0;
         }
 
-        /* A 1-D tensor may be stored with trailing dimensions of 1. */
-        if (t->ne[0] != cols || t->ne[1] != (rows ? rows : 1) || t->ne[2] != 1 || t->ne[3] != 1 ||
-                        (rows == 0 && t->n_dims > 1)) {
+        /* The reader gives dimensions past n_dims as 1, and, as llama.cpp, the sizes are compared
+         * in all four: a 1-D tensor written as [E, 1] is the same tensor. */
+        if (t->ne[0] != cols || t->ne[1] != (rows ? rows : 1) || t->ne[2] != 1 || t->ne[3] != 1) {
                 shape_str(have, sizeof(have), t);
                 if (rows)
                         snprintf(want, sizeof(want), "[%" PRIu32 ", %" PRIu32 "]", cols, rows);

@@ -1791,3 +1791,56 @@ Test(model_mutations, a_damaged_vocabulary_s_reason_is_kept)
         cr_assert_null(aid_model_tokenizer_problem(m));
         aid_model_free(m);
 }
+
+/* Noticed while writing the changes: 1-D tensors (the norms) written as [E, 1] were refused,
+ * where llama.cpp compares all four sizes and takes them. They are the same tensors. */
+Test(model_mutations, one_dimensional_tensors_written_as_two_load_and_evaluate_the_same)
+{
+        struct fixture *fx = NULL;
+        size_t n_fx = open_fixtures(&fx), n_done = 0;
+        const char *dir = getenv("AID_FIXTURES");
+
+        for (size_t i = 0; i < n_fx; i++) {
+                struct aid_context_params p = { .n_ctx = 8, .n_seq_max = 1, .n_batch = 4, .n_threads = 1 };
+                const struct aid_batch_entry b[2] = {
+                        { .token = 1, .seq = 0, .pos = 0 },
+                        { .token = 7, .seq = 0, .pos = 1, .want_logits = true },
+                };
+                struct aid_model *m[2] = { NULL, NULL };
+                struct aid_context *c[2] = { NULL, NULL };
+                struct aid_error err = { 0 };
+                char path[4096];
+                struct doc d;
+                size_t n_changed = 0;
+
+                if (!strstr(fx[i].name, "llama-v512-F32") && !strstr(fx[i].name, "gemma3-v512-Q4_0"))
+                        continue;
+                doc_init(&d, fx[i].f);
+                for (size_t k = 0; k < d.n_t; k++)
+                        if (d.t[k].n_dims == 1) {
+                                d.t[k].n_dims = 2;
+                                n_changed++;
+                        }
+                cr_assert_gt(n_changed, 0);
+                doc_write(&d, tmpfile_path, fx[i].name);
+                doc_done(&d);
+                snprintf(path, sizeof(path), "%s/models/%s.gguf", dir, fx[i].name);
+                cr_assert_eq(aid_model_load(path, &m[0], &err), 0, "%s", err.message);
+                cr_assert_eq(aid_model_load(tmpfile_path, &m[1], &err), 0, "%s, %zu tensors as [E, 1]: %s",
+                                fx[i].name, n_changed, err.message);
+                for (int k = 0; k < 2; k++) {
+                        cr_assert_eq(aid_context_new(m[k], &p, &c[k], &err), 0, "%s", err.message);
+                        cr_assert_eq(aid_decode(c[k], b, 2, &err), 0, "%s", err.message);
+                }
+                cr_assert_eq(memcmp(aid_get_logits(c[0], 0), aid_get_logits(c[1], 0),
+                                             aid_model_hparams(m[0])->n_vocab * sizeof(float)),
+                                0, "%s: the logits differ", fx[i].name);
+                for (int k = 0; k < 2; k++) {
+                        aid_context_free(c[k]);
+                        aid_model_free(m[k]);
+                }
+                n_done++;
+        }
+        close_fixtures(fx, n_fx);
+        cr_assert_eq(n_done, 2, "the llama F32 and gemma3 Q4_0 fixtures were not both found");
+}
