@@ -69,6 +69,26 @@ int log_level_from_string(const char *s)
         return -EINVAL;
 }
 
+/* One line on stderr, whatever the message holds: a model's file name or a caller's path may
+ * hold a newline, which would make up a line of its own (a forged log record), or an escape
+ * sequence for the terminal of whoever reads the log. Those are written escaped. The journal
+ * keeps a message whole by itself. */
+static void write_stderr(const char *message)
+{
+        flockfile(stderr);
+        fputs("aid: ", stderr);
+        for (const unsigned char *p = (const unsigned char *)message; *p; p++) {
+                if (*p == '\n')
+                        fputs("\\n", stderr);
+                else if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+                        fprintf(stderr, "\\x%02x", *p);
+                else
+                        putc(*p, stderr);
+        }
+        putc('\n', stderr);
+        funlockfile(stderr);
+}
+
 static void write_journal(int level, int error, const char *file, int line, const char *func,
                 const char *const *fields, const char *message)
 {
@@ -99,7 +119,7 @@ static void write_journal(int level, int error, const char *file, int line, cons
 
         if (sd_journal_sendv(iov, (int)n) < 0)
                 /* The journal went away: the message still has to go somewhere. */
-                fprintf(stderr, "aid: %s\n", message);
+                write_stderr(message);
 }
 
 int log_internal(int level, int error, const char *file, int line, const char *func,
@@ -123,7 +143,7 @@ int log_internal(int level, int error, const char *file, int line, const char *f
                 if (to_journal)
                         write_journal(level, error, file, line, func, fields, message);
                 else
-                        fprintf(stderr, "aid: %s\n", message);
+                        write_stderr(message);
         }
 
         errno = saved_errno;

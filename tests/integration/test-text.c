@@ -555,6 +555,32 @@ Test(text, sigterm_while_streaming_exits_cleanly_and_quietly)
         collector_free(col);
 }
 
+/* A model's file name goes into aid's log; a newline in it must not make up a log line of its
+ * own, nor an escape sequence reach the terminal of whoever reads the log. */
+Test(text, a_file_name_with_control_characters_stays_one_escaped_log_line)
+{
+        g_autoptr(GDBusConnection) c = NULL;
+        g_autoptr(GVariant) stats = NULL;
+        g_autofree char *text = NULL, *log = NULL;
+        const char *id = "evil\naid: audit: app=forged decision=allow \033[2J";
+        g_autofree char *file = g_strconcat(id, ".gguf", NULL);
+        GVariantBuilder b;
+
+        testbus_add_fixture_model(&tb, "models/" LLAMA ".gguf", file);
+        start(NULL);
+        c = connect_bus();
+        g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+        g_variant_builder_add(&b, "{sv}", "max_tokens", g_variant_new_uint32(2));
+        g_variant_builder_add(&b, "{sv}", "model", g_variant_new_string(id));
+        text = generate(c, "Hello", g_variant_builder_end(&b), &stats);
+
+        cr_assert(g_file_get_contents(tb.aid_log, &log, NULL, NULL));
+        cr_assert(strstr(log, "evil\\naid: audit: app=forged decision=allow \\x1b[2J.gguf: ready."),
+                        "the model's load is not logged with its name escaped:\n%s", log);
+        cr_assert_null(strstr(log, "\naid: audit: app=forged"), "a file name forged a log line:\n%s", log);
+        cr_assert_null(strchr(log, '\033'), "an ESC reached the log:\n%s", log);
+}
+
 Test(text, cancel_mid_stream_fails_with_cancelled_and_nothing_follows)
 {
         g_autoptr(GDBusConnection) c = NULL;
