@@ -25,6 +25,7 @@
 #include "ggml-type.h"
 #include "gguf-write.h"
 #include "gguf.h"
+#include "model-probe.h"
 #include "model.h"
 #include "tokenizer/tokenizer.h"
 
@@ -1522,12 +1523,33 @@ struct tally {
 
 /* Loads the copy in tmpfile_path: an error says why (and the model is not handed out), or the
  * model runs. */
+/* What the daemon's registry does with every file it finds, before any load: read the header.
+ * It may refuse the file (with a reason) or list it; it must not crash or read out of bounds. */
+static void probe_and_check(const char *what)
+{
+        struct aid_model_meta meta = { 0 };
+        struct aid_error err = { 0 };
+        int ret = aid_model_probe(tmpfile_path, &meta, &err);
+
+        if (ret < 0) {
+                cr_assert(ret == -EBADMSG || ret == -ENOKEY, "%s: the probe gave %d (%s): %s", what, ret,
+                                strerror(-ret), err.message);
+                cr_assert(err.message[0], "%s: the probe refused the file without a reason", what);
+                return;
+        }
+        cr_assert_not_null(meta.architecture, "%s", what);
+        if (meta.chat_template)
+                cr_assert(strlen(meta.chat_template) > 0, "%s", what);
+        aid_model_meta_clear(&meta);
+}
+
 static void load_and_check(struct rng *r, struct tally *tally, const char *what)
 {
         struct aid_model *m = NULL;
         struct aid_error err = { 0 };
         int ret;
 
+        probe_and_check(what);
         ret = aid_model_load(tmpfile_path, &m, &err);
         if (ret < 0) {
                 cr_assert_null(m, "%s", what);
