@@ -147,6 +147,15 @@ static GVariant *greedy(unsigned max_tokens)
         return g_variant_builder_end(&b);
 }
 
+static GVariant *option(const char *key, GVariant *value)
+{
+        GVariantBuilder b;
+
+        g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+        g_variant_builder_add(&b, "{sv}", key, value);
+        return g_variant_builder_end(&b);
+}
+
 static GVariant *call(GDBusConnection *c, const char *path, const char *iface, const char *method,
                 GVariant *args, GError **e)
 {
@@ -926,6 +935,73 @@ static GVariant *chat_turn(GDBusConnection *c, struct collector *col, struct tok
         return g_variant_ref(s->stats);
 }
 
+/* One answer at a time: while it runs, another Send or a Reset is refused with a reason, and the
+ * chat takes messages again once the answer is cancelled. A loaded machine could keep this
+ * client from the first token until all 400 are out: such a try tested nothing and is made
+ * again, up to 5 times; a chat that takes two messages at once still fails every try. */
+Test(text, a_chat_answers_one_message_at_a_time)
+{
+        g_autoptr(GDBusConnection) c = NULL;
+        g_autoptr(GVariant) v = NULL;
+        g_autofree char *chat = NULL, *req = NULL;
+        struct collector *col;
+        struct stream *s;
+        bool caught = false;
+
+        start(NULL);
+        c = connect_bus();
+        col = collector_new(c);
+        v = call(c, "/org/aid/Daemon1", TEXT_IFACE, "CreateChat",
+                        g_variant_new("(@a{sv})", option("model", g_variant_new_string(PHI3))), NULL);
+        cr_assert(v, "CreateChat failed");
+        g_variant_get(v, "(o)", &chat);
+        for (int attempt = 0; attempt < 5 && !caught; attempt++) {
+                g_autoptr(GVariant) second = NULL;
+                g_autoptr(GError) e = NULL;
+                g_autofree char *name = NULL, *second_req = NULL;
+
+                g_clear_pointer(&v, g_variant_unref);
+                g_clear_pointer(&req, g_free);
+                v = call(c, chat, CHAT_IFACE, "Send",
+                                g_variant_new("(s@a{sv})", "Tell me a long story.", greedy(400)), NULL);
+                cr_assert(v, "Send failed");
+                g_variant_get(v, "(o)", &req);
+                struct wait_stream w = { col, req, 1 };
+                cr_assert(iterate_until(stream_has_tokens, &w, WAIT_USEC), "no token within 60 s");
+
+                second = call(c, chat, CHAT_IFACE, "Send",
+                                g_variant_new("(s@a{sv})", "And then?", greedy(8)), &e);
+                if (second) {
+                        /* The long answer was over already: let both end, start afresh. */
+                        cr_assert_eq(wait_end(col, req)->n_ends, 1);
+                        g_variant_get(second, "(o)", &second_req);
+                        wait_end(col, second_req);
+                        g_clear_pointer(&v, g_variant_unref);
+                        v = call(c, chat, CHAT_IFACE, "Reset", NULL, NULL);
+                        continue;
+                }
+                name = g_dbus_error_get_remote_error(e);
+                cr_assert_str_eq(name ?: "(none)", "org.aid.Error.QuotaExceeded", "%s", e->message);
+                cr_assert(strstr(e->message, "still answering"), "%s", e->message);
+                g_free(call_fails(c, chat, CHAT_IFACE, "Reset", NULL, "org.aid.Error.QuotaExceeded"));
+                caught = true;
+        }
+        cr_assert(caught, "the answer of 400 tokens was over before a second Send, 5 times");
+
+        g_clear_pointer(&v, g_variant_unref);
+        v = call(c, req, REQUEST_IFACE, "Cancel", NULL, NULL);
+        s = wait_end(col, req);
+        cr_assert(v || s->n_ends == 1, "Cancel failed while the answer ran");
+        g_clear_pointer(&v, g_variant_unref);
+        g_clear_pointer(&req, g_free);
+        v = call(c, chat, CHAT_IFACE, "Send", g_variant_new("(s@a{sv})", "And then?", greedy(8)), NULL);
+        cr_assert(v, "the chat took no message after its answer ended");
+        g_variant_get(v, "(o)", &req);
+        s = wait_end(col, req);
+        cr_assert_null(s->error_name, "%s", s->error_name);
+        collector_free(col);
+}
+
 Test(text, a_chat_keeps_its_context_between_turns)
 {
         g_autoptr(GDBusConnection) c = NULL, stranger = NULL;
@@ -1033,15 +1109,6 @@ Test(text, concurrent_clients_each_get_their_solo_text)
                 g_free(solo[i]);
                 g_free(paths[i]);
         }
-}
-
-static GVariant *option(const char *key, GVariant *value)
-{
-        GVariantBuilder b;
-
-        g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
-        g_variant_builder_add(&b, "{sv}", key, value);
-        return g_variant_builder_end(&b);
 }
 
 /* Options holding key twice: a dictionary on the bus may repeat a key. */
