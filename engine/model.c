@@ -203,6 +203,10 @@ static int load_hparams(struct aid_model *m, struct aid_error *err)
                 return aid_error_set(err, -EBADMSG, "missing key 'general.architecture'");
         if (r < 0)
                 return r;
+        /* As the registry's probe says it: a name with a NUL would end early in the message. */
+        if (arch_str.len == 0 || memchr(arch_str.data, '\0', arch_str.len))
+                return aid_error_set(
+                                err, -EBADMSG, "key 'general.architecture' is empty or holds a NUL byte");
         for (size_t i = 0;; i++) {
                 if (i == ELEMENTSOF(arch_names))
                         return aid_error_set(err, -EOPNOTSUPP,
