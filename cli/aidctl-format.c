@@ -29,7 +29,10 @@ static gboolean reorders_text(gunichar c)
         return (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069) || c == 0x200e || c == 0x200f;
 }
 
-char *aidctl_printable(const char *s)
+/* keep_lines: newlines, tabs and the left-to-right and right-to-left marks (which right-to-left
+ * text uses and which reorder nothing beyond their neighbours) pass through, for text to read;
+ * else they are escaped too (one line for a table or a log). */
+static char *escape_controls(const char *s, gboolean keep_lines)
 {
         g_autofree char *valid = NULL;
         GString *out;
@@ -42,7 +45,9 @@ char *aidctl_printable(const char *s)
         for (const char *p = s; *p; p = g_utf8_next_char(p)) {
                 gunichar c = g_utf8_get_char(p);
 
-                if (c == '\n')
+                if (keep_lines && (c == '\n' || c == '\t' || c == 0x200e || c == 0x200f))
+                        g_string_append_len(out, p, g_utf8_next_char(p) - p);
+                else if (c == '\n')
                         g_string_append(out, "\\n");
                 else if (c == '\t')
                         g_string_append(out, "\\t");
@@ -56,6 +61,16 @@ char *aidctl_printable(const char *s)
                         g_string_append_len(out, p, g_utf8_next_char(p) - p);
         }
         return g_string_free(out, FALSE);
+}
+
+char *aidctl_printable(const char *s)
+{
+        return escape_controls(s, FALSE);
+}
+
+char *aidctl_terminal_text(const char *s)
+{
+        return escape_controls(s, TRUE);
 }
 
 struct aidctl_table {

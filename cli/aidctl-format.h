@@ -14,6 +14,13 @@ char *aidctl_format_count(guint64 n);
  * NULL. */
 char *aidctl_printable(const char *s);
 
+/* Generated text for a terminal: as aidctl_printable(), but newlines, tabs and the
+ * left-to-right and right-to-left marks are kept. A model
+ * writes what its prompt steers it to, and a prompt may hold text from anywhere (a web page, a
+ * file): escape sequences in its answer could otherwise set the terminal's title or clipboard,
+ * or hide text. */
+char *aidctl_terminal_text(const char *s);
+
 /* A plain-text table: columns padded to their widest cell, two spaces apart. */
 typedef struct aidctl_table aidctl_table;
 

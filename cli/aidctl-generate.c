@@ -13,6 +13,7 @@
 #include "aidctl-exit.h"
 #include "aidctl-format.h"
 #include "aidctl-generate.h"
+#include "aidctl-json.h"
 #include "aidctl-progress.h"
 
 /* Integer options not given keep G_MININT, so that an explicit 0 or -1 can be refused. */
@@ -137,9 +138,6 @@ static void add_stats(JsonBuilder *b, const AidGenerationStats *s)
 static void print_result_json(const char *text, const AidGenerationStats *stats, gboolean pretty)
 {
         g_autoptr(JsonBuilder) b = json_builder_new();
-        g_autoptr(JsonGenerator) gen = json_generator_new();
-        g_autoptr(JsonNode) root = NULL;
-        g_autofree char *out = NULL;
 
         json_builder_begin_object(b);
         json_builder_set_member_name(b, "text");
@@ -147,12 +145,7 @@ static void print_result_json(const char *text, const AidGenerationStats *stats,
         json_builder_set_member_name(b, "stats");
         add_stats(b, stats);
         json_builder_end_object(b);
-        root = json_builder_get_root(b);
-        json_generator_set_root(gen, root);
-        json_generator_set_pretty(gen, pretty);
-        out = json_generator_to_data(gen, NULL);
-        printf("%s\n", out);
-        fflush(stdout);
+        aidctl_json_print(b, pretty);
 }
 
 /* One request in flight, and how aidctl ends. */
@@ -161,6 +154,7 @@ struct run {
         GCancellable *cancellable; /* the request in flight, NULL between requests */
         AidGeneration *gen;
         gboolean json;
+        gboolean to_terminal; /* the text is shown with its control characters escaped */
         int rc;
         guint give_up;                         /* after Ctrl-C, if the daemon does not confirm */
         struct aidctl_load_progress *progress; /* until the first piece of text */
@@ -172,7 +166,11 @@ static void print_piece(AidGeneration *gen, const char *text, gpointer user_data
         struct run *run = user_data;
 
         run->progress = aidctl_load_progress_stop(run->progress);
-        fputs(text, stdout);
+        if (run->to_terminal) {
+                g_autofree char *shown = aidctl_terminal_text(text);
+                fputs(shown, stdout);
+        } else
+                fputs(text, stdout);
         fflush(stdout);
 }
 
@@ -296,7 +294,7 @@ int aidctl_generate(AidClient *client, const char *prompt_arg, gboolean json)
         g_autoptr(AidGenerateOptions) options = options_from_command_line();
         g_autofree char *from_stdin = NULL;
         g_autoptr(GError) error = NULL;
-        struct run run = { .json = json, .rc = EXIT_DAEMON_ERROR };
+        struct run run = { .json = json, .to_terminal = isatty(STDOUT_FILENO), .rc = EXIT_DAEMON_ERROR };
         const char *prompt = prompt_arg;
         guint sigint;
 
@@ -509,7 +507,10 @@ int aidctl_chat(AidClient *client, gboolean json)
         g_autoptr(AidGenerateOptions) options = options_from_command_line();
         g_autoptr(GInputStream) in = g_unix_input_stream_new(STDIN_FILENO, FALSE);
         g_autoptr(GError) error = NULL;
-        struct chat_run c = { .run = { .json = json, .rc = EXIT_OK }, .client = client };
+        struct chat_run c = {
+                .run = { .json = json, .to_terminal = isatty(STDOUT_FILENO), .rc = EXIT_OK },
+                .client = client,
+        };
         guint sigint;
 
         if (opt_system && !g_utf8_validate(opt_system, -1, NULL)) {

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <stdio.h>
+#include <string.h>
 
 #include "aidctl-json.h"
 
@@ -84,15 +85,37 @@ void aidctl_json_add_default_models(JsonBuilder *b, GHashTable *defaults)
         json_builder_end_object(b);
 }
 
-void aidctl_json_print(JsonBuilder *b)
+/* json-glib (1.6) writes U+001F in a string as the raw byte, where JSON needs "\u001f" for every
+ * character below U+0020: strict parsers (Python's json, jq) refuse such output. The byte
+ * appears in nothing json-glib writes outside strings, and never inside a multi-byte UTF-8
+ * character, so each one is a character of a string to escape. */
+static char *escape_unit_separators(char *text)
+{
+        GString *out;
+
+        if (!strchr(text, '\x1f'))
+                return text;
+        out = g_string_sized_new(strlen(text) + 16);
+        for (const char *p = text; *p; p++) {
+                if (*p == '\x1f')
+                        g_string_append(out, "\\u001f");
+                else
+                        g_string_append_c(out, *p);
+        }
+        g_free(text);
+        return g_string_free(out, FALSE);
+}
+
+void aidctl_json_print(JsonBuilder *b, gboolean pretty)
 {
         g_autoptr(JsonGenerator) gen = json_generator_new();
         g_autoptr(JsonNode) root = json_builder_get_root(b);
         g_autofree char *text = NULL;
 
-        json_generator_set_pretty(gen, TRUE);
+        json_generator_set_pretty(gen, pretty);
         json_generator_set_indent(gen, 2);
         json_generator_set_root(gen, root);
-        text = json_generator_to_data(gen, NULL);
+        text = escape_unit_separators(json_generator_to_data(gen, NULL));
         printf("%s\n", text);
+        fflush(stdout);
 }

@@ -9,5 +9,6 @@
 void aidctl_json_add_model(JsonBuilder *b, AidModelInfo *info);
 void aidctl_json_add_default_models(JsonBuilder *b, GHashTable *defaults);
 
-/* Prints the builder's root, pretty, with a final newline. */
-void aidctl_json_print(JsonBuilder *b);
+/* Prints the builder's root, pretty (indented by 2) or on one line, with a final newline, as
+ * valid JSON: every control character in a string escaped. */
+void aidctl_json_print(JsonBuilder *b, gboolean pretty);

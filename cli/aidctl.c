@@ -189,7 +189,7 @@ static int cmd_status(AidClient *client, char **args)
                 json_builder_set_member_name(b, "recent_use");
                 json_builder_add_value(b, json_gvariant_serialize(recent));
                 json_builder_end_object(b);
-                aidctl_json_print(b);
+                aidctl_json_print(b, TRUE);
                 return EXIT_OK;
         }
 
@@ -311,7 +311,7 @@ static int cmd_models(AidClient *client, char **args)
                         aidctl_json_add_model(b, models->pdata[i]);
                 json_builder_end_array(b);
                 json_builder_end_object(b);
-                aidctl_json_print(b);
+                aidctl_json_print(b, TRUE);
                 return EXIT_OK;
         }
 
@@ -392,7 +392,7 @@ static int cmd_model(AidClient *client, char **args)
                 g_autoptr(JsonBuilder) b = json_builder_new();
 
                 aidctl_json_add_model(b, m);
-                aidctl_json_print(b);
+                aidctl_json_print(b, TRUE);
                 return EXIT_OK;
         }
 
@@ -446,7 +446,7 @@ static int cmd_rescan(AidClient *client, char **args)
                 json_builder_set_member_name(b, "n_models");
                 json_builder_add_int_value(b, n_models);
                 json_builder_end_object(b);
-                aidctl_json_print(b);
+                aidctl_json_print(b, TRUE);
         } else {
                 printf("Rescanned: %u model%s found.\n", n_models, n_models == 1 ? "" : "s");
         }
@@ -458,7 +458,7 @@ static void print_variant_json(GVariant *v)
         g_autoptr(JsonBuilder) b = json_builder_new();
 
         json_builder_add_value(b, json_gvariant_serialize(v));
-        aidctl_json_print(b);
+        aidctl_json_print(b, TRUE);
 }
 
 static int cmd_whoami(AidClient *client, char **args)
@@ -591,7 +591,7 @@ static int policy_check(AidClient *client, const char *app, const char *capabili
                 json_builder_set_member_name(b, "limits");
                 json_builder_add_value(b, json_gvariant_serialize(limits));
                 json_builder_end_object(b);
-                aidctl_json_print(b);
+                aidctl_json_print(b, TRUE);
                 return EXIT_OK;
         }
         limits_s = format_limits(limits);

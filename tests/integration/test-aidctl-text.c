@@ -13,13 +13,16 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
+#include "aidctl-format.h"
 #include "testbus.h"
 
 #define LLAMA  "tiny-llama-v512-Q4_0"
 #define PHI3   "tiny-phi3-Q4_0"
 #define PROMPT "The quick brown fox"
+#define ESCAPE_SEED "25"
 
 static struct testbus tb;
 
@@ -166,15 +169,20 @@ Test(aidctl_text, generate_prints_what_the_generate_method_returns)
         }
 }
 
-/* Runs argv with standard output piped and standard error on a terminal (a pty), as a user at a
- * terminal sees it; r.err is what the terminal received. */
-static Result run_on_a_terminal(const char *const *argv)
+/* Runs argv with one of standard output and standard error on a terminal (a pty), as a user at
+ * a terminal sees it, and the other piped: r.out and r.err hold what each received. The
+ * terminal is raw (no newline becomes "\r\n"), so its bytes are the program's. */
+static Result run_on_a_terminal(const char *const *argv, int terminal_fd)
 {
-        g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+        g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(
+                        terminal_fd == STDOUT_FILENO ? G_SUBPROCESS_FLAGS_STDERR_PIPE
+                                                     : G_SUBPROCESS_FLAGS_STDOUT_PIPE);
         g_autoptr(GSubprocess) p = NULL;
         g_autoptr(GError) error = NULL;
         g_autoptr(GString) tty = g_string_new(NULL);
         int master = posix_openpt(O_RDWR | O_NOCTTY), slave;
+        struct termios raw;
+        char *piped = NULL;
         Result r = { 0 };
         char buf[4096];
         ssize_t n;
@@ -183,20 +191,40 @@ static Result run_on_a_terminal(const char *const *argv)
         cr_assert(grantpt(master) == 0 && unlockpt(master) == 0);
         slave = open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
         cr_assert_geq(slave, 0, "%s: %s", ptsname(master), g_strerror(errno));
+        cr_assert(tcgetattr(slave, &raw) == 0);
+        cfmakeraw(&raw);
+        cr_assert(tcsetattr(slave, TCSANOW, &raw) == 0);
         g_subprocess_launcher_setenv(l, "DBUS_SESSION_BUS_ADDRESS", tb.address, TRUE);
-        g_subprocess_launcher_take_stderr_fd(l, slave);
+        if (terminal_fd == STDOUT_FILENO)
+                g_subprocess_launcher_take_stdout_fd(l, slave);
+        else
+                g_subprocess_launcher_take_stderr_fd(l, slave);
         p = g_subprocess_launcher_spawnv(l, argv, &error);
         cr_assert(p, "cannot run %s: %s", argv[0], error ? error->message : "");
         g_clear_object(&l); /* closes our copy of the terminal's end */
-        cr_assert(g_subprocess_communicate_utf8(p, NULL, NULL, &r.out, NULL, &error), "%s",
-                        error ? error->message : "");
+        /* Read while it runs (a long output could fill the pty), until every holder of the
+         * terminal's end has closed it: then reads fail with EIO. */
+        for (;;) {
+                n = read(master, buf, sizeof(buf));
+                if (n > 0)
+                        g_string_append_len(tty, buf, n);
+                else if (n < 0 && errno == EINTR)
+                        continue;
+                else
+                        break;
+        }
+        cr_assert(g_subprocess_communicate_utf8(p, NULL, NULL, terminal_fd == STDOUT_FILENO ? NULL : &piped,
+                                  terminal_fd == STDOUT_FILENO ? &piped : NULL, &error),
+                        "%s", error ? error->message : "");
         r.rc = g_subprocess_get_if_exited(p) ? g_subprocess_get_exit_status(p) : -1;
-        /* The program is gone: what it wrote is in the pty, then reads fail (EIO). */
-        g_unix_set_fd_nonblocking(master, TRUE, NULL);
-        while ((n = read(master, buf, sizeof(buf))) > 0)
-                g_string_append_len(tty, buf, n);
         close(master);
-        r.err = g_string_free(g_steal_pointer(&tty), false);
+        if (terminal_fd == STDOUT_FILENO) {
+                r.out = g_string_free(g_steal_pointer(&tty), false);
+                r.err = piped;
+        } else {
+                r.out = piped;
+                r.err = g_string_free(g_steal_pointer(&tty), false);
+        }
         return r;
 }
 
@@ -210,7 +238,7 @@ Test(aidctl_text, generate_at_a_terminal_shows_the_model_loading)
 
         start_aid();
         {
-                g_auto(Result) r = run_on_a_terminal(argv);
+                g_auto(Result) r = run_on_a_terminal(argv, STDERR_FILENO);
                 cr_assert_eq(r.rc, 0, "aidctl generate: %d\n%s", r.rc, r.err);
                 cr_assert(strstr(r.err, "aidctl: waiting for " LLAMA " to load"), "the terminal got: %s",
                                 r.err);
@@ -220,10 +248,65 @@ Test(aidctl_text, generate_at_a_terminal_shows_the_model_loading)
                 cr_assert_str_eq(r.out, with_newline);
         }
         {
-                g_auto(Result) r = run_on_a_terminal(argv);
+                g_auto(Result) r = run_on_a_terminal(argv, STDERR_FILENO);
                 cr_assert_eq(r.rc, 0, "aidctl generate: %d\n%s", r.rc, r.err);
                 cr_assert_str_eq(r.err, "", "the model was in memory, yet the terminal got: %s", r.err);
                 cr_assert_str_eq(r.out, with_newline);
+        }
+}
+
+/* A model writes what its prompt steers it to: at a terminal, aidctl shows the control
+ * characters of its answer escaped (an ESC could retitle the terminal or write its clipboard),
+ * and keeps newlines and tabs; into a pipe the answer goes as generated, and --json escapes them
+ * as JSON does. The tiny model's vocabulary has a token for most bytes, and at a high
+ * temperature this seed samples several control characters, a BEL and a U+001F among them
+ * (checked below, so the test cannot pass on a clean text; if the engine's numbers change,
+ * pick another seed whose answer has both). */
+Test(aidctl_text, control_characters_of_an_answer_are_escaped_at_a_terminal)
+{
+        const char *json_argv[] = { aidctl_path(), "--address", tb.address, "--json", "generate",
+                "--temperature", "3", "--seed", ESCAPE_SEED, "--max-tokens", "200", "--model", LLAMA, PROMPT,
+                NULL };
+        const char *const *argv = json_argv + 4;
+        g_autofree char *text = NULL, *shown = NULL, *shown_line = NULL, *raw_line = NULL;
+
+        start_aid();
+        {
+                g_auto(Result) r = run_with_input(json_argv, NULL);
+                g_autoptr(JsonNode) root = NULL;
+                cr_assert_eq(r.rc, 0, "%s", r.err);
+                root = parse_json(r.out);
+                text = g_strdup(json_object_get_string_member(json_node_get_object(root), "text"));
+                /* json-glib leaves U+001F raw; JSON allows no control character in a string. */
+                for (const char *p = r.out; *p; p++)
+                        cr_assert((unsigned char)*p >= 0x20 || *p == '\n', "--json wrote byte 0x%02x: %s",
+                                        (unsigned char)*p, r.out);
+        }
+        cr_assert(strchr(text, '\a') && strchr(text, '\x1f'),
+                        "seed " ESCAPE_SEED " no longer samples a BEL and a U+001F: %s", text);
+
+        /* argv without --json: aidctl --address ADDR generate ... */
+        g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+        g_strv_builder_add_many(b, aidctl_path(), "--address", tb.address, NULL);
+        g_strv_builder_addv(b, (const char **)argv);
+        g_auto(GStrv) plain = g_strv_builder_end(b);
+
+        shown = aidctl_terminal_text(text);
+        shown_line = g_strconcat(shown, "\n", NULL);
+        {
+                g_auto(Result) r = run_on_a_terminal((const char *const *)plain, STDOUT_FILENO);
+                cr_assert_eq(r.rc, 0, "aidctl generate: %d\n%s", r.rc, r.err);
+                for (const char *p = r.out; *p; p++)
+                        cr_assert((unsigned char)*p >= 0x20 || *p == '\n' || *p == '\t',
+                                        "the terminal got byte 0x%02x at %td of: %s", (unsigned char)*p,
+                                        p - r.out, r.out);
+                cr_assert_str_eq(r.out, shown_line);
+        }
+        raw_line = g_strconcat(text, "\n", NULL);
+        {
+                g_auto(Result) r = run_with_input((const char *const *)plain, NULL);
+                cr_assert_eq(r.rc, 0, "aidctl generate: %d\n%s", r.rc, r.err);
+                cr_assert_str_eq(r.out, raw_line, "a pipe gets the answer as generated");
         }
 }
 
