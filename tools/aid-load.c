@@ -5,14 +5,15 @@
  * client, and the aggregate rate of all clients together.
  *
  *   aid-load [--address ADDR] [--clients N] [--requests R] [--max-tokens T]
- *            [--prompt TEXT | --prompt-tokens N] [--model ID] [--long-prompt-tokens N] [--json]
+ *            [--prompt TEXT | --prompt-tokens N] [--model ID] [--long-prompt-tokens N]
+ *            [--bus-floor] [--json]
  *
  * --long-prompt-tokens N measures a short request's time to first token while a prompt of
  * about N tokens is being prefilled (up to 20 short requests one after another, median and
  * max), against its value when aid is idle (the scheduler's chunked prefill should keep the
  * two close).
  *
- * D-Bus cost per streamed token, measured two ways, since neither alone tells the whole story:
+ * D-Bus cost per streamed token, measured several ways, since none alone tells the whole story:
  *   - one-way latency: half the round trip of org.freedesktop.DBus.Peer.Ping to aid through
  *     the bus daemon (the same path a Token signal takes: aid → dbus-daemon → client, one
  *     message), median of 200;
@@ -28,7 +29,11 @@
  *   - send time: aid's text worker sends the Token signals itself and counts, per request, the
  *     CPU time of its thread that took (building each message and writing it to the socket,
  *     which wakes the bus daemon); Finished's stats carry it (token_signals,
- *     token_signals_send_us).
+ *     token_signals_send_us);
+ *   - the floor (--bus-floor): the same send time for a bare sd-bus sender in this process,
+ *     one Token-sized signal every 15 ms to a receiver that sleeps between them, during the
+ *     run (so on CPUs as busy as aid's): what waking the bus daemon costs on this machine,
+ *     whoever sends. Its two threads' CPU time is left out of this client's.
  * aid's cost per streamed token is the bus thread's share plus the worker's send time.
  * The client uses one thread and one main loop: its own dispatch time is part of both. */
 #include <gio/gio.h>
@@ -37,6 +42,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+
+#include "bus-floor.h"
 
 #define BUS_NAME      "org.aid.Daemon1"
 #define OBJECT_PATH   "/org/aid/Daemon1"
@@ -52,6 +59,7 @@ static int opt_prompt_tokens;
 static char *opt_model;
 static int opt_long_prompt_tokens;
 static gboolean opt_json;
+static gboolean opt_bus_floor;
 
 static const GOptionEntry entries[] = {
         { "address", 0, 0, G_OPTION_ARG_STRING, &opt_address, "The bus aid is on (default: the session bus)",
@@ -67,6 +75,9 @@ static const GOptionEntry entries[] = {
         { "model", 0, 0, G_OPTION_ARG_STRING, &opt_model, "Model id (default: aid's text model)", "ID" },
         { "long-prompt-tokens", 0, 0, G_OPTION_ARG_INT, &opt_long_prompt_tokens,
                         "Also measure a short request's TTFT while an N-token prompt is prefilled", "N" },
+        { "bus-floor", 0, 0, G_OPTION_ARG_NONE, &opt_bus_floor,
+                        "Also time a bare sd-bus sender's Token signals during the run (tools/bus-floor.h)",
+                        NULL },
         { "json", 0, 0, G_OPTION_ARG_NONE, &opt_json, "Print the summary as JSON", NULL },
         { NULL },
 };
@@ -453,6 +464,10 @@ int main(int argc, char **argv)
         guint n_ok = 0, n_failed = 0;
         double one_way_us, wall_s, aggregate_tps, aggregate_decode_tps, all_decoding_tps, all_decoding_s;
         const char *first_error = NULL;
+        struct bus_floor *floor = NULL;
+        double floor_send_us = -1;
+        guint floor_sent = 0, floor_received = 0;
+        gint64 floor_cpu_ns = 0;
 
         setlocale(LC_ALL, "");
         g_option_context_add_main_entries(context, entries, NULL);
@@ -495,6 +510,14 @@ int main(int argc, char **argv)
         aid_cpu_begin = aid_pid ? thread_cpu_ns(aid_pid, aid_pid) : -1;
         self_cpu_begin = self_cpu_ns();
         token_times = g_array_new(FALSE, FALSE, sizeof(gint64));
+        if (opt_bus_floor) {
+                /* About one token's time apart, as a single stream's Token signals come. */
+                floor = bus_floor_start(address, 15000, &error);
+                if (!floor) {
+                        fprintf(stderr, "aid-load: %s\n", error->message);
+                        return 3;
+                }
+        }
         t_begin = g_get_monotonic_time();
         for (int i = 0; i < opt_clients; i++) {
                 struct client *c = clients->pdata[i];
@@ -519,8 +542,13 @@ int main(int argc, char **argv)
                 g_main_context_iteration(NULL, TRUE);
         }
         t_end = g_get_monotonic_time();
+        if (floor && !bus_floor_stop(g_steal_pointer(&floor), &floor_send_us, &floor_sent, &floor_received,
+                                     &floor_cpu_ns, &error)) {
+                fprintf(stderr, "aid-load: the bus floor's sender: %s\n", error->message);
+                return 3;
+        }
         aid_cpu_end = aid_pid ? thread_cpu_ns(aid_pid, aid_pid) : -1;
-        self_cpu_end = self_cpu_ns();
+        self_cpu_end = self_cpu_ns() - floor_cpu_ns;
 
         for (int i = 0; i < opt_clients; i++) {
                 struct client *c = clients->pdata[i];
@@ -601,6 +629,11 @@ int main(int argc, char **argv)
                 NUM("aid_bus_thread_cpu_us_per_token", aid_us_per_token);
                 NUM("aid_worker_send_us_per_token", send_us_per_token);
                 NUM("client_cpu_us_per_token", self_us_per_token);
+                if (opt_bus_floor) {
+                        NUM("dbus_floor_send_us", floor_send_us);
+                        INT("dbus_floor_signals_sent", floor_sent);
+                        INT("dbus_floor_signals_received", floor_received);
+                }
                 INT("token_signals", (gint64)total_signals);
                 if (opt_long_prompt_tokens) {
                         NUM("ttft_idle_ms", lp.ttft_idle_ms);
@@ -656,6 +689,10 @@ int main(int argc, char **argv)
                         printf("dbus send us/token:      %.1f CPU in aid's worker (build, write; its "
                                "own count)\n",
                                         send_us_per_token);
+                if (opt_bus_floor)
+                        printf("dbus floor us/signal:    %.1f CPU in a bare sd-bus sender (%u signals 15 ms "
+                               "apart during the run, %u received)\n",
+                                        floor_send_us, floor_sent, floor_received);
                 if (opt_long_prompt_tokens) {
                         printf("ttft idle ms:            %.1f\n", lp.ttft_idle_ms);
                         printf("ttft during long ms:     p50 %.1f, max %.1f (%u short requests while a "

@@ -77,7 +77,7 @@ sleep 2
         prompt="The quick brown fox jumps over the lazy dog"
         for n in 1 4; do
                 echo "== $n clients x 1 request, 256 tokens"
-                "$L" --clients $n --requests 1 --max-tokens 256 --prompt "$prompt"
+                "$L" --clients $n --requests 1 --max-tokens 256 --bus-floor --prompt "$prompt"
         done
         for n in 1 4; do
                 echo "== $n clients x 2 requests, 64 tokens"

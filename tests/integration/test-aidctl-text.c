@@ -857,7 +857,7 @@ Test(aidctl_text, aid_load_smoke_run)
         }
         {
                 const char *argv[] = { aid_load_path(), "--address", tb.address, "--clients", "2",
-                        "--max-tokens", "4", "--model", LLAMA, "--json", NULL };
+                        "--max-tokens", "4", "--model", LLAMA, "--bus-floor", "--json", NULL };
                 g_auto(Result) r = run_with_input(argv, NULL);
                 cr_assert_eq(r.rc, 0, "aid-load --json: %d\n%s%s", r.rc, r.out, r.err);
                 root = parse_json(r.out);
@@ -869,5 +869,10 @@ Test(aidctl_text, aid_load_smoke_run)
                 cr_assert_gt(json_object_get_double_member(o, "ttft_ms_p50"), 0);
                 cr_assert_gt(json_object_get_double_member(o, "aggregate_tokens_per_second"), 0);
                 cr_assert_gt(json_object_get_double_member(o, "dbus_one_way_us"), 0);
+                /* The bare sender sent at least its first signal, and every one arrived. */
+                cr_assert_gt(json_object_get_double_member(o, "dbus_floor_send_us"), 0);
+                cr_assert_geq(json_object_get_int_member(o, "dbus_floor_signals_sent"), 1);
+                cr_assert_eq(json_object_get_int_member(o, "dbus_floor_signals_received"),
+                                json_object_get_int_member(o, "dbus_floor_signals_sent"));
         }
 }
