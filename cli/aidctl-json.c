@@ -106,16 +106,21 @@ static char *escape_unit_separators(char *text)
         return g_string_free(out, FALSE);
 }
 
-void aidctl_json_print(JsonBuilder *b, gboolean pretty)
+char *aidctl_json_to_string(JsonBuilder *b, gboolean pretty)
 {
         g_autoptr(JsonGenerator) gen = json_generator_new();
         g_autoptr(JsonNode) root = json_builder_get_root(b);
-        g_autofree char *text = NULL;
 
         json_generator_set_pretty(gen, pretty);
         json_generator_set_indent(gen, 2);
         json_generator_set_root(gen, root);
-        text = escape_unit_separators(json_generator_to_data(gen, NULL));
+        return escape_unit_separators(json_generator_to_data(gen, NULL));
+}
+
+void aidctl_json_print(JsonBuilder *b, gboolean pretty)
+{
+        g_autofree char *text = aidctl_json_to_string(b, pretty);
+
         printf("%s\n", text);
         fflush(stdout);
 }

@@ -9,6 +9,8 @@
 void aidctl_json_add_model(JsonBuilder *b, AidModelInfo *info);
 void aidctl_json_add_default_models(JsonBuilder *b, GHashTable *defaults);
 
-/* Prints the builder's root, pretty (indented by 2) or on one line, with a final newline, as
- * valid JSON: every control character in a string escaped. */
+/* The builder's root as JSON text, pretty (indented by 2) or on one line, valid JSON: every
+ * control character in a string escaped. */
+char *aidctl_json_to_string(JsonBuilder *b, gboolean pretty);
+/* That, with a final newline, on standard output. */
 void aidctl_json_print(JsonBuilder *b, gboolean pretty);
