@@ -12,6 +12,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "mapping-fault.h"
 
 #define EXIT_BAD_ARGUMENTS 2
 
@@ -119,6 +120,9 @@ int main(int argc, char *argv[])
         int r;
 
         log_open();
+        r = mapping_fault_handler_install();
+        if (r < 0)
+                log_warning_errno(r, "Failed to install the SIGBUS handler, continuing without: %m");
 
         r = parse_argv(argc, argv);
         if (r <= 0)

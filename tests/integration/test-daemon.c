@@ -435,6 +435,22 @@ Test(daemon, sigterm_exits_cleanly)
         cr_assert(strstr(log, "Received SIGTERM, exiting."), "%s", log);
 }
 
+/* SIGBUS is how a failed read of a mapped model file arrives (aid(8)); one sent by kill(2) takes
+ * the same handler's other branch: aid says which, and still ends by the signal. */
+Test(daemon, sigbus_is_said_and_ends_aid_by_it)
+{
+        g_autofree char *log = NULL;
+        int status;
+
+        testbus_start_aid(&tb, NULL);
+        cr_assert_eq(kill(tb.aid_pid, SIGBUS), 0);
+        status = testbus_wait_aid_exit(&tb, 20 * G_USEC_PER_SEC);
+        cr_assert_neq(status, -1, "aid still runs 20 s after SIGBUS");
+        cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS, "aid ended with status %d", status);
+        cr_assert(g_file_get_contents(tb.aid_log, &log, NULL, NULL));
+        cr_assert(strstr(log, "aid: received SIGBUS from another process; exiting by it."), "%s", log);
+}
+
 static int run_aid(char **ret_err, const char *arg1, const char *arg2)
 {
         const char *argv[] = { g_getenv("AID_DAEMON"), arg1, arg2, NULL };

@@ -758,6 +758,55 @@ static gpointer rewrite_file(gpointer p)
         return NULL;
 }
 
+/* Where aid can take no lease, a model file truncated in use still ends aid with SIGBUS at the
+ * next read of the weights: nothing in the middle of a matrix product can be recovered. aid
+ * then says why on standard error (daemon/mapping-fault.h) before it ends by the signal. The
+ * lease is taken away as on a system: a file of another owner, and aid without CAP_LEASE
+ * (setpriv drops it), which needs root to set up. */
+Test(text, a_model_file_truncated_without_a_lease_ends_aid_with_sigbus_and_says_why)
+{
+        static const char *const without_cap_lease[] = { "setpriv", "--bounding-set", "-lease", "--inh-caps",
+                "-lease", NULL };
+        g_autoptr(GDBusConnection) c = NULL;
+        g_autoptr(GVariant) stats = NULL;
+        g_autofree char *model = NULL, *prompt = NULL, *text = NULL, *log = NULL;
+        g_autofree char *setpriv = g_find_program_in_path("setpriv");
+        int status = -1, fd;
+
+        if (geteuid() != 0 || !setpriv)
+                cr_skip_test("needs root and setpriv(1): a model file of another owner, and aid without "
+                             "CAP_LEASE");
+        tb.aid_wrapper = without_cap_lease;
+        start(NULL);
+        /* Before the first request, which loads the model and would take the lease. */
+        model = g_build_filename(tb.models_dir, LLAMA ".gguf", NULL);
+        cr_assert_eq(chown(model, 65534, 65534), 0, "chown %s: %s", model, g_strerror(errno));
+        c = connect_bus();
+        prompt = fixture_text(LLAMA ".prompt.txt");
+        text = generate(c, prompt, greedy(4), &stats);
+        g_clear_pointer(&text, g_free);
+        g_clear_pointer(&stats, g_variant_unref);
+
+        /* No lease holds this back: the pages of the mapping are gone at once. */
+        fd = open(model, O_WRONLY | O_TRUNC | O_CLOEXEC);
+        cr_assert_geq(fd, 0, "%s: %s", model, g_strerror(errno));
+        close(fd);
+        for (unsigned i = 0; i < 20 && status == -1; i++) {
+                g_autoptr(GError) e = NULL;
+                g_autoptr(GVariant) v = call(c, "/org/aid/Daemon1", TEXT_IFACE, "Generate",
+                                g_variant_new("(s@a{sv})", prompt, greedy(4)), &e);
+                status = testbus_wait_aid_exit(&tb, G_USEC_PER_SEC / 2);
+        }
+        if (status == -1) {
+                g_file_get_contents(tb.aid_log, &log, NULL, NULL);
+                cr_assert_fail("aid still serves after its model's file was truncated; aid.log:\n%s", log);
+        }
+        cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS, "aid ended with status %d", status);
+        cr_assert(g_file_get_contents(tb.aid_log, &log, NULL, NULL));
+        cr_assert(strstr(log, "aid: SIGBUS reading mapped memory at 0x"), "%s", log);
+        cr_assert(strstr(log, "was truncated or overwritten while in use"), "%s", log);
+}
+
 /* A model file written over while a request uses its mapping: the truncation used to kill aid
  * with SIGBUS at the next read of the weights. Its lease (daemon/model-lease.h) now holds the
  * writer back until the request has failed with the reason and the file is unmapped; the file,

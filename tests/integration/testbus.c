@@ -200,13 +200,18 @@ void testbus_start_aid(struct testbus *tb, const char *extra_conf)
 
         address_arg = g_strdup_printf("--bus-address=%s", tb->address);
         config_arg = g_strdup_printf("--config=%s", tb->config_path);
-        const char *argv[] = { daemon, address_arg, config_arg, "--log-level=debug", NULL };
+        g_autoptr(GStrvBuilder) args = g_strv_builder_new();
+        if (tb->aid_wrapper)
+                g_strv_builder_addv(args, (const char **)tb->aid_wrapper);
+        g_strv_builder_add_many(args, daemon, address_arg, config_arg, "--log-level=debug", NULL);
+        g_auto(GStrv) argv = g_strv_builder_end(args);
 
         log_fd = open(tb->aid_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         cr_assert_geq(log_fd, 0, "cannot open %s: %s", tb->aid_log, g_strerror(errno));
         null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         cr_assert_geq(null_fd, 0);
-        bool ok = g_spawn_async_with_fds(tb->dir, (char **)argv, env, G_SPAWN_DO_NOT_REAP_CHILD,
+        bool ok = g_spawn_async_with_fds(tb->dir, argv, env,
+                        G_SPAWN_DO_NOT_REAP_CHILD | (tb->aid_wrapper ? G_SPAWN_SEARCH_PATH : 0),
                         die_with_parent, NULL, &tb->aid_pid, null_fd, log_fd, log_fd, &e);
         close(log_fd);
         close(null_fd);
@@ -250,6 +255,19 @@ static int wait_exit(GPid pid, gint64 timeout_usec, int *ret_status)
                         return -ETIMEDOUT;
                 g_usleep(10 * 1000);
         }
+}
+
+int testbus_wait_aid_exit(struct testbus *tb, gint64 timeout_usec)
+{
+        int status = 0, r;
+
+        cr_assert_neq(tb->aid_pid, 0, "aid is not running");
+        r = wait_exit(tb->aid_pid, timeout_usec, &status);
+        if (r == -ETIMEDOUT)
+                return -1;
+        cr_assert_eq(r, 0, "waitpid(aid): %s", g_strerror(-r));
+        tb->aid_pid = 0;
+        return status;
 }
 
 int testbus_stop_aid(struct testbus *tb)

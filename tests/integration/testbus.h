@@ -17,6 +17,8 @@ struct testbus {
         GPid dbus_pid;
         GPid aid_pid;  /* 0 when aid is not running */
         char *aid_log; /* <dir>/aid.log: aid's stderr */
+        /* A command that runs aid (its arguments follow), NULL-terminated; NULL: aid itself. */
+        const char *const *aid_wrapper;
 };
 
 /* Creates the directory and starts the private dbus-daemon. */
@@ -26,6 +28,10 @@ void testbus_setup(struct testbus *tb);
  * appended verbatim; extra_conf may be NULL), starts aid --bus-address=<address>
  * --config=<config_path>, and waits until it owns org.aid.Daemon1 (asserts within 20 s). */
 void testbus_start_aid(struct testbus *tb, const char *extra_conf);
+
+/* Waits up to timeout_usec for aid to end by itself; returns its status (as from waitpid), or
+ * -1 when it still runs. */
+int testbus_wait_aid_exit(struct testbus *tb, gint64 timeout_usec);
 
 /* Sends SIGTERM to aid and waits for it; returns its exit status (as from waitpid). */
 int testbus_stop_aid(struct testbus *tb);
