@@ -16,6 +16,16 @@
 #define _likely_(x)    __builtin_expect(!!(x), 1)
 #define _unlikely_(x)  __builtin_expect(!!(x), 0)
 
+/* A function built for three x86-64 levels (AVX-512; AVX2 and FMA; the baseline), the best one
+ * chosen as the program loads (an ifunc), for code written with vector extensions rather than
+ * intrinsics. clang (14) names the dispatcher of a function that is not static so that calls
+ * from other files miss it and the link fails: there, and off x86-64, one baseline version. */
+#if defined(__x86_64__) && !defined(__clang__)
+#define _clones_ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define _clones_
+#endif
+
 #define ELEMENTSOF(x)  (sizeof(x) / sizeof((x)[0]))
 /* GLib defines the same two; daemon files include both. */
 #ifndef MIN

@@ -103,9 +103,7 @@ static inline __attribute__((always_inline)) void load16(v16f *v, const float *x
                 fn(&r, &u_);                 \
         } while (0)
 
-#define ACT_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-
-ACT_CLONES void aid_op_exp(float *y, const float *x, size_t n)
+_clones_ void aid_op_exp(float *y, const float *x, size_t n)
 {
 #define EXP_STEP(i, m, r)                 \
         do {                              \
@@ -118,7 +116,7 @@ ACT_CLONES void aid_op_exp(float *y, const float *x, size_t n)
 
 /* silu(x) = x / (1 + e^−x): for x → −∞ the denominator reaches +inf and the result −0; for
  * large x it is exactly 1 and the result exactly x. */
-ACT_CLONES void aid_op_silu_mul(float *y, const float *gate, const float *up, size_t n)
+_clones_ void aid_op_silu_mul(float *y, const float *gate, const float *up, size_t n)
 {
 #define SILU_STEP(i, m, r) GATED_STEP(silu_mul16, i, m, r)
         ACT_LOOP(y, n, SILU_STEP);
@@ -129,7 +127,7 @@ ACT_CLONES void aid_op_silu_mul(float *y, const float *gate, const float *up, si
  * 0.5·x·(1 + tanh(u)) with u = sqrt(2/π)·(x + 0.044715·x³), written as x / (1 + e^(−2u)), the
  * same function (1 + tanh(u) = 2 / (1 + e^(−2u))) without cancellation where tanh(u) nears −1,
  * and with the limits of SiLU above. */
-ACT_CLONES void aid_op_gelu_tanh_mul(float *y, const float *gate, const float *up, size_t n)
+_clones_ void aid_op_gelu_tanh_mul(float *y, const float *gate, const float *up, size_t n)
 {
 #define GELU_STEP(i, m, r) GATED_STEP(gelu_tanh_mul16, i, m, r)
         ACT_LOOP(y, n, GELU_STEP);

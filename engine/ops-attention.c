@@ -87,6 +87,30 @@ typedef int32_t v16i __attribute__((vector_size(64)));
  * 2, 1): 15 pairs of two-source permutes and an add for the 16 sums, where a horizontal sum of
  * each vector took about three times the instructions. Round by round, vector j holds keys j,
  * j + 8 (then j, j + 4, j + 8, j + 12, and so on) in blocks of w lanes, until lane i is key i. */
+#ifdef __clang__
+/* clang has __builtin_shufflevector with literal lanes, not GCC's __builtin_shuffle with a mask
+ * vector: the rounds below are sums16()'s and max16()'s with their masks written out. */
+#define FIRST8  0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23
+#define SECOND8 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31
+#define FIRST4  0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27
+#define SECOND4 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31
+#define FIRST2  0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29
+#define SECOND2 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31
+#define FIRST1  0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30
+#define SECOND1 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31
+#define PAIR_ROUND(a, w, F, S)                                      \
+        for (int j = 0; j < (w); j++)                               \
+        (a)[j] = __builtin_shufflevector((a)[j], (a)[j + (w)], F) + \
+                 __builtin_shufflevector((a)[j], (a)[j + (w)], S)
+
+static inline __attribute__((always_inline)) void sums16(v16f *a)
+{
+        PAIR_ROUND(a, 8, FIRST8, SECOND8);
+        PAIR_ROUND(a, 4, FIRST4, SECOND4);
+        PAIR_ROUND(a, 2, FIRST2, SECOND2);
+        PAIR_ROUND(a, 1, FIRST1, SECOND1);
+}
+#else
 static inline __attribute__((always_inline)) void sums16(v16f *a)
 {
 #pragma GCC unroll 4
@@ -100,6 +124,7 @@ static inline __attribute__((always_inline)) void sums16(v16f *a)
                                __builtin_shuffle(a[j], a[j + w], first + w);
         }
 }
+#endif
 
 /* The largest of xp's lanes (−inf if all are). (Vectors by pointer: by value, they would
  * change the ABI of a function built without AVX-512.) */
@@ -107,6 +132,19 @@ static inline __attribute__((always_inline)) float max16(const v16f *xp)
 {
         v16f x = *xp;
 
+#ifdef __clang__
+#define MAX_ROUND(...)                                               \
+        do {                                                         \
+                v16f y = __builtin_shufflevector(x, x, __VA_ARGS__); \
+                v16i gt = x > y;                                     \
+                x = (v16f)(((v16i)x & gt) | ((v16i)y & ~gt));        \
+        } while (0)
+        MAX_ROUND(8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+        MAX_ROUND(4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
+        MAX_ROUND(2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
+        MAX_ROUND(1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
+#undef MAX_ROUND
+#else
 #pragma GCC unroll 4
         for (int w = 8; w >= 1; w /= 2) {
                 /* Each lane against the one w away. */
@@ -114,6 +152,7 @@ static inline __attribute__((always_inline)) float max16(const v16f *xp)
                 v16i gt = x > y;
                 x = (v16f)(((v16i)x & gt) | ((v16i)y & ~gt));
         }
+#endif
         return x[0];
 }
 
@@ -235,8 +274,7 @@ static inline void kv_prefetch(const struct aid_kv_cache *kv, const void *base, 
                 __builtin_prefetch(p + o);
 }
 
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) static void attend_tile(
-                const struct aid_context *c, uint32_t layer, const struct att_tile *t)
+static _clones_ void attend_tile(const struct aid_context *c, uint32_t layer, const struct att_tile *t)
 {
         const uint32_t hd = c->m->hp.head_dim, n = t->n_rows;
         const float scale = c->m->attn_scale;

@@ -13,8 +13,6 @@ typedef float v8f __attribute__((vector_size(32)));
 typedef float v16f __attribute__((vector_size(64)));
 typedef double v8d __attribute__((vector_size(64)));
 
-#define NORM_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-
 /* The sum of x[j]² in double: lanes of two accumulators of eight, then the tail. The order is
  * fixed by dim alone, so every row of that width (every batch entry, every thread count) sums
  * the same way. */
@@ -40,7 +38,7 @@ static inline __attribute__((always_inline)) double sum_squares(const float *x, 
                ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7])) + tail;
 }
 
-NORM_CLONES void aid_op_rmsnorm(
+_clones_ void aid_op_rmsnorm(
                 float *out, const float *x, const struct aid_weight *w, size_t n, uint32_t dim, float eps)
 {
         const float *g = w->data;
@@ -63,7 +61,7 @@ NORM_CLONES void aid_op_rmsnorm(
         }
 }
 
-NORM_CLONES void aid_op_add(float *x, const float *y, size_t len)
+_clones_ void aid_op_add(float *x, const float *y, size_t len)
 {
         size_t i = 0;
 

@@ -508,8 +508,7 @@ static inline int32_t order_key(float f)
         return b ^ ((b >> 31) & 0x7fffffff);
 }
 
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) static void load_top_k(
-                struct aid_sampler *s, const float *logits, uint32_t n, uint32_t k)
+static _clones_ void load_top_k(struct aid_sampler *s, const float *logits, uint32_t n, uint32_t k)
 {
         const float *l = logits;
         struct cand *h = s->cand;
