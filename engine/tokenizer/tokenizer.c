@@ -253,6 +253,11 @@ bool aid_tokenizer_is_control(const struct aid_tokenizer *t, int32_t id)
         return t->tokens[id].type == AID_TOKEN_CONTROL || t->tokens[id].type == AID_TOKEN_UNKNOWN;
 }
 
+bool aid_tokenizer_is_user_defined(const struct aid_tokenizer *t, int32_t id)
+{
+        return id >= 0 && (size_t)id < t->n_tokens && t->tokens[id].type == AID_TOKEN_USER_DEFINED;
+}
+
 const char *aid_tokenizer_token_text(const struct aid_tokenizer *t, int32_t id, size_t *ret_len)
 {
         if (id < 0 || (size_t)id >= t->n_tokens)

@@ -54,6 +54,9 @@ bool aid_tokenizer_add_space_prefix(const struct aid_tokenizer *t);
 bool aid_tokenizer_is_eog(const struct aid_tokenizer *t, int32_t id);
 /* Control and unknown tokens: rendered only when asked (special). */
 bool aid_tokenizer_is_control(const struct aid_tokenizer *t, int32_t id);
+/* User-defined tokens: taken whole wherever their text occurs, special-token parsing or not (as
+ * in llama.cpp), and the text after one starts a new piece (with its space prefix). */
+bool aid_tokenizer_is_user_defined(const struct aid_tokenizer *t, int32_t id);
 /* Text of a token in the vocabulary as stored (U+2581, GPT-2 byte characters); NULL if out
  * of range. Not NUL-terminated: *ret_len holds the length. */
 const char *aid_tokenizer_token_text(const struct aid_tokenizer *t, int32_t id, size_t *ret_len);

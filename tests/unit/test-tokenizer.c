@@ -300,6 +300,16 @@ Test(tokenizer, parse_special)
         /* the newline after <|user|> is eaten (rstrip), so no <0x0A> byte token follows it */
         cr_expect_neq(ids[1], 16);
         free(ids);
+
+        /* Phi-3's "</s>" is user-defined: taken whole without parse_special too, and the text
+         * after it starts a new piece with its space prefix, as llama.cpp does ("▁a", "</s>",
+         * "▁b"); detokenized, it comes back with that space. */
+        static const int32_t user_defined[] = { 263, 2, 289 };
+        expect_ids(v.tok, "a</s>b", 0, user_defined, ELEMENTSOF(user_defined));
+        cr_expect(aid_tokenizer_is_user_defined(v.tok, 2));
+        cr_expect_not(aid_tokenizer_is_control(v.tok, 2));
+        cr_expect_not(aid_tokenizer_is_user_defined(v.tok, 263));
+        cr_expect_not(aid_tokenizer_is_user_defined(v.tok, -1));
         close_vocab(&v);
 }
 
