@@ -9,21 +9,11 @@
 #include <string.h>
 
 #include "chat.h"
+#include "fuzz-pieces.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_MESSAGES 8
-
-static size_t next_piece(const uint8_t *data, size_t size, size_t *pos, const uint8_t **ret)
-{
-        size_t start = *pos, end = start;
-
-        while (end < size && data[end] != 0xff)
-                end++;
-        *ret = data + start;
-        *pos = end < size ? end + 1 : end;
-        return end - start;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -43,13 +33,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 .strip_bos = data[0] & 2,
                 .date = data[0] & 4 ? "26 Jul 2024" : NULL,
         };
-        size_t tmpl_len = next_piece(data, size, &pos, &tmpl);
-        n = next_piece(data, size, &pos, &piece);
+        size_t tmpl_len = fuzz_next_piece(data, size, &pos, &tmpl);
+        n = fuzz_next_piece(data, size, &pos, &piece);
         bos = data[0] & 8 ? strndup((const char *)piece, n) : NULL;
-        n = next_piece(data, size, &pos, &piece);
+        n = fuzz_next_piece(data, size, &pos, &piece);
         eos = data[0] & 16 ? strndup((const char *)piece, n) : NULL;
         while (pos < size && n_msgs < MAX_MESSAGES) {
-                n = next_piece(data, size, &pos, &piece);
+                n = fuzz_next_piece(data, size, &pos, &piece);
                 if (n == 0)
                         continue;
                 contents[n_msgs] = strndup((const char *)piece + 1, n - 1);

@@ -9,21 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz-pieces.h"
 #include "stop.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* The next piece up to a 0xff byte (or the end); *pos moves past it. */
-static size_t next_piece(const uint8_t *data, size_t size, size_t *pos, const uint8_t **ret)
-{
-        size_t start = *pos, end = start;
-
-        while (end < size && data[end] != 0xff)
-                end++;
-        *ret = data + start;
-        *pos = end < size ? end + 1 : end;
-        return end - start;
-}
 
 static void append(char **buf, size_t *len, const char *s, size_t n)
 {
@@ -50,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 return 0;
         n_stops = data[0] & 3;
         for (size_t i = 0; i < n_stops; i++) {
-                n = next_piece(data, size, &pos, &piece);
+                n = fuzz_next_piece(data, size, &pos, &piece);
                 stops[i] = strndup((const char *)piece, n);
                 if (!stops[i])
                         abort();
@@ -61,7 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         append(&full, &full_len, "", 0);
         append(&out, &out_len, "", 0);
         while (pos < size && !c.stopped) {
-                n = next_piece(data, size, &pos, &piece);
+                n = fuzz_next_piece(data, size, &pos, &piece);
                 append(&full, &full_len, (const char *)piece, n);
                 if (aid_stop_feed(m, (const char *)piece, n, &c) < 0)
                         abort();
