@@ -128,8 +128,10 @@ struct aid_context {
         void *interrupt_userdata;
 };
 
-/* For the forward passes, before each layer after the first and before each feed-forward half:
- * whether to stop the batch. */
+/* For the forward passes, at the points where a batch may stop: before each layer after the
+ * first, before its attention, between attention's tasks (on the calling thread), before its
+ * feed-forward half and before that half's down projection. Where a new request behind a long
+ * prompt waits least: no stretch between two of them is more than one or two matrix products. */
 static inline bool aid_context_interrupted(const struct aid_context *c)
 {
         return c->interrupt && c->interrupt(c->interrupt_userdata);
@@ -160,7 +162,7 @@ static inline void *aid_kv_v(
 /* Architecture files: finish loading (tensors, per-layer settings) and run the layers of a
  * validated batch, leaving the residual stream in s.x (the output norm and projection are
  * shared, in aid_decode()). The forward passes return false when aid_context_interrupted()
- * stopped them between two layers or before a layer's feed-forward half. */
+ * stopped them (at the points listed above it). */
 int aid_llama_load(struct aid_model *m, struct aid_error *err);
 bool aid_llama_forward(struct aid_context *c, const struct aid_batch_entry *e, size_t n);
 int aid_gemma3_load(struct aid_model *m, struct aid_error *err);
@@ -196,7 +198,9 @@ void aid_op_rope(struct aid_context *c, float *v, uint32_t n_heads, uint32_t hd,
  * (ops-attention.c; it goes through the keys in chunks of AID_ATT_KEYS, and an fp16 cache's
  * chunk is converted into the thread's s.att_kv.) */
 #define AID_ATT_KEYS 32
-void aid_op_attention(struct aid_context *c, uint32_t layer, const struct aid_batch_entry *e, size_t n,
+/* Returns false when aid_context_interrupted() stopped it part way (asked by the calling
+ * thread before each of its tasks): out is then incomplete and the batch must stop. */
+bool aid_op_attention(struct aid_context *c, uint32_t layer, const struct aid_batch_entry *e, size_t n,
                 const float *q, const float *k, const float *v, float *out);
 /* x += y (ops-norm.c). */
 void aid_op_add(float *x, const float *y, size_t len);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Attention over the KV cache for a batch of entries (aid_op_attention()), in tiles. */
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -393,9 +394,13 @@ static _clones_ void attend_tile(const struct aid_context *c, uint32_t layer, co
         }
 }
 
-void aid_op_attention(struct aid_context *c, uint32_t layer, const struct aid_batch_entry *e, size_t n,
+bool aid_op_attention(struct aid_context *c, uint32_t layer, const struct aid_batch_entry *e, size_t n,
                 const float *q, const float *k, const float *v, float *out)
 {
+        /* Set by the calling thread (OpenMP's thread 0) when the batch is to stop; every thread
+         * then skips its remaining tasks. A long prompt's attention is a good part of a layer,
+         * so a new request waits for one task, not for all of them. */
+        atomic_bool stop = false;
         const struct aid_hparams *hp = &c->m->hp;
         const uint32_t hd = hp->head_dim, n_head = hp->n_head, n_kv = hp->n_head_kv, kv_dim = n_kv * hd;
         const uint32_t group = n_head / n_kv;
@@ -447,6 +452,17 @@ void aid_op_attention(struct aid_context *c, uint32_t layer, const struct aid_ba
                 const size_t i1 = MIN(n, (b + 1) * per_block);
                 struct att_tile t;
 
+                if (atomic_load_explicit(&stop, memory_order_relaxed))
+                        continue;
+#ifdef _OPENMP
+                if (omp_get_thread_num() == 0 && aid_context_interrupted(c)) {
+#else
+                if (aid_context_interrupted(c)) {
+#endif
+                        atomic_store_explicit(&stop, true, memory_order_relaxed);
+                        continue;
+                }
+
                 /* The entries of the block, in runs of one sequence. */
                 for (size_t i0 = b * per_block; i0 < i1;) {
                         t.n_rows = 0;
@@ -472,4 +488,5 @@ void aid_op_attention(struct aid_context *c, uint32_t layer, const struct aid_ba
                         attend_tile(c, layer, &t);
                 }
         }
+        return !atomic_load(&stop);
 }

@@ -145,13 +145,14 @@ bool aid_gemma3_forward(struct aid_context *c, const struct aid_batch_entry *e, 
                         aid_op_rope(c, s->k + i * kv_dim, hp->n_head_kv, hd, e[i].pos, L->rope_base,
                                         L->rope_freq_scale);
                 }
-                aid_op_attention(c, l, e, n, s->q, s->k, s->v, s->att);
+                if (aid_context_interrupted(c) || !aid_op_attention(c, l, e, n, s->q, s->k, s->v, s->att))
+                        return false;
                 aid_op_matmul(c, &L->wo, NULL, s->att, n, s->xb2);
                 aid_op_rmsnorm(s->xb2, s->xb2, &L->post_attn_norm, n, E, hp->rms_eps);
                 aid_op_add(s->x, s->xb2, n * E);
 
-                /* And before the feed-forward half, most of a layer's work: a new request
-                 * behind a long prompt waits for half a layer at most. */
+                /* And before the feed-forward half, and before its down projection: a new
+                 * request behind a long prompt waits for a matrix product or two at most. */
                 if (aid_context_interrupted(c))
                         return false;
                 aid_op_rmsnorm(s->xb, s->x, &L->ffn_norm, n, E, hp->rms_eps);
@@ -164,6 +165,8 @@ bool aid_gemma3_forward(struct aid_context *c, const struct aid_batch_entry *e, 
                 AID_OMP("omp parallel for num_threads(c->n_threads) if (n_act >= 4 * AID_ACT_CHUNK)")
                 for (size_t j = 0; j < n_act; j += AID_ACT_CHUNK)
                         aid_op_gelu_tanh_mul(s->hb2 + j, s->hb + j, s->hb2 + j, MIN(AID_ACT_CHUNK, n_act - j));
+                if (aid_context_interrupted(c))
+                        return false;
                 aid_op_matmul(c, &L->w_down, NULL, s->hb2, n, s->xb2);
                 aid_op_rmsnorm(s->xb2, s->xb2, &L->post_ffw_norm, n, E, hp->rms_eps);
                 aid_op_add(s->x, s->xb2, n * E);

@@ -107,12 +107,13 @@ bool aid_llama_forward(struct aid_context *c, const struct aid_batch_entry *e, s
                         aid_op_rope(c, s->k + i * kv_dim, hp->n_head_kv, hd, e[i].pos, L->rope_base,
                                         L->rope_freq_scale);
                 }
-                aid_op_attention(c, l, e, n, s->q, s->k, s->v, s->att);
+                if (aid_context_interrupted(c) || !aid_op_attention(c, l, e, n, s->q, s->k, s->v, s->att))
+                        return false;
                 aid_op_matmul(c, &L->wo, &L->bo, s->att, n, s->xb2);
                 aid_op_add(s->x, s->xb2, n * E);
 
-                /* And before the feed-forward half, most of a layer's work: a new request
-                 * behind a long prompt waits for half a layer at most. */
+                /* And before the feed-forward half, and before its down projection: a new
+                 * request behind a long prompt waits for a matrix product or two at most. */
                 if (aid_context_interrupted(c))
                         return false;
                 aid_op_rmsnorm(s->xb, s->x, &L->ffn_norm, n, E, hp->rms_eps);
@@ -135,6 +136,8 @@ bool aid_llama_forward(struct aid_context *c, const struct aid_batch_entry *e, s
                                 aid_op_silu_mul(s->hb2 + i * n_ff, gu, gu + n_ff, n_ff);
                         }
                 }
+                if (aid_context_interrupted(c))
+                        return false;
                 aid_op_matmul(c, &L->w_down, NULL, s->hb2, n, s->xb2);
                 aid_op_add(s->x, s->xb2, n * E);
         }

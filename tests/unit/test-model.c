@@ -359,7 +359,8 @@ static bool interrupt_at_call(void *userdata)
         return ++interrupt_calls == interrupt_at;
 }
 
-/* A batch stopped between two layers or inside one (before its feed-forward half) leaves the
+/* A batch stopped at any of its stop points (between two layers, before a layer's attention,
+ * between attention's tasks, before the feed-forward half or its down projection) leaves the
  * cache and the logits as they were; given again, it gives what it gives uninterrupted. */
 Test(model, interrupted_batch_changes_nothing)
 {
@@ -372,20 +373,23 @@ Test(model, interrupted_batch_changes_nothing)
         };
         struct aid_error err = { 0 };
         const unsigned n_layer = aid_model_hparams(m)->n_layer;
+        unsigned n_points;
 
         cr_assert_geq(n_layer, 2, "the test model needs two layers to stop between them");
         cr_assert_eq(aid_decode(ref, b, 3, &err), 0, "%s", err.message);
 
-        /* Asked before every layer but the first and before every layer's feed-forward half;
-         * never stopping changes nothing. */
+        /* Asked before every layer but the first, before its attention, before each of
+         * attention's tasks (one thread here: the same ones every time), before the feed-forward
+         * half and before its down projection; never stopping changes nothing. */
         interrupt_calls = 0;
         interrupt_at = 0;
         aid_context_set_interrupt(c, interrupt_at_call, &interrupt_calls);
-        cr_assert_eq(aid_decode(c, b, 1, &err), 0, "%s", err.message);
-        cr_assert_eq(interrupt_calls, 2 * n_layer - 1);
+        cr_assert_eq(aid_decode(c, b, 3, &err), 0, "%s", err.message);
+        n_points = interrupt_calls;
+        cr_assert_gt(n_points, 4 * n_layer - 1, "%u stop points: none inside attention?", n_points);
         aid_kv_seq_clear(c, 0);
 
-        for (interrupt_at = 1; interrupt_at <= 2 * n_layer - 1; interrupt_at++) {
+        for (interrupt_at = 1; interrupt_at <= n_points; interrupt_at++) {
                 interrupt_calls = 0;
                 cr_assert_eq(aid_decode(c, b, 3, &err), -ECANCELED, "stopped at call %u", interrupt_at);
                 cr_assert_not_null(strstr(err.message, "interrupted"), "%s", err.message);
