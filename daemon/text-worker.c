@@ -636,8 +636,8 @@ static void job_next_token(struct text_engine *te, struct job *j, const float *l
  * most, and where a step budget is set, what the measured cost of a step lets end within it
  * (at least PREFILL_MIN_ROWS, so that prompts advance whatever the decode load). A prompt
  * that is the only work (solo) takes whole chunks, the fastest way through it, in a step that
- * a new request interrupts (step_interrupted()): it then waits for half a layer, not one step.
- * Other steps without generations in them may be interrupted too (step()). */
+ * a new request interrupts (step_interrupted()): it then waits for a matrix product or two, not
+ * one step. Other steps without generations in them may be interrupted too (step()). */
 static size_t prefill_rows(struct text_engine *te, size_t n_decode, bool solo)
 {
         size_t rows = te->config.prefill_chunk;
@@ -741,9 +741,9 @@ static void step(struct text_engine *te)
         }
         start = now_usec();
         /* A step of prompt tokens only (no generation waits for it) makes way for a new
-         * request within half a layer: the request's wait is then that, not one step, and
-         * what is lost is prompt work, done again. Never twice in a row, so that prompts
-         * advance however many requests come. */
+         * request within a matrix product or two: the request's wait is then that, not one
+         * step, and what is lost is prompt work, done again. Never twice in a row, so that
+         * prompts advance however many requests come. */
         te->step_interruptible = solo || (n_decode == 0 && !te->last_step_interrupted);
         r = aid_decode(te->ctx, te->batch, n, &err);
         te->step_interruptible = false;
