@@ -53,29 +53,47 @@ static void add_bias(const struct aid_weight *bias, size_t n, uint32_t rows, flo
                         y[j * rows + r] += b[r];
 }
 
-void aid_op_matmul(const struct aid_context *c, const struct aid_weight *w, const struct aid_weight *bias,
-                const float *x, size_t n, float *y)
+/* The interrupt function as oneDNN's stop function. */
+static bool matmul_stop(void *userdata)
+{
+        return aid_context_interrupted(userdata);
+}
+
+static bool matmul(const struct aid_context *c, const struct aid_weight *w, const struct aid_weight *bias,
+                const float *x, size_t n, float *y, bool may_stop)
 {
         const uint32_t rows = w->rows, cols = w->cols;
+        int r = -1;
 
         if (n == 1) {
                 /* Decode: the memory-bound matrix-vector product on the SIMD kernels. */
                 aid_matvec(w->type, w->data, w->row_bytes, x, y, rows, cols);
+                r = 0;
         } else if (c->dnn && n >= ONEDNN_MIN_ROWS &&
-                        !(n <= AID_MATMUL_ROWS_MAX && aid_matmul_rows_has_multi(w->type)) &&
-                        aid_onednn_matmul_dequant(c->dnn, w->type, w->data, w->row_bytes, rows, x, n, cols,
-                                        0, y, 0, NULL) == 0) {
-                /* Prefill: a GEMM. (Should oneDNN fail, the loop below still computes it.) */
-        } else {
+                        !(n <= AID_MATMUL_ROWS_MAX && aid_matmul_rows_has_multi(w->type))) {
+                /* Prefill: a GEMM. */
+                r = aid_onednn_matmul_dequant(c->dnn, w->type, w->data, w->row_bytes, rows, x, n, cols, 0, y,
+                                0, may_stop && c->interrupt ? matmul_stop : NULL, (void *)c, NULL);
+                if (r == -ECANCELED)
+                        return false;
+        }
+        if (r < 0) {
                 /* A few rows (continuous batching, short prompts), or oneDNN failed. */
                 for (size_t j0 = 0; j0 < n; j0 += AID_MATMUL_ROWS_MAX)
                         aid_matmul_rows(w->type, w->data, w->row_bytes, x + j0 * cols,
                                         MIN((size_t)AID_MATMUL_ROWS_MAX, n - j0), y + j0 * rows, rows, cols);
         }
         add_bias(bias, n, rows, y);
+        return true;
 }
 
-void aid_op_matmul_parts(const struct aid_context *c, const struct aid_weight *const *w,
+bool aid_op_matmul(const struct aid_context *c, const struct aid_weight *w, const struct aid_weight *bias,
+                const float *x, size_t n, float *y)
+{
+        return matmul(c, w, bias, x, n, y, true);
+}
+
+bool aid_op_matmul_parts(const struct aid_context *c, const struct aid_weight *const *w,
                 const struct aid_weight *const *bias, size_t n_parts, const float *x, size_t n,
                 float *const *y)
 {
@@ -92,8 +110,9 @@ void aid_op_matmul_parts(const struct aid_context *c, const struct aid_weight *c
         if (!same) {
                 /* Mixed types (a Q4_K file's Q6_K V, say), or a prefill for oneDNN: one by one. */
                 for (size_t p = 0; p < n_parts; p++)
-                        aid_op_matmul(c, w[p], bias ? bias[p] : NULL, x, n, y[p]);
-                return;
+                        if (!aid_op_matmul(c, w[p], bias ? bias[p] : NULL, x, n, y[p]))
+                                return false;
+                return true;
         }
         if (n == 1)
                 aid_matvec_parts(w[0]->type, parts, n_parts, x, w[0]->cols);
@@ -101,6 +120,7 @@ void aid_op_matmul_parts(const struct aid_context *c, const struct aid_weight *c
                 aid_matmul_rows_parts(w[0]->type, parts, n_parts, x, n, w[0]->cols);
         for (size_t p = 0; bias && p < n_parts; p++)
                 add_bias(bias[p], n, w[p]->rows, y[p]);
+        return true;
 }
 
 static void scratch_free(struct aid_scratch *s)
@@ -341,7 +361,8 @@ int aid_decode(struct aid_context *c, const struct aid_batch_entry *e, size_t n,
                         memcpy(c->s.out_x + n_out++ * dim, c->s.x + i * dim, dim * sizeof(float));
         if (n_out > 0) {
                 aid_op_rmsnorm(c->s.out_x, c->s.out_x, &m->output_norm, n_out, dim, m->hp.rms_eps);
-                aid_op_matmul(c, &m->output, NULL, c->s.out_x, n_out, c->s.logits);
+                /* The batch is evaluated by now: its logits are not given up. */
+                (void)matmul(c, &m->output, NULL, c->s.out_x, n_out, c->s.logits, false);
         }
         c->s.n_logits = n_out;
 #ifdef _OPENMP

@@ -180,16 +180,18 @@ void aid_op_embed(const struct aid_context *c, const struct aid_batch_entry *e, 
  * (ops-norm.c). out may be x. */
 void aid_op_rmsnorm(
                 float *out, const float *x, const struct aid_weight *w, size_t n, uint32_t dim, float eps);
-/* y[n][w->rows] = x[n][w->cols] · Wᵀ (+ bias when bias->data), weights read once per batch. */
-void aid_op_matmul(const struct aid_context *c, const struct aid_weight *w, const struct aid_weight *bias,
-                const float *x, size_t n, float *y);
+/* y[n][w->rows] = x[n][w->cols] · Wᵀ (+ bias when bias->data), weights read once per batch.
+ * A product on oneDNN's path (a prompt's rows) asks aid_context_interrupted() before each panel
+ * of weight rows: false when that stopped it, y is then incomplete and the batch must stop. */
+bool aid_op_matmul(const struct aid_context *c, const struct aid_weight *w, const struct aid_weight *bias,
+                const float *x, size_t n, float *y) __attribute__((warn_unused_result));
 /* aid_op_matmul() of n_parts (<= AID_MATVEC_PARTS_MAX) weights on the same x into y[p] (bias may
  * be NULL, or hold NULL or empty entries): for decode and the multi-row batches, weights of one
  * type and width share one quantized x and one parallel loop (one meeting of the threads
- * instead of one per weight); otherwise, one aid_op_matmul() each. */
-void aid_op_matmul_parts(const struct aid_context *c, const struct aid_weight *const *w,
+ * instead of one per weight); otherwise, one aid_op_matmul() each, and false as it says. */
+bool aid_op_matmul_parts(const struct aid_context *c, const struct aid_weight *const *w,
                 const struct aid_weight *const *bias, size_t n_parts, const float *x, size_t n,
-                float *const *y);
+                float *const *y) __attribute__((warn_unused_result));
 /* Rotates n_heads heads of hd floats at one position (ops-rope.c). */
 void aid_op_rope(struct aid_context *c, float *v, uint32_t n_heads, uint32_t hd, uint32_t pos, float base,
                 float freq_scale);

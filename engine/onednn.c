@@ -430,7 +430,7 @@ int aid_onednn_matmul(struct aid_onednn *dnn, const float *a, size_t m, size_t k
         case GGML_TYPE_BF16:
                 if (!dnn->bf16)
                         return aid_onednn_matmul_dequant(dnn, b_type, b, ldb * sizeof(uint16_t), n, a, m, k,
-                                        lda, c, ldc, err);
+                                        lda, c, ldc, NULL, NULL, err);
                 r = convert_a(dnn, a, m, k, lda, err);
                 if (r < 0)
                         return r;
@@ -466,7 +466,7 @@ static int fill_panel(struct aid_onednn *dnn, uint32_t type, const uint8_t *w, s
 
 int aid_onednn_matmul_dequant(struct aid_onednn *dnn, uint32_t type, const void *w, size_t row_bytes,
                 size_t n, const float *a, size_t m, size_t k, size_t lda, float *c, size_t ldc,
-                struct aid_error *err)
+                bool (*stop)(void *userdata), void *stop_userdata, struct aid_error *err)
 {
         const struct ggml_type_traits *tr = ggml_type_traits_get(type);
         uint64_t min_row_bytes;
@@ -516,6 +516,9 @@ int aid_onednn_matmul_dequant(struct aid_onednn *dnn, uint32_t type, const void 
         for (size_t r0 = 0; r0 < n; r0 += panel_rows) {
                 size_t rows = MIN(panel_rows, n - r0);
 
+                if (stop && stop(stop_userdata))
+                        return aid_error_set(err, -ECANCELED, "matmul: stopped before rows %zu..%zu", r0,
+                                        r0 + rows - 1);
                 r = fill_panel(dnn, type, w, row_bytes, r0, rows, k, bf16);
                 if (r < 0)
                         return aid_error_set(err, r, "matmul: dequantizing %s rows %zu..%zu failed",

@@ -89,8 +89,12 @@ int aid_onednn_matmul(struct aid_onednn *dnn, const float *a, size_t m, size_t k
  * Compute type by weight type: F32 and F16 in f32 (F16 converts to f32 exactly; bf16 would
  * round the weights a second time); BF16 and quantized types in bf16 on CPUs with bf16
  * (rounding a dequantized weight to bf16 costs less than the 8-bit activation quantization
- * llama.cpp applies to the same products), f32 otherwise. */
+ * llama.cpp applies to the same products), f32 otherwise.
+ *
+ * stop (may be NULL) is asked before each panel: when it says true, -ECANCELED and C is
+ * incomplete. A product on a long prompt's rows takes tens of milliseconds; a caller that must
+ * make way for other work waits for one panel instead. */
 #define AID_ONEDNN_PANEL_BYTES (8u << 20)
 int aid_onednn_matmul_dequant(struct aid_onednn *dnn, uint32_t type, const void *w, size_t row_bytes,
                 size_t n, const float *a, size_t m, size_t k, size_t lda, float *c, size_t ldc,
-                struct aid_error *err);
+                bool (*stop)(void *userdata), void *stop_userdata, struct aid_error *err);

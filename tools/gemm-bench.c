@@ -101,7 +101,8 @@ static int bench_one(const struct shape *s, size_t m, bool bf16, uint32_t qtype,
                 double t0 = now(), dt;
 
                 if (qtype != GGML_TYPE_F32)
-                        r = aid_onednn_matmul_dequant(dnn, qtype, w, 0, n, a, m, k, 0, c, 0, &err);
+                        r = aid_onednn_matmul_dequant(
+                                        dnn, qtype, w, 0, n, a, m, k, 0, c, 0, NULL, NULL, &err);
                 else
                         r = aid_onednn_matmul(dnn, a, m, k, 0, bf16 ? GGML_TYPE_BF16 : GGML_TYPE_F32, w, n,
                                         0, c, 0, &err);

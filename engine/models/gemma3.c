@@ -134,7 +134,8 @@ bool aid_gemma3_forward(struct aid_context *c, const struct aid_batch_entry *e, 
                 {
                         const struct aid_weight *w[] = { &L->wq, &L->wk, &L->wv };
                         float *y[] = { s->q, s->k, s->v };
-                        aid_op_matmul_parts(c, w, NULL, 3, s->xb, n, y);
+                        if (!aid_op_matmul_parts(c, w, NULL, 3, s->xb, n, y))
+                                return false;
                 }
                 /* Per-head norms: the heads are consecutive rows of hd floats. */
                 aid_op_rmsnorm(s->q, s->q, &L->q_norm, n * hp->n_head, hd, hp->rms_eps);
@@ -147,19 +148,22 @@ bool aid_gemma3_forward(struct aid_context *c, const struct aid_batch_entry *e, 
                 }
                 if (aid_context_interrupted(c) || !aid_op_attention(c, l, e, n, s->q, s->k, s->v, s->att))
                         return false;
-                aid_op_matmul(c, &L->wo, NULL, s->att, n, s->xb2);
+                if (!aid_op_matmul(c, &L->wo, NULL, s->att, n, s->xb2))
+                        return false;
                 aid_op_rmsnorm(s->xb2, s->xb2, &L->post_attn_norm, n, E, hp->rms_eps);
                 aid_op_add(s->x, s->xb2, n * E);
 
-                /* And before the feed-forward half, and before its down projection: a new
-                 * request behind a long prompt waits for a matrix product or two at most. */
+                /* And before the feed-forward half, and before its down projection (and a
+                 * prompt's products between their panels, aid_op_matmul()): a new request behind
+                 * a long prompt waits for a panel of a product at most. */
                 if (aid_context_interrupted(c))
                         return false;
                 aid_op_rmsnorm(s->xb, s->x, &L->ffn_norm, n, E, hp->rms_eps);
                 {
                         const struct aid_weight *w[] = { &L->w_gate, &L->w_up };
                         float *y[] = { s->hb, s->hb2 };
-                        aid_op_matmul_parts(c, w, NULL, 2, s->xb, n, y);
+                        if (!aid_op_matmul_parts(c, w, NULL, 2, s->xb, n, y))
+                                return false;
                 }
                 const size_t n_act = n * n_ff;
                 AID_OMP("omp parallel for num_threads(c->n_threads) if (n_act >= 4 * AID_ACT_CHUNK)")
@@ -167,7 +171,8 @@ bool aid_gemma3_forward(struct aid_context *c, const struct aid_batch_entry *e, 
                         aid_op_gelu_tanh_mul(s->hb2 + j, s->hb + j, s->hb2 + j, MIN(AID_ACT_CHUNK, n_act - j));
                 if (aid_context_interrupted(c))
                         return false;
-                aid_op_matmul(c, &L->w_down, NULL, s->hb2, n, s->xb2);
+                if (!aid_op_matmul(c, &L->w_down, NULL, s->hb2, n, s->xb2))
+                        return false;
                 aid_op_rmsnorm(s->xb2, s->xb2, &L->post_ffw_norm, n, E, hp->rms_eps);
                 aid_op_add(s->x, s->xb2, n * E);
         }

@@ -88,7 +88,8 @@ bool aid_llama_forward(struct aid_context *c, const struct aid_batch_entry *e, s
                 aid_op_rmsnorm(s->xb, s->x, &L->attn_norm, n, E, hp->rms_eps);
                 if (L->wqkv.data) {
                         const uint32_t qkv_dim = q_dim + 2 * kv_dim;
-                        aid_op_matmul(c, &L->wqkv, NULL, s->xb, n, s->qkv);
+                        if (!aid_op_matmul(c, &L->wqkv, NULL, s->xb, n, s->qkv))
+                                return false;
                         for (size_t i = 0; i < n; i++) {
                                 const float *row = s->qkv + i * qkv_dim;
                                 memcpy(s->q + i * q_dim, row, q_dim * sizeof(float));
@@ -99,7 +100,8 @@ bool aid_llama_forward(struct aid_context *c, const struct aid_batch_entry *e, s
                         const struct aid_weight *w[] = { &L->wq, &L->wk, &L->wv };
                         const struct aid_weight *b[] = { &L->bq, &L->bk, &L->bv };
                         float *y[] = { s->q, s->k, s->v };
-                        aid_op_matmul_parts(c, w, b, 3, s->xb, n, y);
+                        if (!aid_op_matmul_parts(c, w, b, 3, s->xb, n, y))
+                                return false;
                 }
                 for (size_t i = 0; i < n; i++) {
                         aid_op_rope(c, s->q + i * q_dim, hp->n_head, hd, e[i].pos, L->rope_base,
@@ -109,18 +111,21 @@ bool aid_llama_forward(struct aid_context *c, const struct aid_batch_entry *e, s
                 }
                 if (aid_context_interrupted(c) || !aid_op_attention(c, l, e, n, s->q, s->k, s->v, s->att))
                         return false;
-                aid_op_matmul(c, &L->wo, &L->bo, s->att, n, s->xb2);
+                if (!aid_op_matmul(c, &L->wo, &L->bo, s->att, n, s->xb2))
+                        return false;
                 aid_op_add(s->x, s->xb2, n * E);
 
-                /* And before the feed-forward half, and before its down projection: a new
-                 * request behind a long prompt waits for a matrix product or two at most. */
+                /* And before the feed-forward half, and before its down projection (and a
+                 * prompt's products between their panels, aid_op_matmul()): a new request behind
+                 * a long prompt waits for a panel of a product at most. */
                 if (aid_context_interrupted(c))
                         return false;
                 aid_op_rmsnorm(s->xb, s->x, &L->ffn_norm, n, E, hp->rms_eps);
                 if (L->w_gate.data) {
                         const struct aid_weight *w[] = { &L->w_gate, &L->w_up };
                         float *y[] = { s->hb, s->hb2 };
-                        aid_op_matmul_parts(c, w, NULL, 2, s->xb, n, y);
+                        if (!aid_op_matmul_parts(c, w, NULL, 2, s->xb, n, y))
+                                return false;
                         /* e^x over n_ff values per entry: worth the threads (a few % of a
                          * decoded token on one). */
                         const size_t n_act = n * n_ff;
@@ -129,7 +134,8 @@ bool aid_llama_forward(struct aid_context *c, const struct aid_batch_entry *e, s
                                 aid_op_silu_mul(s->hb2 + j, s->hb + j, s->hb2 + j, MIN(AID_ACT_CHUNK, n_act - j));
                 } else {
                         /* phi3: ffn_up yields [gate | up] per entry. */
-                        aid_op_matmul(c, &L->w_up, NULL, s->xb, n, s->hb);
+                        if (!aid_op_matmul(c, &L->w_up, NULL, s->xb, n, s->hb))
+                                return false;
                         AID_OMP("omp parallel for num_threads(c->n_threads) if (n * n_ff >= 4 * AID_ACT_CHUNK)")
                         for (size_t i = 0; i < n; i++) {
                                 const float *gu = s->hb + i * 2 * n_ff;
@@ -138,7 +144,8 @@ bool aid_llama_forward(struct aid_context *c, const struct aid_batch_entry *e, s
                 }
                 if (aid_context_interrupted(c))
                         return false;
-                aid_op_matmul(c, &L->w_down, NULL, s->hb2, n, s->xb2);
+                if (!aid_op_matmul(c, &L->w_down, NULL, s->hb2, n, s->xb2))
+                        return false;
                 aid_op_add(s->x, s->xb2, n * E);
         }
         return true;

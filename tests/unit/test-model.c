@@ -60,7 +60,8 @@ struct opts {
         uint32_t n_head_kv;      /* default N_KV */
         uint32_t vocab_size;     /* written as llama.vocab_size when set */
         bool no_tensors;
-        bool q8_0; /* every matrix in Q8_0, not F32 */
+        bool q8_0;      /* every matrix in Q8_0, not F32 */
+        uint32_t n_ctx; /* default N_CTX */
 };
 
 static void add_u32(struct gguf_writer *w, const struct opts *o, const char *key, uint32_t v)
@@ -104,7 +105,7 @@ static char *write_model(const char *file, const struct opts *o)
         cr_assert_not_null(w);
         cr_assert_gt(asprintf(&path, "%s/%s", tmpdir, file), 0);
         cr_assert_eq(gguf_writer_add_str(w, "general.architecture", o->arch ? o->arch : "llama"), 0);
-        add_u32(w, o, "llama.context_length", N_CTX);
+        add_u32(w, o, "llama.context_length", o->n_ctx ? o->n_ctx : N_CTX);
         add_u32(w, o, "llama.embedding_length", E);
         add_u32(w, o, "llama.block_count", N_LAY);
         add_u32(w, o, "llama.feed_forward_length", N_FF);
@@ -362,36 +363,29 @@ static bool interrupt_at_call(void *userdata)
 /* A batch stopped at any of its stop points (between two layers, before a layer's attention,
  * between attention's tasks, before the feed-forward half or its down projection) leaves the
  * cache and the logits as they were; given again, it gives what it gives uninterrupted. */
-Test(model, interrupted_batch_changes_nothing)
+/* Stops the batch at each of its stop points in turn: each stop leaves no cache entry and no
+ * logits, and the batch then gives the reference logits bit for bit. Returns the points. */
+static unsigned check_every_stop(
+                struct aid_model *m, const struct aid_batch_entry *b, size_t n, uint32_t n_batch)
 {
-        struct aid_model *m = load_good();
-        struct aid_context *c = new_ctx(m, 1, 4), *ref = new_ctx(m, 1, 4);
-        const struct aid_batch_entry b[3] = {
-                { .token = 1, .seq = 0, .pos = 0 },
-                { .token = 5, .seq = 0, .pos = 1 },
-                { .token = 15, .seq = 0, .pos = 2, .want_logits = true },
-        };
+        struct aid_context *c = new_ctx(m, 1, n_batch), *ref = new_ctx(m, 1, n_batch);
         struct aid_error err = { 0 };
-        const unsigned n_layer = aid_model_hparams(m)->n_layer;
+        const size_t n_vocab = aid_model_hparams(m)->n_vocab;
         unsigned n_points;
 
-        cr_assert_geq(n_layer, 2, "the test model needs two layers to stop between them");
-        cr_assert_eq(aid_decode(ref, b, 3, &err), 0, "%s", err.message);
+        cr_assert_eq(aid_decode(ref, b, n, &err), 0, "%s", err.message);
 
-        /* Asked before every layer but the first, before its attention, before each of
-         * attention's tasks (one thread here: the same ones every time), before the feed-forward
-         * half and before its down projection; never stopping changes nothing. */
+        /* Never stopping changes nothing. */
         interrupt_calls = 0;
         interrupt_at = 0;
         aid_context_set_interrupt(c, interrupt_at_call, &interrupt_calls);
-        cr_assert_eq(aid_decode(c, b, 3, &err), 0, "%s", err.message);
+        cr_assert_eq(aid_decode(c, b, n, &err), 0, "%s", err.message);
         n_points = interrupt_calls;
-        cr_assert_gt(n_points, 4 * n_layer - 1, "%u stop points: none inside attention?", n_points);
         aid_kv_seq_clear(c, 0);
 
         for (interrupt_at = 1; interrupt_at <= n_points; interrupt_at++) {
                 interrupt_calls = 0;
-                cr_assert_eq(aid_decode(c, b, 3, &err), -ECANCELED, "stopped at call %u", interrupt_at);
+                cr_assert_eq(aid_decode(c, b, n, &err), -ECANCELED, "stopped at call %u", interrupt_at);
                 cr_assert_not_null(strstr(err.message, "interrupted"), "%s", err.message);
                 cr_assert_eq(interrupt_calls, interrupt_at);
                 cr_assert_eq(aid_kv_seq_len(c, 0), 0);
@@ -399,11 +393,54 @@ Test(model, interrupted_batch_changes_nothing)
         }
 
         aid_context_set_interrupt(c, NULL, NULL);
-        cr_assert_eq(aid_decode(c, b, 3, &err), 0, "%s", err.message);
-        cr_assert_eq(aid_kv_seq_len(c, 0), 3);
-        cr_assert_arr_eq(aid_get_logits(c, 0), aid_get_logits(ref, 0), N_VOC * sizeof(float));
+        cr_assert_eq(aid_decode(c, b, n, &err), 0, "%s", err.message);
+        cr_assert_eq(aid_kv_seq_len(c, 0), n);
+        cr_assert_arr_eq(aid_get_logits(c, 0), aid_get_logits(ref, 0), n_vocab * sizeof(float));
         aid_context_free(ref);
         aid_context_free(c);
+        return n_points;
+}
+
+Test(model, interrupted_batch_changes_nothing)
+{
+        struct aid_model *m = load_good();
+        const struct aid_batch_entry b[3] = {
+                { .token = 1, .seq = 0, .pos = 0 },
+                { .token = 5, .seq = 0, .pos = 1 },
+                { .token = 15, .seq = 0, .pos = 2, .want_logits = true },
+        };
+        const unsigned n_layer = aid_model_hparams(m)->n_layer;
+        unsigned n_points;
+
+        cr_assert_geq(n_layer, 2, "the test model needs two layers to stop between them");
+        /* Asked before every layer but the first, before its attention, before each of
+         * attention's tasks (one thread here: the same ones every time), before the feed-forward
+         * half and before its down projection. */
+        n_points = check_every_stop(m, b, 3, 4);
+        cr_assert_gt(n_points, 4 * n_layer - 1, "%u stop points: none inside attention?", n_points);
+        aid_model_free(m);
+}
+
+/* A prompt's rows go to oneDNN, whose products stop between their panels of weight rows too. */
+Test(model, interrupted_prompt_batch_stops_inside_its_products)
+{
+        _cleanup_free_ char *path = write_model("q8-long.gguf", &(struct opts){ .q8_0 = true, .n_ctx = 64 });
+        struct aid_model *m = NULL;
+        struct aid_error err = { 0 };
+        struct aid_batch_entry b[40], few[3];
+        unsigned n_points, few_points;
+
+        cr_assert_eq(aid_model_load(path, &m, &err), 0, "%s", err.message);
+        for (uint32_t i = 0; i < 40; i++)
+                b[i] = (struct aid_batch_entry){ .token = (int32_t)(i * 7 % N_VOC), .seq = 0, .pos = i };
+        b[39].want_logits = true;
+        memcpy(few, b, sizeof(few));
+        few[2].want_logits = true;
+        few_points = check_every_stop(m, few, 3, 40);
+        n_points = check_every_stop(m, b, 40, 40);
+        /* q, k, v, the output projection, gate, up and down: one panel each in this model. */
+        cr_assert_geq(n_points, few_points + 7 * N_LAY, "%u stop points against %u for three rows", n_points,
+                        few_points);
         aid_model_free(m);
 }
 

@@ -184,8 +184,8 @@ static void dequant_case(unsigned flags, uint32_t type, size_t m, size_t n, size
                 cr_assert_eq(aid_quantize_row(type, w + j * k, q + j * row_bytes, k), 0);
                 cr_assert_eq(aid_dequantize_row(type, q + j * row_bytes, w + j * k, k), 0);
         }
-        cr_assert_eq(aid_onednn_matmul_dequant(dnn, type, q, 0, n, a, m, k, 0, c, 0, &err), 0, "%s",
-                        err.message);
+        cr_assert_eq(aid_onednn_matmul_dequant(dnn, type, q, 0, n, a, m, k, 0, c, 0, NULL, NULL, &err), 0,
+                        "%s", err.message);
         /* F16 always widens to f32; the others go bf16 where the CPU has it. */
         bf16 = aid_onednn_uses_bf16(dnn) && type != GGML_TYPE_F16;
         check_product(c, n, a, k, w, m, n, k, bf16);
@@ -216,6 +216,62 @@ Test(onednn, dequant_f16_and_others)
         dequant_case(0, GGML_TYPE_Q6_K, 2, 9, 256);
 }
 
+struct stop_counter {
+        unsigned calls, stop_at; /* stop_at 0: never */
+};
+
+static bool stop_at_call(void *userdata)
+{
+        struct stop_counter *sc = userdata;
+
+        return ++sc->calls == sc->stop_at;
+}
+
+/* A product is asked whether to stop before each panel of weight rows, and stops there. */
+Test(onednn, dequant_stops_between_panels)
+{
+        struct aid_onednn *dnn = new_dnn(0);
+        struct aid_error err = { 0 };
+        const size_t m = 2, k = 8192, n = 1100;
+        const size_t elem = aid_onednn_uses_bf16(dnn) ? 2 : 4;
+        const size_t panel_rows = AID_ONEDNN_PANEL_BYTES / (k * elem) / 16 * 16;
+        const unsigned panels = (unsigned)((n + panel_rows - 1) / panel_rows);
+        struct stop_counter sc = { 0 };
+        uint64_t row_bytes;
+        float *a = rand_matrix(m, k), *c1 = calloc(m * n, sizeof(float)), *c2 = calloc(m * n, sizeof(float));
+        uint8_t *q;
+
+        cr_assert_geq(panels, 3, "the case needs several panels");
+        cr_assert_eq(ggml_row_bytes(GGML_TYPE_Q8_0, k, &row_bytes), 0);
+        q = malloc(n * row_bytes);
+        for (size_t j = 0; j < n; j++) {
+                float *w = rand_matrix(1, k);
+                cr_assert_eq(aid_quantize_row(GGML_TYPE_Q8_0, w, q + j * row_bytes, k), 0);
+                free(w);
+        }
+
+        cr_assert_eq(aid_onednn_matmul_dequant(dnn, GGML_TYPE_Q8_0, q, 0, n, a, m, k, 0, c1, 0, stop_at_call,
+                                     &sc, &err),
+                        0, "%s", err.message);
+        cr_assert_eq(sc.calls, panels, "asked %u times for %u panels", sc.calls, panels);
+
+        for (sc.stop_at = 1; sc.stop_at <= panels; sc.stop_at++) {
+                sc.calls = 0;
+                cr_assert_eq(aid_onednn_matmul_dequant(dnn, GGML_TYPE_Q8_0, q, 0, n, a, m, k, 0, c2, 0,
+                                             stop_at_call, &sc, &err),
+                                -ECANCELED);
+                cr_assert_eq(sc.calls, sc.stop_at, "it went on after the stop");
+                cr_assert_not_null(strstr(err.message, "stopped"), "%s", err.message);
+        }
+        /* A stop leaves nothing behind: the next product is the same. */
+        cr_assert_eq(aid_onednn_matmul_dequant(
+                                     dnn, GGML_TYPE_Q8_0, q, 0, n, a, m, k, 0, c2, 0, NULL, NULL, &err),
+                        0, "%s", err.message);
+        cr_assert_eq(memcmp(c1, c2, m * n * sizeof(float)), 0);
+        free(a), free(c1), free(c2), free(q);
+        aid_onednn_free(dnn);
+}
+
 /* The dequantizing product equals the plain product on the scalar dequantizer's weights
  * (rounded by aid_f32_to_bf16() where products run in bf16) bit for bit: the SIMD panels
  * hold exactly those values, and the same primitive multiplies them. */
@@ -241,8 +297,8 @@ static void panel_exact_case(unsigned flags, uint32_t type, size_t m, size_t n, 
         aid_kernels_set_level(best);
         for (size_t i = 0; i < n * k; i++)
                 wb[i] = aid_f32_to_bf16(w[i]);
-        cr_assert_eq(aid_onednn_matmul_dequant(dnn, type, q, 0, n, a, m, k, 0, c1, 0, &err), 0, "%s",
-                        err.message);
+        cr_assert_eq(aid_onednn_matmul_dequant(dnn, type, q, 0, n, a, m, k, 0, c1, 0, NULL, NULL, &err), 0,
+                        "%s", err.message);
         cr_assert_eq(aid_onednn_matmul(dnn, a, m, k, 0, bf16 ? GGML_TYPE_BF16 : GGML_TYPE_F32,
                                      bf16 ? (const void *)wb : (const void *)w, n, 0, c2, 0, &err),
                         0, "%s", err.message);
@@ -281,9 +337,11 @@ Test(onednn, bad_arguments)
         cr_assert_eq(aid_onednn_matmul(dnn, a, 0, 32, 0, GGML_TYPE_F32, q, 1, 0, c, 0, &err), -EINVAL);
         cr_assert_eq(aid_onednn_matmul(dnn, a, 1, 32, 16, GGML_TYPE_F32, q, 1, 0, c, 0, &err), -EINVAL);
         /* Q4_K rows are whole 256-element blocks. */
-        cr_assert_eq(aid_onednn_matmul_dequant(dnn, GGML_TYPE_Q4_K, q, 0, 1, a, 1, 64, 0, c, 0, &err),
+        cr_assert_eq(aid_onednn_matmul_dequant(
+                                     dnn, GGML_TYPE_Q4_K, q, 0, 1, a, 1, 64, 0, c, 0, NULL, NULL, &err),
                         -EINVAL);
-        cr_assert_eq(aid_onednn_matmul_dequant(dnn, GGML_TYPE_IQ2_XXS, q, 0, 1, a, 1, 256, 0, c, 0, &err),
+        cr_assert_eq(aid_onednn_matmul_dequant(
+                                     dnn, GGML_TYPE_IQ2_XXS, q, 0, 1, a, 1, 256, 0, c, 0, NULL, NULL, &err),
                         -EOPNOTSUPP);
         cr_assert_neq(strstr(err.message, "IQ2_XXS"), NULL, "%s", err.message);
         aid_onednn_free(dnn);
