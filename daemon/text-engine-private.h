@@ -195,6 +195,7 @@ struct text_engine {
         bool *slot_used;
         struct aid_batch_entry *batch;
         struct step_cost step_cost;     /* of the loaded model's steps */
+        bool step_cost_cold;            /* the next step is the model's first */
         bool step_interruptible;        /* the step in progress may be stopped */
         bool last_step_interrupted;     /* then the next prompt-only step is not (progress) */
         uint64_t last_interrupt_usec;   /* when a step was last stopped */

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -28,6 +29,10 @@ static inline void *mfree_p(void *p)
  * cost of a step is known, and the fewest a step takes whatever the decode load. */
 #define PREFILL_FIRST_ROWS 16
 #define PREFILL_MIN_ROWS   4
+/* A prompt that completes in a step may take it a quarter over the budget: a short request's
+ * prompt that costs about the budget alone is not cut in two steps by the noise of the
+ * measurements, which would cost its request one more reading of the weights. */
+#define PREFILL_COMPLETE_SLACK 4
 #define BATCH_QUANTUM      16
 /* After a step was interrupted, this long without whole-chunk steps: requests come in bursts,
  * and a burst must not throw away one chunk's work per request. */
@@ -295,6 +300,7 @@ static int model_load(struct text_engine *te, const char *path, struct aid_error
         }
         memset(te->slot_used, 0, te->config.n_seq_max * sizeof(bool));
         te->step_cost = (struct step_cost){};
+        te->step_cost_cold = true;
         r = aid_chat_template_from_gguf(aid_model_gguf(te->model), &te->tmpl, &terr);
         if (r == -ENODATA)
                 snprintf(te->tmpl_error, sizeof(te->tmpl_error),
@@ -632,30 +638,54 @@ static void job_next_token(struct text_engine *te, struct job *j, const float *l
         j->state = JOB_DECODE;
 }
 
-/* The prompt tokens this step may take besides n_decode running generations: PrefillChunk at
- * most, and where a step budget is set, what the measured cost of a step lets end within it
- * (at least PREFILL_MIN_ROWS, so that prompts advance whatever the decode load). A prompt
- * that is the only work (solo) takes whole chunks, the fastest way through it, in a step that
- * a new request interrupts (step_interrupted()): it then waits for a matrix product or two, not
- * one step. Other steps without generations in them may be interrupted too (step()). */
-static size_t prefill_rows(struct text_engine *te, size_t n_decode, bool solo)
+/* What the prompt tokens of this step may be besides n_decode running generations (at
+ * positions summing to decode_pos_sum): PrefillChunk tokens at most, and where a step budget is
+ * set, what the measured cost of a step lets end within it, counting that rows deep in a long
+ * prompt cost more (at least PREFILL_MIN_ROWS, so that prompts advance whatever the decode load).
+ * A prompt that is the only work (solo) takes whole chunks, the fastest way through it, in a step
+ * that a new request interrupts (step_interrupted()): it then waits for a panel of a matrix
+ * product (a few milliseconds), not one step. Other steps without generations in them may be
+ * interrupted too (step()). */
+static struct prefill_limit prefill_limit(
+                struct text_engine *te, size_t n_decode, double decode_pos_sum, bool solo)
 {
-        size_t rows = te->config.prefill_chunk;
+        struct prefill_limit lim = {
+                .max_rows = te->config.prefill_chunk, .cost = INFINITY, .complete_cost = INFINITY
+        };
 
         if (te->config.prefill_step_usec > 0 && !solo) {
-                size_t fit = step_cost_rows_within(&te->step_cost, te->config.prefill_step_usec);
+                uint64_t budget = te->config.prefill_step_usec;
+                double left = step_cost_rows_left(&te->step_cost, budget, n_decode, decode_pos_sum);
+                double complete_left = step_cost_rows_left(&te->step_cost,
+                                budget + budget / PREFILL_COMPLETE_SLACK, n_decode, decode_pos_sum);
                 /* Not measured yet: a small first step, which measures it. */
-                fit = fit == 0 ? PREFILL_FIRST_ROWS : fit > n_decode ? fit - n_decode : 0;
-                rows = MIN(rows, MAX(fit, (size_t)PREFILL_MIN_ROWS));
+                lim.cost = isnan(left) ? PREFILL_FIRST_ROWS : MAX(left, 0.0);
+                lim.complete_cost = isnan(left) ? PREFILL_FIRST_ROWS : MAX(complete_left, 0.0);
+                lim.pos_weight = isnan(left) ? 0.0 : step_cost_pos_weight(&te->step_cost);
+                lim.min_rows = PREFILL_MIN_ROWS;
         }
-        /* Large batches go to oneDNN, which keeps a primitive per batch size: whole multiples
-         * of BATCH_QUANTUM rows keep their number small (and the cache of them warm). */
-        if (n_decode + rows > BATCH_QUANTUM) {
-                size_t total = (n_decode + rows) / BATCH_QUANTUM * BATCH_QUANTUM;
-                if (total >= n_decode + PREFILL_MIN_ROWS)
-                        rows = total - n_decode;
-        }
-        return rows;
+        return lim;
+}
+
+/* Large batches go to oneDNN, which keeps a primitive per batch size: whole multiples of
+ * BATCH_QUANTUM rows keep their number small (and the cache of them warm). The prompts that do
+ * not complete in this step give back what is over a multiple. */
+static void round_to_quantum(size_t n_decode, struct prefill_want *w, size_t n)
+{
+        size_t total = n_decode, over;
+
+        for (size_t k = 0; k < n; k++)
+                total += w[k].take;
+        if (total <= BATCH_QUANTUM || total / BATCH_QUANTUM * BATCH_QUANTUM < n_decode + PREFILL_MIN_ROWS)
+                return;
+        over = total % BATCH_QUANTUM;
+        for (size_t k = n; k-- > 0 && over > 0;)
+                if (w[k].take > 0 && w[k].take < w[k].remaining) {
+                        size_t cut = MIN(over, w[k].take);
+                        w[k].take -= cut;
+                        w[k].passed_over = w[k].take == 0;
+                        over -= cut;
+                }
 }
 
 /* Small batches go to kernels that take rows in fours: a step whose last row would cost a
@@ -684,8 +714,9 @@ static void step(struct text_engine *te)
         struct aid_error err = {};
         struct job *j, *next;
         size_t n = 0, n_decode = 0, n_prefill = 0, n_jobs = 0;
+        double decode_pos_sum = 0, pos_sum = 0;
         long n_logits = 0;
-        bool solo;
+        bool solo, learn;
         uint64_t start;
         int r;
 
@@ -703,17 +734,21 @@ static void step(struct text_engine *te)
                         te->batch[n++] = (struct aid_batch_entry){ j->pending, (uint32_t)j->seq, pos, true };
                         j->logits_at = n_logits++;
                         n_decode++;
+                        decode_pos_sum += pos;
                 } else if (j->state == JOB_PREFILL) {
                         te->prefill_jobs[n_prefill] = j;
                         te->prefill_wants[n_prefill++] = (struct prefill_want){
                                 .remaining = j->n_tokens - j->n_done,
+                                .pos = (uint32_t)j->n_done,
                                 .passed_over = j->passed_over,
                         };
                 }
         }
         solo = n_jobs == 1 && n_prefill == 1 && sched_empty(te->sched) &&
                now_usec() - te->last_interrupt_usec >= SOLO_QUIET_USEC;
-        step_plan_prefill(te->prefill_wants, n_prefill, prefill_rows(te, n_decode, solo));
+        struct prefill_limit lim = prefill_limit(te, n_decode, decode_pos_sum, solo);
+        step_plan_prefill_within(te->prefill_wants, n_prefill, &lim);
+        round_to_quantum(n_decode, te->prefill_wants, n_prefill);
         trim_costly_row(te, n_decode, te->prefill_wants, n_prefill);
         for (size_t k = 0; k < n_prefill; k++) {
                 j = te->prefill_jobs[k];
@@ -724,6 +759,7 @@ static void step(struct text_engine *te)
                         bool last = p + 1 == j->n_tokens;
                         te->batch[n++] = (struct aid_batch_entry){ j->tokens[p], (uint32_t)j->seq,
                                 (uint32_t)p, last };
+                        pos_sum += (double)p;
                         if (last)
                                 j->logits_at = n_logits++;
                 }
@@ -741,7 +777,7 @@ static void step(struct text_engine *te)
         }
         start = now_usec();
         /* A step of prompt tokens only (no generation waits for it) makes way for a new
-         * request within a matrix product or two: the request's wait is then that, not one
+         * request within a panel of a matrix product: the request's wait is then that, not one
          * step, and what is lost is prompt work, done again. Never twice in a row, so that
          * prompts advance however many requests come. */
         te->step_interruptible = solo || (n_decode == 0 && !te->last_step_interrupted);
@@ -749,16 +785,22 @@ static void step(struct text_engine *te)
         te->step_interruptible = false;
         te->last_step_interrupted = r == -ECANCELED;
         if (log_get_max_level() >= LOG_DEBUG)
-                log_debug("Step of %zu rows (%zu decoding, %zu of prompts%s): %.1f ms%s.", n, n_decode,
-                                n - n_decode, solo ? ", one prompt alone" : "", (now_usec() - start) / 1e3,
-                                r == -ECANCELED ? ", interrupted" : "");
+                log_debug("Step of %zu rows (%zu decoding, %zu of prompts%s): %.1f ms%s (expected %.1f).", n,
+                                n_decode, n - n_decode, solo ? ", one prompt alone" : "",
+                                (now_usec() - start) / 1e3, r == -ECANCELED ? ", interrupted" : "",
+                                step_cost_predict(&te->step_cost, n, decode_pos_sum + pos_sum) / 1e3);
         if (r == -ECANCELED) {
                 /* The command that interrupted goes first; the prompt goes on in short steps. */
                 te->last_interrupt_usec = now_usec();
                 return;
         }
-        if (r >= 0)
-                step_cost_update(&te->step_cost, n, now_usec() - start);
+        /* The cost model is of the steps a budget sizes: not of a prompt's whole chunks alone
+         * (on oneDNN's path, which costs otherwise per row), nor of the first step of a model,
+         * which faults in its pages and makes oneDNN's primitives. */
+        learn = !te->step_cost_cold && (!solo || n <= PREFILL_FIRST_ROWS);
+        te->step_cost_cold = false;
+        if (r >= 0 && learn)
+                step_cost_update(&te->step_cost, n, decode_pos_sum + pos_sum, now_usec() - start);
         for (j = te->jobs; j; j = next) {
                 next = j->next;
                 if (j->state == JOB_QUEUED || (j->take == 0 && j->logits_at < 0))

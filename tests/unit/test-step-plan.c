@@ -74,11 +74,11 @@ Test(step_plan, the_cost_model_follows_the_measured_steps)
         struct step_cost c = {};
 
         cr_assert_eq(step_cost_rows_within(&c, 100000), 0, "nothing measured: no estimate");
-        step_cost_update(&c, 1, 26000);
+        step_cost_update(&c, 1, 0, 26000);
         cr_assert_eq(step_cost_rows_within(&c, 100000), 0, "one-row steps say nothing per row");
         for (int i = 0; i < 20; i++) {
-                step_cost_update(&c, 1, 26000);
-                step_cost_update(&c, 17, 26000 + 16 * 6000);
+                step_cost_update(&c, 1, 0, 26000);
+                step_cost_update(&c, 17, 0, 26000 + 16 * 6000);
         }
         /* 26 ms + 6 ms per further row: 13 rows fit in 100 ms, 1 in 20 ms. */
         cr_assert_eq(step_cost_rows_within(&c, 100000), 13);
@@ -86,8 +86,126 @@ Test(step_plan, the_cost_model_follows_the_measured_steps)
 
         /* The machine gets twice as slow: the estimate follows within a few steps. */
         for (int i = 0; i < 20; i++) {
-                step_cost_update(&c, 1, 52000);
-                step_cost_update(&c, 9, 52000 + 8 * 12000);
+                step_cost_update(&c, 1, 0, 52000);
+                step_cost_update(&c, 9, 0, 52000 + 8 * 12000);
         }
         cr_assert_eq(step_cost_rows_within(&c, 106000), 5, "52 ms + 12 ms per further row");
+}
+
+/* Sum of the positions of rows rows from pos on. */
+static double pos_sum(size_t rows, double pos)
+{
+        return (double)rows * pos + (double)rows * (double)(rows - 1) / 2;
+}
+
+Test(step_plan, the_cost_model_learns_what_rows_deep_in_a_prompt_cost)
+{
+        struct step_cost c = {};
+
+        /* 26 ms for one row, 3 ms per further row, 1.5 us per row and earlier position: a row at
+         * position 2000 costs twice one at 0. Steps of 9 new rows and steps of 10 rows at 2000
+         * and on, as while a long prompt runs beside short requests. */
+        for (int i = 0; i < 40; i++) {
+                double deep = pos_sum(10, 2000 + 10.0 * i);
+                step_cost_update(&c, 1, 0, 26000);
+                step_cost_update(&c, 9, pos_sum(9, 0), (uint64_t)(26000 + 8 * 3000 + 1.5 * pos_sum(9, 0)));
+                step_cost_update(&c, 10, deep, (uint64_t)(26000 + 9 * 3000 + 1.5 * deep));
+        }
+        cr_assert_float_eq(c.t1_usec, 26000, 100);
+        cr_assert_float_eq(c.per_row_usec, 3000, 50);
+        cr_assert_float_eq(c.per_pos_usec, 1.5, 0.05);
+        cr_assert_float_eq(step_cost_pos_weight(&c), 0.0005, 0.00002);
+        /* 50 ms: 9 new rows fit, and 8 more, 26 + 16 * 3 = 74 ms, would not. */
+        cr_assert_float_eq(step_cost_rows_left(&c, 50000, 0, 0), 9.0, 0.1);
+        cr_assert(step_cost_rows_left(&c, 50000, 0, 0) < 10.0);
+        /* Beside a generation at position 4000: 3 ms + 6 ms of attention less. */
+        cr_assert_float_eq(step_cost_rows_left(&c, 50000, 1, 4000), 6.0, 0.1);
+        cr_assert_float_eq(step_cost_predict(&c, 10, pos_sum(10, 2000)),
+                        26000 + 27000 + 1.5 * pos_sum(10, 2000), 300);
+}
+
+Test(step_plan, one_stalled_step_does_not_make_the_plans_short)
+{
+        struct step_cost c = {};
+
+        for (int i = 0; i < 20; i++) {
+                step_cost_update(&c, 1, 0, 26000);
+                step_cost_update(&c, 9, 0, 26000 + 8 * 3000);
+        }
+        cr_assert_eq(step_cost_rows_within(&c, 51000), 9);
+        /* A step of 9 rows that took a second (the host stalled, pages came from disk). */
+        step_cost_update(&c, 9, 0, 1000000);
+        cr_assert_geq(step_cost_rows_within(&c, 51000), 6, "one stall counts as twice the estimate at most");
+        for (int i = 0; i < 10; i++) {
+                step_cost_update(&c, 1, 0, 26000);
+                step_cost_update(&c, 9, 0, 26000 + 8 * 3000);
+        }
+        cr_assert_eq(step_cost_rows_within(&c, 51000), 9, "and is forgotten within ten steps");
+}
+
+Test(step_plan, a_short_prompt_completes_alone_however_deep_the_long_one_is)
+{
+        /* 10 rows at position 0 fit; a row at position 2000 costs two. */
+        const struct prefill_limit lim = {
+                .max_rows = 128, .cost = 10.0, .complete_cost = 10.0, .pos_weight = 0.0005, .min_rows = 4
+        };
+        struct prefill_want w[] = { { .remaining = 1000, .pos = 2000 }, { .remaining = 9 } };
+
+        cr_assert_eq(step_plan_prefill_within(w, 2, &lim), 9);
+        cr_assert_eq(w[1].take, 9, "the new request's prompt is not split");
+        cr_assert_eq(w[0].take, 0);
+        cr_assert(w[0].passed_over);
+
+        /* Alone, the long prompt takes what its depth lets fit: 4 rows cost 8.003, 5 cost 10.005. */
+        w[0].passed_over = false;
+        cr_assert_eq(step_plan_prefill_within(w, 1, &lim), 4);
+        cr_assert_eq(w[0].take, 4);
+}
+
+Test(step_plan, a_prompt_advances_whatever_the_cost)
+{
+        /* The running generations take the whole budget. */
+        const struct prefill_limit lim = {
+                .max_rows = 128, .cost = 0.0, .complete_cost = 0.0, .pos_weight = 0.0005, .min_rows = 4
+        };
+        struct prefill_want w[] = { { .remaining = 1000, .pos = 3000 } };
+
+        cr_assert_eq(step_plan_prefill_within(w, 1, &lim), 4);
+        struct prefill_want shorter[] = { { .remaining = 3 } };
+        cr_assert_eq(step_plan_prefill_within(shorter, 1, &lim), 3);
+}
+
+Test(step_plan, a_shorter_prompt_deep_in_a_chat_does_not_block_a_new_one)
+{
+        /* A chat's 6-token turn at position 3000 costs 15 rows; a new 8-token prompt costs 8. */
+        const struct prefill_limit lim = {
+                .max_rows = 128, .cost = 10.0, .complete_cost = 10.0, .pos_weight = 0.0005, .min_rows = 4
+        };
+        struct prefill_want w[] = { { .remaining = 6, .pos = 3000 }, { .remaining = 8 } };
+
+        cr_assert_eq(step_plan_prefill_within(w, 2, &lim), 8);
+        cr_assert_eq(w[1].take, 8);
+        cr_assert_eq(w[0].take, 0);
+}
+
+Test(step_plan, a_prompt_that_completes_may_go_a_little_over_the_cost)
+{
+        /* 9 rows fit; a new 10-token prompt is not cut in two for one row, and nothing of the
+         * long prompt rides along. */
+        const struct prefill_limit lim = {
+                .max_rows = 128, .cost = 9.0, .complete_cost = 11.0, .min_rows = 4
+        };
+        struct prefill_want w[] = { { .remaining = 1000, .pos = 500, .passed_over = true },
+                { .remaining = 10 } };
+
+        cr_assert_eq(step_plan_prefill_within(w, 2, &lim), 10);
+        cr_assert_eq(w[1].take, 10);
+        cr_assert_eq(w[0].take, 0, "the budget is spent, even for a prompt passed over");
+
+        /* A partial prompt gets no slack. */
+        struct prefill_want alone[] = { { .remaining = 1000 } };
+        cr_assert_eq(step_plan_prefill_within(alone, 1, &lim), 9);
+        /* Nor does a prompt of 12, which does not complete within it. */
+        struct prefill_want twelve[] = { { .remaining = 12 } };
+        cr_assert_eq(step_plan_prefill_within(twelve, 1, &lim), 9);
 }
