@@ -663,6 +663,12 @@ static struct prefill_limit prefill_limit(
                 lim.complete_cost = isnan(left) ? PREFILL_FIRST_ROWS : MAX(complete_left, 0.0);
                 lim.pos_weight = isnan(left) ? 0.0 : step_cost_pos_weight(&te->step_cost);
                 lim.min_rows = PREFILL_MIN_ROWS;
+                /* The cost is measured on the batched kernels' steps: a larger one would go to
+                 * oneDNN, where two prompts of 24 tokens took 633 ms, not the 60 expected. */
+                size_t kernel_rows = aid_context_batch_rows_max(te->ctx);
+                lim.max_rows = MIN(lim.max_rows, kernel_rows >= n_decode + PREFILL_MIN_ROWS
+                                                                 ? kernel_rows - n_decode
+                                                                 : PREFILL_MIN_ROWS);
         }
         return lim;
 }
@@ -794,10 +800,10 @@ static void step(struct text_engine *te)
                 te->last_interrupt_usec = now_usec();
                 return;
         }
-        /* The cost model is of the steps a budget sizes: not of a prompt's whole chunks alone
-         * (on oneDNN's path, which costs otherwise per row), nor of the first step of a model,
-         * which faults in its pages and makes oneDNN's primitives. */
-        learn = !te->step_cost_cold && (!solo || n <= PREFILL_FIRST_ROWS);
+        /* The cost model is of the steps a budget sizes, on the batched kernels: not of a
+         * prompt's whole chunks alone (on oneDNN's path, which costs otherwise per row), nor
+         * of the first step of a model, which faults in its pages. */
+        learn = !te->step_cost_cold && n <= aid_context_batch_rows_max(te->ctx);
         te->step_cost_cold = false;
         if (r >= 0 && learn)
                 step_cost_update(&te->step_cost, n, decode_pos_sum + pos_sum, now_usec() - start);

@@ -387,6 +387,13 @@ size_t aid_context_batch_best_rows(const struct aid_context *c, size_t n)
         return aid_matmul_rows_best_count(c->m->layers[0].w_up.type, n);
 }
 
+size_t aid_context_batch_rows_max(const struct aid_context *c)
+{
+        if (c->m->hp.n_layer > 0 && aid_matmul_rows_has_multi(c->m->layers[0].w_up.type))
+                return AID_MATMUL_ROWS_MAX;
+        return ONEDNN_MIN_ROWS - 1;
+}
+
 void aid_context_set_interrupt(struct aid_context *c, aid_interrupt_fn fn, void *userdata)
 {
         c->interrupt = fn;

@@ -125,6 +125,11 @@ uint32_t aid_context_set_threads(struct aid_context *c, uint32_t n);
  * 30 % more than one of 8. For a scheduler that chooses how many prompt tokens go with its
  * running generations. */
 size_t aid_context_batch_best_rows(const struct aid_context *c, size_t n);
+/* The most entries one aid_decode() evaluates on the batched kernels, which read each weight
+ * once for all entries and cost about the same per further entry; a larger batch goes to
+ * oneDNN's matrix products, which dequantize every weight first and cost per entry otherwise.
+ * For a scheduler whose model of a step's cost is measured on small steps. */
+size_t aid_context_batch_rows_max(const struct aid_context *c);
 
 /* n_vocab logits of the i-th entry of the last batch that had want_logits (in batch order). */
 const float *aid_get_logits(const struct aid_context *c, size_t i);

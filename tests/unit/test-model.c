@@ -444,6 +444,34 @@ Test(model, interrupted_prompt_batch_stops_inside_its_products)
         aid_model_free(m);
 }
 
+/* What a scheduler may put in one step on the batched kernels, by the feed-forward type: the
+ * quantized types' multi-row kernels take up to AID_MATMUL_ROWS_MAX entries; F32 goes to oneDNN
+ * from 16 on. A batch of the size given back still evaluates. */
+Test(model, batch_sizes_for_a_scheduler)
+{
+        _cleanup_free_ char *path =
+                        write_model("q8-batch.gguf", &(struct opts){ .q8_0 = true, .n_ctx = 64 });
+        struct aid_model *m = load_good(), *mq = NULL;
+        struct aid_error err = { 0 };
+        struct aid_context *c = new_ctx(m, 1, 64), *cq;
+        struct aid_batch_entry b[64];
+
+        cr_assert_eq(aid_model_load(path, &mq, &err), 0, "%s", err.message);
+        cq = new_ctx(mq, 1, 64);
+        cr_assert_eq(aid_context_batch_rows_max(c), 15);
+        cr_assert_eq(aid_context_batch_rows_max(cq), AID_MATMUL_ROWS_MAX);
+        for (uint32_t i = 0; i < AID_MATMUL_ROWS_MAX; i++)
+                b[i] = (struct aid_batch_entry){ .token = (int32_t)(i % N_VOC), .seq = 0, .pos = i };
+        b[AID_MATMUL_ROWS_MAX - 1].want_logits = true;
+        cr_assert_eq(aid_decode(cq, b, AID_MATMUL_ROWS_MAX, &err), 0, "%s", err.message);
+        cr_assert_eq(aid_context_batch_best_rows(cq, 9), 8, "a ninth entry would cost a pass of its own");
+        cr_assert_eq(aid_context_batch_best_rows(cq, 8), 8);
+        aid_context_free(cq);
+        aid_context_free(c);
+        aid_model_free(mq);
+        aid_model_free(m);
+}
+
 Test(model, kv_operations)
 {
         struct aid_model *m = load_good();
