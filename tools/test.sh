@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs the Debian packages, builds with warnings as
 # errors, runs every meson test suite (unit, integration, data), then the unit and
-# integration suites again in an AddressSanitizer/UBSan build.
+# integration suites again in an AddressSanitizer/UBSan build, then builds the tree with clang
+# and runs the fuzz targets briefly.
 #   tools/test.sh            everything
-#   AID_TEST_QUICK=1 tools/test.sh    skip the sanitizer pass
+#   AID_TEST_QUICK=1 tools/test.sh    skip the sanitizer and clang passes
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -69,6 +70,16 @@ if [ -z "${AID_TEST_QUICK:-}" ]; then
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		meson test -C "$asan" --print-errorlogs --num-processes 2 --suite unit --suite integration || status=1
 	builds+=("$asan")
+
+	# The README's fuzz build: the whole tree with clang, which warns where GCC does not, and
+	# every libFuzzer target for a fixed number of inputs (tests/fuzz/meson.build).
+	fuzz=build-test-fuzz
+	if [ ! -f "$fuzz/build.ninja" ]; then
+		CC=clang meson setup "$fuzz" -Dwerror=true -Dfixtures="$fixtures" -Dfuzz=true
+	fi
+	ninja -C "$fuzz"
+	meson test -C "$fuzz" --print-errorlogs --num-processes 2 --suite fuzz || status=1
+	builds+=("$fuzz")
 fi
 summary "${builds[@]}"
 exit $status

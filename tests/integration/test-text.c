@@ -461,7 +461,8 @@ static void busy_call(struct busy_loop *b);
 static void on_busy_reply(GObject *source, GAsyncResult *res, gpointer p)
 {
         struct busy_loop *b = p;
-        g_autoptr(GVariant) v = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), res, NULL);
+        G_GNUC_UNUSED g_autoptr(GVariant) v =
+                        g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), res, NULL);
 
         b->in_flight--;
         b->done++;
@@ -793,7 +794,7 @@ Test(text, a_model_file_truncated_without_a_lease_ends_aid_with_sigbus_and_says_
         close(fd);
         for (unsigned i = 0; i < 20 && status == -1; i++) {
                 g_autoptr(GError) e = NULL;
-                g_autoptr(GVariant) v = call(c, "/org/aid/Daemon1", TEXT_IFACE, "Generate",
+                G_GNUC_UNUSED g_autoptr(GVariant) v = call(c, "/org/aid/Daemon1", TEXT_IFACE, "Generate",
                                 g_variant_new("(s@a{sv})", prompt, greedy(4)), &e);
                 status = testbus_wait_aid_exit(&tb, G_USEC_PER_SEC / 2);
         }
@@ -1581,7 +1582,7 @@ Test(text, max_concurrent_limits_an_apps_running_requests)
         for (int attempt = 0; attempt < 5 && !refused; attempt++) {
                 g_autofree char *path = start_generation(c, prompt, greedy(400));
                 g_autoptr(GError) e = NULL;
-                g_autoptr(GVariant) v = call(c, "/org/aid/Daemon1", TEXT_IFACE, "Generate",
+                G_GNUC_UNUSED g_autoptr(GVariant) v = call(c, "/org/aid/Daemon1", TEXT_IFACE, "Generate",
                                 g_variant_new("(s@a{sv})", prompt, greedy(4)), &e);
 
                 if (!v) {

@@ -124,7 +124,7 @@ Test(policy, no_file_denies_everything)
 
 Test(policy, later_directories_and_files_override_earlier)
 {
-        g_autofree char *usr = put("usr", "00-defaults.conf", "[Default]\ntext=allow\nvision=allow\n");
+        g_free(put("usr", "00-defaults.conf", "[Default]\ntext=allow\nvision=allow\n"));
         g_autofree char *a = put("etc", "10-a.conf", "[Default]\ntext=deny\n");
         g_autofree char *b = put("etc", "20-b.conf", "[Default]\nvision=deny\n");
         g_autofree char *user = put("user", "50-mine.conf", "# mine\n\n[Default]\nvision=allow\n");
