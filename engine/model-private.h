@@ -85,11 +85,18 @@ struct aid_scratch {
  * attention streams them: with the heads interleaved per position, a head's key rows were
  * kv_dim floats apart (2 KiB in Llama 3.2 1B), two per page, and decode attention waited on
  * memory at every key. */
+/* Positions go in chunks of AID_KV_CHUNK: a chunk of K is kept d-major (element d of its keys
+ * side by side), so that attention multiplies a query with a chunk's keys as a vector per d,
+ * without transposing them or summing across lanes (ops-attention.c). V is kept a row per
+ * position, as the products with the weights read it. */
+#define AID_KV_CHUNK 32
+
 struct aid_kv_cache {
         void *k;
         void *v;
         uint32_t *len; /* [n_seq] */
         uint32_t n_layer, n_seq, n_ctx, n_head_kv, head_dim;
+        uint32_t n_ctx_chunks; /* n_ctx rounded up to whole chunks */
         bool f16;    /* fp16 elements, else f32 */
         size_t elem; /* bytes per element: 2 or 4 */
 };
@@ -140,23 +147,26 @@ static inline bool aid_context_interrupted(const struct aid_context *c)
 int aid_kv_cache_init(struct aid_kv_cache *kv, uint32_t n_layer, uint32_t n_seq, uint32_t n_ctx,
                 uint32_t n_head_kv, uint32_t head_dim, bool f16);
 void aid_kv_cache_done(struct aid_kv_cache *kv);
-/* The index of the first of the head_dim elements of one KV head at one position; the
- * positions of a head follow. */
-static inline size_t aid_kv_index(
+/* The index of the first element of one KV head's slab: its n_ctx_chunks positions, head_dim
+ * elements each. */
+static inline size_t aid_kv_slab(const struct aid_kv_cache *kv, uint32_t layer, uint32_t seq, uint32_t head)
+{
+        return (((size_t)layer * kv->n_seq + seq) * kv->n_head_kv + head) * kv->n_ctx_chunks * kv->head_dim;
+}
+/* The chunk of K that holds position pos (f32 or fp16, as kv->f16 says): element d of the key
+ * at pos is its element d * AID_KV_CHUNK + pos % AID_KV_CHUNK. */
+static inline void *aid_kv_k_chunk(
                 const struct aid_kv_cache *kv, uint32_t layer, uint32_t seq, uint32_t head, uint32_t pos)
 {
-        return ((((size_t)layer * kv->n_seq + seq) * kv->n_head_kv + head) * kv->n_ctx + pos) * kv->head_dim;
+        return (char *)kv->k + (aid_kv_slab(kv, layer, seq, head) +
+                                               (size_t)(pos / AID_KV_CHUNK) * AID_KV_CHUNK * kv->head_dim) *
+                                               kv->elem;
 }
-/* Where those elements are (f32 or fp16, as kv->f16 says). */
-static inline void *aid_kv_k(
-                const struct aid_kv_cache *kv, uint32_t layer, uint32_t seq, uint32_t head, uint32_t pos)
-{
-        return (char *)kv->k + aid_kv_index(kv, layer, seq, head, pos) * kv->elem;
-}
+/* The value row of position pos; the positions of a head follow. */
 static inline void *aid_kv_v(
                 const struct aid_kv_cache *kv, uint32_t layer, uint32_t seq, uint32_t head, uint32_t pos)
 {
-        return (char *)kv->v + aid_kv_index(kv, layer, seq, head, pos) * kv->elem;
+        return (char *)kv->v + (aid_kv_slab(kv, layer, seq, head) + (size_t)pos * kv->head_dim) * kv->elem;
 }
 
 /* Architecture files: finish loading (tensors, per-layer settings) and run the layers of a

@@ -13,19 +13,21 @@
 /* Attention in tiles: the query rows of a few consecutive entries of one sequence and of the
  * heads that share one KV head (grouped-query attention: 4 per KV head in Gemma 3 1B and
  * Llama 3.2 1B) go through the keys together, so that each K and V row is read once per tile
- * rather than once per row. A row's scores come 16 keys at a time, as 16 vectors of partial
- * products summed across at once (scores16()); the products with V take four rows at a time, in
- * 16 lanes (pv4()). With head dims that are not multiples of 16, the scores also take four rows
- * at a time (dot4()). Llama-3.2-1B, 4 sequences at position 64, 16 layers from L3 on 2 threads
- * (a microbenchmark of aid_op_attention(), best of 60): 835-847 us a step against 935-948 with
- * dot4(). At 256 positions the cache comes from memory, and the two are the same. The
- * softmax is the online one (Milakov and Gimelshein 2018; FlashAttention): keys come in chunks
- * of ATT_KEYS at fixed positions, and a row's running maximum and sum are rescaled when a
- * chunk raises the maximum. A row's result depends only on its query and its keys, not on
- * which other rows share its tile: chunks sit at multiples of ATT_KEYS, and a key outside a
- * row's range adds exactly zero. */
+ * rather than once per row. The cache keeps each chunk of ATT_KEYS keys d-major
+ * (model-private.h), so a row's scores with a chunk are two vectors of 16 keys, each the sum
+ * over d of the query's element d times the keys' (scores_rows(), four rows at a time); the
+ * products with V take four rows at a time, in 16 lanes (pv4()). Keys kept a row per position
+ * took a vector of partial products per key and a transposing sum across them: Llama-3.2-1B
+ * Q4_0, `aid-infer bench -p 4096 -n 0 -t 2`, went from 92.8-97.3 to 108.1-108.6 tok/s (two
+ * alternated runs each), and perf's samples in this file's tiles at -p 2048 from 12.6 to 8.8
+ * thousand. The softmax is the online one (Milakov and Gimelshein 2018; FlashAttention): keys
+ * come in chunks of ATT_KEYS at fixed positions, and a row's running maximum and sum are
+ * rescaled when a chunk raises the maximum. A row's result depends only on its query and its keys, not on which other rows
+ * share its tile: chunks sit at multiples of ATT_KEYS, every score sums its products in the
+ * same order, and a key outside a row's range adds exactly zero. */
 #define ATT_KEYS AID_ATT_KEYS
 _Static_assert(ATT_KEYS == 32, "the softmax step takes a chunk's scores as two vectors of 16");
+_Static_assert(ATT_KEYS == AID_KV_CHUNK, "a tile's chunk of keys is one of the cache's");
 #define ATT_ROWS 32
 
 typedef float v16f __attribute__((vector_size(64)));
@@ -52,80 +54,8 @@ static inline __attribute__((always_inline)) float hsum16(const v16f *a)
         return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
 }
 
-/* res[j] = q[j]·k for four rows: k is loaded once for the four. */
-static inline __attribute__((always_inline)) void dot4(
-                const float *const *q, const float *k, uint32_t hd, float *res)
-{
-        v16f a0 = { 0 }, a1 = { 0 }, a2 = { 0 }, a3 = { 0 };
-        uint32_t d = 0;
-
-        for (; d + 16 <= hd; d += 16) {
-                v16f kv, q0, q1, q2, q3;
-                memcpy(&kv, k + d, sizeof(kv));
-                memcpy(&q0, q[0] + d, sizeof(q0));
-                memcpy(&q1, q[1] + d, sizeof(q1));
-                memcpy(&q2, q[2] + d, sizeof(q2));
-                memcpy(&q3, q[3] + d, sizeof(q3));
-                a0 += q0 * kv;
-                a1 += q1 * kv;
-                a2 += q2 * kv;
-                a3 += q3 * kv;
-        }
-        res[0] = hsum16(&a0);
-        res[1] = hsum16(&a1);
-        res[2] = hsum16(&a2);
-        res[3] = hsum16(&a3);
-        for (; d < hd; d++)
-                for (int j = 0; j < 4; j++)
-                        res[j] += q[j][d] * k[d];
-}
-
 typedef int32_t v16i __attribute__((vector_size(64)));
 #define LANES ((v16i){ 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 })
-
-/* Lane i of a[0] becomes the sum of a[i]'s 16 lanes (a[] is overwritten). Four rounds, each
- * adding, for pairs of vectors j and j + w, their lanes taken w at a time side by side (w = 8, 4,
- * 2, 1): 15 pairs of two-source permutes and an add for the 16 sums, where a horizontal sum of
- * each vector took about three times the instructions. Round by round, vector j holds keys j,
- * j + 8 (then j, j + 4, j + 8, j + 12, and so on) in blocks of w lanes, until lane i is key i. */
-#ifdef __clang__
-/* clang has __builtin_shufflevector with literal lanes, not GCC's __builtin_shuffle with a mask
- * vector: the rounds below are sums16()'s and max16()'s with their masks written out. */
-#define FIRST8  0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23
-#define SECOND8 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31
-#define FIRST4  0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27
-#define SECOND4 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31
-#define FIRST2  0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29
-#define SECOND2 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31
-#define FIRST1  0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30
-#define SECOND1 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31
-#define PAIR_ROUND(a, w, F, S)                                      \
-        for (int j = 0; j < (w); j++)                               \
-        (a)[j] = __builtin_shufflevector((a)[j], (a)[j + (w)], F) + \
-                 __builtin_shufflevector((a)[j], (a)[j + (w)], S)
-
-static inline __attribute__((always_inline)) void sums16(v16f *a)
-{
-        PAIR_ROUND(a, 8, FIRST8, SECOND8);
-        PAIR_ROUND(a, 4, FIRST4, SECOND4);
-        PAIR_ROUND(a, 2, FIRST2, SECOND2);
-        PAIR_ROUND(a, 1, FIRST1, SECOND1);
-}
-#else
-static inline __attribute__((always_inline)) void sums16(v16f *a)
-{
-#pragma GCC unroll 4
-        for (int w = 8; w >= 1; w /= 2) {
-                /* Round w's first lanes of the pair: lane i of the first vector, or, where bit w
-                 * of i is set, lane i - w of the second (16 on); the second lanes are w on. */
-                const v16i first = LANES + (LANES & w) / w * (16 - w);
-#pragma GCC unroll 8
-                for (int j = 0; j < w; j++)
-                        a[j] = __builtin_shuffle(a[j], a[j + w], first) +
-                               __builtin_shuffle(a[j], a[j + w], first + w);
-        }
-}
-#endif
 
 /* The largest of xp's lanes (−inf if all are). (Vectors by pointer: by value, they would
  * change the ABI of a function built without AVX-512.) */
@@ -157,58 +87,45 @@ static inline __attribute__((always_inline)) float max16(const v16f *xp)
         return x[0];
 }
 
-/* The scores of row q with the 16 keys whose rows k points to, in *res: for each key a vector
- * of partial products, then sums16(). hd a multiple of 16. */
-static inline __attribute__((always_inline)) void dot16(
-                const float *q, const float *const *k, uint32_t hd, v16f *res)
+/* The scores of rows r0..r0 + R - 1 (R at most 4, a constant once inlined) with the chunk of
+ * keys at c0, kept d-major at kt, times scale, in s; −inf for the keys outside a row's range.
+ * Each score adds its products one d after the other, in the same order whatever R is. */
+static inline __attribute__((always_inline)) void scores_rows(const struct att_tile *t, uint32_t r0,
+                const int R, const float *kt, uint32_t c0, uint32_t hd, float scale, float s[][ATT_KEYS])
 {
-        v16f a[16];
+        const float *q[4];
+        v16f a[4][2];
 
-#pragma GCC unroll 16
-        for (int i = 0; i < 16; i++)
-                a[i] = (v16f){ 0 };
-        for (uint32_t d = 0; d < hd; d += 16) {
-                v16f qv;
-                memcpy(&qv, q + d, sizeof(qv));
-#pragma GCC unroll 16
-                for (int i = 0; i < 16; i++) {
-                        v16f kv;
-                        memcpy(&kv, k[i] + d, sizeof(kv));
-                        a[i] += qv * kv;
+#pragma GCC unroll 4
+        for (int j = 0; j < R; j++) {
+                q[j] = t->q[r0 + j];
+                a[j][0] = a[j][1] = (v16f){ 0 };
+        }
+        for (uint32_t d = 0; d < hd; d++) {
+                v16f k0, k1;
+                memcpy(&k0, kt + (size_t)d * ATT_KEYS, sizeof(k0));
+                memcpy(&k1, kt + (size_t)d * ATT_KEYS + 16, sizeof(k1));
+                /* Unrolled, so that the accumulators stay in registers. */
+#pragma GCC unroll 4
+                for (int j = 0; j < R; j++) {
+                        const float qd = q[j][d];
+                        a[j][0] += qd * k0;
+                        a[j][1] += qd * k1;
                 }
         }
-        sums16(a);
-        *res = a[0];
-}
-
-/* The scores of the tile's rows with the chunk's keys t0..t1 (key k's row at kr + (k - c0) hd),
- * in s (−inf for every key outside a row's range, which s already holds for keys outside
- * t0..t1), in blocks of 16 keys at c0 and c0 + 16. A block's keys outside t0..t1 read the
- * row of t0 or t1 and are masked. hd a multiple of 16. */
-static inline __attribute__((always_inline)) void scores16(const struct att_tile *t, const float *kr,
-                uint32_t c0, uint32_t t0, uint32_t t1, uint32_t hd, float scale, float s[][ATT_KEYS])
-{
-        for (uint32_t b = (t0 - c0) / 16; b <= (t1 - c0) / 16; b++) {
-                const uint32_t k0 = c0 + 16 * b;
-                const float *k[16];
-                for (uint32_t i = 0; i < 16; i++)
-                        k[i] = kr + (size_t)(MIN(MAX(k0 + i, t0), t1) - c0) * hd;
-                for (uint32_t r = 0; r < t->n_rows; r++) {
-                        /* The row's keys are an interval: lanes i0..i1 - 1 of the block. (A
-                         * vector select compiled to a lane-by-lane loop.) */
-                        const uint32_t lo = t->lo[r], hi = t->hi[r];
-                        const uint32_t i0 = lo > k0 ? MIN(lo - k0, 16u) : 0,
-                                       i1 = hi >= k0 ? MIN(hi - k0 + 1, 16u) : 0;
-                        float *sb = s[r] + 16 * b;
-                        v16f d;
-                        dot16(t->q[r], k, hd, &d);
-                        d *= scale;
-                        memcpy(sb, &d, sizeof(d));
-                        for (uint32_t i = 0; i < i0; i++)
-                                sb[i] = -INFINITY;
-                        for (uint32_t i = MAX(i0, i1); i < 16; i++)
-                                sb[i] = -INFINITY;
-                }
+        for (int j = 0; j < R; j++) {
+                /* The row's keys are an interval: i0..i1 - 1 of the chunk. */
+                const uint32_t r = r0 + (uint32_t)j, lo = t->lo[r], hi = t->hi[r];
+                const uint32_t i0 = lo > c0 ? MIN(lo - c0, (uint32_t)ATT_KEYS) : 0,
+                               i1 = hi >= c0 ? MIN(hi - c0 + 1, (uint32_t)ATT_KEYS) : 0;
+                a[j][0] *= scale;
+                a[j][1] *= scale;
+                memcpy(s[r], &a[j][0], sizeof(a[j][0]));
+                memcpy(s[r] + 16, &a[j][1], sizeof(a[j][1]));
+                for (uint32_t i = 0; i < i0; i++)
+                        s[r][i] = -INFINITY;
+                for (uint32_t i = MAX(i0, i1); i < ATT_KEYS; i++)
+                        s[r][i] = -INFINITY;
         }
 }
 
@@ -248,9 +165,23 @@ static inline __attribute__((always_inline)) void pv4(float *const *o, const flo
                 }
 }
 
-/* Keys (or values) t0..t1 of the tile's head as f32 rows, key k's at the result + (k - c0) hd:
- * an f32 cache's own rows, an fp16 cache's converted into buf (ATT_KEYS rows). */
-static const float *kv_rows(
+/* The chunk of keys at c0 of the tile's head as f32, d-major: an f32 cache's own, an fp16
+ * cache's converted into buf (ATT_KEYS rows' worth; keys past the last written come along, and
+ * their scores are masked). */
+static const float *k_chunk(const struct aid_kv_cache *kv, void *base, uint32_t c0, float *buf)
+{
+        const size_t hd = kv->head_dim;
+
+        if (!kv->f16)
+                return (const float *)base + (size_t)c0 * hd;
+        (void)aid_dequantize_row(
+                        GGML_TYPE_F16, (const uint16_t *)base + (size_t)c0 * hd, buf, ATT_KEYS * hd);
+        return buf;
+}
+
+/* Values t0..t1 of the tile's head as f32 rows, value k's at the result + (k - c0) hd: an f32
+ * cache's own rows, an fp16 cache's converted into buf (ATT_KEYS rows). */
+static const float *v_rows(
                 const struct aid_kv_cache *kv, void *base, uint32_t c0, uint32_t t0, uint32_t t1, float *buf)
 {
         const size_t hd = kv->head_dim;
@@ -262,7 +193,8 @@ static const float *kv_rows(
         return buf;
 }
 
-/* Prefetches the row of key k at base, if k <= last. (A loop over a byte range with only the
+/* Prefetches the row of key k at base, if k <= last: a value row, or the same bytes of a chunk
+ * of keys (a chunk takes the bytes of its keys' rows). (A loop over a byte range with only the
  * prefetches in it was deleted as dead code by GCC 12 at -O2; this one is kept.) */
 static inline void kv_prefetch(const struct aid_kv_cache *kv, const void *base, uint32_t k, uint32_t last)
 {
@@ -290,7 +222,7 @@ static _clones_ void attend_tile(const struct aid_context *c, uint32_t layer, co
                 memset(t->o[r], 0, hd * sizeof(float));
         }
 
-        void *kbase = aid_kv_k(&c->kv, layer, t->seq, t->head, 0),
+        void *kbase = aid_kv_k_chunk(&c->kv, layer, t->seq, t->head, 0),
              *vbase = aid_kv_v(&c->kv, layer, t->seq, t->head, 0);
         /* An fp16 cache's rows of one chunk go to this thread's buffers as f32. */
         float *kbuf = c->s.att_kv ? c->s.att_kv + (size_t)t->thread * 2 * ATT_KEYS * hd : NULL,
@@ -298,45 +230,31 @@ static _clones_ void attend_tile(const struct aid_context *c, uint32_t layer, co
 
         for (uint32_t c0 = first / ATT_KEYS * ATT_KEYS; c0 <= last; c0 += ATT_KEYS) {
                 const uint32_t t0 = MAX(c0, first), t1 = MIN(c0 + ATT_KEYS - 1, last);
-                const float *kr = kv_rows(&c->kv, kbase, c0, t0, t1, kbuf);
-                const float *vr = kv_rows(&c->kv, vbase, c0, t0, t1, vbuf);
+                const float *kt = k_chunk(&c->kv, kbase, c0, kbuf);
+                const float *vr = v_rows(&c->kv, vbase, c0, t0, t1, vbuf);
 
-                /* Scores of the chunk; −inf outside a row's keys, so that they weigh 0. */
-                for (uint32_t r = 0; r < n; r++)
-                        for (uint32_t i = 0; i < ATT_KEYS; i++)
-                                s[r][i] = -INFINITY;
                 for (uint32_t k = t0; k <= t1; k++) {
                         /* An f32 cache's value row of this key, which the products read after
-                         * the softmax, and the next chunk's key row (and an fp16 cache's value
-                         * row, converted with it), on their way meanwhile: the hardware's
-                         * prefetchers follow the short rows of many heads poorly. Llama Q4_0,
-                         * 256 tokens and 4 sequences x 256 steps (aid-infer bench -n 256 -s 4,
-                         * f32 cache), perf samples in this function: 4.8-5.2 thousand against
-                         * 8.3-8.4 without; each prefetch alone 5.6 and 7.5; keys two chunks on
-                         * 5.2-5.5. */
+                         * the softmax, and this key's share of the next chunk of keys (whole:
+                         * its keys past the last are read too), and an fp16 cache's value row
+                         * of the next chunk, converted with it, on their way meanwhile: the
+                         * hardware's prefetchers follow the short rows of many heads poorly.
+                         * Llama Q4_0, 256 tokens and 4 sequences x 256 steps (aid-infer bench
+                         * -n 256 -s 4, f32 cache, keys then a row per position), perf samples in
+                         * this function: 4.8-5.2 thousand against 8.3-8.4 without; each prefetch
+                         * alone 5.6 and 7.5; keys two chunks on 5.2-5.5. */
                         if (!c->kv.f16)
                                 kv_prefetch(&c->kv, vbase, k, last);
-                        kv_prefetch(&c->kv, kbase, k + ATT_KEYS, last);
+                        kv_prefetch(&c->kv, kbase, k + ATT_KEYS, c0 + ATT_KEYS <= last ? UINT32_MAX : 0);
                         if (c->kv.f16)
                                 kv_prefetch(&c->kv, vbase, k + ATT_KEYS, last);
                 }
-                if (hd % 16 == 0) {
-                        scores16(t, kr, c0, t0, t1, hd, scale, s);
-                } else {
-                        for (uint32_t k = t0; k <= t1; k++) {
-                                const float *kt = kr + (size_t)(k - c0) * hd;
-                                for (uint32_t r = 0; r < n; r += 4) {
-                                        /* Short of four rows, the last one is repeated. */
-                                        const float *q4[4] = { t->q[r], t->q[MIN(r + 1, n - 1)],
-                                                t->q[MIN(r + 2, n - 1)], t->q[MIN(r + 3, n - 1)] };
-                                        float d4[4];
-                                        dot4(q4, kt, hd, d4);
-                                        for (uint32_t j = 0; j < 4 && r + j < n; j++)
-                                                if (k >= t->lo[r + j] && k <= t->hi[r + j])
-                                                        s[r + j][k - c0] = d4[j] * scale;
-                                }
-                        }
-                }
+                /* Scores of the chunk; −inf outside a row's keys, so that they weigh 0. */
+                uint32_t fours = n / 4 * 4;
+                for (uint32_t r = 0; r < fours; r += 4)
+                        scores_rows(t, r, 4, kt, c0, hd, scale, s);
+                for (uint32_t r = fours; r < n; r++)
+                        scores_rows(t, r, 1, kt, c0, hd, scale, s);
 
                 /* The online softmax's step, a row's 32 scores as two vectors. */
                 for (uint32_t r = 0; r < n; r++) {
@@ -413,13 +331,18 @@ bool aid_op_attention(struct aid_context *c, uint32_t layer, const struct aid_ba
         for (size_t i = 0; i < n; i++)
                 for (uint32_t h = 0; h < n_kv; h++) {
                         const float *ki = k + i * kv_dim + h * hd, *vi = v + i * kv_dim + h * hd;
-                        void *kc = aid_kv_k(&c->kv, layer, e[i].seq, h, e[i].pos),
+                        void *kc = aid_kv_k_chunk(&c->kv, layer, e[i].seq, h, e[i].pos),
                              *vc = aid_kv_v(&c->kv, layer, e[i].seq, h, e[i].pos);
+                        const uint32_t lane = e[i].pos % ATT_KEYS;
                         if (c->kv.f16) {
-                                aid_f32_to_fp16_row(ki, kc, hd);
+                                uint16_t kh[hd];
+                                aid_f32_to_fp16_row(ki, kh, hd);
+                                for (uint32_t d = 0; d < hd; d++)
+                                        ((uint16_t *)kc)[(size_t)d * ATT_KEYS + lane] = kh[d];
                                 aid_f32_to_fp16_row(vi, vc, hd);
                         } else {
-                                memcpy(kc, ki, hd * sizeof(float));
+                                for (uint32_t d = 0; d < hd; d++)
+                                        ((float *)kc)[(size_t)d * ATT_KEYS + lane] = ki[d];
                                 memcpy(vc, vi, hd * sizeof(float));
                         }
                 }
