@@ -676,13 +676,15 @@ static struct prefill_limit prefill_limit(
 /* Large batches go to oneDNN, which keeps a primitive per batch size: whole multiples of
  * BATCH_QUANTUM rows keep their number small (and the cache of them warm). The prompts that do
  * not complete in this step give back what is over a multiple. */
-static void round_to_quantum(size_t n_decode, struct prefill_want *w, size_t n)
+static void round_to_quantum(struct text_engine *te, size_t n_decode, struct prefill_want *w, size_t n)
 {
         size_t total = n_decode, over;
 
         for (size_t k = 0; k < n; k++)
                 total += w[k].take;
-        if (total <= BATCH_QUANTUM || total / BATCH_QUANTUM * BATCH_QUANTUM < n_decode + PREFILL_MIN_ROWS)
+        /* The batched kernels take any count up to their most. */
+        if (total <= aid_context_batch_rows_max(te->ctx) ||
+                        total / BATCH_QUANTUM * BATCH_QUANTUM < n_decode + PREFILL_MIN_ROWS)
                 return;
         over = total % BATCH_QUANTUM;
         for (size_t k = n; k-- > 0 && over > 0;)
@@ -754,7 +756,7 @@ static void step(struct text_engine *te)
                now_usec() - te->last_interrupt_usec >= SOLO_QUIET_USEC;
         struct prefill_limit lim = prefill_limit(te, n_decode, decode_pos_sum, solo);
         step_plan_prefill_within(te->prefill_wants, n_prefill, &lim);
-        round_to_quantum(n_decode, te->prefill_wants, n_prefill);
+        round_to_quantum(te, n_decode, te->prefill_wants, n_prefill);
         trim_costly_row(te, n_decode, te->prefill_wants, n_prefill);
         for (size_t k = 0; k < n_prefill; k++) {
                 j = te->prefill_jobs[k];
