@@ -80,15 +80,15 @@ struct aid_scratch {
         size_t n_logits;
 };
 
-/* The KV cache: k[layer][seq][kv_head][pos][head_dim], same for v, in f32 or fp16 (elem bytes
- * each, see aid_context_params.kv_type). Each KV head's positions lie next to each other, so
- * attention streams them: with the heads interleaved per position, a head's key rows were
- * kv_dim floats apart (2 KiB in Llama 3.2 1B), two per page, and decode attention waited on
- * memory at every key. */
-/* Positions go in chunks of AID_KV_CHUNK: a chunk of K is kept d-major (element d of its keys
- * side by side), so that attention multiplies a query with a chunk's keys as a vector per d,
- * without transposing them or summing across lanes (ops-attention.c). V is kept a row per
- * position, as the products with the weights read it. */
+/* The KV cache: v[layer][seq][kv_head][pos][head_dim], and k[layer][seq][kv_head][pos / 32]
+ * [head_dim][pos % 32], in f32 or fp16 (elem bytes each, see aid_context_params.kv_type). Each
+ * KV head's positions lie next to each other, so attention streams them: with the heads
+ * interleaved per position, a head's key rows were kv_dim floats apart (2 KiB in Llama 3.2 1B),
+ * two per page, and decode attention waited on memory at every key. The keys go in chunks of
+ * AID_KV_CHUNK positions kept d-major (element d of the chunk's keys side by side), so that
+ * attention multiplies a query with a chunk's keys as a vector per d, without transposing them
+ * or summing across lanes (ops-attention.c); a value stays a row, as the products with the
+ * weights of the softmax read it. */
 #define AID_KV_CHUNK 32
 
 struct aid_kv_cache {
