@@ -6,7 +6,8 @@
  * waiting behind a long prompt:
  *
  *   - a step that evaluates prompt tokens lasts about budget_usec at most, by the measured cost
- *     of earlier steps (struct step_cost): that is the longest a newly arrived request waits
+ *     of earlier steps (struct step_cost; the caller may let a prompt that completes go a
+ *     little over, struct prefill_limit): that is the longest a newly arrived request waits
  *     for the step in progress;
  *   - the prompts closest to done go first (shortest remaining first), and a step in which some
  *     prompt completes (its request gets its first token) takes no part of another prompt, so
