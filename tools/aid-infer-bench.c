@@ -14,10 +14,13 @@
  *             token), the logits of the last position, and attention's q·k and p·v products
  *             over kv(i) = i + 1 keys (capped at the window on sliding-window layers).
  *   decode    N random tokens one at a time (one aid_decode() of one entry each, logits every
- *             time), from an empty cache, as llama-bench's tg test.
+ *             time), from an empty cache, as llama-bench's tg test; with -d D, from a cache that
+ *             already holds D positions (a chat's earlier turns, llama-bench's depth), filled once
+ *             by an untimed prefill and copied in before each pass.
  *   batched   with -s S > 1: N steps of S sequences decoded together (one aid_decode() of S
  *             entries per step, logits for each), what the daemon's continuous batching does
- *             with S running requests; aggregate tokens/s beside the one-sequence decode.
+ *             with S running requests; aggregate tokens/s beside the one-sequence decode. With
+ *             -d D each sequence starts from its own copy of the D positions.
  *   memory    peak RSS (getrusage ru_maxrss, VmHWM) and RssAnon / RssFile from
  *             /proc/self/status: RssAnon before the load, after it, after the context and after
  *             the runs. The weights are mmapped, so they are file pages; what anonymous memory
@@ -267,14 +270,15 @@ static double prefill_flops(const struct aid_hparams *hp, const struct model_sta
         return flops;
 }
 
-/* K and V of every layer (elem bytes each) for decode positions 0..n-1, averaged per token. */
-static double kv_bytes_per_token(
-                const struct aid_hparams *hp, const struct model_stats *ms, uint32_t n, size_t elem)
+/* K and V of every layer (elem bytes each) for decode positions depth..depth + n - 1, averaged
+ * per token. */
+static double kv_bytes_per_token(const struct aid_hparams *hp, const struct model_stats *ms, uint32_t depth,
+                uint32_t n, size_t elem)
 {
         double total = 0;
 
         for (uint32_t l = 0; l < hp->n_layer; l++)
-                for (uint32_t i = 0; i < n; i++) {
+                for (uint32_t i = depth; i < depth + n; i++) {
                         uint32_t kv = i + 1;
                         if (ms->sliding[l] && kv > hp->sliding_window)
                                 kv = hp->sliding_window;
@@ -292,16 +296,16 @@ static uint32_t next_token(uint64_t *state, uint32_t n_vocab)
 }
 
 static int run_prefill(struct aid_context *ctx, const int32_t *toks, uint32_t p, uint32_t n_batch,
-                struct aid_batch_entry *batch, struct aid_error *err)
+                uint32_t seq, struct aid_batch_entry *batch, struct aid_error *err)
 {
-        aid_kv_seq_clear(ctx, 0);
+        aid_kv_seq_clear(ctx, seq);
         for (uint32_t i0 = 0; i0 < p; i0 += n_batch) {
                 uint32_t nb = MIN(n_batch, p - i0);
                 int r;
 
                 for (uint32_t i = 0; i < nb; i++)
                         batch[i] = (struct aid_batch_entry){ .token = toks[i0 + i],
-                                .seq = 0,
+                                .seq = seq,
                                 .pos = i0 + i,
                                 .want_logits = i0 + i + 1 == p };
                 r = aid_decode(ctx, batch, nb, err);
@@ -311,17 +315,30 @@ static int run_prefill(struct aid_context *ctx, const int32_t *toks, uint32_t p,
         return 0;
 }
 
-/* n steps of s sequences together, from empty caches. */
-static int run_decode_batched(struct aid_context *ctx, const int32_t *toks, uint32_t n, uint32_t s,
-                struct aid_batch_entry *batch, struct aid_error *err)
+/* Sequences 0..s-1 as decode starts: empty, or (depth > 0) copies of sequence depth_seq, which
+ * holds the depth positions. */
+static int start_sequences(struct aid_context *ctx, uint32_t s, uint32_t depth, uint32_t depth_seq)
 {
-        for (uint32_t q = 0; q < s; q++)
-                aid_kv_seq_clear(ctx, q);
+        for (uint32_t q = 0; q < s; q++) {
+                int r = depth ? aid_kv_seq_copy(ctx, depth_seq, q) : 0;
+                if (r < 0)
+                        return r;
+                if (!depth)
+                        aid_kv_seq_clear(ctx, q);
+        }
+        return 0;
+}
+
+/* n steps of s sequences together, at positions depth on (see start_sequences()). */
+static int run_decode_batched(struct aid_context *ctx, const int32_t *toks, uint32_t n, uint32_t s,
+                uint32_t depth, struct aid_batch_entry *batch, struct aid_error *err)
+{
         for (uint32_t i = 0; i < n; i++) {
                 for (uint32_t q = 0; q < s; q++)
-                        batch[q] = (struct aid_batch_entry){
-                                .token = toks[(i + 7 * q) % n], .seq = q, .pos = i, .want_logits = true
-                        };
+                        batch[q] = (struct aid_batch_entry){ .token = toks[(i + 7 * q) % n],
+                                .seq = q,
+                                .pos = depth + i,
+                                .want_logits = true };
                 int r = aid_decode(ctx, batch, s, err);
                 if (r < 0)
                         return r;
@@ -329,11 +346,14 @@ static int run_decode_batched(struct aid_context *ctx, const int32_t *toks, uint
         return 0;
 }
 
-static int run_decode(struct aid_context *ctx, const int32_t *toks, uint32_t n, struct aid_error *err)
+/* n tokens of sequence 0, at positions depth on (see start_sequences()). */
+static int run_decode(struct aid_context *ctx, const int32_t *toks, uint32_t n, uint32_t depth,
+                struct aid_error *err)
 {
-        aid_kv_seq_clear(ctx, 0);
         for (uint32_t i = 0; i < n; i++) {
-                struct aid_batch_entry e = { .token = toks[i], .seq = 0, .pos = i, .want_logits = true };
+                struct aid_batch_entry e = {
+                        .token = toks[i], .seq = 0, .pos = depth + i, .want_logits = true
+                };
                 int r = aid_decode(ctx, &e, 1, err);
                 if (r < 0)
                         return r;
@@ -546,11 +566,12 @@ static int gemm_reference(const struct model_stats *ms, size_t m, double *ret_se
 
 static void usage(FILE *f)
 {
-        fputs("Usage: aid-infer bench MODEL [-p 512] [-n 128] [-t THREADS] [-r REPEATS] [-s SEQUENCES] "
-              "[--json]\n"
-              "                       [--bw-mib 1024] [--no-gemm] [--kv auto|f32|f16]\n"
+        fputs("Usage: aid-infer bench MODEL [-p 512] [-n 128] [-d 0] [-t THREADS] [-r REPEATS] "
+              "[-s SEQUENCES]\n"
+              "                       [--json] [--bw-mib 1024] [--no-gemm] [--kv auto|f32|f16]\n"
               "  -p N         prompt tokens to prefill (0: skip prefill)\n"
               "  -n N         tokens to decode one at a time (0: skip decode)\n"
+              "  -d D         decode after D positions already in the cache (a chat's earlier turns)\n"
               "  -s S         also decode S sequences together, N steps (continuous batching)\n"
               "  -t N         threads (0: all cores)\n"
               "  -r N         timed repetitions of prefill and decode (best and mean reported)\n"
@@ -565,7 +586,7 @@ static void usage(FILE *f)
 
 struct bench {
         const char *path;
-        unsigned long p, n, threads, repeats, bw_mib, seqs;
+        unsigned long p, n, depth, threads, repeats, bw_mib, seqs;
         bool json, gemm;
         enum aid_kv_type kv_type;
         /* results */
@@ -682,8 +703,10 @@ static void print_text(const struct bench *b, const struct aid_hparams *hp, cons
         }
         if (b->decode.n) {
                 double tps = b->n / b->decode.best;
-                printf("decode       %lu tokens: %.2f tok/s best, %.2f mean\n", b->n, tps,
-                                b->n / timing_mean(&b->decode));
+                printf("decode       %lu tokens", b->n);
+                if (b->depth)
+                        printf(" at depth %lu", b->depth);
+                printf(": %.2f tok/s best, %.2f mean\n", tps, b->n / timing_mean(&b->decode));
                 printf("bytes/token  %.1f MiB of weights (+ %.2f MiB of KV cache on average)\n", bpt / mib,
                                 b->kv_read_per_token / mib);
                 printf("bandwidth    %.2f GB/s read (aid_read_sum, %lu MiB anonymous, %lu threads); "
@@ -705,9 +728,10 @@ static void print_text(const struct bench *b, const struct aid_hparams *hp, cons
                                 b->bandwidth / 1e9, b->bw_mib, b->threads, b->file_bandwidth / 1e9);
         if (b->batched.n) {
                 double tps = (double)(b->n * b->seqs) / b->batched.best;
-                printf("batched      %lu sequences x %lu steps: %.2f tok/s aggregate best (%.2f mean), "
+                printf("batched      %lu sequences x %lu steps%s: %.2f tok/s aggregate best (%.2f mean), "
                        "%.1f ms per step",
-                                b->seqs, b->n, tps, (double)(b->n * b->seqs) / timing_mean(&b->batched),
+                                b->seqs, b->n, b->depth ? " at the same depth" : "", tps,
+                                (double)(b->n * b->seqs) / timing_mean(&b->batched),
                                 1e3 * b->batched.best / (double)b->n);
                 if (b->decode.n)
                         printf(" = %.2f x one sequence's tok/s", tps / ((double)b->n / b->decode.best));
@@ -756,7 +780,7 @@ static void print_json(const struct bench *b, const struct aid_hparams *hp, cons
                        "  \"prefill_of_gemm_ref\": %.4f,\n",
                                 b->gemm_bf16 ? "bf16" : "f32", b->gemm_flops / b->gemm_seconds / 1e9,
                                 (b->prefill_flops / b->prefill.best) / (b->gemm_flops / b->gemm_seconds));
-        printf("  \"decode_tokens\": %lu,\n", b->n);
+        printf("  \"decode_tokens\": %lu,\n  \"decode_depth\": %lu,\n", b->n, b->depth);
         if (b->decode.n) {
                 double tps = b->n / b->decode.best;
                 printf("  \"decode_tok_s\": %.3f,\n  \"decode_tok_s_mean\": %.3f,\n", tps,
@@ -835,6 +859,7 @@ int aid_infer_bench(int argc, char **argv)
         static const struct option options[] = {
                 { "prompt", required_argument, NULL, 'p' },
                 { "n-predict", required_argument, NULL, 'n' },
+                { "depth", required_argument, NULL, 'd' },
                 { "threads", required_argument, NULL, 't' },
                 { "repeats", required_argument, NULL, 'r' },
                 { "json", no_argument, NULL, 'j' },
@@ -856,10 +881,12 @@ int aid_infer_bench(int argc, char **argv)
         const struct aid_hparams *hp;
         struct rusage ru;
         uint64_t rng = 0x9e3779b97f4a7c15ull;
+        uint32_t n_seq;
+        size_t n_toks;
         double bw;
         int c, r, ret = EXIT_FAILURE;
 
-        while ((c = getopt_long(argc, argv, "p:n:t:r:s:h", options, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, "p:n:d:t:r:s:h", options, NULL)) >= 0)
                 switch (c) {
                 case 'p':
                         if (parse_count(optarg, "-p", 1u << 20, &b.p) < 0)
@@ -867,6 +894,10 @@ int aid_infer_bench(int argc, char **argv)
                         break;
                 case 'n':
                         if (parse_count(optarg, "-n", 1u << 20, &b.n) < 0)
+                                return EXIT_FAILURE;
+                        break;
+                case 'd':
+                        if (parse_count(optarg, "-d", 1u << 20, &b.depth) < 0)
                                 return EXIT_FAILURE;
                         break;
                 case 't':
@@ -922,6 +953,10 @@ int aid_infer_bench(int argc, char **argv)
                 fprintf(stderr, "aid-infer bench: -r, --bw-mib and one of -p / -n must be at least 1\n");
                 return EXIT_FAILURE;
         }
+        if (b.depth > 0 && b.n == 0) {
+                fprintf(stderr, "aid-infer bench: -d is where decode starts; it needs -n of at least 1\n");
+                return EXIT_FAILURE;
+        }
         b.path = argv[optind];
         if (b.threads == 0)
                 b.threads = (unsigned long)omp_get_num_procs();
@@ -958,7 +993,7 @@ int aid_infer_bench(int argc, char **argv)
                 goto out;
         }
 
-        b.n_ctx = (uint32_t)MAX(b.p, b.n);
+        b.n_ctx = (uint32_t)MAX(b.p, b.depth + b.n);
         if (b.n_ctx > hp->n_ctx_train) {
                 fprintf(stderr,
                                 "aid-infer bench: %" PRIu32
@@ -966,10 +1001,12 @@ int aid_infer_bench(int argc, char **argv)
                                 b.n_ctx, hp->n_ctx_train);
                 goto out;
         }
-        b.n_batch = (uint32_t)MAX(MIN(b.p, 512ul), b.seqs);
+        b.n_batch = (uint32_t)MAX(MIN(MAX(b.p, b.depth), 512ul), b.seqs);
+        /* With -d, one more sequence keeps the depth's positions for the passes to copy. */
+        n_seq = (uint32_t)b.seqs + (b.depth > 0);
         {
                 struct aid_context_params params = { .n_ctx = b.n_ctx,
-                        .n_seq_max = (uint32_t)b.seqs,
+                        .n_seq_max = n_seq,
                         .n_batch = b.n_batch,
                         .n_threads = (uint32_t)b.threads,
                         .kv_type = b.kv_type };
@@ -979,34 +1016,42 @@ int aid_infer_bench(int argc, char **argv)
                         goto out;
                 }
         }
-        b.kv_cache_bytes = (uint64_t)aid_context_kv_bytes_per_pos(ctx) * b.n_ctx * b.seqs;
+        b.kv_cache_bytes = (uint64_t)aid_context_kv_bytes_per_pos(ctx) * b.n_ctx * n_seq;
         b.kv_name = aid_context_kv_type(ctx) == AID_KV_F16 ? "f16" : "f32";
         read_proc_mem(&b.mem_context);
 
-        toks = calloc(MAX(b.p, b.n), sizeof(*toks));
+        n_toks = MAX(MAX(b.p, b.n), b.depth);
+        toks = calloc(n_toks, sizeof(*toks));
         batch = calloc(b.n_batch, sizeof(*batch));
         b.passes = calloc(b.repeats, sizeof(*b.passes));
         if (!toks || !batch || !b.passes) {
                 fprintf(stderr, "aid-infer: out of memory\n");
                 goto out;
         }
-        for (size_t i = 0; i < MAX(b.p, b.n); i++)
+        for (size_t i = 0; i < n_toks; i++)
                 toks[i] = (int32_t)next_token(&rng, hp->n_vocab);
+        if (b.depth > 0) {
+                r = run_prefill(ctx, toks, (uint32_t)b.depth, b.n_batch, n_seq - 1, batch, &err);
+                if (r < 0)
+                        goto fail_eval;
+        }
 
         /* An untimed first pass: page faults on the mapping, oneDNN primitive creation. */
         if (b.p > 0) {
                 double t0 = now();
-                r = run_prefill(ctx, toks, (uint32_t)b.p, b.n_batch, batch, &err);
+                r = run_prefill(ctx, toks, (uint32_t)b.p, b.n_batch, 0, batch, &err);
                 b.prefill_first = now() - t0;
                 if (r < 0)
                         goto fail_eval;
                 b.prefill_flops = prefill_flops(hp, &ms, (uint32_t)b.p);
         }
         if (b.n > 0) {
-                r = run_decode(ctx, toks, (uint32_t)MIN(b.n, 8ul), &err);
+                r = start_sequences(ctx, 1, (uint32_t)b.depth, n_seq - 1);
+                if (r >= 0)
+                        r = run_decode(ctx, toks, (uint32_t)MIN(b.n, 8ul), (uint32_t)b.depth, &err);
                 if (r < 0)
                         goto fail_eval;
-                b.kv_read_per_token = kv_bytes_per_token(hp, &ms, (uint32_t)b.n,
+                b.kv_read_per_token = kv_bytes_per_token(hp, &ms, (uint32_t)b.depth, (uint32_t)b.n,
                                 aid_context_kv_type(ctx) == AID_KV_F16 ? 2 : sizeof(float));
                 r = huge_prober_run(&prober, 'f', &bw);
                 if (r < 0)
@@ -1017,7 +1062,7 @@ int aid_infer_bench(int argc, char **argv)
 
                 if (b.p > 0) {
                         t0 = now();
-                        r = run_prefill(ctx, toks, (uint32_t)b.p, b.n_batch, batch, &err);
+                        r = run_prefill(ctx, toks, (uint32_t)b.p, b.n_batch, 0, batch, &err);
                         if (r < 0)
                                 goto fail_eval;
                         timing_add(&b.prefill, now() - t0);
@@ -1026,11 +1071,14 @@ int aid_infer_bench(int argc, char **argv)
                         struct aid_bench_pass *pass = &b.passes[rep];
                         double el;
 
+                        r = start_sequences(ctx, 1, (uint32_t)b.depth, n_seq - 1);
+                        if (r < 0)
+                                goto fail_eval;
                         r = pair_probe(&b, m, &prober, &pass->before_mapped, &pass->before_huge);
                         if (r < 0)
                                 goto fail_probe;
                         t0 = now();
-                        r = run_decode(ctx, toks, (uint32_t)b.n, &err);
+                        r = run_decode(ctx, toks, (uint32_t)b.n, (uint32_t)b.depth, &err);
                         el = now() - t0;
                         if (r < 0)
                                 goto fail_eval;
@@ -1041,8 +1089,12 @@ int aid_infer_bench(int argc, char **argv)
                                 goto fail_probe;
                 }
                 if (b.n > 0 && b.seqs > 1) {
+                        r = start_sequences(ctx, (uint32_t)b.seqs, (uint32_t)b.depth, n_seq - 1);
+                        if (r < 0)
+                                goto fail_eval;
                         t0 = now();
-                        r = run_decode_batched(ctx, toks, (uint32_t)b.n, (uint32_t)b.seqs, batch, &err);
+                        r = run_decode_batched(ctx, toks, (uint32_t)b.n, (uint32_t)b.seqs, (uint32_t)b.depth,
+                                        batch, &err);
                         if (r < 0)
                                 goto fail_eval;
                         timing_add(&b.batched, now() - t0);

@@ -152,6 +152,33 @@ Test(bench, batched_sequences)
         cr_expect_neq(run(args), 0, "-s 0 must fail");
 }
 
+/* Decode after a depth of cached positions: reported, its KV reads counted from that depth on,
+ * for one sequence and for several; -d needs decode and must fit the model's context. */
+Test(bench, decode_at_depth)
+{
+        const char *model = fixture("tiny-llama-v512-Q4_0.gguf");
+        char args[4352];
+        double kv0;
+
+        snprintf(args, sizeof(args), "bench '%s' -p 0 -n 4 -s 2 -r 1 -t 1 --bw-mib 64 --json", model);
+        cr_assert_eq(run(args), 0, "aid-infer %s failed:\n%s", args, out);
+        cr_expect_eq(field("decode_depth"), 0.0);
+        kv0 = field("kv_bytes_per_token");
+        snprintf(args, sizeof(args), "bench '%s' -p 8 -n 4 -d 100 -s 2 -r 2 -t 1 --bw-mib 64 --json", model);
+        cr_assert_eq(run(args), 0, "aid-infer %s failed:\n%s", args, out);
+        cr_expect_eq(field("decode_depth"), 100.0);
+        cr_expect_gt(field("decode_tok_s"), 0.0);
+        cr_expect_gt(field("batched_tok_s"), 0.0);
+        cr_expect_gt(field("prefill_tok_s"), 0.0);
+        /* Positions 100..103 read 101..104 keys a layer, positions 0..3 read 1..4. */
+        cr_expect_float_eq(field("kv_bytes_per_token"), kv0 * (101 + 102 + 103 + 104) / (1 + 2 + 3 + 4), 1.0,
+                        "%s", out);
+        snprintf(args, sizeof(args), "bench '%s' -p 8 -n 0 -d 100", model);
+        cr_expect_neq(run(args), 0, "-d without decode must fail");
+        snprintf(args, sizeof(args), "bench '%s' -p 0 -n 4 -d 1000000 --bw-mib 64", model);
+        cr_expect_neq(run(args), 0, "a depth beyond the model's context must fail");
+}
+
 /* GB/s as bytes/s, to keep the tables below readable. */
 #define G 1e9
 
