@@ -208,7 +208,7 @@ void aid_op_rope(struct aid_context *c, float *v, uint32_t n_heads, uint32_t hd,
 /* Stores the batch's K/V of one layer in the cache, then computes attention of every entry
  * over its sequence (causal; sliding window when the layer says so). q [n][n_head*hd] -> out.
  * (ops-attention.c; it goes through the keys in chunks of AID_ATT_KEYS, and an fp16 cache's
- * chunk is converted into the thread's s.att_kv.) */
+ * chunk is converted into the thread's s.att_kv where a tile is tall or the CPU has no AVX-512.) */
 #define AID_ATT_KEYS 32
 /* Returns false when aid_context_interrupted() stopped it part way (asked by the calling
  * thread before each of its tasks): out is then incomplete and the batch must stop. */

@@ -9,6 +9,7 @@
 
 #include "kernels/quant.h"
 #include "model-private.h"
+#include "vec16.h"
 
 /* Attention in tiles: the query rows of a few consecutive entries of one sequence and of the
  * heads that share one KV head (grouped-query attention: 4 per KV head in Gemma 3 1B and
@@ -22,15 +23,23 @@
  * alternated runs each), and perf's samples in this file's tiles at -p 2048 from 12.6 to 8.8
  * thousand. The softmax is the online one (Milakov and Gimelshein 2018; FlashAttention): keys
  * come in chunks of ATT_KEYS at fixed positions, and a row's running maximum and sum are
- * rescaled when a chunk raises the maximum. A row's result depends only on its query and its keys, not on which other rows
- * share its tile: chunks sit at multiples of ATT_KEYS, every score sums its products in the
- * same order, and a key outside a row's range adds exactly zero. */
+ * rescaled when a chunk raises the maximum. A row's result depends only on its query and its
+ * keys, not on which other rows share its tile: chunks sit at multiples of ATT_KEYS, every score
+ * sums its products in the same order, and a key outside a row's range adds exactly zero.
+ *
+ * From AVX-512 on, the products are the kernels' (struct aid_att_kernels in kernels/quant.h):
+ * fused multiply-adds, an fp16 chunk widened in registers where a decode tile reads it, and the
+ * next chunk fetched during the scores. Below, scores_rows() and pv4() here, in the generic
+ * vectors of this function's clones, on chunks converted to f32 first. */
 #define ATT_KEYS AID_ATT_KEYS
 _Static_assert(ATT_KEYS == 32, "the softmax step takes a chunk's scores as two vectors of 16");
+_Static_assert(ATT_KEYS == KERN_ATT_KEYS, "the kernels take the cache's chunks");
 _Static_assert(ATT_KEYS == AID_KV_CHUNK, "a tile's chunk of keys is one of the cache's");
 #define ATT_ROWS 32
+/* The tallest tile whose fp16 chunks the kernels read in place: decoding, one row per head of a
+ * KV group. A taller one (a prompt's) has each chunk converted once for all its rows. */
+#define ATT_IN_PLACE_ROWS 4
 
-typedef float v16f __attribute__((vector_size(64)));
 typedef float v8f __attribute__((vector_size(32)));
 
 struct att_tile {
@@ -54,7 +63,6 @@ static inline __attribute__((always_inline)) float hsum16(const v16f *a)
         return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
 }
 
-typedef int32_t v16i __attribute__((vector_size(64)));
 #define LANES ((v16i){ 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 })
 
 /* The largest of xp's lanes (−inf if all are). (Vectors by pointer: by value, they would
@@ -88,10 +96,10 @@ static inline __attribute__((always_inline)) float max16(const v16f *xp)
 }
 
 /* The scores of rows r0..r0 + R - 1 (R at most 4, a constant once inlined) with the chunk of
- * keys at c0, kept d-major at kt, times scale, in s; −inf for the keys outside a row's range.
- * Each score adds its products one d after the other, in the same order whatever R is. */
+ * keys kept d-major at kt, times scale, in s. Each score adds its products one d after the
+ * other, in the same order whatever R is. */
 static inline __attribute__((always_inline)) void scores_rows(const struct att_tile *t, uint32_t r0,
-                const int R, const float *kt, uint32_t c0, uint32_t hd, float scale, float s[][ATT_KEYS])
+                const int R, const float *kt, uint32_t hd, float scale, float s[][ATT_KEYS])
 {
         const float *q[4];
         v16f a[4][2];
@@ -114,14 +122,21 @@ static inline __attribute__((always_inline)) void scores_rows(const struct att_t
                 }
         }
         for (int j = 0; j < R; j++) {
-                /* The row's keys are an interval: i0..i1 - 1 of the chunk. */
-                const uint32_t r = r0 + (uint32_t)j, lo = t->lo[r], hi = t->hi[r];
-                const uint32_t i0 = lo > c0 ? MIN(lo - c0, (uint32_t)ATT_KEYS) : 0,
-                               i1 = hi >= c0 ? MIN(hi - c0 + 1, (uint32_t)ATT_KEYS) : 0;
                 a[j][0] *= scale;
                 a[j][1] *= scale;
-                memcpy(s[r], &a[j][0], sizeof(a[j][0]));
-                memcpy(s[r] + 16, &a[j][1], sizeof(a[j][1]));
+                memcpy(s[r0 + j], &a[j][0], sizeof(a[j][0]));
+                memcpy(s[r0 + j] + 16, &a[j][1], sizeof(a[j][1]));
+        }
+}
+
+/* −inf for the scores of the chunk at c0 outside each row's keys, so that they weigh 0. */
+static void mask_scores(const struct att_tile *t, uint32_t c0, float s[][ATT_KEYS])
+{
+        for (uint32_t r = 0; r < t->n_rows; r++) {
+                /* The row's keys are an interval: i0..i1 - 1 of the chunk. */
+                const uint32_t lo = t->lo[r], hi = t->hi[r];
+                const uint32_t i0 = lo > c0 ? MIN(lo - c0, (uint32_t)ATT_KEYS) : 0,
+                               i1 = hi >= c0 ? MIN(hi - c0 + 1, (uint32_t)ATT_KEYS) : 0;
                 for (uint32_t i = 0; i < i0; i++)
                         s[r][i] = -INFINITY;
                 for (uint32_t i = MAX(i0, i1); i < ATT_KEYS; i++)
@@ -168,7 +183,7 @@ static inline __attribute__((always_inline)) void pv4(float *const *o, const flo
 /* The chunk of keys at c0 of the tile's head as f32, d-major: an f32 cache's own, an fp16
  * cache's converted into buf (ATT_KEYS rows' worth; keys past the last written come along, and
  * their scores are masked). */
-static const float *k_chunk(const struct aid_kv_cache *kv, void *base, uint32_t c0, float *buf)
+static const float *k_chunk(const struct aid_kv_cache *kv, const void *base, uint32_t c0, float *buf)
 {
         const size_t hd = kv->head_dim;
 
@@ -181,8 +196,8 @@ static const float *k_chunk(const struct aid_kv_cache *kv, void *base, uint32_t 
 
 /* Values t0..t1 of the tile's head as f32 rows, value k's at the result + (k - c0) hd: an f32
  * cache's own rows, an fp16 cache's converted into buf (ATT_KEYS rows). */
-static const float *v_rows(
-                const struct aid_kv_cache *kv, void *base, uint32_t c0, uint32_t t0, uint32_t t1, float *buf)
+static const float *v_rows(const struct aid_kv_cache *kv, const void *base, uint32_t c0, uint32_t t0,
+                uint32_t t1, float *buf)
 {
         const size_t hd = kv->head_dim;
 
@@ -222,18 +237,36 @@ static _clones_ void attend_tile(const struct aid_context *c, uint32_t layer, co
                 memset(t->o[r], 0, hd * sizeof(float));
         }
 
-        void *kbase = aid_kv_k_chunk(&c->kv, layer, t->seq, t->head, 0),
-             *vbase = aid_kv_v(&c->kv, layer, t->seq, t->head, 0);
-        /* An fp16 cache's rows of one chunk go to this thread's buffers as f32. */
+        const char *kbase = aid_kv_k_chunk(&c->kv, layer, t->seq, t->head, 0),
+                   *vbase = aid_kv_v(&c->kv, layer, t->seq, t->head, 0);
+        const size_t chunk_bytes = (size_t)ATT_KEYS * hd * c->kv.elem;
+        /* An fp16 cache's rows of one chunk go to this thread's buffers as f32, unless the
+         * kernels read them where they are. */
         float *kbuf = c->s.att_kv ? c->s.att_kv + (size_t)t->thread * 2 * ATT_KEYS * hd : NULL,
               *vbuf = kbuf ? kbuf + ATT_KEYS * hd : NULL;
+        const struct aid_att_kernels *ak = aid_att_kernels_for(aid_kernels_get_level());
+        const bool in_place = ak && (!c->kv.f16 || n <= ATT_IN_PLACE_ROWS);
 
         for (uint32_t c0 = first / ATT_KEYS * ATT_KEYS; c0 <= last; c0 += ATT_KEYS) {
                 const uint32_t t0 = MAX(c0, first), t1 = MIN(c0 + ATT_KEYS - 1, last);
-                const float *kt = k_chunk(&c->kv, kbase, c0, kbuf);
-                const float *vr = v_rows(&c->kv, vbase, c0, t0, t1, vbuf);
+                const bool f16 = in_place && c->kv.f16;
+                const void *kt = in_place ? (const void *)(kbase + c0 / ATT_KEYS * chunk_bytes)
+                                          : (const void *)k_chunk(&c->kv, kbase, c0, kbuf);
+                const void *vr = in_place ? (const void *)(vbase + c0 / ATT_KEYS * chunk_bytes)
+                                          : (const void *)v_rows(&c->kv, vbase, c0, t0, t1, vbuf);
 
-                for (uint32_t k = t0; k <= t1; k++) {
+                if (ak) {
+                        /* The next chunk's keys and values come in while this one's scores are
+                         * computed, a slice per d (not all at once, which fills the core's
+                         * queue of misses and stalls it). */
+                        const bool more = c0 + ATT_KEYS <= last;
+                        const size_t next = (c0 / ATT_KEYS + 1) * chunk_bytes;
+                        const char *nk = more ? kbase + next : NULL, *nv = more ? vbase + next : NULL;
+                        for (uint32_t r = 0; r < n; r += 4)
+                                ak->scores(&t->q[r], MIN(4, n - r), kt, f16, hd, scale, &s[r], r ? NULL : nk,
+                                                nv, ATT_KEYS * c->kv.elem);
+                }
+                for (uint32_t k = t0; !ak && k <= t1; k++) {
                         /* An f32 cache's value row of this key, which the products read after
                          * the softmax, and this key's share of the next chunk of keys (whole:
                          * its keys past the last are read too), and an fp16 cache's value row
@@ -249,12 +282,14 @@ static _clones_ void attend_tile(const struct aid_context *c, uint32_t layer, co
                         if (c->kv.f16)
                                 kv_prefetch(&c->kv, vbase, k + ATT_KEYS, last);
                 }
-                /* Scores of the chunk; −inf outside a row's keys, so that they weigh 0. */
-                uint32_t fours = n / 4 * 4;
-                for (uint32_t r = 0; r < fours; r += 4)
-                        scores_rows(t, r, 4, kt, c0, hd, scale, s);
-                for (uint32_t r = fours; r < n; r++)
-                        scores_rows(t, r, 1, kt, c0, hd, scale, s);
+                if (!ak) {
+                        uint32_t fours = n / 4 * 4;
+                        for (uint32_t r = 0; r < fours; r += 4)
+                                scores_rows(t, r, 4, (const float *)kt, hd, scale, s);
+                        for (uint32_t r = fours; r < n; r++)
+                                scores_rows(t, r, 1, (const float *)kt, hd, scale, s);
+                }
+                mask_scores(t, c0, s);
 
                 /* The online softmax's step, a row's 32 scores as two vectors. */
                 for (uint32_t r = 0; r < n; r++) {
@@ -272,11 +307,10 @@ static _clones_ void attend_tile(const struct aid_context *c, uint32_t layer, co
                         }
                         a -= m;
                         b -= m;
+                        exp16(&a);
+                        exp16(&b);
                         memcpy(s[r], &a, sizeof(a));
                         memcpy(s[r] + 16, &b, sizeof(b));
-                        aid_op_exp(s[r], s[r], ATT_KEYS);
-                        memcpy(&a, s[r], sizeof(a));
-                        memcpy(&b, s[r] + 16, sizeof(b));
                         if (m != max[r]) {
                                 const float alpha = expf(max[r] - m);
                                 for (uint32_t d = 0; d < hd; d++)
@@ -301,7 +335,10 @@ static _clones_ void attend_tile(const struct aid_context *c, uint32_t layer, co
                                         memcpy(tmp[j - 1], o4[j], hd * sizeof(float));
                                         o4[j] = tmp[j - 1];
                                 }
-                        pv4(o4, p4, vr, c0, t0, t1, hd);
+                        if (ak)
+                                ak->pv4(o4, p4, vr, f16, t0 - c0, t1 - c0, hd);
+                        else
+                                pv4(o4, p4, (const float *)vr, c0, t0, t1, hd);
                 }
         }
 

@@ -222,6 +222,8 @@ extern const struct kern_dot_table kern_dot_avx2;
 extern const struct kern_dot_table kern_dot_avx512;
 extern const struct kern_dot_table kern_dot_avx512_vnni;
 extern const struct kern_dot_table kern_dot_avx512_icl;
+/* Attention's chunk products at the AVX-512 levels (attn-avx512.c). */
+extern const struct aid_att_kernels kern_att_avx512;
 
 /* The scalar twins of the integer path (dot-int-scalar.c). */
 void kern_quantize_x_scalar(const float *x, size_t n, size_t block, const struct kern_xq *xq);

@@ -107,6 +107,33 @@ enum aid_matvec_mode aid_matvec_get_mode(void);
 /* Whether aid_matvec() on `type` quantizes x in the current mode. */
 bool aid_matvec_uses_q8x(uint32_t type);
 
+/* Attention's products with one chunk of KERN_ATT_KEYS cached positions (ops-attention.c).
+ * Keys are kept d-major: element d of the chunk's key i at k[d * KERN_ATT_KEYS + i]; values a
+ * row of hd elements per position, row i at v + i * hd. Both fp16 or f32, as f16 says.
+ *
+ * Each score and each output element is a chain of fused multiply-adds in a fixed order (d
+ * ascending; keys ascending), so a row's result depends neither on the other rows of the call
+ * nor on the kernel: the SIMD kernels equal aid_att_kernels_scalar bit for bit. */
+#define KERN_ATT_KEYS 32
+struct aid_att_kernels {
+        /* s[j][i] = scale * sum over d of q[j][d] * key i's element d, for the rows j < rows (1 to
+         * 4) and all the chunk's keys. next_k and next_v, unless NULL, are the next chunk's
+         * keys and values: step bytes of each per d are prefetched on the way (step * hd bytes
+         * in all). */
+        void (*scores)(const float *const *q, unsigned rows, const void *k, bool f16, unsigned hd,
+                        float scale, float (*s)[KERN_ATT_KEYS], const void *next_k, const void *next_v,
+                        size_t step);
+        /* o[j][d] += sum over i = i0 .. i1 of p[j][i] * value row i's element d, for 4 distinct
+         * rows j and every d < hd. */
+        void (*pv4)(float *const *o, const float *const *p, const void *v, bool f16, unsigned i0,
+                        unsigned i1, unsigned hd);
+};
+/* The level's kernels: AVX-512's from AID_CPU_AVX512 on. NULL below: attention then converts
+ * each chunk to f32 and multiplies in its own generic vectors. */
+const struct aid_att_kernels *aid_att_kernels_for(enum aid_cpu_level level);
+/* The scalar twins, for the tests. */
+extern const struct aid_att_kernels aid_att_kernels_scalar;
+
 /* Sums bytes/8 little 64-bit words of buf (bytes a multiple of 64), split across the OpenMP
  * threads in use: the read-bandwidth probe that benchmarks take as the decode roofline. */
 uint64_t aid_read_sum(const void *buf, size_t bytes);

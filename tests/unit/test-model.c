@@ -58,6 +58,7 @@ struct opts {
         const char *swap_tensor; /* a matrix written transposed (wrong shape) */
         const char *q_tensor;    /* a matrix written as IQ4_NL, a type aid does not run */
         uint32_t n_head_kv;      /* default N_KV */
+        uint32_t n_head;         /* default N_HEAD; when set, K and V also take n_head_kv heads */
         uint32_t vocab_size;     /* written as llama.vocab_size when set */
         bool no_tensors;
         bool q8_0;      /* every matrix in Q8_0, not F32 */
@@ -101,6 +102,8 @@ static char *write_model(const char *file, const struct opts *o)
         struct gguf_writer *w = gguf_writer_new();
         struct aid_error err = { 0 };
         char *path, name[64];
+        const uint32_t n_head = o->n_head ? o->n_head : N_HEAD, hd = E / n_head,
+                       kv_heads = o->n_head ? o->n_head_kv : N_KV;
 
         cr_assert_not_null(w);
         cr_assert_gt(asprintf(&path, "%s/%s", tmpdir, file), 0);
@@ -109,7 +112,7 @@ static char *write_model(const char *file, const struct opts *o)
         add_u32(w, o, "llama.embedding_length", E);
         add_u32(w, o, "llama.block_count", N_LAY);
         add_u32(w, o, "llama.feed_forward_length", N_FF);
-        add_u32(w, o, "llama.attention.head_count", N_HEAD);
+        add_u32(w, o, "llama.attention.head_count", n_head);
         add_u32(w, o, "llama.attention.head_count_kv", o->n_head_kv ? o->n_head_kv : N_KV);
         if (o->vocab_size)
                 add_u32(w, o, "llama.vocab_size", o->vocab_size);
@@ -122,10 +125,10 @@ static char *write_model(const char *file, const struct opts *o)
                 for (int l = 0; l < N_LAY; l++) {
 #define NAME(s) (snprintf(name, sizeof(name), "blk.%d." s, l), name)
                         add_vector(w, NAME("attn_norm.weight"), E);
-                        add_matrix(w, o, NAME("attn_q.weight"), E, N_HEAD * HD);
-                        add_matrix(w, o, NAME("attn_k.weight"), E, N_KV * HD);
-                        add_matrix(w, o, NAME("attn_v.weight"), E, N_KV * HD);
-                        add_matrix(w, o, NAME("attn_output.weight"), N_HEAD * HD, E);
+                        add_matrix(w, o, NAME("attn_q.weight"), E, n_head * hd);
+                        add_matrix(w, o, NAME("attn_k.weight"), E, kv_heads * hd);
+                        add_matrix(w, o, NAME("attn_v.weight"), E, kv_heads * hd);
+                        add_matrix(w, o, NAME("attn_output.weight"), n_head * hd, E);
                         add_vector(w, NAME("ffn_norm.weight"), E);
                         add_matrix(w, o, NAME("ffn_gate.weight"), E, N_FF);
                         add_matrix(w, o, NAME("ffn_up.weight"), E, N_FF);
@@ -563,6 +566,70 @@ Test(model, kv_cache_types)
         cr_assert_not_null(strstr(err.message, "KV cache type"), "%s", err.message);
         aid_model_free(mq);
         aid_model_free(m);
+}
+
+/* Logits of the last of 72 tokens of sequence 0: 69 in batches of up to 24 (attention's tall
+ * tiles), then three one at a time (its decode tiles), at the given kernel level. */
+static void logits_at_level(
+                struct aid_model *m, enum aid_kv_type kv_type, enum aid_cpu_level level, float *ret)
+{
+        struct aid_context_params p = { .n_seq_max = 1, .n_batch = 24, .n_threads = 2, .kv_type = kv_type };
+        struct aid_batch_entry b[24];
+        struct aid_context *c = NULL;
+        struct aid_error err = { 0 };
+        uint32_t pos = 0;
+
+        cr_assert_eq(aid_kernels_set_level(level), level);
+        cr_assert_eq(aid_context_new(m, &p, &c, &err), 0, "%s", err.message);
+        while (pos < 72) {
+                uint32_t n = pos < 69 ? MIN(24u, 69 - pos) : 1;
+                for (uint32_t i = 0; i < n; i++, pos++)
+                        b[i] = (struct aid_batch_entry){ .token = (int32_t)(pos * 7 % N_VOC),
+                                .seq = 0,
+                                .pos = pos,
+                                .want_logits = pos == 71 };
+                cr_assert_eq(aid_decode(c, b, n, &err), 0, "%s", err.message);
+        }
+        memcpy(ret, aid_get_logits(c, 0), N_VOC * sizeof(float));
+        aid_context_free(c);
+}
+
+/* Attention takes its AVX-512 kernels or, below that level, its generic vectors; both, over
+ * several chunks of the cache and with either cache type, give the logits of the scalar level
+ * within rounding. Heads of 8 (four heads a KV head) take the code for a part of a vector;
+ * heads of 16 (two a KV head) that for whole ones. */
+static void check_attention_paths(const char *file, const struct opts *o)
+{
+        _cleanup_free_ char *path = write_model(file, o);
+        const enum aid_cpu_level best = aid_cpu_detect();
+        struct aid_model *m = NULL;
+        struct aid_error err = { 0 };
+
+        cr_assert_eq(aid_model_load(path, &m, &err), 0, "%s", err.message);
+        for (int kv = AID_KV_F32; kv <= AID_KV_F16; kv++) {
+                float want[N_VOC], got[N_VOC];
+                logits_at_level(m, (enum aid_kv_type)kv, AID_CPU_SCALAR, want);
+                for (int level = AID_CPU_AVX2; level <= (int)best; level++) {
+                        double d2 = 0, r2 = 0;
+                        logits_at_level(m, (enum aid_kv_type)kv, (enum aid_cpu_level)level, got);
+                        for (int i = 0; i < N_VOC; i++) {
+                                d2 += (double)(got[i] - want[i]) * (got[i] - want[i]);
+                                r2 += (double)want[i] * want[i];
+                        }
+                        cr_expect_lt(sqrt(d2 / r2), 1e-5,
+                                        "%s, %s cache, %s: rel rms %g from the scalar level", file,
+                                        kv == AID_KV_F16 ? "fp16" : "f32",
+                                        aid_cpu_level_name((enum aid_cpu_level)level), sqrt(d2 / r2));
+                }
+        }
+        aid_kernels_set_level(best);
+        aid_model_free(m);
+}
+
+Test(model, attention_paths_agree)
+{
+        check_attention_paths("heads-8.gguf", &(struct opts){ .n_ctx = 96 });
+        check_attention_paths("heads-16.gguf", &(struct opts){ .n_ctx = 96, .n_head = 2, .n_head_kv = 1 });
 }
 
 /* A model file's vocabulary comes with it: the prompt of the fixtures tokenizes to the ids
