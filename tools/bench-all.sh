@@ -6,8 +6,9 @@
 # random-weight benchmark models live; missing ones are made with aid-make-model (about 3 GB in
 # all). OUT_DIR: one text file per measurement, plus info.txt (commit, load average, times).
 # Runs decode for Llama-3.2-1B and Gemma-3-1B shapes in Q4_0, Q8_0 and Q4_K, prefill of 512
-# tokens, 4 sequences in the engine, then aid-load over a private dbus-daemon (1 and 4 clients,
-# and a short request's time to first token while a 2000-token prompt runs). About 5 minutes.
+# tokens, 4 sequences in the engine, decode after 2048 cached positions (1 and 4 sequences),
+# then aid-load over a private dbus-daemon (1 and 4 clients, and a short request's time to
+# first token while a 2000-token prompt runs). About 6 minutes.
 # Speed on a VM moves with its neighbours: run it twice, and compare runs, not single numbers.
 set -eu
 
@@ -50,6 +51,8 @@ for m in llama-3.2-1b gemma-3-1b; do
 done
 echo "batch of 4 in the engine"
 "$I" bench "$M/llama-3.2-1b-Q4_0.gguf" -p 0 -n 64 -s 4 -t 2 -r 2 --no-gemm > "$O/batch4-llama.txt" 2>&1
+echo "decode at a depth of 2048, 1 and 4 sequences"
+"$I" bench "$M/llama-3.2-1b-Q4_0.gguf" -p 0 -n 32 -d 2048 -s 4 -t 2 -r 2 --no-gemm > "$O/depth2048-llama.txt" 2>&1
 
 # Over D-Bus: a private bus, aid with its own configuration and only the llama Q4_0 file.
 work=$(mktemp -d)

@@ -134,9 +134,8 @@ static void check_level(
                                 for (unsigned j = 0; j < 4; j++)
                                         for (unsigned i = 0; i < KEYS; i++)
                                                 cr_assert(same_bits(got[j][i], want[j][i]),
-                                                                "%s, hd %u, %s keys, %u rows: score %u/%u "
-                                                                "is "
-                                                                "%a, scalar %a",
+                                                                "%s, hd %u, %s keys, %u rows: score "
+                                                                "%u/%u is %a, scalar %a",
                                                                 level, hd, what, rows, j, i,
                                                                 (double)got[j][i], (double)want[j][i]);
                         }
