@@ -265,24 +265,25 @@ static _clones_ void attend_tile(const struct aid_context *c, uint32_t layer, co
                         for (uint32_t r = 0; r < n; r += 4)
                                 ak->scores(&t->q[r], MIN(4, n - r), kt, f16, hd, scale, &s[r], r ? NULL : nk,
                                                 nv, ATT_KEYS * c->kv.elem);
-                }
-                for (uint32_t k = t0; !ak && k <= t1; k++) {
-                        /* An f32 cache's value row of this key, which the products read after
-                         * the softmax, and this key's share of the next chunk of keys (whole:
-                         * its keys past the last are read too), and an fp16 cache's value row
-                         * of the next chunk, converted with it, on their way meanwhile: the
-                         * hardware's prefetchers follow the short rows of many heads poorly.
-                         * Llama Q4_0, 256 tokens and 4 sequences x 256 steps (aid-infer bench
-                         * -n 256 -s 4, f32 cache, keys then a row per position), perf samples in
-                         * this function: 4.8-5.2 thousand against 8.3-8.4 without; each prefetch
-                         * alone 5.6 and 7.5; keys two chunks on 5.2-5.5. */
-                        if (!c->kv.f16)
-                                kv_prefetch(&c->kv, vbase, k, last);
-                        kv_prefetch(&c->kv, kbase, k + ATT_KEYS, c0 + ATT_KEYS <= last ? UINT32_MAX : 0);
-                        if (c->kv.f16)
-                                kv_prefetch(&c->kv, vbase, k + ATT_KEYS, last);
-                }
-                if (!ak) {
+                } else {
+                        for (uint32_t k = t0; k <= t1; k++) {
+                                /* An f32 cache's value row of this key, which the products read
+                                 * after the softmax, and this key's share of the next chunk of
+                                 * keys (whole: its keys past the last are read too), and an fp16
+                                 * cache's value row of the next chunk, converted with it, on their
+                                 * way meanwhile: the hardware's prefetchers follow the short rows
+                                 * of many heads poorly. Llama Q4_0, 256 tokens and 4 sequences x
+                                 * 256 steps (aid-infer bench -n 256 -s 4, f32 cache, keys then a
+                                 * row per position), perf samples in this function: 4.8-5.2
+                                 * thousand against 8.3-8.4 without; each prefetch alone 5.6 and
+                                 * 7.5; keys two chunks on 5.2-5.5. */
+                                if (!c->kv.f16)
+                                        kv_prefetch(&c->kv, vbase, k, last);
+                                kv_prefetch(&c->kv, kbase, k + ATT_KEYS,
+                                                c0 + ATT_KEYS <= last ? UINT32_MAX : 0);
+                                if (c->kv.f16)
+                                        kv_prefetch(&c->kv, vbase, k + ATT_KEYS, last);
+                        }
                         uint32_t fours = n / 4 * 4;
                         for (uint32_t r = 0; r < fours; r += 4)
                                 scores_rows(t, r, 4, (const float *)kt, hd, scale, s);
