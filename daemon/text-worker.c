@@ -661,6 +661,12 @@ static struct prefill_limit prefill_limit(
                 /* Not measured yet: a small first step, which measures it. */
                 lim.cost = isnan(left) ? PREFILL_FIRST_ROWS : MAX(left, 0.0);
                 lim.complete_cost = isnan(left) ? PREFILL_FIRST_ROWS : MAX(complete_left, 0.0);
+                /* No generation waits for this step: the prompts that complete in it are not held
+                 * to the budget (within the kernels' rows below), so that requests that come
+                 * together get their first tokens together, one step on, rather than a step
+                 * each. A new request still interrupts such a step. */
+                if (n_decode == 0)
+                        lim.complete_cost = INFINITY;
                 lim.pos_weight = isnan(left) ? 0.0 : step_cost_pos_weight(&te->step_cost);
                 lim.min_rows = PREFILL_MIN_ROWS;
                 /* The cost is measured on the batched kernels' steps: a larger one would go to

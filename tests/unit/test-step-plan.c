@@ -3,6 +3,7 @@
  * long prompt, and a long prompt must not starve behind short requests. */
 
 #include <criterion/criterion.h>
+#include <math.h>
 
 #include "step-plan.h"
 
@@ -208,4 +209,24 @@ Test(step_plan, a_prompt_that_completes_may_go_a_little_over_the_cost)
         /* Nor does a prompt of 12, which does not complete within it. */
         struct prefill_want twelve[] = { { .remaining = 12 } };
         cr_assert_eq(step_plan_prefill_within(twelve, 1, &lim), 9);
+}
+
+Test(step_plan, prompts_that_come_together_complete_together_when_nothing_else_waits)
+{
+        /* No generation runs: completing prompts are not held to the budget (the worker sets
+         * complete_cost to infinity), only to the batched kernels' 32 rows. */
+        const struct prefill_limit lim = {
+                .max_rows = 32, .cost = 9.0, .complete_cost = INFINITY, .min_rows = 4
+        };
+        struct prefill_want w[] = { { .remaining = 11 }, { .remaining = 11 }, { .remaining = 11 },
+                { .remaining = 11 } };
+
+        cr_assert_eq(step_plan_prefill_within(w, 4, &lim), 22, "two complete; a third would pass 32 rows");
+        cr_assert_eq(w[0].take + w[1].take + w[2].take + w[3].take, 22);
+        for (int i = 0; i < 4; i++)
+                cr_assert(w[i].take == 0 || w[i].take == 11, "prompt %d cut in two", i);
+        /* A long prompt beside them gets none of the spent budget. */
+        struct prefill_want beside[] = { { .remaining = 1000, .passed_over = true }, { .remaining = 9 } };
+        cr_assert_eq(step_plan_prefill_within(beside, 2, &lim), 9);
+        cr_assert_eq(beside[0].take, 0);
 }
