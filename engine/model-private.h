@@ -219,7 +219,8 @@ void aid_op_add(float *x, const float *y, size_t len);
 
 /* Activations on a vectorised e^x (ops-act.c), within 2 ulp of expf over the whole float range
  * (+inf above 88.72, subnormals and then 0 below −87.3, NaN kept). y may be the same array as
- * x, gate or up. */
+ * x, gate or up. aid_op_exp() is that e^x (exp16() in vec16.h, which attention's softmax
+ * inlines) over an array: the tests check it through this. */
 void aid_op_exp(float *y, const float *x, size_t n);
 /* What the forward passes hand each thread at a time: a multiple of the 16 lanes, and large
  * enough that the threads' start costs vanish. */
