@@ -4,6 +4,7 @@
  * without a partial vector, fp16 and f32 caches, one to four rows and partial ranges of keys. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,40 +117,41 @@ Test(attn_kernels, scalar_twins_compute_the_products)
         free(c);
 }
 
+/* got and want, rows of `width`, equal bit for bit; what names the case. */
+static void assert_same_bits(const float *got, const float *want, size_t n, size_t width, const char *what)
+{
+        for (size_t i = 0; i < n; i++)
+                cr_assert(same_bits(got[i], want[i]), "%s: %zu/%zu is %a, scalar %a", what, i / width,
+                                i % width, (double)got[i], (double)want[i]);
+}
+
 /* One level's kernels against the scalar twins on every case; prefetching where `prefetch`. */
 static void check_level(
                 const struct aid_att_kernels *ak, const char *level, const struct chunk *c, bool prefetch)
 {
         static const unsigned ranges[][2] = { { 0, KEYS - 1 }, { 5, 17 }, { KEYS - 1, KEYS - 1 }, { 0, 0 } };
         float want[4][KEYS], got[4][KEYS], want_o[4][HDMAX], got_o[4][HDMAX];
+        char what[128];
 
         for (size_t h = 0; h < sizeof(head_dims) / sizeof(head_dims[0]); h++)
                 for (int f16 = 0; f16 <= 1; f16++) {
                         const unsigned hd = head_dims[h];
-                        const char *what = f16 ? "fp16" : "f32";
+                        const char *cache = f16 ? "fp16" : "f32";
 
                         for (unsigned rows = 1; rows <= 4; rows++) {
                                 scores(&aid_att_kernels_scalar, c, rows, f16, hd, false, want);
                                 scores(ak, c, rows, f16, hd, prefetch, got);
-                                for (unsigned j = 0; j < 4; j++)
-                                        for (unsigned i = 0; i < KEYS; i++)
-                                                cr_assert(same_bits(got[j][i], want[j][i]),
-                                                                "%s, hd %u, %s keys, %u rows: score "
-                                                                "%u/%u is %a, scalar %a",
-                                                                level, hd, what, rows, j, i,
-                                                                (double)got[j][i], (double)want[j][i]);
+                                snprintf(what, sizeof(what), "%s, hd %u, %s keys, %u rows: score", level, hd,
+                                                cache, rows);
+                                assert_same_bits(&got[0][0], &want[0][0], 4 * KEYS, KEYS, what);
                         }
                         for (size_t r = 0; r < sizeof(ranges) / sizeof(ranges[0]); r++) {
                                 const unsigned i0 = ranges[r][0], i1 = ranges[r][1];
                                 pv(&aid_att_kernels_scalar, c, f16, i0, i1, hd, want_o);
                                 pv(ak, c, f16, i0, i1, hd, got_o);
-                                for (unsigned j = 0; j < 4; j++)
-                                        for (unsigned d = 0; d < HDMAX; d++)
-                                                cr_assert(same_bits(got_o[j][d], want_o[j][d]),
-                                                                "%s, hd %u, %s values, keys %u..%u: element "
-                                                                "%u/%u is %a, scalar %a",
-                                                                level, hd, what, i0, i1, j, d,
-                                                                (double)got_o[j][d], (double)want_o[j][d]);
+                                snprintf(what, sizeof(what), "%s, hd %u, %s values, keys %u..%u: element",
+                                                level, hd, cache, i0, i1);
+                                assert_same_bits(&got_o[0][0], &want_o[0][0], 4 * HDMAX, HDMAX, what);
                         }
                 }
 }
