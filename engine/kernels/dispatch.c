@@ -112,3 +112,9 @@ kern_qdot_multi_rows_fn kern_qdot_multi_rows_for(enum aid_cpu_level level, uint3
                 return kern_qdot_multi_rows_avx512_vnni[type];
         return NULL;
 }
+
+/* The fill of x side by side for the multi-row kernels: the same bytes at every level. */
+kern_xqt_fill_fn kern_xqt_fill_for(enum aid_cpu_level level)
+{
+        return level >= AID_CPU_AVX512 ? kern_xqt_fill_avx512 : kern_xqt_fill_scalar;
+}

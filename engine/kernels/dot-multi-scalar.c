@@ -21,7 +21,7 @@ struct kern_xqt kern_xqt_layout(uint8_t *mem, size_t cols)
         };
 }
 
-void kern_xqt_fill(const struct kern_xq *x, size_t n, size_t cols, struct kern_xqt *xt)
+void kern_xqt_fill_scalar(const struct kern_xq *x, size_t n, size_t cols, struct kern_xqt *xt)
 {
         const size_t H = n <= 4 ? 1 : 2, nb = cols / 32, ng = (nb + 3) / 4;
 

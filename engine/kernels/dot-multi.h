@@ -402,7 +402,7 @@ static inline __attribute__((always_inline)) void MFN(qdot_multi_32)(const uint8
         }
         if (4 * g < nb && !exact) {
                 /* The last 1-3 blocks from a copy padded with zero blocks (scale 0, against x
-                 * and offsets that kern_xqt_fill() zeroed): the group reads whole blocks. */
+                 * and offsets that the fill zeroed): the group reads whole blocks. */
                 uint8_t pad[4 * sizeof(struct block_q8_0)] = { 0 };
                 memcpy(pad, row + 4 * g * bb, (nb - 4 * g) * bb);
                 MFN(group_32)(pad, type, xt, g, acc, H);

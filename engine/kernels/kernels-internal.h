@@ -236,7 +236,7 @@ float kern_dot_generic(uint32_t type, const void *row, const float *x, size_t co
  * of row with x[j], each weight block unpacked once for all n (dot-multi.h).
  * NULL where a type has none: the caller then loops over the single-row kernel.
  *
- * Q4_0's and Q8_0's SIMD kernels read the n rows side by side, as filled by kern_xqt_fill():
+ * Q4_0's and Q8_0's SIMD kernels read the n rows side by side, as filled by kern_xqt_fill_for():
  * in halves of four rows (H = 1 half for n <= 4, group 4; else 2, group 8) and groups of four
  * 32-element blocks (the last group padded with zero blocks). Vector q = 2 k + h (k 0..3, h 0..1)
  * of half s of group g is 64 bytes at qs + ((g * 8 + q) * H + s) * 64 whose int32 lane
@@ -257,8 +257,11 @@ typedef void (*kern_qdot_multi_fn)(const void *row, const struct kern_xq *x, con
 /* Bytes of a kern_xqt for cols, and its layout in mem (64-byte aligned). */
 size_t kern_xqt_bytes(size_t cols);
 struct kern_xqt kern_xqt_layout(uint8_t *mem, size_t cols);
-/* Fills xt from n rows of x quantized with blocks of 32. */
-void kern_xqt_fill(const struct kern_xq *x, size_t n, size_t cols, struct kern_xqt *xt);
+/* Fills xt from n rows of x quantized with blocks of 32: the scalar definition of the layout
+ * (dot-multi-scalar.c), and the same bytes in 512-bit vectors (xqt-avx512.c). */
+typedef void (*kern_xqt_fill_fn)(const struct kern_xq *x, size_t n, size_t cols, struct kern_xqt *xt);
+void kern_xqt_fill_scalar(const struct kern_xq *x, size_t n, size_t cols, struct kern_xqt *xt);
+void kern_xqt_fill_avx512(const struct kern_xq *x, size_t n, size_t cols, struct kern_xqt *xt);
 
 extern const kern_qdot_multi_fn kern_qdot_multi_scalar[_GGML_TYPE_MAX];
 extern const kern_qdot_multi_fn kern_qdot_multi_avx2[_GGML_TYPE_MAX];
@@ -295,6 +298,7 @@ kern_qdot_fn kern_qdot_for(enum aid_cpu_level level, uint32_t type);
 kern_quantize_x_fn kern_quantize_x_for(enum aid_cpu_level level);
 kern_qdot_multi_fn kern_qdot_multi_for(enum aid_cpu_level level, uint32_t type);
 kern_qdot_multi_rows_fn kern_qdot_multi_rows_for(enum aid_cpu_level level, uint32_t type);
+kern_xqt_fill_fn kern_xqt_fill_for(enum aid_cpu_level level);
 
 /* scratch.c: per-thread buffers, kept for the thread's life so decode allocates nothing per
  * call. kern_scratch_xq: an 8-bit x of at least cols elements; kern_scratch_batch: bytes (a

@@ -167,6 +167,7 @@ void aid_matmul_rows_parts(uint32_t type, const struct aid_matvec_part *parts, s
                 struct row_group plan[AID_MATMUL_ROWS_MAX];
                 size_t n_plan = 0;
                 if (mfn) {
+                        const kern_xqt_fill_fn fill = kern_xqt_fill_for(level);
                         const bool interleaved = ggml_type_traits_get(type)->block_elems == 32;
                         n_plan = interleaved ? plan_groups(n, plan) : plan_eights(n, plan);
                         /* The 32-element types' kernels read x side by side, per group. */
@@ -175,7 +176,7 @@ void aid_matmul_rows_parts(uint32_t type, const struct aid_matvec_part *parts, s
                                         plan[i].xt = &xt[0]; /* unused by the K types' kernels */
                                 else if (plan[i].m > 1) {
                                         xt[g] = kern_xqt_layout(mem + stride * n + g * tstride, cols);
-                                        kern_xqt_fill(&xq[plan[i].j0], plan[i].m, cols, &xt[g]);
+                                        fill(&xq[plan[i].j0], plan[i].m, cols, &xt[g]);
                                         plan[i].xt = &xt[g++];
                                 }
                 }

@@ -1279,7 +1279,7 @@ Test(kernels, qdot_multi_levels_match_scalar)
                                 cr_assert(tmem);
                                 struct kern_xqt xt = kern_xqt_layout(tmem, cols);
                                 if (!k)
-                                        kern_xqt_fill(xq, n, cols, &xt);
+                                        kern_xqt_fill_scalar(xq, n, cols, &xt);
                                 memset(ref, 0, sizeof(ref));
                                 kern_qdot_multi_scalar[type](row, xq, &xt, n, cols, ref);
                                 for (size_t j = 0; j < n; j++)

@@ -107,6 +107,41 @@ static double magnitude(uint32_t type, const uint8_t *row, const struct kern_xq 
         return mag;
 }
 
+/* Every level's fill of x side by side writes the scalar fill's bytes, and only those, for every
+ * batch size and every remainder of the groups of four blocks. */
+Test(matmul_rows, xqt_fill_levels_write_the_scalar_bytes)
+{
+        static const size_t cols_list[] = { 32, 64, 96, 128, 224, 288, 544, 2080, 8192 };
+
+        for (size_t ci = 0; ci < ELEMENTSOF(cols_list); ci++) {
+                const size_t cols = cols_list[ci], tb = kern_xqt_bytes(cols);
+                struct xrows x;
+                uint8_t *want = aligned_alloc(64, tb), *got = aligned_alloc(64, tb);
+
+                cr_assert(want && got);
+                xrows_init(&x, cols, 32, 3.0f);
+                for (size_t n = 1; n <= KERN_QDOT_MULTI_MAX; n++) {
+                        struct kern_xqt wt = kern_xqt_layout(want, cols);
+
+                        memset(want, 0xa5, tb);
+                        kern_xqt_fill_scalar(x.xq, n, cols, &wt);
+                        for (int level = AID_CPU_SCALAR; level <= (int)aid_cpu_detect(); level++) {
+                                struct kern_xqt gt = kern_xqt_layout(got, cols);
+
+                                memset(got, 0xa5, tb);
+                                kern_xqt_fill_for((enum aid_cpu_level)level)(x.xq, n, cols, &gt);
+                                cr_assert_eq(gt.group, wt.group);
+                                cr_assert(memcmp(got, want, tb) == 0,
+                                                "level %s cols %zu n %zu: bytes differ",
+                                                aid_cpu_level_name((enum aid_cpu_level)level), cols, n);
+                        }
+                }
+                free(x.mem);
+                free(want);
+                free(got);
+        }
+}
+
 /* 3 blocks (one group of four whose last block is padding) and 7 (a whole group, then a
  * partial one). */
 Test(matmul_rows, xqt_layout_is_as_documented)
@@ -132,7 +167,7 @@ Test(matmul_rows, xqt_layout_is_as_documented)
                         size_t n = ns[k], H = n <= 4 ? 1 : 2;
                         struct kern_xqt xt = kern_xqt_layout(tmem, cols);
 
-                        kern_xqt_fill(xq, n, cols, &xt);
+                        kern_xqt_fill_scalar(xq, n, cols, &xt);
                         cr_assert_eq((size_t)xt.group, 4 * H, "n %zu", n);
                         for (size_t g = 0; g < ng; g++)
                                 for (size_t s = 0; s < H; s++)
@@ -198,7 +233,7 @@ Test(matmul_rows, every_level_matches_the_scalar_twin_for_every_batch)
                         for (size_t n = 1; n <= KERN_QDOT_MULTI_MAX; n++) {
                                 struct kern_xqt xt = kern_xqt_layout(tmem, cols);
                                 if (!k)
-                                        kern_xqt_fill(x.xq, n, cols, &xt);
+                                        kern_xqt_fill_scalar(x.xq, n, cols, &xt);
                                 for (size_t r = 0; r < rows; r++) {
                                         const uint8_t *row = w + r * rb;
                                         float ref[KERN_QDOT_MULTI_MAX] = { 0 };
@@ -256,7 +291,7 @@ Test(matmul_rows, four_row_kernels_equal_the_multi_row_kernel_per_row)
                         xrows_init(&x, cols, 32, 3.0f);
                         for (size_t n = 1; n <= KERN_QDOT_MULTI_MAX; n++) {
                                 struct kern_xqt xt = kern_xqt_layout(tmem, cols);
-                                kern_xqt_fill(x.xq, n, cols, &xt);
+                                kern_xqt_fill_scalar(x.xq, n, cols, &xt);
                                 for (int level = AID_CPU_AVX512_VNNI; level <= top; level++) {
                                         kern_qdot_multi_rows_fn rfn = kern_qdot_multi_rows_for(
                                                         (enum aid_cpu_level)level, type);
@@ -362,7 +397,7 @@ Test(matmul_rows, q8_0_extremes_stay_exact)
                 struct kern_xqt xt = kern_xqt_layout(tmem, cols);
                 float ref[KERN_QDOT_MULTI_MAX] = { 0 };
 
-                kern_xqt_fill(x.xq, n, cols, &xt);
+                kern_xqt_fill_scalar(x.xq, n, cols, &xt);
                 kern_qdot_multi_scalar[GGML_TYPE_Q8_0](row, x.xq, &xt, n, cols, ref);
                 for (int level = AID_CPU_AVX2; level <= (int)aid_cpu_detect(); level++) {
                         float got[KERN_QDOT_MULTI_MAX] = { 0 };
