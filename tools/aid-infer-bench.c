@@ -568,7 +568,8 @@ static void usage(FILE *f)
 {
         fputs("Usage: aid-infer bench MODEL [-p 512] [-n 128] [-d 0] [-t THREADS] [-r REPEATS] "
               "[-s SEQUENCES]\n"
-              "                       [--json] [--bw-mib 1024] [--no-gemm] [--kv auto|f32|f16]\n"
+              "                       [--json] [--bw-mib 1024] [--no-gemm] [--kv auto|f32|f16] "
+              "[--prefetch BYTES]\n"
               "  -p N         prompt tokens to prefill (0: skip prefill)\n"
               "  -n N         tokens to decode one at a time (0: skip decode)\n"
               "  -d D         decode after D positions already in the cache (a chat's earlier turns)\n"
@@ -579,6 +580,8 @@ static void usage(FILE *f)
               "  --bw-mib N   size of the read-bandwidth probe buffer, MiB\n"
               "  --no-gemm    skip oneDNN's plain-GEMM reference\n"
               "  --kv TYPE    the KV cache's type (auto: f32 for an f32 model, else f16)\n"
+              "  --prefetch B how far ahead decode's single-row kernels prefetch the weights\n"
+              "               (0: not at all; default: the CPU's, as the threads line shows)\n"
               "The paired roofline compares each decode pass with read-bandwidth probes (the model's\n"
               "mapping, huge pages) taken right before and after it: median and best over the passes.\n",
                         f);
@@ -684,8 +687,9 @@ static void print_text(const struct bench *b, const struct aid_hparams *hp, cons
                ", %.1f MiB of tensors%s\n",
                         aid_arch_name(hp->arch), hp->n_layer, hp->n_embd, hp->n_vocab,
                         (double)ms->tensor_bytes / mib, ms->tied ? ", tied output" : "");
-        printf("threads      %lu (kernels: %s, oneDNN ISA: %s)\n", b->threads,
-                        aid_cpu_level_name(aid_kernels_get_level()), aid_onednn_isa_name());
+        printf("threads      %lu (kernels: %s, rows prefetched %zu bytes ahead, oneDNN ISA: %s)\n",
+                        b->threads, aid_cpu_level_name(aid_kernels_get_level()), aid_kernels_get_prefetch(),
+                        aid_onednn_isa_name());
         printf("load         %.3f s first, %.3f s from the page cache\n", b->load_first, b->load_cached);
         if (b->prefill.n) {
                 double tps = b->p / b->prefill.best;
@@ -763,8 +767,8 @@ static void print_json(const struct bench *b, const struct aid_hparams *hp, cons
         printf("\",\n");
         printf("  \"arch\": \"%s\",\n  \"n_layer\": %" PRIu32 ",\n  \"tensor_bytes\": %" PRIu64 ",\n",
                         aid_arch_name(hp->arch), hp->n_layer, ms->tensor_bytes);
-        printf("  \"threads\": %lu,\n  \"kernel_level\": \"%s\",\n", b->threads,
-                        aid_cpu_level_name(aid_kernels_get_level()));
+        printf("  \"threads\": %lu,\n  \"kernel_level\": \"%s\",\n  \"row_prefetch_bytes\": %zu,\n",
+                        b->threads, aid_cpu_level_name(aid_kernels_get_level()), aid_kernels_get_prefetch());
         printf("  \"load_s\": %.6f,\n  \"load_cached_s\": %.6f,\n", b->load_first, b->load_cached);
         printf("  \"prompt_tokens\": %lu,\n  \"n_batch\": %" PRIu32 ",\n", b->p, b->n_batch);
         if (b->prefill.n) {
@@ -867,6 +871,7 @@ int aid_infer_bench(int argc, char **argv)
                 { "no-gemm", no_argument, NULL, 'G' },
                 { "sequences", required_argument, NULL, 's' },
                 { "kv", required_argument, NULL, 'K' },
+                { "prefetch", required_argument, NULL, 'P' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -939,6 +944,13 @@ int aid_infer_bench(int argc, char **argv)
                                 return EXIT_FAILURE;
                         }
                         break;
+                case 'P': {
+                        unsigned long bytes;
+                        if (parse_count(optarg, "--prefetch", AID_KERNELS_PREFETCH_MAX, &bytes) < 0)
+                                return EXIT_FAILURE;
+                        aid_kernels_set_prefetch(bytes);
+                        break;
+                }
                 case 'h':
                         usage(stdout);
                         return EXIT_SUCCESS;

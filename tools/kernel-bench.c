@@ -3,7 +3,7 @@
  * read bandwidth (the roofline decode is bound by).
  *
  *   kernel-bench [-r ROWS] [-c COLS] [-m MIB] [-t MAX_THREADS] [-l LEVEL] [-x f32|q8|both|none]
- *                [-b N,N,...] [TYPE...]
+ *                [-b N,N,...] [-p BYTES] [TYPE...]
  *
  * COLS must be a multiple of every listed type's block (32 or 256 elements; the default type
  * list holds K types, so name the types for columns that are no multiple of 256).
@@ -13,7 +13,8 @@
  * -b adds a table of aid_matmul_rows() (continuous batching: n tokens of n sequences against
  * one pass over the weights) in the engine's automatic mode, at the best level (or -l's), for
  * each n listed (default 1,2,4,8): ms per call, weight GB/s-equivalent, tokens per second and
- * the time relative to n = 1.
+ * the time relative to n = 1. -p sets how far ahead the single-row kernels prefetch the rows
+ * they stream (aid_kernels_set_prefetch(); 0: not at all), where the CPU's default is not wanted.
  *
  * Defaults: the 8192 x 2048 FFN gate/up matrix of Llama-3.2-1B, replicated into a working set
  * of 512 MiB so that the data comes from DRAM, as in decoding a real model, and not from the
@@ -207,7 +208,7 @@ int main(int argc, char **argv)
         uint32_t types[32];
         size_t n_types = 0;
 
-        while ((c = getopt(argc, argv, "r:c:m:t:l:x:b:h")) >= 0)
+        while ((c = getopt(argc, argv, "r:c:m:t:l:x:b:p:h")) >= 0)
                 switch (c) {
                 case 'r':
                         rows = strtoul(optarg, NULL, 10);
@@ -229,6 +230,9 @@ int main(int argc, char **argv)
                                 fprintf(stderr, "Level '%s' unknown or not supported by this CPU\n", optarg);
                                 return 2;
                         }
+                        break;
+                case 'p':
+                        aid_kernels_set_prefetch(strtoul(optarg, NULL, 10));
                         break;
                 case 'x':
                         path_f32 = strcmp(optarg, "q8") != 0 && strcmp(optarg, "none") != 0;
@@ -253,7 +257,8 @@ int main(int argc, char **argv)
                 default:
                         fprintf(stderr,
                                         "usage: %s [-r ROWS] [-c COLS] [-m MIB] [-t MAX_THREADS] "
-                                        "[-l LEVEL] [-x f32|q8|both|none] [-b N,N,...] [TYPE...]\n",
+                                        "[-l LEVEL] [-x f32|q8|both|none] [-b N,N,...] [-p BYTES] "
+                                        "[TYPE...]\n",
                                         argv[0]);
                         return c == 'h' ? 0 : 2;
                 }
@@ -289,8 +294,9 @@ int main(int argc, char **argv)
         }
         memset(bw_buf, 1, bw_bytes);
         double bw[65] = { 0 };
-        printf("CPU level: %s; matrix %zu x %zu; working set %zu MiB\n\n",
-                        aid_cpu_level_name(aid_cpu_detect()), rows, cols, ws_mib);
+        printf("CPU level: %s; matrix %zu x %zu; working set %zu MiB; rows prefetched %zu bytes ahead\n\n",
+                        aid_cpu_level_name(aid_cpu_detect()), rows, cols, ws_mib,
+                        aid_kernels_get_prefetch());
         printf("read bandwidth (streaming sum over 1 GiB):\n");
         for (int t = 1; t <= max_threads && t <= 64; t++) {
                 bw[t] = bandwidth(bw_buf, bw_bytes, t);

@@ -118,3 +118,11 @@ kern_xqt_fill_fn kern_xqt_fill_for(enum aid_cpu_level level)
 {
         return level >= AID_CPU_AVX512 ? kern_xqt_fill_avx512 : kern_xqt_fill_scalar;
 }
+
+/* The bandwidth probe's loop: the widest loads the level has (see read-sum-avx512.c). */
+kern_read_sum_fn kern_read_sum_for(enum aid_cpu_level level)
+{
+        if (level >= AID_CPU_AVX512)
+                return kern_read_sum_avx512;
+        return level >= AID_CPU_AVX2 ? kern_read_sum_avx2 : kern_read_sum_scalar;
+}

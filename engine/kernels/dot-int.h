@@ -106,6 +106,7 @@ static float IFN(qdot_q8_0)(const void *row, const struct kern_xq *x, size_t n)
 #define Q8_0_BLOCK(acc)                                                                                  \
         do {                                                                                             \
                 __m256i w = simd_load256(b->qs), xv = simd_load256(x->qs + QK8_0 * i);                   \
+                kern_prefetch_ahead(b, sizeof(*b));                                                      \
                 __m256i s = DPBUSD(_mm256_setzero_si256(), _mm256_abs_epi8(w), _mm256_sign_epi8(xv, w)); \
                 acc = _mm256_fmadd_ps(_mm256_set1_ps(F16(b->d) * x->d[i]), _mm256_cvtepi32_ps(s), acc);  \
                 b++, i++;                                                                                \
@@ -231,8 +232,9 @@ static inline __m256 IFN(f16x8)(uint16_t h)
  * row) and fall behind: without help 4 rows streamed 6 GB/s from DRAM against 12 for one row at
  * a time, though 25% faster from cache. So each step prefetches the same share of the group
  * QDOT_ROWS_AHEAD groups on (groups are contiguous; past the matrix's end prefetches are
- * harmless). Not for Q8_0: its single-row kernel already reads at one core's bandwidth (19-22
- * GB/s), and 4 rows were no faster (15-22).
+ * harmless). Not for Q8_0: on Zen 4 its single-row kernel already read at one core's bandwidth
+ * (19-22 GB/s), and 4 rows were no faster (15-22). The single-row kernels prefetch on their own
+ * where the CPU needs it (kern_prefetch_ahead(): on Intel's Xeons, not on Zen 4).
  *
  * The prefetches go to L2 (QDOT_ROWS_HINT), not L1: a core has few L1 miss buffers, and
  * prefetches into L1 held them while the kernel's own loads waited. On Zen 4, Llama-3.2-1B Q4_0
@@ -334,6 +336,8 @@ static float IFN(qdot_q4_K)(const void *row, const struct kern_xq *x, size_t n)
 
         for (size_t i = 0; i < n / QK_K; i++, b++) {
                 const int8_t *qx = x->qs + QK_K * i;
+
+                kern_prefetch_ahead(b, sizeof(*b));
                 __m128i sc, m;
                 __m512i acc = _mm512_setzero_si512();
 
@@ -366,6 +370,8 @@ static float IFN(qdot_q4_K)(const void *row, const struct kern_xq *x, size_t n)
 
         for (size_t i = 0; i < n / QK_K; i++, b++) {
                 const int8_t *qx = x->qs + QK_K * i;
+
+                kern_prefetch_ahead(b, sizeof(*b));
                 __m128i sc, m;
                 __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
 
@@ -400,6 +406,8 @@ static float IFN(qdot_q5_K)(const void *row, const struct kern_xq *x, size_t n)
 
         for (size_t i = 0; i < n / QK_K; i++, b++) {
                 const int8_t *qx = x->qs + QK_K * i;
+
+                kern_prefetch_ahead(b, sizeof(*b));
                 __m128i sc, m;
                 __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
 
@@ -437,6 +445,8 @@ static float IFN(qdot_q6_K)(const void *row, const struct kern_xq *x, size_t n)
 
         for (size_t i = 0; i < n / QK_K; i++, b++) {
                 const int8_t *qx = x->qs + QK_K * i;
+
+                kern_prefetch_ahead(b, sizeof(*b));
                 __m128i sc8 = simd_load128(b->scales);
                 __m256i sc = _mm256_cvtepi8_epi16(sc8);
                 __m256i scv = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc8, split));

@@ -27,8 +27,10 @@
  * threads (aid-infer bench -s 4, three alternated runs each): no prefetch 100-107 tok/s; 1024
  * bytes on 115-121, 2048 114-124, 4096 115-120; into L2 (T1) 2048 bytes on 103-104, 8192
  * 114-120. With 2048 bytes, Q4_K went from 91-93 to 101 tok/s, Q8_0 from 80-81 to 81-87. (The
- * single-row kernels differ: their rows kernels prefetch into L2, see dot-int.h, and Q4_K's
- * single-row kernel gained nothing from prefetches: 2 KiB on into L2 it was half as fast.) */
+ * single-row kernels differ: their rows kernels prefetch into L2, see dot-int.h, and on Zen 4
+ * Q4_K's single-row kernel gained nothing from prefetches: 2 KiB on into L2 it was half as fast.
+ * On Intel's Xeons the single-row kernels do prefetch: kern_prefetch_ahead().) These were
+ * measured on Zen 4. */
 #define MULTI_PREFETCH_BYTES 2048
 
 /* The 32-element types read x side by side (struct kern_xqt), four blocks of four rows per

@@ -173,8 +173,10 @@ static float IFN(qdot_q4_K)(const void *row, const struct kern_xq *x, size_t n)
         __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
         size_t nb = n / QK_K, i = 0;
 
-        for (; i + 2 <= nb; i += 2)
+        for (; i + 2 <= nb; i += 2) {
+                kern_prefetch_ahead(b + i, 2 * sizeof(*b));
                 IFN(q4k_step)(b + i, x, i, true, &acc, &accm);
+        }
         if (i < nb)
                 IFN(q4k_step)(b + i, x, i, false, &acc, &accm);
         return q4k_vnni_result(acc, accm);

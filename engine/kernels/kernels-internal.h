@@ -6,9 +6,11 @@
  * row dot products that aid_matvec() dispatches to. */
 
 #include <assert.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <xmmintrin.h>
 
 #include "quant.h"
 
@@ -299,6 +301,27 @@ kern_quantize_x_fn kern_quantize_x_for(enum aid_cpu_level level);
 kern_qdot_multi_fn kern_qdot_multi_for(enum aid_cpu_level level, uint32_t type);
 kern_qdot_multi_rows_fn kern_qdot_multi_rows_for(enum aid_cpu_level level, uint32_t type);
 kern_xqt_fill_fn kern_xqt_fill_for(enum aid_cpu_level level);
+
+/* aid_kernels_set_prefetch()'s distance, read by the kernels on every block; and the prefetch
+ * of the `bytes` that start that far past p, one line at a time (into L2: a core has few L1
+ * miss buffers, and its own loads need them). */
+extern _Atomic size_t kern_stream_ahead;
+static inline void kern_prefetch_ahead(const void *p, size_t bytes)
+{
+        const size_t ahead = atomic_load_explicit(&kern_stream_ahead, memory_order_relaxed);
+
+        if (ahead)
+                for (size_t o = 0; o < bytes; o += 64)
+                        _mm_prefetch((const char *)p + ahead + o, _MM_HINT_T1);
+}
+
+/* The loop of aid_read_sum() on one thread's slice (bytes a multiple of 64): the sum of its
+ * little 64-bit words, the same at every level. */
+typedef uint64_t (*kern_read_sum_fn)(const void *buf, size_t bytes);
+uint64_t kern_read_sum_scalar(const void *buf, size_t bytes);
+uint64_t kern_read_sum_avx2(const void *buf, size_t bytes);
+uint64_t kern_read_sum_avx512(const void *buf, size_t bytes);
+kern_read_sum_fn kern_read_sum_for(enum aid_cpu_level level);
 
 /* scratch.c: per-thread buffers, kept for the thread's life so decode allocates nothing per
  * call. kern_scratch_xq: an 8-bit x of at least cols elements; kern_scratch_batch: bytes (a

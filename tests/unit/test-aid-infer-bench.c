@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 
 #include "../../tools/aid-infer-bench.h"
+#include "kernels/quant.h"
 
 #define OUT_MAX 16384
 
@@ -105,6 +106,7 @@ static void check_json(const char *model, const char *threads)
         cr_expect_eq(field("prompt_tokens"), 8.0);
         cr_expect_eq(field("decode_tokens"), 4.0);
         cr_expect_eq(field("threads"), atof(threads));
+        cr_expect_eq(field("row_prefetch_bytes"), (double)aid_kernels_default_prefetch());
         /* A decoded token reads every tensor of these tied-embedding models, plus the
          * embedding row it looks up. */
         cr_expect_gt(field("weight_bytes_per_token"), field("tensor_bytes"));
@@ -120,6 +122,19 @@ Test(bench, llama_q4_0_json)
 Test(bench, gemma3_q8_0_json_two_threads)
 {
         check_json(fixture("tiny-gemma3-v512-Q8_0.gguf"), "2");
+}
+
+Test(bench, prefetch_option_sets_the_distance)
+{
+        char args[4352];
+
+        snprintf(args, sizeof(args), "bench '%s' -p 0 -n 4 -r 1 --bw-mib 64 --prefetch 8200 --json",
+                        fixture("tiny-llama-v512-Q8_0.gguf"));
+        cr_assert_eq(run(args), 0, "aid-infer %s failed:\n%s", args, out);
+        cr_expect_eq(field("row_prefetch_bytes"), 8192.0, "rounded down to whole lines");
+        snprintf(args, sizeof(args), "bench '%s' -p 0 -n 4 -r 1 --bw-mib 64 --prefetch 70000 --json",
+                        fixture("tiny-llama-v512-Q8_0.gguf"));
+        cr_expect_neq(run(args), 0, "a distance past the largest is refused");
 }
 
 Test(bench, weights_stay_in_the_mapping)

@@ -1578,3 +1578,90 @@ Test(kernels, work_split_first_thread_takes_a_late_ones_share)
         cr_assert_eq(done_by[0], n, "thread 0 did %zu of %zu units", done_by[0], n);
         cr_assert_eq(done_by[1], 0);
 }
+
+/* The bandwidth probe's loop adds the same words at every level, on slices of every length
+ * in lines (the vector loops' tails included), and aid_read_sum() splits a buffer across
+ * threads without losing or counting twice any line. */
+Test(kernels, read_sum_levels_agree)
+{
+        const size_t lines = 1024 + 7;
+        uint64_t *buf = aligned_alloc(64, lines * 64);
+
+        cr_assert(buf);
+        for (size_t i = 0; i < lines * 8; i++)
+                buf[i] = 0x9e3779b97f4a7c15ull * (i + 1) ^ (i << 40);
+        for (size_t n = 0; n <= 9; n++) {
+                uint64_t want = 0;
+
+                for (size_t i = 0; i < n * 8; i++)
+                        want += buf[i + 8];
+                for (int level = AID_CPU_SCALAR; level <= (int)aid_cpu_detect(); level++)
+                        cr_assert_eq(kern_read_sum_for((enum aid_cpu_level)level)(buf + 8, n * 64), want,
+                                        "level %s, %zu lines", aid_cpu_level_name((enum aid_cpu_level)level),
+                                        n);
+        }
+        uint64_t want = kern_read_sum_scalar(buf, lines * 64);
+        for (int level = AID_CPU_SCALAR; level <= (int)aid_cpu_detect(); level++) {
+                cr_assert_eq(kern_read_sum_for((enum aid_cpu_level)level)(buf, lines * 64), want);
+                aid_kernels_set_level((enum aid_cpu_level)level);
+                for (int threads = 1; threads <= 3; threads++) {
+                        omp_set_num_threads(threads);
+                        /* Past 1 MiB, where it goes parallel: the buffer read 300 times over. */
+                        uint64_t *big = aligned_alloc(64, 300 * lines * 64);
+                        cr_assert(big);
+                        for (size_t r = 0; r < 300; r++)
+                                memcpy(big + r * lines * 8, buf, lines * 64);
+                        cr_assert_eq(aid_read_sum(big, 300 * lines * 64), want * 300, "level %s, %d threads",
+                                        aid_cpu_level_name((enum aid_cpu_level)level), threads);
+                        free(big);
+                }
+        }
+        aid_kernels_set_level(aid_cpu_detect());
+        free(buf);
+}
+
+/* How far ahead the kernels prefetch changes no result at any level: the same bits with no
+ * prefetch, the CPU's default and the largest distance (which reaches past the matrix). */
+Test(kernels, prefetch_distance_changes_no_result)
+{
+        const size_t rows = 67, cols = 512;
+        const size_t distances[] = { 4096, AID_KERNELS_PREFETCH_MAX };
+
+        cr_assert_eq(aid_kernels_get_prefetch(), aid_kernels_default_prefetch(), "the default until set");
+        cr_assert_eq(aid_kernels_set_prefetch(100), 64);
+        cr_assert_eq(aid_kernels_set_prefetch(SIZE_MAX), AID_KERNELS_PREFETCH_MAX);
+        cr_assert_eq(aid_kernels_set_prefetch(0), 0);
+        cr_assert_eq(aid_kernels_get_prefetch(), 0);
+        for (int level = AID_CPU_SCALAR; level <= (int)aid_cpu_detect(); level++) {
+                aid_kernels_set_level((enum aid_cpu_level)level);
+                for (size_t ti = 0; ti < N_TYPES; ti++) {
+                        uint32_t type = all_types[ti];
+                        const struct ggml_type_traits *tr = ggml_type_traits_get(type);
+                        uint64_t rb;
+
+                        cr_assert_eq(ggml_row_bytes(type, cols, &rb), 0);
+                        uint8_t *w = malloc(rows * rb);
+                        float *x = malloc(cols * sizeof(float)), *want = malloc(rows * sizeof(float)),
+                              *got = malloc(rows * sizeof(float));
+                        cr_assert(w && x && want && got);
+                        random_blocks(type, w, rows * rb / tr->block_bytes);
+                        for (size_t c = 0; c < cols; c++)
+                                x[c] = gauss();
+                        aid_kernels_set_prefetch(0);
+                        aid_matvec(type, w, rb, x, want, rows, cols);
+                        for (size_t d = 0; d < ELEMENTSOF(distances); d++) {
+                                aid_kernels_set_prefetch(distances[d]);
+                                aid_matvec(type, w, rb, x, got, rows, cols);
+                                cr_assert(memcmp(got, want, rows * sizeof(float)) == 0,
+                                                "%s %s, %zu bytes ahead", tr->name,
+                                                aid_cpu_level_name((enum aid_cpu_level)level), distances[d]);
+                        }
+                        free(w);
+                        free(x);
+                        free(want);
+                        free(got);
+                }
+        }
+        aid_kernels_set_level(aid_cpu_detect());
+        aid_kernels_set_prefetch(aid_kernels_default_prefetch());
+}

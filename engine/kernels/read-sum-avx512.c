@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The read-bandwidth probe's loop on 512-bit loads. */
+#include <immintrin.h>
+
+#include "kernels-internal.h"
+
+/* One 64-byte load a line: on Intel cores the scalar loop's eight loads and adds a line fill
+ * the reorder buffer long before enough lines are in flight to cover DRAM's latency, and it
+ * reads a third less than the kernels do (measured: 20.6 against 33 GB/s, 2 threads). */
+uint64_t kern_read_sum_avx512(const void *buf, size_t bytes)
+{
+        const uint8_t *p = buf;
+        size_t n = bytes / 64, i = 0;
+        __m512i a = _mm512_setzero_si512(), b = a, c = a, d = a;
+
+        for (; i + 4 <= n; i += 4) {
+                const uint8_t *l = p + 64 * i;
+                a = _mm512_add_epi64(a, _mm512_loadu_si512(l));
+                b = _mm512_add_epi64(b, _mm512_loadu_si512(l + 64));
+                c = _mm512_add_epi64(c, _mm512_loadu_si512(l + 128));
+                d = _mm512_add_epi64(d, _mm512_loadu_si512(l + 192));
+        }
+        for (; i < n; i++)
+                a = _mm512_add_epi64(a, _mm512_loadu_si512(p + 64 * i));
+        return (uint64_t)_mm512_reduce_add_epi64(
+                        _mm512_add_epi64(_mm512_add_epi64(a, b), _mm512_add_epi64(c, d)));
+}
