@@ -21,6 +21,40 @@
 
 #define MULTI_MAX KERN_QDOT_MULTI_MAX
 
+/* fn(row, x, cols, out, k) with k the value of n (1 .. MULTI_MAX - 1, else MULTI_MAX) as a
+ * constant: one inlined copy of fn per count, so that its loops over the rows unroll and the
+ * rows' sums stay in registers. */
+#define MULTI_BY_COUNT(fn, row, x, cols, out, n)  \
+        do {                                      \
+                switch (n) {                      \
+                case 1:                           \
+                        fn(row, x, cols, out, 1); \
+                        break;                    \
+                case 2:                           \
+                        fn(row, x, cols, out, 2); \
+                        break;                    \
+                case 3:                           \
+                        fn(row, x, cols, out, 3); \
+                        break;                    \
+                case 4:                           \
+                        fn(row, x, cols, out, 4); \
+                        break;                    \
+                case 5:                           \
+                        fn(row, x, cols, out, 5); \
+                        break;                    \
+                case 6:                           \
+                        fn(row, x, cols, out, 6); \
+                        break;                    \
+                case 7:                           \
+                        fn(row, x, cols, out, 7); \
+                        break;                    \
+                default:                          \
+                        fn(row, x, cols, out, 8); \
+                        break;                    \
+                }                                 \
+        } while (0)
+static_assert(KERN_QDOT_MULTI_MAX == 8, "MULTI_BY_COUNT spells out 8 counts");
+
 /* The weights are one stream (the rows of a matrix lie end to end), but these kernels spend so
  * long on each byte that the hardware prefetcher alone left them waiting on memory: each group
  * prefetches its bytes this far on, into L1. Llama-3.2-1B Q4_0, 4 sequences in the engine on 2
@@ -664,24 +698,7 @@ static void MFN(qdot_multi_q4_K)(const void *row, const struct kern_xq *x, const
                 size_t n, size_t cols, float *out)
 {
         (void)xt;
-        /* One copy per count: the sums stay in registers. */
-        switch (n) {
-#define Q4K_CASE(k)                                     \
-        case k:                                         \
-                MFN(q4k_multi_n)(row, x, cols, out, k); \
-                break;
-                Q4K_CASE(1)
-                Q4K_CASE(2)
-                Q4K_CASE(3)
-                Q4K_CASE(4)
-                Q4K_CASE(5)
-                Q4K_CASE(6)
-                Q4K_CASE(7)
-        default:
-                MFN(q4k_multi_n)(row, x, cols, out, 8);
-                break;
-#undef Q4K_CASE
-        }
+        MULTI_BY_COUNT(MFN(q4k_multi_n), row, x, cols, out, n);
 }
 #else
 static void MFN(qdot_multi_q4_K)(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,
@@ -764,24 +781,7 @@ static void MFN(qdot_multi_q6_K)(const void *row, const struct kern_xq *x, const
                 size_t n, size_t cols, float *out)
 {
         (void)xt;
-        /* One copy per count, as Q4_K's. */
-        switch (n) {
-#define Q6K_CASE(k)                                     \
-        case k:                                         \
-                MFN(q6k_multi_n)(row, x, cols, out, k); \
-                break;
-                Q6K_CASE(1)
-                Q6K_CASE(2)
-                Q6K_CASE(3)
-                Q6K_CASE(4)
-                Q6K_CASE(5)
-                Q6K_CASE(6)
-                Q6K_CASE(7)
-        default:
-                MFN(q6k_multi_n)(row, x, cols, out, 8);
-                break;
-#undef Q6K_CASE
-        }
+        MULTI_BY_COUNT(MFN(q6k_multi_n), row, x, cols, out, n);
 }
 
 #define KERN_QDOT_MULTI_ENTRIES                                                           \
