@@ -22,6 +22,10 @@ uint64_t kern_read_sum_avx512(const void *buf, size_t bytes)
         }
         for (; i < n; i++)
                 a = _mm512_add_epi64(a, _mm512_loadu_si512(p + 64 * i));
-        return (uint64_t)_mm512_reduce_add_epi64(
-                        _mm512_add_epi64(_mm512_add_epi64(a, b), _mm512_add_epi64(c, d)));
+        /* Not _mm512_reduce_add_epi64(): GCC adds its lanes as signed scalars, which may
+         * overflow; the vector adds wrap as the scalar probe's unsigned sum does. */
+        __m512i s = _mm512_add_epi64(_mm512_add_epi64(a, b), _mm512_add_epi64(c, d));
+        __m256i h = _mm256_add_epi64(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
+        __m128i q = _mm_add_epi64(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+        return (uint64_t)_mm_cvtsi128_si64(_mm_add_epi64(q, _mm_unpackhi_epi64(q, q)));
 }
