@@ -52,8 +52,8 @@ static bool cpu_is_intel(void)
 
 size_t aid_kernels_default_prefetch(void)
 {
-        /* Measured on both kinds of host this project runs on (BENCHMARKS.md, "Rows streamed
-         * from DRAM on an Intel Xeon"): on a Sapphire Rapids class Xeon the single-row kernels
+        /* Measured on both kinds of host this project runs on (BENCHMARKS.md, tenth session,
+         * "Rows prefetched 4 KiB ahead"): on an Emerald Rapids class Xeon the single-row kernels
          * read one core's share of a matrix at 8 GB/s where a plain read streams 16, and 4 KiB
          * ahead into L2 brings them to 13; on Zen 4 they already streamed near a core's
          * bandwidth, and prefetching Q4_K's rows 2 KiB ahead into L2 halved its speed. */
