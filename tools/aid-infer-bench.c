@@ -581,7 +581,8 @@ static void usage(FILE *f)
               "  --no-gemm    skip oneDNN's plain-GEMM reference\n"
               "  --kv TYPE    the KV cache's type (auto: f32 for an f32 model, else f16)\n"
               "  --prefetch B how far ahead decode's single-row kernels prefetch the weights\n"
-              "               (0: not at all; default: the CPU's, as the threads line shows)\n"
+              "               into L2 (0: not at all, and no rows into L1 either; default: the\n"
+              "               CPU's, as the threads line shows)\n"
               "The paired roofline compares each decode pass with read-bandwidth probes (the model's\n"
               "mapping, huge pages) taken right before and after it: median and best over the passes.\n",
                         f);

@@ -56,7 +56,9 @@ size_t aid_kernels_default_prefetch(void)
          * "Rows prefetched 4 KiB ahead"): on an Emerald Rapids class Xeon the single-row kernels
          * read one core's share of a matrix at 8 GB/s where a plain read streams 16, and 4 KiB
          * ahead into L2 brings them to 13; on Zen 4 they already streamed near a core's
-         * bandwidth, and prefetching Q4_K's rows 2 KiB ahead into L2 halved its speed. */
+         * bandwidth, and prefetching Q4_K's rows 2 KiB ahead into L2 halved its speed. The
+         * prefetches into L1 that come with a distance (kern_prefetch_ahead(),
+         * kern_prefetch_rows_near()) were measured on the Xeon only (eleventh session). */
         return cpu_is_intel() ? 4096 : 0;
 }
 

@@ -234,7 +234,8 @@ static inline __m256 IFN(f16x8)(uint16_t h)
  * QDOT_ROWS_AHEAD groups on (groups are contiguous; past the matrix's end prefetches are
  * harmless). Not for Q8_0: on Zen 4 its single-row kernel already read at one core's bandwidth
  * (19-22 GB/s), and 4 rows were no faster (15-22). The single-row kernels prefetch on their own
- * where the CPU needs it (kern_prefetch_ahead(): on Intel's Xeons, not on Zen 4).
+ * where the CPU needs it (kern_prefetch_ahead(): on Intel's Xeons, not on Zen 4), and there the
+ * rows kernels also take each row's next lines into L1 (kern_prefetch_rows_near()).
  *
  * The prefetches go to L2 (QDOT_ROWS_HINT), not L1: a core has few L1 miss buffers, and
  * prefetches into L1 held them while the kernel's own loads waited. On Zen 4, Llama-3.2-1B Q4_0
@@ -258,6 +259,8 @@ static_assert(KERN_QDOT_ROWS == 4, "QDOT_ROWS_32 spells out 4 rows");
                 for (size_t o = 0; o < KERN_QDOT_ROWS * sizeof(block_t); o += 64)                      \
                         _mm_prefetch((const char *)ahead + KERN_QDOT_ROWS * sizeof(block_t) * (i) + o, \
                                         QDOT_ROWS_HINT);                                               \
+                if (near)                                                                              \
+                        kern_prefetch_rows_near((const block_t *)(const void *)base + (i), rb, 1);     \
                 QDOT_ROWS_32_ROW(block_t, ROW_DOT, acc, i, 0);                                         \
                 QDOT_ROWS_32_ROW(block_t, ROW_DOT, acc, i, 1);                                         \
                 QDOT_ROWS_32_ROW(block_t, ROW_DOT, acc, i, 2);                                         \
@@ -267,6 +270,7 @@ static_assert(KERN_QDOT_ROWS == 4, "QDOT_ROWS_32 spells out 4 rows");
         static void IFN(name)(const void *rows, size_t rb, const struct kern_xq *x, size_t n, float *out) \
         {                                                                                                 \
                 const uint8_t *base = rows, *ahead = base + QDOT_ROWS_AHEAD * KERN_QDOT_ROWS * rb;        \
+                const bool near = kern_rows_near_wanted();                                                \
                 __m256 acc0[KERN_QDOT_ROWS], acc1[KERN_QDOT_ROWS];                                        \
                 size_t nb = n / QK, i = 0;                                                                \
                 for (int r = 0; r < KERN_QDOT_ROWS; r++)                                                  \

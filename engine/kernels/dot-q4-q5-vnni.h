@@ -204,6 +204,7 @@ static inline __attribute__((always_inline)) void IFN(g32m_qdot_rows)(
         const uint8_t *base = rows, *ahead = base + QDOT_ROWS_AHEAD * KERN_QDOT_ROWS * rb;
         const size_t gb = IFN(g32_group_bytes)(q5, true);
         size_t nb = n / 32, ng = nb / 4;
+        const bool near = kern_rows_near_wanted();
         __m512 acc[KERN_QDOT_ROWS];
 
         for (int r = 0; r < KERN_QDOT_ROWS; r++)
@@ -220,6 +221,8 @@ static inline __attribute__((always_inline)) void IFN(g32m_qdot_rows)(
 #pragma GCC unroll 8
                 for (size_t o = 0; o < KERN_QDOT_ROWS * gb; o += 64)
                         _mm_prefetch((const char *)ahead + KERN_QDOT_ROWS * gb * g + o, QDOT_ROWS_HINT);
+                if (near)
+                        kern_prefetch_rows_near(base + g * gb, rb, 2);
 #pragma GCC unroll 4
                 for (int r = 0; r < KERN_QDOT_ROWS; r++)
                         acc[r] = IFN(g32m_group)(
@@ -248,6 +251,7 @@ static inline __attribute__((always_inline)) void IFN(g32_qdot_rows_t)(
         const uint8_t *base = rows, *ahead = base + QDOT_ROWS_AHEAD * KERN_QDOT_ROWS * rb;
         const size_t gb = IFN(g32_group_bytes)(q5, false);
         size_t nb = n / 32, ng = nb / 4;
+        const bool near = kern_rows_near_wanted();
         __m512 acc = _mm512_setzero_ps();
 
         for (size_t g = 0; g < ng; g++) {
@@ -259,6 +263,8 @@ static inline __attribute__((always_inline)) void IFN(g32_qdot_rows_t)(
 #pragma GCC unroll 8
                 for (size_t o = 0; o < KERN_QDOT_ROWS * gb; o += 64)
                         _mm_prefetch((const char *)ahead + KERN_QDOT_ROWS * gb * g + o, QDOT_ROWS_HINT);
+                if (near)
+                        kern_prefetch_rows_near(b0, rb, 2);
                 __m512i h0, h1, h2, h3;
                 __m512i s0 = IFN(g32_isum)(b0, q5, xlo, xhi, off, &h0),
                         s1 = IFN(g32_isum)(b1, q5, xlo, xhi, off, &h1),

@@ -303,16 +303,22 @@ kern_qdot_multi_rows_fn kern_qdot_multi_rows_for(enum aid_cpu_level level, uint3
 kern_xqt_fill_fn kern_xqt_fill_for(enum aid_cpu_level level);
 
 /* aid_kernels_set_prefetch()'s distance, read by the kernels on every block; and the prefetch
- * of the `bytes` that start that far past p, one line at a time (into L2: a core has few L1
- * miss buffers, and its own loads need them). */
+ * of the `bytes` that start that far past p, one line at a time, into L2 (a core has few L1
+ * miss buffers, and its own loads need them). Where a distance is set, the same lines
+ * KERN_NEAR_BYTES past p go into L1 as well: by then the far prefetch has them in L2, and a
+ * core whose vector ports the kernel keeps busy stalled on loads that each waited for L2
+ * (BENCHMARKS.md, eleventh session, "Prefetched into L1 as well"). */
+#define KERN_NEAR_BYTES 512
 extern _Atomic size_t kern_stream_ahead;
-static inline void kern_prefetch_ahead(const void *p, size_t bytes)
+static inline __attribute__((always_inline)) void kern_prefetch_ahead(const void *p, size_t bytes)
 {
         const size_t ahead = atomic_load_explicit(&kern_stream_ahead, memory_order_relaxed);
 
         if (ahead)
-                for (size_t o = 0; o < bytes; o += 64)
+                for (size_t o = 0; o < bytes; o += 64) {
                         _mm_prefetch((const char *)p + ahead + o, _MM_HINT_T1);
+                        _mm_prefetch((const char *)p + KERN_NEAR_BYTES + o, _MM_HINT_T0);
+                }
 }
 
 /* The loop of aid_read_sum() on one thread's slice (bytes a multiple of 64): the sum of its
@@ -346,6 +352,27 @@ extern const kern_qdot_rows_fn kern_qdot_rows_avx512_icl[_GGML_TYPE_MAX];
 /* The rows kernel of exactly level for type (no fallback to a lower level: its results must
  * equal kern_qdot_for()'s, which for these types every SIMD level has); NULL if none. */
 kern_qdot_rows_fn kern_qdot_rows_for(enum aid_cpu_level level, uint32_t type);
+
+/* The four-row kernels prefetch the groups of rows ahead into L2 on every CPU (QDOT_ROWS_AHEAD
+ * in dot-int.h). Where kern_stream_ahead is set they also take the lines KERN_NEAR_BYTES on of
+ * each of their KERN_QDOT_ROWS rows (rb bytes apart from b0) into L1, as kern_prefetch_ahead()
+ * does for one row: `lines` lines a row, s / 64 + 1 for a step of s bytes a row wherever it
+ * falls. Whether to is read once per call (kern_rows_near_wanted()). Always inlined: GCC 12
+ * finds no side effect in a function made only of prefetches and deletes its calls. */
+static inline bool kern_rows_near_wanted(void)
+{
+        return atomic_load_explicit(&kern_stream_ahead, memory_order_relaxed) != 0;
+}
+
+static inline __attribute__((always_inline)) void kern_prefetch_rows_near(
+                const void *b0, size_t rb, size_t lines)
+{
+#pragma GCC unroll 4
+        for (size_t r = 0; r < KERN_QDOT_ROWS; r++)
+#pragma GCC unroll 2
+                for (size_t l = 0; l < lines; l++)
+                        _mm_prefetch((const char *)b0 + r * rb + KERN_NEAR_BYTES + 64 * l, _MM_HINT_T0);
+}
 
 /* For aid_matvec_parts() and aid_matmul_rows_parts(): the units of work (rows, or groups of
  * KERN_QDOT_ROWS rows) of all parts, numbered part after part; unit u belongs to the last part p
