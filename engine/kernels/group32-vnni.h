@@ -34,21 +34,16 @@ static inline __m512i g32v_high_nibbles(__m512i q)
 #endif
 }
 
-/* Q4_0 (18-byte blocks, 72 bytes a group), from loads at the group (words 0-31, kept in *head)
- * and 8 bytes on: block beta's nibbles are words 9 beta + 1 .. 9 beta + 8 and its scale word 9
- * beta of *head (see g32v_q4_0_scales_4rows()). Blocks 0-2's nibbles are gathered by a word
- * permute of the first load; block 3's (bytes 56-71) are lane 3 of the second load already, and
- * the permute's mask keeps them. On Intel's cores that one-source permute is one uop where the
- * two-source one (vpermt2w) was three, on the port the kernel is bound by: kernel-bench -r 910
- * -c 1152 -m 1 -t 1 -l avx512-icl -x q8 Q4_0 from L2, 24.7-24.9 against 23.2-23.5 GB/s (three
- * alternated runs on the Emerald Rapids class host). */
+/* Q4_0 (18-byte blocks, 72 bytes a group): block beta's scale is word 9 beta of *head (a load at
+ * the group; see g32v_q4_0_scales_4rows()), its nibbles bytes 18 beta + 2 .. + 17. Those of
+ * blocks 0 and 2 are dwords 0-3 and 9-12 of a load 2 bytes on, those of blocks 1 and 3 dwords
+ * 3-6 and 12-15 of one 8 bytes on: one two-source dword permute gathers them, cheaper on Intel's
+ * cores than the word permute it replaced (see g32v_q5_0_nibbles()). */
 static inline void g32v_q4_0_nibbles(const uint8_t *blk, __m512i *lo, __m512i *hi, __m512i *head)
 {
-        static const uint16_t idx[32] = { 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15, 16, 17, 19, 20, 21,
-                22, 23, 24, 25, 26 };
+        const __m512i idx = _mm512_setr_epi32(0, 1, 2, 3, 19, 20, 21, 22, 9, 10, 11, 12, 28, 29, 30, 31);
         *head = _mm512_loadu_si512(blk);
-        __m512i q = _mm512_mask_permutexvar_epi16(
-                        _mm512_loadu_si512(blk + 8), 0x00ffffff, _mm512_loadu_si512(idx), *head);
+        __m512i q = _mm512_permutex2var_epi32(_mm512_loadu_si512(blk + 2), idx, _mm512_loadu_si512(blk + 8));
 
         *lo = _mm512_and_si512(q, _mm512_set1_epi8(0xf));
         *hi = g32v_high_nibbles(q);
@@ -86,27 +81,36 @@ static inline void g32v_add_fifth_bits(__m128i qh, __m512i *lo, __m512i *hi)
         *hi = _mm512_mask_add_epi8(*hi, (__mmask64)_mm_extract_epi64(qh, 1), *hi, _mm512_set1_epi8(0x10));
 }
 
-/* Q5_0 (22-byte blocks, 88 bytes a group), from loads at the group (words 0-31) and 24 bytes on
- * (words 12-43): block beta's scale is word 11 beta, its qh (bit e: element e) words 11 beta + 1
- * and + 2, its nibbles words 11 beta + 3 .. + 10. One word permute gathers the nibbles; one
- * puts the qh in dwords 0 and 2 of lane beta and the scale in the words between (*heads, see
- * g32v_q5_0_scales_4rows()). The masks of the fifth bits then take bit e of the qh for byte e
- * of lane beta (elements 0-15, lo) or bit 16 + e (hi), and lo and hi get them added (0..31,
- * unsigned). With BITALG (KERN_ICL) one vpshufbitqmb per mask picks those bits from the low
- * dword of each qword; without, a byte shuffle gives each byte the qh byte holding its bit (of
- * dword 0) and a test against that bit makes the mask. (Moves through general registers into
- * mask registers cost more on Zen 4.) vpshufbitqmb made the kernel 10 % faster: kernel-bench -r
- * 910 -c 1152 -m 1 -t 1 -x q8 Q5_0 from L2, 26.3 against 23.9 GB/s (medians of 8 alternated
- * runs), and 4 rows of x in the multi-row kernel 7 %. */
+/* Q5_0 (22-byte blocks, 88 bytes a group): block beta's scale is bytes 22 beta + 0, 1, its qh
+ * (bit e: element e) bytes 22 beta + 2 .. + 5 and its nibbles bytes 22 beta + 6 .. + 21. From a
+ * load 2 bytes on (a) and one 24 bytes on (b), every nibble and qh dword is dword-aligned: one
+ * two-source dword permute gathers the nibbles (blocks 0 and 2 from a, 1 and 3 from b), and one
+ * puts block beta's qh in dwords 0 and 2 of lane beta, its scale in dwords 1 and 3 (*heads:
+ * words 2, 10, 18 and 27, see g32v_q5_0_scales_4rows()). Block 0's scale lies before a: a
+ * masked dword broadcast from the group's start puts it in. The masks of the fifth bits then
+ * take bit e of the qh for byte e of lane beta (elements 0-15, lo) or bit 16 + e (hi), and lo
+ * and hi get them added (0..31, unsigned). With BITALG (KERN_ICL) one vpshufbitqmb per mask
+ * picks those bits from the low dword of each qword; without, a byte shuffle gives each byte
+ * the qh byte holding its bit (of dword 0) and a test against that bit makes the mask. (Moves
+ * through general registers into mask registers cost more on Zen 4.) vpshufbitqmb made the
+ * kernel 10 % faster on Zen 4: kernel-bench -r 910 -c 1152 -m 1 -t 1 -x q8 Q5_0 from L2, 26.3
+ * against 23.9 GB/s (medians of 8 alternated runs), and 4 rows of x in the multi-row kernel
+ * 7 %.
+ *
+ * The dword permutes replaced word permutes here and in g32v_q4_0_nibbles(). Timed in loops of
+ * independent instructions on the Emerald Rapids class host, a 512-bit vpermt2w takes two
+ * cycles of port 5 and vpermw one cycle of each vector port, where vpermt2d takes one of port 5
+ * only; the kernels are bound by those two ports, even from L1. kernel-bench -r 910 -c 1152 -m
+ * 1 -t 1 -x q8 -p 0 from L2, medians of 8 alternated runs: Q5_0 19.8 against 17.9 GB/s, Q4_0
+ * 25.0 against 23.7; with four rows of x (-b 4), Q5_0 0.061 against 0.065 ms a call. */
 static inline void g32v_q5_0_nibbles(const uint8_t *blk, __m512i *lo, __m512i *hi, __m512i *heads)
 {
-        static const uint16_t qs_idx[32] = { 3, 4, 5, 6, 7, 8, 9, 10, 14, 15, 16, 17, 18, 19, 20, 21, 45, 46,
-                47, 48, 49, 50, 51, 52, 56, 57, 58, 59, 60, 61, 62, 63 };
-        static const uint16_t qh_idx[32] = { 1, 2, 0, 0, 1, 2, 0, 0, 12, 13, 11, 11, 12, 13, 11, 11, 23, 24,
-                22, 22, 23, 24, 22, 22, 54, 55, 53, 53, 54, 55, 53, 53 };
-        __m512i a = _mm512_loadu_si512(blk), b = _mm512_loadu_si512(blk + 24);
-        __m512i q = _mm512_permutex2var_epi16(a, _mm512_loadu_si512(qs_idx), b);
-        __m512i qh = _mm512_permutex2var_epi16(a, _mm512_loadu_si512(qh_idx), b);
+        const __m512i qs_idx = _mm512_setr_epi32(1, 2, 3, 4, 17, 18, 19, 20, 12, 13, 14, 15, 28, 29, 30, 31);
+        const __m512i qh_idx = _mm512_setr_epi32(0, 0, 0, 0, 16, 5, 16, 5, 11, 21, 11, 21, 27, 26, 27, 26);
+        __m512i a = _mm512_loadu_si512(blk + 2), b = _mm512_loadu_si512(blk + 24);
+        __m512i q = _mm512_permutex2var_epi32(a, qs_idx, b);
+        __m512i qh = _mm512_permutex2var_epi32(a, qh_idx, b);
+        qh = _mm512_mask_broadcastd_epi32(qh, 0x0002, _mm_loadu_si32(blk));
 #ifdef KERN_ICL
         /* Byte e of a lane: bit e of its qword (the qh in its low dword), or bit 16 + e. */
         const __m512i lo_bit = _mm512_broadcast_i32x4(
@@ -132,11 +136,11 @@ static inline void g32v_q5_0_nibbles(const uint8_t *blk, __m512i *lo, __m512i *h
         *heads = qh;
 }
 
-/* Q5_0's: word 8 beta + 2 of its head, in lane beta (see g32v_q5_0_nibbles()). */
+/* Q5_0's: block beta's scale is word 2, 10, 18 or 27 of its head (see g32v_q5_0_nibbles()). */
 static inline __m512 g32v_q5_0_scales_4rows(__m512i h0, __m512i h1, __m512i h2, __m512i h3)
 {
-        static const uint16_t i01[32] = { 2, 34, 0, 0, 10, 42, 0, 0, 18, 50, 0, 0, 26, 58 };
-        static const uint16_t i23[32] = { 0, 0, 2, 34, 0, 0, 10, 42, 0, 0, 18, 50, 0, 0, 26, 58 };
+        static const uint16_t i01[32] = { 2, 34, 0, 0, 10, 42, 0, 0, 18, 50, 0, 0, 27, 59 };
+        static const uint16_t i23[32] = { 0, 0, 2, 34, 0, 0, 10, 42, 0, 0, 18, 50, 0, 0, 27, 59 };
 
         return g32v_scales_4rows(h0, h1, h2, h3, i01, i23);
 }
