@@ -28,10 +28,11 @@ enum aid_cpu_level aid_kernels_set_level(enum aid_cpu_level level);
 enum aid_cpu_level aid_kernels_get_level(void);
 const char *aid_cpu_level_name(enum aid_cpu_level level);
 /* How far ahead, in bytes, decode's single-row kernels prefetch the rows they stream (into L2;
- * 0: not at all). Where it is not 0, those kernels and the four-row kernels also prefetch the
- * next 512 bytes of each row into L1. The default, aid_kernels_default_prefetch(), depends on
- * the CPU's vendor; benchmarks set others to compare. Set rounds down to a multiple of 64 and
- * caps at AID_KERNELS_PREFETCH_MAX; returns the value set. Results never depend on it. */
+ * 0: not at all). Where it is not 0, those kernels and the four-row kernels (one sequence or
+ * several) also prefetch the next 512 bytes of each row into L1. The default,
+ * aid_kernels_default_prefetch(), depends on the CPU's vendor; benchmarks set others to compare. Set rounds
+ * down to a multiple of 64 and caps at AID_KERNELS_PREFETCH_MAX; returns the value set. Results never depend
+ * on it. */
 #define AID_KERNELS_PREFETCH_MAX 65536
 size_t aid_kernels_default_prefetch(void);
 size_t aid_kernels_set_prefetch(size_t bytes);

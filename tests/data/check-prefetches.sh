@@ -24,7 +24,12 @@ qdot_rows_q5_1 avx512_vnni avx512_icl
 qdot_q8_0 avx2 avx512 avx512_vnni avx512_icl
 qdot_q4_K avx2 avx512 avx512_vnni avx512_icl
 qdot_q5_K avx2 avx512 avx512_vnni avx512_icl
-qdot_q6_K avx2 avx512 avx512_vnni avx512_icl"
+qdot_q6_K avx2 avx512 avx512_vnni avx512_icl
+qdot_multi_rows_q4_0 avx512_vnni avx512_icl
+qdot_multi_rows_q5_0 avx512_vnni avx512_icl
+qdot_multi_rows_q4_1 avx512_vnni avx512_icl
+qdot_multi_rows_q5_1 avx512_vnni avx512_icl
+qdot_multi_rows_q8_0 avx512_vnni avx512_icl"
 
 # "function prefetcht0-count prefetcht1-count" for every function of the libraries.
 counts=$(objdump -d --no-show-raw-insn "$@" | awk '
