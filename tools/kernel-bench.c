@@ -14,7 +14,9 @@
  * one pass over the weights) in the engine's automatic mode, at the best level (or -l's), for
  * each n listed (default 1,2,4,8): ms per call, weight GB/s-equivalent, tokens per second and
  * the time relative to n = 1. -p sets how far ahead the single-row kernels prefetch the rows
- * they stream (aid_kernels_set_prefetch(); 0: not at all), where the CPU's default is not wanted.
+ * they stream (aid_kernels_set_prefetch(); 0: not at all), where the CPU's default is not wanted;
+ * -w 256 or 512 the width of Q4_K's vectors at the AVX-512 VNNI levels
+ * (aid_kernels_set_q4k_wide()).
  *
  * Defaults: the 8192 x 2048 FFN gate/up matrix of Llama-3.2-1B, replicated into a working set
  * of 512 MiB so that the data comes from DRAM, as in decoding a real model, and not from the
@@ -208,7 +210,7 @@ int main(int argc, char **argv)
         uint32_t types[32];
         size_t n_types = 0;
 
-        while ((c = getopt(argc, argv, "r:c:m:t:l:x:b:p:h")) >= 0)
+        while ((c = getopt(argc, argv, "r:c:m:t:l:x:b:p:w:h")) >= 0)
                 switch (c) {
                 case 'r':
                         rows = strtoul(optarg, NULL, 10);
@@ -234,6 +236,13 @@ int main(int argc, char **argv)
                 case 'p':
                         aid_kernels_set_prefetch(strtoul(optarg, NULL, 10));
                         break;
+                case 'w':
+                        if (strcmp(optarg, "256") != 0 && strcmp(optarg, "512") != 0) {
+                                fprintf(stderr, "-w: 256 or 512\n");
+                                return 2;
+                        }
+                        aid_kernels_set_q4k_wide(strcmp(optarg, "512") == 0);
+                        break;
                 case 'x':
                         path_f32 = strcmp(optarg, "q8") != 0 && strcmp(optarg, "none") != 0;
                         path_q8 = strcmp(optarg, "f32") != 0 && strcmp(optarg, "none") != 0;
@@ -257,7 +266,8 @@ int main(int argc, char **argv)
                 default:
                         fprintf(stderr,
                                         "usage: %s [-r ROWS] [-c COLS] [-m MIB] [-t MAX_THREADS] "
-                                        "[-l LEVEL] [-x f32|q8|both|none] [-b N,N,...] [-p BYTES] "
+                                        "[-l LEVEL] [-x f32|q8|both|none] [-b N,N,...] [-p BYTES] [-w "
+                                        "256|512] "
                                         "[TYPE...]\n",
                                         argv[0]);
                         return c == 'h' ? 0 : 2;
@@ -294,9 +304,10 @@ int main(int argc, char **argv)
         }
         memset(bw_buf, 1, bw_bytes);
         double bw[65] = { 0 };
-        printf("CPU level: %s; matrix %zu x %zu; working set %zu MiB; rows prefetched %zu bytes ahead\n\n",
-                        aid_cpu_level_name(aid_cpu_detect()), rows, cols, ws_mib,
-                        aid_kernels_get_prefetch());
+        printf("CPU level: %s; matrix %zu x %zu; working set %zu MiB; rows prefetched %zu bytes ahead; "
+               "Q4_K at the VNNI levels on %d-bit vectors\n\n",
+                        aid_cpu_level_name(aid_cpu_detect()), rows, cols, ws_mib, aid_kernels_get_prefetch(),
+                        aid_kernels_get_q4k_wide() ? 512 : 256);
         printf("read bandwidth (streaming sum over 1 GiB):\n");
         for (int t = 1; t <= max_threads && t <= 64; t++) {
                 bw[t] = bandwidth(bw_buf, bw_bytes, t);

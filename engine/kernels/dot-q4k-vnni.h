@@ -23,7 +23,17 @@
  * earlier 512-bit kernel (broadcast chunks, vpermd + vpdpwssd per chunk, a horizontal sum and
  * scalar float work per super-block), 25.6 with that work in vectors, 33.5 with this one
  * (256-bit vectors: no broadcast loads, half the pipe time per instruction; the same design
- * on 512-bit vectors with broadcast chunks gave 26.7). */
+ * on 512-bit vectors with broadcast chunks gave 26.7).
+ *
+ * Intel's cores run a 512-bit instruction in one go on two ports, where a 256-bit one takes
+ * one of three: there the same work on 512-bit vectors (q4kw_*, below) halves the instructions
+ * that the multi-row kernel repeats for every row of x. On the Emerald Rapids class host, rows
+ * of 2048 from L1, cycles a super-block (a program outside the tree over
+ * kern_qdot_multi_avx512_icl[Q4_K]): 4 rows of x 42.8-43.5 against 47.1-47.5, 8 rows 77.4-79.6
+ * against 85.6-86.0, one row 18.3 against 17.7; aid-infer bench -s 4 on Llama-3.2-1B Q4_K,
+ * three alternated runs: 84.3-93.8 against 74.5-85.7 tok/s. aid_kernels_set_q4k_wide() picks
+ * the width (aid_kernels_default_q4k_wide(): Intel's CPUs); the single-row and multi-row
+ * kernels read it alike, so a row's bits never depend on which of them ran. */
 
 /* The raw first 16 bytes (d, dmin, 12 bytes of scales and mins) of b[0] and, where two, b[1],
  * one per 128-bit lane (zero where not two). */
@@ -147,6 +157,135 @@ static inline float q4k_vnni_result(__m256 acc, __m256 accm)
         return simd_hsum_f32(acc) - simd_hsum_f32(accm);
 }
 
+/* A super-block's 128 bytes of nibbles are four 32-byte chunks: chunk j holds sub-block 2j in
+ * its low nibbles and 2j + 1 in its high ones, met by activations 64 j .. 64 j + 63. A chunk
+ * goes to both halves of a 512-bit vector with a plain broadcast load, and one bit transform
+ * (GFNI, KERN_ICL; else a shift per qword and a mask) keeps the low nibbles in the low half and
+ * the high ones in the high half: sub-blocks 2j and 2j + 1 side by side, against 64 contiguous
+ * activations. Each vpdpbusd then gives 16 exact int32 dots per 4; two chunks' are packed to
+ * int16 (exact), 128-bit lane by lane, and multiplied by their 6-bit scales with one vpmaddwd
+ * / vpdpwssd, whose word pairs never straddle two sub-blocks: 16 int32 lanes per super-block,
+ * each at most 2 * 2 * 7620 * 63 < 2^24, so exact in f32. */
+#ifdef KERN_ICL
+/* Rows of the affine bit transforms (byte 7 - i gives bit i): bits 0-3 of each byte, or 4-7
+ * moved to 0-3, the other bits cleared. */
+#define Q4KW_LOW_NIBBLE  0x0102040800000000ll
+#define Q4KW_HIGH_NIBBLE 0x1020408000000000ll
+#endif
+
+static inline __m512i q4kw_chunk_pair(const uint8_t *chunk)
+{
+        __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)chunk));
+#ifdef KERN_ICL
+        const __m512i m = _mm512_setr_epi64(Q4KW_LOW_NIBBLE, Q4KW_LOW_NIBBLE, Q4KW_LOW_NIBBLE,
+                        Q4KW_LOW_NIBBLE, Q4KW_HIGH_NIBBLE, Q4KW_HIGH_NIBBLE, Q4KW_HIGH_NIBBLE,
+                        Q4KW_HIGH_NIBBLE);
+        return _mm512_gf2p8affine_epi64_epi8(v, m, 0);
+#else
+        const __m512i shift = _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4);
+        return _mm512_and_si512(_mm512_srlv_epi64(v, shift), _mm512_set1_epi8(0xf));
+#endif
+}
+
+/* vpshufb control for the scales of chunks j and j + 1 (j 0 or 2) in packs_epi32(p_j, p_j+1):
+ * in 128-bit lane L, words 0-3 come from p_j and take the scale of sub-block 2j (L < 2) or 2j
+ * + 1, words 4-7 from p_j+1 and that of 2j + 2 or 2j + 3. Scale s is byte 4 + s for s < 4 and s
+ * - 4 above, as q4k_vnni_scales_mins() leaves them, in the low byte; 0x80 zeroes the high one. */
+static inline __m512i q4kw_ctrl(int j)
+{
+        const unsigned s = j == 0 ? 4 : 0;
+#define W(byte) ((int)(0x80008000u | (byte) | (byte) << 16))
+        const int a = W(s), b = W(s + 2), c = W(s + 1), d = W(s + 3);
+#undef W
+
+        return _mm512_setr_epi32(a, a, b, b, a, a, b, b, c, c, d, d, c, c, d, d);
+}
+
+/* One super-block's weights, unpacked once for every activation row they meet: chunk j's two
+ * sub-blocks in q[j] (q4kw_chunk_pair()), the scales of chunks 0, 1 and 2, 3 as words in
+ * sc[0] and sc[1]. */
+struct q4kw_w {
+        __m512i q[4];
+        __m512i sc[2];
+};
+
+/* sm: q4k_vnni_scales_mins() of two super-blocks; lane: which of them (0 or 1) b is. */
+static inline __attribute__((always_inline)) void q4kw_unpack(
+                const struct block_q4_K *b, __m256i sm, int lane, struct q4kw_w *ret)
+{
+        __m512i smb = _mm512_shuffle_i32x4(
+                        _mm512_castsi256_si512(sm), _mm512_castsi256_si512(sm), lane ? 0x55 : 0x00);
+
+        /* Unrolled, here and in q4kw_isum(): a loop would keep q[] in memory. */
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++)
+                ret->q[j] = q4kw_chunk_pair(b->qs + 32 * j);
+        ret->sc[0] = _mm512_shuffle_epi8(smb, q4kw_ctrl(0));
+        ret->sc[1] = _mm512_shuffle_epi8(smb, q4kw_ctrl(2));
+}
+
+/* The super-block's scaled integer dot with its 256 activations, in 16 exact int32 lanes. */
+static inline __attribute__((always_inline)) __m512i q4kw_isum(const struct q4kw_w *w, const int8_t *qx)
+{
+        __m512i p[4];
+
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++)
+                p[j] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w->q[j],
+                                _mm512_loadu_si512((const void *)(qx + 64 * j)));
+        __m512i s = _mm512_madd_epi16(_mm512_packs_epi32(p[0], p[1]), w->sc[0]);
+        return _mm512_dpwssd_epi32(s, _mm512_packs_epi32(p[2], p[3]), w->sc[1]);
+}
+
+/* What the rows of x share in a step over super-blocks i and (where two) i + 1: d of each,
+ * spread over 16 lanes, dmin of each over four, and the mins as words. Zero where not two. */
+struct q4kw_head {
+        __m512 d0, d1;
+        __m256 dmin;
+        __m256i mins;
+};
+
+static inline __attribute__((always_inline)) struct q4kw_head q4kw_head(__m256i v, __m256i sm)
+{
+        /* [d0 dmin0 d1 dmin1] */
+        __m128 hd = _mm_cvtph_ps(
+                        _mm_unpacklo_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
+        __m512 h = _mm512_castps128_ps512(hd);
+
+        return (struct q4kw_head){
+                .d0 = _mm512_permutexvar_ps(_mm512_set1_epi32(0), h),
+                .d1 = _mm512_permutexvar_ps(_mm512_set1_epi32(2), h),
+                .dmin = _mm256_permutexvar_ps(
+                                _mm256_setr_epi32(1, 1, 1, 1, 3, 3, 3, 3), _mm256_castps128_ps256(hd)),
+                .mins = _mm256_unpackhi_epi8(sm, _mm256_setzero_si256()),
+        };
+}
+
+/* Adds super-blocks i and (where two) i + 1 of one activation row: acc += isum * (d * dx) per
+ * block, accm += the mins times the activations' sums per 32 (s32, from block i) times dmin *
+ * dx. dx: x->d + i. Where not two, ib is unused and the second lane of accm's terms is zero. */
+static inline __attribute__((always_inline)) void q4kw_add(const struct q4kw_head *h, __m512i ia, __m512i ib,
+                const float *dx, const int16_t *s32, bool two, __m512 *acc, __m256 *accm)
+{
+        __m256i s = two ? _mm256_loadu_si256((const __m256i *)(const void *)s32)
+                        : _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)s32));
+        if (!two)
+                s = _mm256_inserti128_si256(s, _mm_setzero_si128(), 1);
+        __m256 dx2 = _mm256_set_m128(_mm_broadcast_ss(two ? dx + 1 : dx), _mm_broadcast_ss(dx));
+
+        *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia), _mm512_mul_ps(h->d0, _mm512_set1_ps(dx[0])), *acc);
+        if (two)
+                *acc = _mm512_fmadd_ps(
+                                _mm512_cvtepi32_ps(ib), _mm512_mul_ps(h->d1, _mm512_set1_ps(dx[1])), *acc);
+        *accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(h->mins, s)),
+                        _mm256_mul_ps(h->dmin, dx2), *accm);
+}
+
+static inline float q4kw_result(__m512 acc, __m256 accm)
+{
+        return _mm512_reduce_add_ps(acc) - simd_hsum_f32(accm);
+}
+
 #ifdef IFN
 /* Super-blocks i and (where two) i + 1 of the row b points into. */
 static inline __attribute__((always_inline)) void IFN(q4k_step)(const struct block_q4_K *b,
@@ -167,12 +306,43 @@ static inline __attribute__((always_inline)) void IFN(q4k_step)(const struct blo
         q4k_vnni_add(v, sm, ia, ib, x->d + i, x->s32 + QK_K / 32 * i, two, acc, accm);
 }
 
+/* The same on 512-bit vectors (q4kw_*). */
+static inline __attribute__((always_inline)) void IFN(q4kw_step)(const struct block_q4_K *b,
+                const struct kern_xq *x, size_t i, bool two, __m512 *acc, __m256 *accm)
+{
+        const int8_t *qx = x->qs + QK_K * i;
+        __m256i v = q4k_vnni_head2(b, two);
+        __m256i sm = q4k_vnni_scales_mins(v);
+        struct q4kw_head h = q4kw_head(v, sm);
+        struct q4kw_w w;
+        __m512i ia, ib = _mm512_setzero_si512();
+
+        q4kw_unpack(b, sm, 0, &w);
+        ia = q4kw_isum(&w, qx);
+        if (two) {
+                q4kw_unpack(b + 1, sm, 1, &w);
+                ib = q4kw_isum(&w, qx + QK_K);
+        }
+        q4kw_add(&h, ia, ib, x->d + i, x->s32 + QK_K / 32 * i, two, acc, accm);
+}
+
 static float IFN(qdot_q4_K)(const void *row, const struct kern_xq *x, size_t n)
 {
         const struct block_q4_K *b = row;
         __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
         size_t nb = n / QK_K, i = 0;
 
+        if (kern_q4k_wide()) {
+                __m512 accw = _mm512_setzero_ps();
+
+                for (; i + 2 <= nb; i += 2) {
+                        kern_prefetch_ahead(b + i, 2 * sizeof(*b));
+                        IFN(q4kw_step)(b + i, x, i, true, &accw, &accm);
+                }
+                if (i < nb)
+                        IFN(q4kw_step)(b + i, x, i, false, &accw, &accm);
+                return q4kw_result(accw, accm);
+        }
         for (; i + 2 <= nb; i += 2) {
                 kern_prefetch_ahead(b + i, 2 * sizeof(*b));
                 IFN(q4k_step)(b + i, x, i, true, &acc, &accm);

@@ -353,12 +353,22 @@ extern const kern_qdot_rows_fn kern_qdot_rows_avx512_icl[_GGML_TYPE_MAX];
  * equal kern_qdot_for()'s, which for these types every SIMD level has); NULL if none. */
 kern_qdot_rows_fn kern_qdot_rows_for(enum aid_cpu_level level, uint32_t type);
 
-/* The four-row kernels prefetch the groups of rows ahead into L2 on every CPU (QDOT_ROWS_AHEAD
- * in dot-int.h; the multi-sequence ones the next four rows, dot-multi.h). Where kern_stream_ahead is set
- * they also take the lines KERN_NEAR_BYTES on of each of their KERN_QDOT_ROWS rows (rb bytes apart from b0)
- * into L1, as kern_prefetch_ahead() does for one row: `lines` lines a row, s / 64 + 1 for a step of s bytes
- * a row wherever it falls. Whether to is read once per call (kern_rows_near_wanted()). Always inlined: GCC
- * 12 finds no side effect in a function made only of prefetches and deletes its calls. */
+/* Whether Q4_K's kernels at the AVX-512 VNNI levels work on 512-bit vectors (dot-q4k-vnni.h):
+ * aid_kernels_set_q4k_wide(). Read once per call by the single-row and the multi-row kernels
+ * alike, so a row's result never depends on which of them made it. */
+extern _Atomic bool kern_wide_q4k;
+static inline bool kern_q4k_wide(void)
+{
+        return atomic_load_explicit(&kern_wide_q4k, memory_order_relaxed);
+}
+
+/* The four-row kernels prefetch the groups of rows ahead into L2 on every CPU (QDOT_ROWS_AHEAD in
+ * dot-int.h; the multi-sequence ones the next four rows, dot-multi.h). Where kern_stream_ahead is
+ * set they also take the lines KERN_NEAR_BYTES on of each of their KERN_QDOT_ROWS rows (rb bytes
+ * apart from b0) into L1, as kern_prefetch_ahead() does for one row: `lines` lines a row, s / 64 +
+ * 1 for a step of s bytes a row wherever it falls. Whether to is read once per call
+ * (kern_rows_near_wanted()). Always inlined: GCC 12 finds no side effect in a function made only of
+ * prefetches and deletes its calls. */
 static inline bool kern_rows_near_wanted(void)
 {
         return atomic_load_explicit(&kern_stream_ahead, memory_order_relaxed) != 0;

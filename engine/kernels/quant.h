@@ -30,13 +30,20 @@ const char *aid_cpu_level_name(enum aid_cpu_level level);
 /* How far ahead, in bytes, decode's single-row kernels prefetch the rows they stream (into L2;
  * 0: not at all). Where it is not 0, those kernels and the four-row kernels (one sequence or
  * several) also prefetch the next 512 bytes of each row into L1. The default,
- * aid_kernels_default_prefetch(), depends on the CPU's vendor; benchmarks set others to compare. Set rounds
- * down to a multiple of 64 and caps at AID_KERNELS_PREFETCH_MAX; returns the value set. Results never depend
- * on it. */
+ * aid_kernels_default_prefetch(), depends on the CPU's vendor; benchmarks set others to compare.
+ * Set rounds down to a multiple of 64 and caps at AID_KERNELS_PREFETCH_MAX; returns the value
+ * set. Results never depend on it. */
 #define AID_KERNELS_PREFETCH_MAX 65536
 size_t aid_kernels_default_prefetch(void);
 size_t aid_kernels_set_prefetch(size_t bytes);
 size_t aid_kernels_get_prefetch(void);
+/* Whether Q4_K's kernels at the AVX-512 VNNI levels work on 512-bit vectors (true) or 256-bit
+ * ones. The default, aid_kernels_default_q4k_wide(), depends on the CPU's vendor. The two round
+ * differently (each within the kernels' bound); within either, a row's result is the same from
+ * the single-row and the multi-row kernel. */
+bool aid_kernels_default_q4k_wide(void);
+bool aid_kernels_set_q4k_wide(bool wide);
+bool aid_kernels_get_q4k_wide(void);
 
 /* fp16 / bf16 scalar conversions (IEEE half, round to nearest even). */
 float aid_fp16_to_f32(uint16_t h);

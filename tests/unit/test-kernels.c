@@ -790,7 +790,18 @@ static bool multi_reorders(uint32_t type, enum aid_matvec_mode mode)
                ggml_type_traits_get(type)->block_elems == 32;
 }
 
-Test(kernels, matmul_rows_equals_matvec_per_row)
+/* Runs body with Q4_K's kernels on 256-bit and on 512-bit vectors (aid_kernels_set_q4k_wide()),
+ * whatever the CPU's default, then restores the default. */
+static void for_both_q4k_widths(void (*body)(void))
+{
+        for (int wide = 0; wide < 2; wide++) {
+                aid_kernels_set_q4k_wide(wide);
+                body();
+        }
+        aid_kernels_set_q4k_wide(aid_kernels_default_q4k_wide());
+}
+
+static void matmul_rows_equals_matvec_per_row_body(void)
 {
         const size_t rows = 67, cols = 512, ns[] = { 2, 5, 8, 11 };
         const enum aid_matvec_mode modes[] = { AID_MATVEC_AUTO, AID_MATVEC_F32X, AID_MATVEC_Q8X };
@@ -847,6 +858,11 @@ Test(kernels, matmul_rows_equals_matvec_per_row)
         }
         aid_kernels_set_level(aid_cpu_detect());
         aid_matvec_set_mode(saved);
+}
+
+Test(kernels, matmul_rows_equals_matvec_per_row)
+{
+        for_both_q4k_widths(matmul_rows_equals_matvec_per_row_body);
 }
 
 Test(kernels, cpu_levels)
@@ -1053,7 +1069,7 @@ static void check_q8x_levels(uint32_t type, size_t rows, size_t cols)
         free(mag);
 }
 
-Test(kernels, q8x_levels_match_scalar)
+static void q8x_levels_match_scalar_body(void)
 {
         static const size_t rows[] = { 1, 7, 33 };
         static const size_t cols_k[] = { 256, 768, 2816 };
@@ -1069,6 +1085,11 @@ Test(kernels, q8x_levels_match_scalar)
                                         check_q8x_levels(type, rows[r], cols_32[c]);
                 }
         }
+}
+
+Test(kernels, q8x_levels_match_scalar)
+{
+        for_both_q4k_widths(q8x_levels_match_scalar_body);
 }
 
 /* Scales that are powers of two and x on a grid of 1/128 with |x| = 127/128 in every block of
@@ -1107,7 +1128,7 @@ static void pow2_scales(uint32_t type, uint8_t *p, size_t n_blocks)
         }
 }
 
-Test(kernels, q8x_exact_on_exact_data)
+static void q8x_exact_on_exact_data_body(void)
 {
         static const size_t cols_list[] = { 256, 1024 };
         const size_t rows = 9;
@@ -1155,11 +1176,16 @@ Test(kernels, q8x_exact_on_exact_data)
         aid_matvec_set_mode(AID_MATVEC_AUTO);
 }
 
+Test(kernels, q8x_exact_on_exact_data)
+{
+        for_both_q4k_widths(q8x_exact_on_exact_data_body);
+}
+
 /* Against the exact product of the dequantized weights with the unquantized x: the 8-bit x
  * moves each element by at most half its block's step, max|x| / 254, so
  * |y - sum w x| <= sum_c |w_c| * d_x(c) / 2 + 1e-5 * sum_c |w_c x_c| (the second term for the
  * float arithmetic). Checked at every level on trained-like weights. */
-Test(kernels, q8x_accuracy_against_double)
+static void q8x_accuracy_against_double_body(void)
 {
         const size_t rows = 16, cols = 2816;
         float *x = malloc(cols * sizeof(float)), *wf = malloc(cols * sizeof(float));
@@ -1223,6 +1249,11 @@ Test(kernels, q8x_accuracy_against_double)
         free(dx);
 }
 
+Test(kernels, q8x_accuracy_against_double)
+{
+        for_both_q4k_widths(q8x_accuracy_against_double_body);
+}
+
 /* The multi-row kernels (n rows of x against one weight row, each block unpacked once): the
  * scalar twin gives exactly the single-row scalar kernel per row; every SIMD level is within the
  * float bound of the twin, for every n up to 8 and for sizes whose block count is not a
@@ -1235,7 +1266,7 @@ static const kern_qdot_multi_fn *multi_table(int level)
                                               : kern_qdot_multi_scalar;
 }
 
-Test(kernels, qdot_multi_levels_match_scalar)
+static void qdot_multi_levels_match_scalar_body(void)
 {
         static const uint32_t types[] = { GGML_TYPE_Q4_0, GGML_TYPE_Q5_0, GGML_TYPE_Q8_0, GGML_TYPE_Q4_1,
                 GGML_TYPE_Q5_1, GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K };
@@ -1319,6 +1350,11 @@ Test(kernels, qdot_multi_levels_match_scalar)
                         free(wf);
                 }
         }
+}
+
+Test(kernels, qdot_multi_levels_match_scalar)
+{
+        for_both_q4k_widths(qdot_multi_levels_match_scalar_body);
 }
 
 Test(kernels, matvec_modes)
@@ -1469,7 +1505,7 @@ Test(kernels, qdot_rows_equal_single_rows)
 
 /* aid_matvec() with 8-bit x over groups of rows, split across the threads, and the remainder
  * rows one by one: each row as computed alone, for every remainder. */
-Test(kernels, matvec_q8x_groups_equal_single_rows)
+static void matvec_q8x_groups_equal_single_rows_body(void)
 {
         /* Q8_0 has no rows kernel: the single-row loop. */
         static const uint32_t types[] = { GGML_TYPE_Q4_0, GGML_TYPE_Q5_0, GGML_TYPE_Q8_0 };
@@ -1510,6 +1546,11 @@ Test(kernels, matvec_q8x_groups_equal_single_rows)
         }
         aid_kernels_set_level(aid_cpu_detect());
         aid_matvec_set_mode(AID_MATVEC_AUTO);
+}
+
+Test(kernels, matvec_q8x_groups_equal_single_rows)
+{
+        for_both_q4k_widths(matvec_q8x_groups_equal_single_rows_body);
 }
 
 /* Every unit exactly once, for teams of the split's size, smaller ones (a thread goes through
