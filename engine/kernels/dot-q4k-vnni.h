@@ -213,8 +213,9 @@ struct q4kw_w {
 static inline __attribute__((always_inline)) void q4kw_unpack(
                 const struct block_q4_K *b, __m256i sm, int lane, struct q4kw_w *ret)
 {
-        __m512i smb = _mm512_shuffle_i32x4(
-                        _mm512_castsi256_si512(sm), _mm512_castsi256_si512(sm), lane ? 0x55 : 0x00);
+        __m512i s = _mm512_castsi256_si512(sm);
+        /* Two calls: clang wants the immediate constant before inlining. */
+        __m512i smb = lane ? _mm512_shuffle_i32x4(s, s, 0x55) : _mm512_shuffle_i32x4(s, s, 0x00);
 
         /* Unrolled, here and in q4kw_isum(): a loop would keep q[] in memory. */
 #pragma GCC unroll 4
