@@ -564,12 +564,13 @@ static int gemm_reference(const struct model_stats *ms, size_t m, double *ret_se
         return 0;
 }
 
-/* The width of Q4_K's vectors in the kernels that run: 512 only at the AVX-512 VNNI levels. */
-static int q4k_bits(void)
+/* The width of Q4_K's and Q6_K's vectors in the kernels that run: 512 only at the AVX-512 VNNI
+ * levels. */
+static int k_bits(void)
 {
         if (aid_kernels_get_level() < AID_CPU_AVX512_VNNI)
                 return 256;
-        return aid_kernels_get_q4k_wide() ? 512 : 256;
+        return aid_kernels_get_k_wide() ? 512 : 256;
 }
 
 static void usage(FILE *f)
@@ -578,7 +579,7 @@ static void usage(FILE *f)
               "[-s SEQUENCES]\n"
               "                       [--json] [--bw-mib 1024] [--no-gemm] [--kv auto|f32|f16] "
               "[--prefetch BYTES]\n"
-              "                       [--q4k-bits 256|512]\n"
+              "                       [--k-bits 256|512]\n"
               "  -p N         prompt tokens to prefill (0: skip prefill)\n"
               "  -n N         tokens to decode one at a time (0: skip decode)\n"
               "  -d D         decode after D positions already in the cache (a chat's earlier turns)\n"
@@ -592,8 +593,8 @@ static void usage(FILE *f)
               "  --prefetch B how far ahead decode's single-row kernels prefetch the weights\n"
               "               into L2 (0: not at all, and no rows into L1 either; default: the\n"
               "               CPU's, as the threads line shows)\n"
-              "  --q4k-bits W Q4_K's kernels at the AVX-512 VNNI levels on 256- or 512-bit\n"
-              "               vectors (default: the CPU's, as the threads line shows)\n"
+              "  --k-bits W   Q4_K's and Q6_K's kernels at the AVX-512 VNNI levels on 256- or\n"
+              "               512-bit vectors (default: the CPU's, as the threads line shows)\n"
               "The paired roofline compares each decode pass with read-bandwidth probes (the model's\n"
               "mapping, huge pages) taken right before and after it: median and best over the passes.\n",
                         f);
@@ -699,10 +700,11 @@ static void print_text(const struct bench *b, const struct aid_hparams *hp, cons
                ", %.1f MiB of tensors%s\n",
                         aid_arch_name(hp->arch), hp->n_layer, hp->n_embd, hp->n_vocab,
                         (double)ms->tensor_bytes / mib, ms->tied ? ", tied output" : "");
-        printf("threads      %lu (kernels: %s, rows prefetched %zu bytes ahead, Q4_K on %d-bit vectors, "
+        printf("threads      %lu (kernels: %s, rows prefetched %zu bytes ahead, Q4_K and Q6_K on %d-bit "
+               "vectors, "
                "oneDNN ISA: %s)\n",
                         b->threads, aid_cpu_level_name(aid_kernels_get_level()), aid_kernels_get_prefetch(),
-                        q4k_bits(), aid_onednn_isa_name());
+                        k_bits(), aid_onednn_isa_name());
         printf("load         %.3f s first, %.3f s from the page cache\n", b->load_first, b->load_cached);
         if (b->prefill.n) {
                 double tps = b->p / b->prefill.best;
@@ -782,7 +784,7 @@ static void print_json(const struct bench *b, const struct aid_hparams *hp, cons
                         aid_arch_name(hp->arch), hp->n_layer, ms->tensor_bytes);
         printf("  \"threads\": %lu,\n  \"kernel_level\": \"%s\",\n  \"row_prefetch_bytes\": %zu,\n",
                         b->threads, aid_cpu_level_name(aid_kernels_get_level()), aid_kernels_get_prefetch());
-        printf("  \"q4k_bits\": %d,\n", q4k_bits());
+        printf("  \"k_bits\": %d,\n", k_bits());
         printf("  \"load_s\": %.6f,\n  \"load_cached_s\": %.6f,\n", b->load_first, b->load_cached);
         printf("  \"prompt_tokens\": %lu,\n  \"n_batch\": %" PRIu32 ",\n", b->p, b->n_batch);
         if (b->prefill.n) {
@@ -886,7 +888,7 @@ int aid_infer_bench(int argc, char **argv)
                 { "sequences", required_argument, NULL, 's' },
                 { "kv", required_argument, NULL, 'K' },
                 { "prefetch", required_argument, NULL, 'P' },
-                { "q4k-bits", required_argument, NULL, 'W' },
+                { "k-bits", required_argument, NULL, 'W' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -968,11 +970,11 @@ int aid_infer_bench(int argc, char **argv)
                 }
                 case 'W':
                         if (strcmp(optarg, "256") != 0 && strcmp(optarg, "512") != 0) {
-                                fprintf(stderr, "aid-infer bench: --q4k-bits takes 256 or 512, not '%s'\n",
+                                fprintf(stderr, "aid-infer bench: --k-bits takes 256 or 512, not '%s'\n",
                                                 optarg);
                                 return EXIT_FAILURE;
                         }
-                        aid_kernels_set_q4k_wide(strcmp(optarg, "512") == 0);
+                        aid_kernels_set_k_wide(strcmp(optarg, "512") == 0);
                         break;
                 case 'h':
                         usage(stdout);

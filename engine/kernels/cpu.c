@@ -62,42 +62,44 @@ size_t aid_kernels_default_prefetch(void)
         return cpu_is_intel() ? 4096 : 0;
 }
 
-bool aid_kernels_default_q4k_wide(void)
+bool aid_kernels_default_k_wide(void)
 {
         /* On the Emerald Rapids class Xeon (BENCHMARKS.md, twelfth session) the 512-bit Q4_K
          * kernels run four rows of x in 0.91 of the 256-bit ones' time from L1 and decode four
          * sequences 10-20 % faster. Zen 4 splits each 512-bit instruction in two, and there the
          * same design, chunks broadcast to both halves, streamed 26.7 GB/s from L2 where the
-         * 256-bit kernel streams 33.5 (dot-q4k-vnni.h): it stays on 256-bit vectors. */
+         * 256-bit kernel streams 33.5 (dot-q4k-vnni.h): it stays on 256-bit vectors. Q6_K's
+         * 512-bit kernels (thirteenth session) follow the same choice; on Zen 4 they are not
+         * measured yet. */
         return cpu_is_intel();
 }
 
 /* -1: not chosen yet. Relaxed atomics: every thread computes the same value. */
 static _Atomic int current_level = -1;
-static _Atomic bool prefetch_chosen, q4k_wide_chosen;
+static _Atomic bool prefetch_chosen, k_wide_chosen;
 _Atomic size_t kern_stream_ahead;
-_Atomic bool kern_wide_q4k;
+_Atomic bool kern_wide_k;
 
 /* The vendor's defaults, where no one has set them. */
 static void choose_defaults(void)
 {
         if (!atomic_load_explicit(&prefetch_chosen, memory_order_relaxed))
                 aid_kernels_set_prefetch(aid_kernels_default_prefetch());
-        if (!atomic_load_explicit(&q4k_wide_chosen, memory_order_relaxed))
-                aid_kernels_set_q4k_wide(aid_kernels_default_q4k_wide());
+        if (!atomic_load_explicit(&k_wide_chosen, memory_order_relaxed))
+                aid_kernels_set_k_wide(aid_kernels_default_k_wide());
 }
 
-bool aid_kernels_set_q4k_wide(bool wide)
+bool aid_kernels_set_k_wide(bool wide)
 {
-        atomic_store_explicit(&kern_wide_q4k, wide, memory_order_relaxed);
-        atomic_store_explicit(&q4k_wide_chosen, true, memory_order_relaxed);
+        atomic_store_explicit(&kern_wide_k, wide, memory_order_relaxed);
+        atomic_store_explicit(&k_wide_chosen, true, memory_order_relaxed);
         return wide;
 }
 
-bool aid_kernels_get_q4k_wide(void)
+bool aid_kernels_get_k_wide(void)
 {
         choose_defaults();
-        return atomic_load_explicit(&kern_wide_q4k, memory_order_relaxed);
+        return atomic_load_explicit(&kern_wide_k, memory_order_relaxed);
 }
 
 size_t aid_kernels_set_prefetch(size_t bytes)

@@ -437,6 +437,26 @@ static float IFN(qdot_q5_K)(const void *row, const struct kern_xq *x, size_t n)
         return sum;
 }
 
+#ifdef VNNI512
+#include "dot-q6k-vnni.h"
+
+/* Q6_K on 512-bit vectors (dot-q6k-vnni.h). */
+static float IFN(qdot_q6_K_wide)(const struct block_q6_K *b, const struct kern_xq *x, size_t n)
+{
+        __m512 acc = _mm512_setzero_ps();
+
+        for (size_t i = 0; i < n / QK_K; i++, b++) {
+                struct q6kw_w w;
+
+                kern_prefetch_ahead(b, sizeof(*b));
+                q6kw_unpack(b, &w);
+                acc = q6kw_add(q6kw_isum(&w, x->qs + QK_K * i, x->nl4_q6k + QK_K / 4 * i),
+                                _mm512_set1_ps(F16(b->d)), x->d + i, acc);
+        }
+        return _mm512_reduce_add_ps(acc);
+}
+#endif
+
 static float IFN(qdot_q6_K)(const void *row, const struct kern_xq *x, size_t n)
 {
         const struct block_q6_K *b = row;
@@ -447,6 +467,10 @@ static float IFN(qdot_q6_K)(const void *row, const struct kern_xq *x, size_t n)
         const __m128i split = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
         float sum = 0.0f;
 
+#ifdef VNNI512
+        if (kern_k_wide())
+                return IFN(qdot_q6_K_wide)(b, x, n);
+#endif
         for (size_t i = 0; i < n / QK_K; i++, b++) {
                 const int8_t *qx = x->qs + QK_K * i;
 

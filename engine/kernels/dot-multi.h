@@ -757,7 +757,7 @@ static void MFN(qdot_multi_q4_K)(const void *row, const struct kern_xq *x, const
                 size_t n, size_t cols, float *out)
 {
         (void)xt;
-        if (kern_q4k_wide())
+        if (kern_k_wide())
                 MULTI_BY_COUNT(MFN(q4kw_multi_n), row, x, cols, out, n);
         else
                 MULTI_BY_COUNT(MFN(q4k_multi_n), row, x, cols, out, n);
@@ -839,10 +839,47 @@ static inline __attribute__((always_inline)) void MFN(q6k_multi_n)(
                 out[r] = sum[r];
 }
 
+#ifdef MULTI512
+#include "dot-q6k-vnni.h"
+
+/* The single-row kernel's steps on 512-bit vectors (dot-q6k-vnni.h), each super-block's
+ * weights unpacked once for the n rows, in the same order: the same bits. */
+static inline __attribute__((always_inline)) void MFN(q6kw_multi_n)(
+                const struct block_q6_K *b, const struct kern_xq *x, size_t cols, float *out, const size_t n)
+{
+        __m512 acc[MULTI_MAX];
+
+#pragma GCC unroll 8
+        for (size_t r = 0; r < n; r++)
+                acc[r] = _mm512_setzero_ps();
+        for (size_t i = 0; i < cols / QK_K; i++, b++) {
+                struct q6kw_w w;
+
+                for (size_t o = 0; o < sizeof(*b); o += 64)
+                        _mm_prefetch((const char *)b + MULTI_PREFETCH_BYTES + o, _MM_HINT_T0);
+                q6kw_unpack(b, &w);
+                __m512 d = _mm512_set1_ps(_cvtsh_ss(b->d));
+#pragma GCC unroll 8
+                for (size_t r = 0; r < n; r++)
+                        acc[r] = q6kw_add(q6kw_isum(&w, x[r].qs + QK_K * i, x[r].nl4_q6k + QK_K / 4 * i), d,
+                                        x[r].d + i, acc[r]);
+        }
+#pragma GCC unroll 8
+        for (size_t r = 0; r < n; r++)
+                out[r] += _mm512_reduce_add_ps(acc[r]);
+}
+#endif
+
 static void MFN(qdot_multi_q6_K)(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,
                 size_t n, size_t cols, float *out)
 {
         (void)xt;
+#ifdef MULTI512
+        if (kern_k_wide()) {
+                MULTI_BY_COUNT(MFN(q6kw_multi_n), row, x, cols, out, n);
+                return;
+        }
+#endif
         MULTI_BY_COUNT(MFN(q6k_multi_n), row, x, cols, out, n);
 }
 

@@ -31,8 +31,8 @@
  * of 2048 from L1, cycles a super-block (a program outside the tree over
  * kern_qdot_multi_avx512_icl[Q4_K]): 4 rows of x 42.8-43.5 against 47.1-47.5, 8 rows 77.4-79.6
  * against 85.6-86.0, one row 18.3 against 17.7; aid-infer bench -s 4 on Llama-3.2-1B Q4_K,
- * three alternated runs: 84.3-93.8 against 74.5-85.7 tok/s. aid_kernels_set_q4k_wide() picks
- * the width (aid_kernels_default_q4k_wide(): Intel's CPUs); the single-row and multi-row
+ * three alternated runs: 84.3-93.8 against 74.5-85.7 tok/s. aid_kernels_set_k_wide() picks
+ * the width (aid_kernels_default_k_wide(): Intel's CPUs); the single-row and multi-row
  * kernels read it alike, so a row's bits never depend on which of them ran. */
 
 /* The raw first 16 bytes (d, dmin, 12 bytes of scales and mins) of b[0] and, where two, b[1],
@@ -333,7 +333,7 @@ static float IFN(qdot_q4_K)(const void *row, const struct kern_xq *x, size_t n)
         __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
         size_t nb = n / QK_K, i = 0;
 
-        if (kern_q4k_wide()) {
+        if (kern_k_wide()) {
                 __m512 accw = _mm512_setzero_ps();
 
                 for (; i + 2 <= nb; i += 2) {

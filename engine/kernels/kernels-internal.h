@@ -159,6 +159,9 @@ struct kern_xq {
         int16_t *s32; /* [cols / 32] */
         float *fs32;  /* [cols / 32] */
         int32_t *nl4; /* [cols / 4]: minus the sums per 4, the int32 lanes of a 32-byte product */
+        /* [cols / 4]: 32 times nl4, the int32 lanes Q6_K's 512-bit kernels start from (its -32
+         * offset, dot-q6k-vnni.h); only for x quantized with blocks of 256. */
+        int32_t *nl4_q6k;
         /* x in groups of four 32-element blocks, for Q4_0's 512-bit kernels (kern_xq_group()). */
         int8_t *g_qs;   /* [cols] */
         int32_t *g_off; /* [cols / 8] */
@@ -204,6 +207,9 @@ static inline void kern_xq_sums(const struct kern_xq *xq, size_t n, size_t block
         }
         for (size_t g = 0; g < n / 4; g++)
                 xq->nl4[g] = -(xq->qs[4 * g] + xq->qs[4 * g + 1] + xq->qs[4 * g + 2] + xq->qs[4 * g + 3]);
+        if (block == QK_K)
+                for (size_t g = 0; g < n / 4; g++)
+                        xq->nl4_q6k[g] = 32 * xq->nl4[g];
         if (block == 32)
                 kern_xq_group(xq, n);
 }
@@ -353,13 +359,13 @@ extern const kern_qdot_rows_fn kern_qdot_rows_avx512_icl[_GGML_TYPE_MAX];
  * equal kern_qdot_for()'s, which for these types every SIMD level has); NULL if none. */
 kern_qdot_rows_fn kern_qdot_rows_for(enum aid_cpu_level level, uint32_t type);
 
-/* Whether Q4_K's kernels at the AVX-512 VNNI levels work on 512-bit vectors (dot-q4k-vnni.h):
- * aid_kernels_set_q4k_wide(). Read once per call by the single-row and the multi-row kernels
- * alike, so a row's result never depends on which of them made it. */
-extern _Atomic bool kern_wide_q4k;
-static inline bool kern_q4k_wide(void)
+/* Whether the Q4_K and Q6_K kernels at the AVX-512 VNNI levels work on 512-bit vectors
+ * (dot-q4k-vnni.h, dot-q6k-vnni.h): aid_kernels_set_k_wide(). Read once per call by the single-row and the
+ * multi-row kernels alike, so a row's result never depends on which of them made it. */
+extern _Atomic bool kern_wide_k;
+static inline bool kern_k_wide(void)
 {
-        return atomic_load_explicit(&kern_wide_q4k, memory_order_relaxed);
+        return atomic_load_explicit(&kern_wide_k, memory_order_relaxed);
 }
 
 /* The four-row kernels prefetch the groups of rows ahead into L2 on every CPU (QDOT_ROWS_AHEAD in

@@ -37,15 +37,15 @@ static void scratch_key_init(void)
         scratch_key_ok = pthread_key_create(&scratch_key, scratch_free) == 0;
 }
 
-/* One allocation for the quantized x of `cols` elements: qs, g_qs, g_off, g_d (64-byte
+/* One allocation for the quantized x of `cols` elements: qs, g_qs, g_off, g_d, nl4_q6k (64-byte
  * aligned: the 512-bit kernels load them whole), then d (one per 32 at most), s16, s32, fs32,
  * nl4, each aligned for its type as cols is rounded up to a multiple of 256. */
 size_t kern_xq_bytes(size_t cols)
 {
         size_t n = (cols + 255) / 256 * 256;
-        size_t total = 2 * n + n / 8 * sizeof(int32_t) + n / 8 * sizeof(float) + n / 32 * sizeof(float) +
-                       n / 16 * sizeof(int16_t) + n / 32 * sizeof(int16_t) + n / 32 * sizeof(float) +
-                       n / 4 * sizeof(int32_t);
+        size_t total = 2 * n + n / 8 * sizeof(int32_t) + n / 8 * sizeof(float) + n / 4 * sizeof(int32_t) +
+                       n / 32 * sizeof(float) + n / 16 * sizeof(int16_t) + n / 32 * sizeof(int16_t) +
+                       n / 32 * sizeof(float) + n / 4 * sizeof(int32_t);
         return (total + 63) / 64 * 64;
 }
 
@@ -53,9 +53,9 @@ struct kern_xq kern_xq_layout(uint8_t *mem, size_t cols)
 {
         size_t n = (cols + 255) / 256 * 256;
         size_t o_gqs = n, o_goff = o_gqs + n, o_gd = o_goff + n / 8 * sizeof(int32_t),
-               o_d = o_gd + n / 8 * sizeof(float), o_s16 = o_d + n / 32 * sizeof(float),
-               o_s32 = o_s16 + n / 16 * sizeof(int16_t), o_fs32 = o_s32 + n / 32 * sizeof(int16_t),
-               o_nl4 = o_fs32 + n / 32 * sizeof(float);
+               o_nl4q6 = o_gd + n / 8 * sizeof(float), o_d = o_nl4q6 + n / 4 * sizeof(int32_t),
+               o_s16 = o_d + n / 32 * sizeof(float), o_s32 = o_s16 + n / 16 * sizeof(int16_t),
+               o_fs32 = o_s32 + n / 32 * sizeof(int16_t), o_nl4 = o_fs32 + n / 32 * sizeof(float);
 
         return (struct kern_xq){
                 .g_qs = (int8_t *)(void *)(mem + o_gqs),
@@ -67,6 +67,7 @@ struct kern_xq kern_xq_layout(uint8_t *mem, size_t cols)
                 .s32 = (int16_t *)(void *)(mem + o_s32),
                 .fs32 = (float *)(void *)(mem + o_fs32),
                 .nl4 = (int32_t *)(void *)(mem + o_nl4),
+                .nl4_q6k = (int32_t *)(void *)(mem + o_nl4q6),
         };
 }
 

@@ -790,15 +790,15 @@ static bool multi_reorders(uint32_t type, enum aid_matvec_mode mode)
                ggml_type_traits_get(type)->block_elems == 32;
 }
 
-/* Runs body with Q4_K's kernels on 256-bit and on 512-bit vectors (aid_kernels_set_q4k_wide()),
- * whatever the CPU's default, then restores the default. */
-static void for_both_q4k_widths(void (*body)(void))
+/* Runs body with the Q4_K and Q6_K kernels on 256-bit and on 512-bit vectors
+ * (aid_kernels_set_k_wide()), whatever the CPU's default, then restores the default. */
+static void for_both_k_widths(void (*body)(void))
 {
         for (int wide = 0; wide < 2; wide++) {
-                aid_kernels_set_q4k_wide(wide);
+                aid_kernels_set_k_wide(wide);
                 body();
         }
-        aid_kernels_set_q4k_wide(aid_kernels_default_q4k_wide());
+        aid_kernels_set_k_wide(aid_kernels_default_k_wide());
 }
 
 static void matmul_rows_equals_matvec_per_row_body(void)
@@ -862,7 +862,7 @@ static void matmul_rows_equals_matvec_per_row_body(void)
 
 Test(kernels, matmul_rows_equals_matvec_per_row)
 {
-        for_both_q4k_widths(matmul_rows_equals_matvec_per_row_body);
+        for_both_k_widths(matmul_rows_equals_matvec_per_row_body);
 }
 
 Test(kernels, cpu_levels)
@@ -913,11 +913,13 @@ static struct kern_xq xq_alloc(size_t n)
                 .s32 = calloc(n / 32, sizeof(int16_t)),
                 .fs32 = calloc(n / 32, sizeof(float)),
                 .nl4 = calloc(n / 4, sizeof(int32_t)),
+                .nl4_q6k = calloc(n / 4, sizeof(int32_t)),
                 .g_qs = calloc(n, 1),
                 .g_off = calloc(n / 8, sizeof(int32_t)),
                 .g_d = calloc(n / 8, sizeof(float)),
         };
-        cr_assert(xq.qs && xq.d && xq.s16 && xq.s32 && xq.fs32 && xq.nl4 && xq.g_qs && xq.g_off && xq.g_d);
+        cr_assert(xq.qs && xq.d && xq.s16 && xq.s32 && xq.fs32 && xq.nl4 && xq.nl4_q6k && xq.g_qs &&
+                        xq.g_off && xq.g_d);
         return xq;
 }
 
@@ -929,6 +931,7 @@ static void xq_free(struct kern_xq *xq)
         free(xq->s32);
         free(xq->fs32);
         free(xq->nl4);
+        free(xq->nl4_q6k);
         free(xq->g_qs);
         free(xq->g_off);
         free(xq->g_d);
@@ -978,6 +981,11 @@ Test(kernels, quantize_x_levels_match_scalar)
                                                      ref.nl4[8 * g + 6]),
                                         s);
                 }
+                /* Q6_K's offsets (filled for blocks of 256). */
+                for (size_t g = 0; block == 256 && g < n / 4; g++)
+                        cr_assert_eq(ref.nl4_q6k[g],
+                                        -32 * (ref.qs[4 * g] + ref.qs[4 * g + 1] + ref.qs[4 * g + 2] +
+                                                              ref.qs[4 * g + 3]));
                 if (block == 32) {
                         /* The groups (filled for blocks of 32), element by element from their
                          * definition: lane 4 beta + j of
@@ -1011,6 +1019,9 @@ Test(kernels, quantize_x_levels_match_scalar)
                         cr_assert(memcmp(got.s32, ref.s32, n / 32 * sizeof(int16_t)) == 0, "%s s32", name);
                         cr_assert(memcmp(got.fs32, ref.fs32, n / 32 * sizeof(float)) == 0, "%s fs32", name);
                         cr_assert(memcmp(got.nl4, ref.nl4, n / 4 * sizeof(int32_t)) == 0, "%s nl4", name);
+                        if (block == 256)
+                                cr_assert(memcmp(got.nl4_q6k, ref.nl4_q6k, n / 4 * sizeof(int32_t)) == 0,
+                                                "%s nl4_q6k", name);
                         if (block == 32) {
                                 cr_assert(memcmp(got.g_qs, ref.g_qs, n / 128 * 128) == 0, "%s g_qs", name);
                                 cr_assert(memcmp(got.g_off, ref.g_off, n / 128 * 16 * sizeof(int32_t)) == 0,
@@ -1089,7 +1100,7 @@ static void q8x_levels_match_scalar_body(void)
 
 Test(kernels, q8x_levels_match_scalar)
 {
-        for_both_q4k_widths(q8x_levels_match_scalar_body);
+        for_both_k_widths(q8x_levels_match_scalar_body);
 }
 
 /* Scales that are powers of two and x on a grid of 1/128 with |x| = 127/128 in every block of
@@ -1178,7 +1189,7 @@ static void q8x_exact_on_exact_data_body(void)
 
 Test(kernels, q8x_exact_on_exact_data)
 {
-        for_both_q4k_widths(q8x_exact_on_exact_data_body);
+        for_both_k_widths(q8x_exact_on_exact_data_body);
 }
 
 /* Against the exact product of the dequantized weights with the unquantized x: the 8-bit x
@@ -1251,7 +1262,7 @@ static void q8x_accuracy_against_double_body(void)
 
 Test(kernels, q8x_accuracy_against_double)
 {
-        for_both_q4k_widths(q8x_accuracy_against_double_body);
+        for_both_k_widths(q8x_accuracy_against_double_body);
 }
 
 /* The multi-row kernels (n rows of x against one weight row, each block unpacked once): the
@@ -1354,7 +1365,7 @@ static void qdot_multi_levels_match_scalar_body(void)
 
 Test(kernels, qdot_multi_levels_match_scalar)
 {
-        for_both_q4k_widths(qdot_multi_levels_match_scalar_body);
+        for_both_k_widths(qdot_multi_levels_match_scalar_body);
 }
 
 Test(kernels, matvec_modes)
@@ -1550,7 +1561,7 @@ static void matvec_q8x_groups_equal_single_rows_body(void)
 
 Test(kernels, matvec_q8x_groups_equal_single_rows)
 {
-        for_both_q4k_widths(matvec_q8x_groups_equal_single_rows_body);
+        for_both_k_widths(matvec_q8x_groups_equal_single_rows_body);
 }
 
 /* Every unit exactly once, for teams of the split's size, smaller ones (a thread goes through
