@@ -3,11 +3,15 @@
  * names and shapes of a published model, for benchmarks (speed does not depend on the values).
  *
  *   aid-make-model --shape llama-3.2-1b|qwen2.5-0.5b|gemma-3-1b|phi-3-mini|tiny
- *                  --type F32|F16|BF16|Q8_0|Q4_0|Q4_1|Q5_0|Q5_1|Q4_K|Q5_K|Q6_K
+ *                  --type F32|F16|BF16|Q8_0|Q4_0|Q4_1|Q5_0|Q5_1|Q4_K|Q5_K|Q6_K|Q4_K_M|Q5_K_M
  *                  [--seed N] [--layers N] [--quiet] OUT.gguf
  *
  * Every 2-D weight gets --type, except where its row length is no multiple of the type's block
  * size: then it falls back as llama-quantize does (Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0).
+ * Q4_K_M and Q5_K_M are llama-quantize's mixtures, the types most published GGUF files use: Q4_K
+ * (Q5_K) for most weights, Q6_K for the output projection (token_embd where it is tied), for
+ * attn_v and ffn_down in the layers that rule gives more bits (the first and last eighth, and
+ * every third between), and Q5_K (Q6_K) for a fused attn_qkv.
  * 1-D tensors (norms, biases, rope factors) stay F32, as in published files. The vocabulary is
  * synthetic (tokenizer.ggml.model "llama": <unk> <s> </s>, 256 byte tokens, generated pieces
  * with descending scores) but has the real size, so the file is self-contained; general.name and
@@ -150,29 +154,70 @@ static uint32_t weight_type(uint32_t type, uint64_t ne0)
         }
 }
 
-static int plan_tensors(struct maker *mk, uint32_t type)
+/* A --type: one tensor type for every weight, or one of llama-quantize's _M mixtures. */
+struct quant_mix {
+        const char *name;
+        uint32_t base;      /* most weights */
+        uint32_t more_bits; /* the mixture's wider type (UINT32_MAX: a uniform --type) */
+        uint32_t fused_qkv; /* a fused attn_qkv's type in the mixture */
+        uint32_t file_type; /* general.file_type */
+};
+
+static const struct quant_mix mixtures[] = {
+        { "Q4_K_M", GGML_TYPE_Q4_K, GGML_TYPE_Q6_K, GGML_TYPE_Q5_K, 15 },
+        { "Q5_K_M", GGML_TYPE_Q5_K, GGML_TYPE_Q6_K, GGML_TYPE_Q6_K, 17 },
+};
+
+/* The layers that llama-quantize's _M mixtures give more bits in attn_v and ffn_down. */
+static bool layer_gets_more_bits(uint32_t l, uint32_t n)
+{
+        return l < n / 8 || l >= 7 * n / 8 || (l >= n / 8 && (l - n / 8) % 3 == 2);
+}
+
+enum weight_role { R_OTHER, R_OUTPUT, R_MORE_BITS, R_FUSED_QKV };
+
+static uint32_t role_type(const struct quant_mix *mix, enum weight_role role)
+{
+        if (mix->more_bits == UINT32_MAX)
+                return mix->base;
+        switch (role) {
+        case R_OUTPUT:
+        case R_MORE_BITS:
+                return mix->more_bits;
+        case R_FUSED_QKV:
+                return mix->fused_qkv;
+        default:
+                return mix->base;
+        }
+}
+
+static int plan_tensors(struct maker *mk, const struct quant_mix *mix)
 {
         const struct model_shape *s = mk->s;
         uint64_t e = s->n_embd, q = (uint64_t)s->n_head * s->head_dim,
                  kv = (uint64_t)s->n_head_kv * s->head_dim;
         int r = 0;
 
-#define W(ne0, ne1, ...) \
-        (r < 0 ? r : (r = add_t(mk, T_WEIGHT, weight_type(type, ne0), ne0, ne1, __VA_ARGS__)))
+#define WR(role, ne0, ne1, ...) \
+        (r < 0 ? r              \
+               : (r = add_t(mk, T_WEIGHT, weight_type(role_type(mix, role), ne0), ne0, ne1, __VA_ARGS__)))
+#define W(ne0, ne1, ...) WR(R_OTHER, ne0, ne1, __VA_ARGS__)
 #define N(ne0, ...) (r < 0 ? r : (r = add_t(mk, T_NORM, GGML_TYPE_F32, ne0, 0, __VA_ARGS__)))
 #define B(ne0, ...) (r < 0 ? r : (r = add_t(mk, T_BIAS, GGML_TYPE_F32, ne0, 0, __VA_ARGS__)))
-        W(e, s->n_vocab, "token_embd.weight");
+        WR(s->tied ? R_OUTPUT : R_OTHER, e, s->n_vocab, "token_embd.weight");
         if (s->llama3_rope)
                 r = r < 0 ? r
                           : add_t(mk, T_ROPE_FREQS, GGML_TYPE_F32, s->head_dim / 2, 0, "rope_freqs.weight");
         for (uint32_t l = 0; l < s->n_layer; l++) {
+                enum weight_role more = layer_gets_more_bits(l, s->n_layer) ? R_MORE_BITS : R_OTHER;
+
                 N(e, "blk.%u.attn_norm.weight", l);
                 if (s->fused) {
-                        W(e, q + 2 * kv, "blk.%u.attn_qkv.weight", l);
+                        WR(R_FUSED_QKV, e, q + 2 * kv, "blk.%u.attn_qkv.weight", l);
                 } else {
                         W(e, q, "blk.%u.attn_q.weight", l);
                         W(e, kv, "blk.%u.attn_k.weight", l);
-                        W(e, kv, "blk.%u.attn_v.weight", l);
+                        WR(more, e, kv, "blk.%u.attn_v.weight", l);
                 }
                 if (s->qkv_bias) {
                         B(q, "blk.%u.attn_q.bias", l);
@@ -193,13 +238,14 @@ static int plan_tensors(struct maker *mk, uint32_t type)
                         W(e, s->n_ff, "blk.%u.ffn_gate.weight", l);
                         W(e, s->n_ff, "blk.%u.ffn_up.weight", l);
                 }
-                W(s->n_ff, e, "blk.%u.ffn_down.weight", l);
+                WR(more, s->n_ff, e, "blk.%u.ffn_down.weight", l);
                 if (s->gemma3)
                         N(e, "blk.%u.post_ffw_norm.weight", l);
         }
         N(e, "output_norm.weight");
         if (!s->tied)
-                W(e, s->n_vocab, "output.weight");
+                WR(R_OUTPUT, e, s->n_vocab, "output.weight");
+#undef WR
 #undef W
 #undef N
 #undef B
@@ -383,7 +429,8 @@ static uint32_t file_type(uint32_t type)
         }
 }
 
-static void add_hparams(struct gguf_writer *w, const struct model_shape *s, uint32_t n_layer, uint32_t type)
+static void add_hparams(struct gguf_writer *w, const struct model_shape *s, uint32_t n_layer,
+                const struct quant_mix *mix)
 {
         char key[128], name[128], desc[512];
 
@@ -397,8 +444,8 @@ static void add_hparams(struct gguf_writer *w, const struct model_shape *s, uint
         gguf_writer_add_str(w, "general.architecture", s->arch);
         gguf_writer_add_str(w, "general.name", name);
         gguf_writer_add_str(w, "general.description", desc);
-        gguf_writer_add_u32(w, "general.file_type", file_type(type));
-        if (ggml_type_traits_get(type)->quantized)
+        gguf_writer_add_u32(w, "general.file_type", mix->file_type);
+        if (ggml_type_traits_get(mix->base)->quantized)
                 gguf_writer_add_u32(w, "general.quantization_version", 2);
         gguf_writer_add_u32(w, K("vocab_size"), s->n_vocab);
         gguf_writer_add_u32(w, K("context_length"), s->n_ctx);
@@ -427,7 +474,9 @@ static void usage(FILE *f)
                    "  SHAPE: ");
         for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++)
                 fprintf(f, "%s%s", i ? ", " : "", shapes[i].cli_name);
-        fprintf(f, "\n  TYPE: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K\n");
+        fprintf(f, "\n  TYPE: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, or the "
+                   "mixtures Q4_K_M, "
+                   "Q5_K_M\n");
 }
 
 int main(int argc, char **argv)
@@ -445,7 +494,8 @@ int main(int argc, char **argv)
         struct aid_error err = { 0 };
         struct gguf_writer *w = NULL;
         const char *shape_name = NULL, *type_name = NULL;
-        uint32_t type = UINT32_MAX, n_layer;
+        struct quant_mix mix = { .base = UINT32_MAX, .more_bits = UINT32_MAX };
+        uint32_t n_layer;
         long layers = 0;
         float rope_factors[256];
         size_t shape_index = 0;
@@ -491,8 +541,11 @@ int main(int argc, char **argv)
                 }
         for (uint32_t t = 0; t < _GGML_TYPE_MAX; t++)
                 if (ggml_type_is_supported(t) && strcasecmp(ggml_type_name(t), type_name) == 0)
-                        type = t;
-        if (!mk.s || type == UINT32_MAX) {
+                        mix = (struct quant_mix){ ggml_type_name(t), t, UINT32_MAX, t, file_type(t) };
+        for (size_t i = 0; i < sizeof(mixtures) / sizeof(mixtures[0]); i++)
+                if (strcasecmp(mixtures[i].name, type_name) == 0)
+                        mix = mixtures[i];
+        if (!mk.s || mix.base == UINT32_MAX) {
                 fprintf(stderr, "aid-make-model: unknown %s '%s'\n", mk.s ? "type" : "shape",
                                 mk.s ? type_name : shape_name);
                 usage(stderr);
@@ -507,11 +560,11 @@ int main(int argc, char **argv)
         mk.rope_factors = rope_factors;
 
         w = gguf_writer_new();
-        if (!w || plan_tensors(&mk, type) < 0) {
+        if (!w || plan_tensors(&mk, &mix) < 0) {
                 fprintf(stderr, "aid-make-model: out of memory\n");
                 return 1;
         }
-        add_hparams(w, &shapes[shape_index], n_layer, type);
+        add_hparams(w, &shapes[shape_index], n_layer, &mix);
         r = add_tokenizer(w, s.n_vocab);
         for (size_t i = 0; r >= 0 && i < mk.n_t; i++) {
                 uint64_t rb;
@@ -524,8 +577,8 @@ int main(int argc, char **argv)
                 fprintf(stderr,
                                 "aid-make-model: %s, %s, %u layers, %zu tensors, %.2f GiB of weights, %d "
                                 "threads\n",
-                                s.hf_name, ggml_type_name(type), n_layer, mk.n_t,
-                                (double)mk.bytes_total / (1u << 30), omp_get_max_threads());
+                                s.hf_name, mix.name, n_layer, mk.n_t, (double)mk.bytes_total / (1u << 30),
+                                omp_get_max_threads());
         mk.t0 = now();
         r = gguf_writer_write(w, argv[optind], fill, &mk, &err);
         gguf_writer_free(w);
