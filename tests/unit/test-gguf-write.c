@@ -400,3 +400,50 @@ Test(gguf_write, model_maker_qwen2)
         cr_assert_null(gguf_find_tensor(f, "blk.1.attn_k.weight"));
         gguf_close(f);
 }
+
+/* --type Q4_K_M: llama-quantize's mixture, on the tiny shape with 8 layers (not tied). Q6_K for
+ * output.weight and for attn_v and ffn_down in layers 0 and 7 (the first and last eighth) and 3
+ * and 6 (every third between), Q4_K elsewhere; the file type is 15. */
+Test(gguf_write, model_maker_q4_k_m_mixture)
+{
+        const char *build = getenv("AID_BUILD_ROOT");
+        _cleanup_free_ char *path = path_in_dir("mix.gguf");
+        char cmd[1024], name[64];
+        const struct gguf_tensor *t;
+        struct gguf_file *f;
+        uint32_t u;
+
+        if (!build) {
+                teardown(); /* criterion runs no .fini after a skip */
+                cr_skip_test("AID_BUILD_ROOT is not set: run through meson test to find aid-make-model");
+        }
+        snprintf(cmd, sizeof(cmd),
+                        "'%s/tools/aid-make-model' --shape tiny --type q4_k_m --layers 8 --quiet '%s'",
+                        build, path);
+        cr_assert_eq(system(cmd), 0, "%s", cmd);
+
+        f = reopen(path);
+        cr_assert_eq(gguf_get_u32(f, "general.file_type", &u, NULL), 0);
+        cr_assert_eq(u, 15);
+        cr_assert_eq(gguf_find_tensor(f, "token_embd.weight")->type, GGML_TYPE_Q4_K);
+        cr_assert_eq(gguf_find_tensor(f, "output.weight")->type, GGML_TYPE_Q6_K);
+        for (unsigned l = 0; l < 8; l++) {
+                const uint32_t want = l == 0 || l == 3 || l == 6 || l == 7 ? GGML_TYPE_Q6_K : GGML_TYPE_Q4_K;
+
+                snprintf(name, sizeof(name), "blk.%u.attn_v.weight", l);
+                t = gguf_find_tensor(f, name);
+                cr_assert_eq(t->type, want, "%s: %s", name, ggml_type_name(t->type));
+                snprintf(name, sizeof(name), "blk.%u.ffn_down.weight", l);
+                t = gguf_find_tensor(f, name);
+                cr_assert_eq(t->type, want, "%s: %s", name, ggml_type_name(t->type));
+                snprintf(name, sizeof(name), "blk.%u.attn_q.weight", l);
+                cr_assert_eq(gguf_find_tensor(f, name)->type, GGML_TYPE_Q4_K, "%s", name);
+        }
+        gguf_close(f);
+
+        /* An unknown mixture is refused by name. */
+        snprintf(cmd, sizeof(cmd),
+                        "'%s/tools/aid-make-model' --shape tiny --type Q4_K_X --quiet '%s' 2>/dev/null",
+                        build, path);
+        cr_assert_neq(system(cmd), 0, "%s", cmd);
+}
