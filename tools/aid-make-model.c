@@ -474,9 +474,8 @@ static void usage(FILE *f)
                    "  SHAPE: ");
         for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++)
                 fprintf(f, "%s%s", i ? ", " : "", shapes[i].cli_name);
-        fprintf(f, "\n  TYPE: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, or the "
-                   "mixtures Q4_K_M, "
-                   "Q5_K_M\n");
+        fprintf(f, "\n  TYPE: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K,\n"
+                   "        or llama-quantize's mixtures Q4_K_M, Q5_K_M\n");
 }
 
 int main(int argc, char **argv)
