@@ -96,6 +96,7 @@ static void IFN(quantize_x)(const float *x, size_t n, size_t block, const struct
                 kern_xq_sums(xq, n, block);
 }
 
+#ifndef VNNI512 /* at the VNNI levels, four blocks a step: dot-q4-q5-vnni.h */
 static float IFN(qdot_q8_0)(const void *row, const struct kern_xq *x, size_t n)
 {
         const struct block_q8_0 *b = row;
@@ -120,6 +121,7 @@ static float IFN(qdot_q8_0)(const void *row, const struct kern_xq *x, size_t n)
 #undef Q8_0_BLOCK
         return simd_hsum_f32(_mm256_add_ps(acc0, acc1));
 }
+#endif
 
 /* Q4_0 and Q5_0: q unsigned; the products start from -offset times the activations' sums
  * per 4 (offset 2^shift), the lanes they land in. Two blocks per step into two accumulators so

@@ -9,11 +9,11 @@
  * super-block, then the same scalar float expression in the same order), so a row's result does
  * not depend on how many others share the pass. The 32-element types work on x laid side by side
  * (struct kern_xqt) and scale each block's exact integer sum once. At the AVX-512 VNNI levels
- * Q4_0's and Q5_0's single-row kernels do the same, in the same order, tail blocks included (see
- * tail_sums()), so their rows get the same bits batched or not. Elsewhere (Q8_0, Q4_1, Q5_1,
- * AVX2) the single-row kernels scale partial sums: the same products in another float order,
- * within float rounding of each other (|diff| <= 1e-5 * sum |w x|, as the levels are among
- * themselves).
+ * the single-row kernels of Q4_0, Q5_0 and Q8_0 do the same, in the same order, tail blocks
+ * included (see tail_sums()), so their rows get the same bits batched or not. Elsewhere (Q4_1,
+ * Q5_1, AVX2) the single-row kernels scale partial sums: the same products in another float
+ * order, within float rounding of each other (|diff| <= 1e-5 * sum |w x|, as the levels are
+ * among themselves).
  *
  * Provided by the includer:
  *   DPBUSD(acc, u, s)    int32 lanes of acc plus the sums of 4 adjacent u8 * s8 products
@@ -164,13 +164,7 @@ static inline __attribute__((always_inline)) struct MFN(group_w)
         struct MFN(group_w) w = { .mw = _mm512_setzero_ps() };
 
         if (type == GGML_TYPE_Q8_0) {
-                /* 128-bit lane beta: bytes 0-15 of block beta (lo), 16-31 (hi), made unsigned. */
-                __m512i a = _mm512_inserti64x4(_mm512_castsi256_si512(simd_load256(blk + 2)),
-                                simd_load256(blk + bb + 2), 1);
-                __m512i b = _mm512_inserti64x4(_mm512_castsi256_si512(simd_load256(blk + 2 * bb + 2)),
-                                simd_load256(blk + 3 * bb + 2), 1);
-                w.lo = _mm512_xor_si512(_mm512_shuffle_i64x2(a, b, 0x88), _mm512_set1_epi8((char)0x80));
-                w.hi = _mm512_xor_si512(_mm512_shuffle_i64x2(a, b, 0xdd), _mm512_set1_epi8((char)0x80));
+                g32v_q8_0_bytes(blk, &w.lo, &w.hi);
         } else if (type == GGML_TYPE_Q5_0) {
                 __m512i heads;
                 g32v_q5_0_nibbles(blk, &w.lo, &w.hi, &heads);
@@ -266,19 +260,20 @@ static inline void MFN(group_out)(const __m512 acc[2], size_t n, float *out, con
         }
 }
 
-/* Q4_0 and Q5_0: the blocks past the last full group, summed per row apart from the groups and
- * added after them, as the single-row kernels do (dot-q4-q5-vnni.h, g32_tail()): each block's
- * exact integer sum times (d dx), in block order from 0. With the groups' sums in the same order
- * as theirs too, a row's result is then the same whether or not it was batched. */
+/* Q4_0, Q5_0 and Q8_0: the blocks past the last full group, summed per row apart from the
+ * groups and added after them, as the single-row kernels do (dot-q4-q5-vnni.h, g32_tail()):
+ * each block's exact integer sum times (d dx), in block order from 0. With the groups' sums in
+ * the same order as theirs too, a row's result is then the same whether or not it was
+ * batched. */
 static inline bool MFN(exact_tail)(uint32_t type)
 {
-        return type == GGML_TYPE_Q4_0 || type == GGML_TYPE_Q5_0;
+        return type == GGML_TYPE_Q4_0 || type == GGML_TYPE_Q5_0 || type == GGML_TYPE_Q8_0;
 }
 
 static inline void MFN(tail_sums)(const uint8_t *row, uint32_t type, const struct kern_xq *x, size_t first,
                 size_t nb, size_t n, float *tail)
 {
-        const bool q5 = type == GGML_TYPE_Q5_0;
+        const bool q5 = type == GGML_TYPE_Q5_0, q8 = type == GGML_TYPE_Q8_0;
         const size_t bb = MFN(block_bytes_32)(type);
 
         for (size_t a = 0; a < n; a++)
@@ -293,8 +288,13 @@ static inline void MFN(tail_sums)(const uint8_t *row, uint32_t type, const struc
                 if (q5)
                         memcpy(&qh, b + 2, sizeof(qh));
                 for (int j = 0; j < 16; j++) {
-                        q[j] = (qs[j] & 0xf) | (int)((qh >> j) & 1) << 4;
-                        q[j + 16] = (qs[j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4;
+                        if (q8) {
+                                q[j] = (int8_t)qs[j];
+                                q[j + 16] = (int8_t)qs[j + 16];
+                        } else {
+                                q[j] = (qs[j] & 0xf) | (int)((qh >> j) & 1) << 4;
+                                q[j + 16] = (qs[j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4;
+                        }
                 }
                 for (size_t a = 0; a < n; a++) {
                         const int8_t *qx = x[a].qs + 32 * i;
@@ -303,7 +303,7 @@ static inline void MFN(tail_sums)(const uint8_t *row, uint32_t type, const struc
                                 isum += q[j] * qx[j];
                                 xsum += qx[j];
                         }
-                        isum -= (q5 ? 16 : 8) * xsum;
+                        isum -= (q8 ? 0 : q5 ? 16 : 8) * xsum;
                         tail[a] += _cvtsh_ss(d) * x[a].d[i] * (float)isum;
                 }
         }

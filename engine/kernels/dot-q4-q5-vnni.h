@@ -11,22 +11,59 @@
  * (88 bytes per group) takes the same path with its fifth bits added by two masked adds. The
  * unpacking of a group is in group32-vnni.h, shared with the multi-row kernels.
  *
+ * Q8_0 (136 bytes per group) takes it too, its bytes made unsigned against offsets of 128. Its
+ * 256-bit kernel spent about nine instructions on each block (the sign trick's two among them)
+ * and was bound by them on the Emerald Rapids class host: kernel-bench -r 910 -c 1152 -m 1 -t 1
+ * -x q8 from L2 streamed 21.6 GB/s, this one 31.2; from DRAM on two threads (-c 1152 -t 2),
+ * 0.360 against 0.385 ms a matrix (91 against 86 % of the read bandwidth, 3 alternated runs).
+ * aid-infer bench -p 0 -n 96 -s 4: Gemma-3-1B Q8_0 25.9-26.7 against 23.5-23.8 tok/s,
+ * Llama-3.2-1B Q8_0 21.2-21.4 against 19.0-19.3. Single rows serve Q8_0 (no rows kernel): with
+ * this much to spare on the bandwidth, sharing x's loads among four rows has little to win.
+ *
  * Full groups of four blocks take the 512-bit path; the blocks past the last full group (a row
  * of 32 * (4 k + r) elements) take the 256-bit one, summed in float after the groups. The rows
  * kernels compute each row's float sums as the single-row kernels do, in the same order, so
  * their results are equal bit for bit, as kern_qdot_rows_fn promises. */
 
+/* Bytes in a block of one of the 32-element types. */
+static inline size_t IFN(g32_block_bytes)(uint32_t type)
+{
+        switch (type) {
+        case GGML_TYPE_Q8_0:
+                return sizeof(struct block_q8_0);
+        case GGML_TYPE_Q5_0:
+                return sizeof(struct block_q5_0);
+        case GGML_TYPE_Q4_1:
+                return sizeof(struct block_q4_1);
+        case GGML_TYPE_Q5_1:
+                return sizeof(struct block_q5_1);
+        default:
+                return sizeof(struct block_q4_0);
+        }
+}
+
+/* Q4_1 and Q5_1: x = d q + m. */
+static inline bool IFN(g32_has_min)(uint32_t type)
+{
+        return type == GGML_TYPE_Q4_1 || type == GGML_TYPE_Q5_1;
+}
+
 /* The int32 lanes of group g (blk) times x's group (xlo, xhi: its two vectors, off: minus the
- * sums per lane): lane 4 beta + j holds a quarter of block beta's product, its offset included.
- * q5: Q5_0 (fifth bits added from qh, offset 16) rather than Q4_0 (offset 8). */
+ * sums per lane): lane 4 beta + j holds a quarter of block beta's product, its offset included
+ * (8 for Q4_0, 16 for Q5_0 with its fifth bits added from qh, 128 for Q8_0 made unsigned).
+ * *head: the load the scales of Q4_0 and Q5_0 come from in the rows kernel. */
 static inline __attribute__((always_inline)) __m512i IFN(g32_isum)(
-                const uint8_t *blk, bool q5, __m512i xlo, __m512i xhi, __m512i off, __m512i *head)
+                const uint8_t *blk, uint32_t type, __m512i xlo, __m512i xhi, __m512i off, __m512i *head)
 {
         __m512i lo, hi;
 
-        if (q5) {
+        if (type == GGML_TYPE_Q5_0) {
                 g32v_q5_0_nibbles(blk, &lo, &hi, head);
                 off = _mm512_slli_epi32(off, 4);
+        } else if (type == GGML_TYPE_Q8_0) {
+                g32v_q8_0_bytes(blk, &lo, &hi);
+                *head = _mm512_setzero_si512();
+                off = _mm512_slli_epi32(off, 7);
         } else {
                 g32v_q4_0_nibbles(blk, &lo, &hi, head);
                 off = _mm512_slli_epi32(off, 3);
@@ -34,25 +71,25 @@ static inline __attribute__((always_inline)) __m512i IFN(g32_isum)(
         return _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(off, lo, xlo), hi, xhi);
 }
 
-/* Q4_0 and Q5_0 scale each block's exact integer product once: acc lane 4 beta + j gets
+/* Q4_0, Q5_0 and Q8_0 scale each block's exact integer product once: acc lane 4 beta + j gets
  * (dw dx) * S with S the block's whole sum. The rows kernel does the same for four rows in one
  * vector (g32_qdot_rows_t()), so a row's result does not depend on which kernel made it.
  *
  * Here, for one row: the four lanes of each block summed (every lane of block beta then holds
  * S), its two scales multiplied in four lanes and spread. */
-static inline __attribute__((always_inline)) __m512 IFN(g32_group)(
-                const uint8_t *blk, bool q5, __m512i xlo, __m512i xhi, __m512i off, __m128 dx4, __m512 acc)
+static inline __attribute__((always_inline)) __m512 IFN(g32_group)(const uint8_t *blk, uint32_t type,
+                __m512i xlo, __m512i xhi, __m512i off, __m128 dx4, __m512 acc)
 {
         __m512i head;
-        __m512i s = IFN(g32_isum)(blk, q5, xlo, xhi, off, &head);
-        __m128 dw4 = simd_f16x4_heads(blk, q5 ? sizeof(struct block_q5_0) : sizeof(struct block_q4_0));
+        __m512i s = IFN(g32_isum)(blk, type, xlo, xhi, off, &head);
+        __m128 dw4 = simd_f16x4_heads(blk, IFN(g32_block_bytes)(type));
 
         s = _mm512_add_epi32(s, _mm512_shuffle_epi32(s, (_MM_PERM_ENUM)0x4e));
         s = _mm512_add_epi32(s, _mm512_shuffle_epi32(s, (_MM_PERM_ENUM)0xb1));
         return _mm512_fmadd_ps(g32v_spread4(_mm_mul_ps(dw4, dx4)), _mm512_cvtepi32_ps(s), acc);
 }
 
-/* The sums of a Q4_0 or Q5_0 accumulator over its four blocks, in the order of the rows kernel:
+/* The sums of a Q4_0, Q5_0 or Q8_0 accumulator over its four blocks, in the order of the rows kernel:
  * lane a of the result is (beta 0 + beta 2) + (beta 1 + beta 3) of lane a of each 128-bit lane. */
 static inline __m128 IFN(g32_block_total)(__m512 acc)
 {
@@ -63,14 +100,19 @@ static inline __m128 IFN(g32_block_total)(__m512 acc)
 
 /* Blocks first .. nb - 1 of a row, one by one: their products summed in float. */
 static inline __attribute__((always_inline)) float IFN(g32_tail)(
-                const uint8_t *row, bool q5, const struct kern_xq *x, size_t first, size_t nb)
+                const uint8_t *row, uint32_t type, const struct kern_xq *x, size_t first, size_t nb)
 {
         float sum = 0.0f;
 
         for (size_t i = first; i < nb; i++) {
                 __m256i s, xv = simd_load256(x->qs + 32 * i), nl = simd_load256(x->nl4 + 8 * i);
                 uint16_t d;
-                if (q5) {
+                if (type == GGML_TYPE_Q8_0) {
+                        const struct block_q8_0 *b = (const struct block_q8_0 *)(const void *)row + i;
+                        __m256i u = _mm256_xor_si256(simd_load256(b->qs), _mm256_set1_epi8((char)0x80));
+                        s = DPBUSD(_mm256_slli_epi32(nl, 7), u, xv);
+                        d = b->d;
+                } else if (type == GGML_TYPE_Q5_0) {
                         const struct block_q5_0 *b = (const struct block_q5_0 *)(const void *)row + i;
                         s = DPBUSD(_mm256_slli_epi32(nl, 4), IFN(unpack_q5_0)(b), xv);
                         d = b->d;
@@ -94,16 +136,16 @@ static inline __attribute__((always_inline)) float IFN(g32_tail)(
  * prefetches) streams 24.0-24.9 (Q4_1) and 19.8-20.6 GB/s (Q5_1) where these single-row kernels
  * stream 15.1-15.7 and 13.4-14.0. */
 
-/* As g32_group(), for Q5_1 (q5) or Q4_1. */
-static inline __attribute__((always_inline)) __m512 IFN(g32m_group)(
-                const uint8_t *blk, bool q5, __m512i xlo, __m512i xhi, __m512i off, __m512 dx, __m512 acc)
+/* As g32_group(), for Q5_1 or Q4_1. */
+static inline __attribute__((always_inline)) __m512 IFN(g32m_group)(const uint8_t *blk, uint32_t type,
+                __m512i xlo, __m512i xhi, __m512i off, __m512 dx, __m512 acc)
 {
         const __m512i d_idx = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
         const __m512i m_idx = _mm512_add_epi32(d_idx, _mm512_set1_epi32(4));
         __m512i lo, hi;
         __m128i dmh;
 
-        if (q5)
+        if (type == GGML_TYPE_Q5_1)
                 g32v_q5_1_nibbles(blk, &lo, &hi, &dmh);
         else
                 g32v_q4_1_nibbles(blk, &lo, &hi, &dmh);
@@ -116,14 +158,14 @@ static inline __attribute__((always_inline)) __m512 IFN(g32m_group)(
 
 /* Blocks first .. nb - 1, one by one, as the 256-bit kernel does them. */
 static inline __attribute__((always_inline)) float IFN(g32m_tail)(
-                const uint8_t *row, bool q5, const struct kern_xq *x, size_t first, size_t nb)
+                const uint8_t *row, uint32_t type, const struct kern_xq *x, size_t first, size_t nb)
 {
         float sum = 0.0f;
 
         for (size_t i = first; i < nb; i++) {
                 __m256i q;
                 uint16_t d, m;
-                if (q5) {
+                if (type == GGML_TYPE_Q5_1) {
                         const struct block_q5_1 *b = (const struct block_q5_1 *)(const void *)row + i;
                         q = IFN(unpack_q5_1)(b);
                         d = b->d, m = b->m;
@@ -138,26 +180,21 @@ static inline __attribute__((always_inline)) float IFN(g32m_tail)(
         return sum;
 }
 
-/* Bytes in a group of four blocks. */
-static inline size_t IFN(g32_group_bytes)(bool q5, bool min)
-{
-        return 4 * (q5 ? (min ? sizeof(struct block_q5_1) : sizeof(struct block_q5_0))
-                       : (min ? sizeof(struct block_q4_1) : sizeof(struct block_q4_0)));
-}
-
 static inline __attribute__((always_inline)) float IFN(g32_any_tail)(
-                const uint8_t *row, bool q5, bool min, const struct kern_xq *x, size_t first, size_t nb)
+                const uint8_t *row, uint32_t type, const struct kern_xq *x, size_t first, size_t nb)
 {
-        return min ? IFN(g32m_tail)(row, q5, x, first, nb) : IFN(g32_tail)(row, q5, x, first, nb);
+        return IFN(g32_has_min)(type) ? IFN(g32m_tail)(row, type, x, first, nb)
+                                      : IFN(g32_tail)(row, type, x, first, nb);
 }
 
-/* The single-row kernel of all four types: q5 for Q5_0 and Q5_1, min for Q4_1 and Q5_1. The
- * arguments are constants, so each caller gets its own code. */
+/* The single-row kernel of all five types. The type is a constant, so each caller gets its own
+ * code. */
 static inline __attribute__((always_inline)) float IFN(g32_qdot)(
-                const void *row, bool q5, bool min, const struct kern_xq *x, size_t n)
+                const void *row, uint32_t type, const struct kern_xq *x, size_t n)
 {
         const uint8_t *blk = row;
-        const size_t gb = IFN(g32_group_bytes)(q5, min);
+        const bool min = IFN(g32_has_min)(type);
+        const size_t gb = 4 * IFN(g32_block_bytes)(type);
         size_t nb = n / 32, ng = nb / 4;
         __m512 acc = _mm512_setzero_ps();
 
@@ -165,44 +202,50 @@ static inline __attribute__((always_inline)) float IFN(g32_qdot)(
                 __m512i xlo = _mm512_loadu_si512(x->g_qs + 128 * g),
                         xhi = _mm512_loadu_si512(x->g_qs + 128 * g + 64);
                 __m512i off = _mm512_loadu_si512(x->g_off + 16 * g);
+                kern_prefetch_ahead(blk + g * gb, gb);
                 if (min)
-                        acc = IFN(g32m_group)(blk + g * gb, q5, xlo, xhi, off,
+                        acc = IFN(g32m_group)(blk + g * gb, type, xlo, xhi, off,
                                         _mm512_loadu_ps(x->g_d + 16 * g), acc);
                 else
                         acc = IFN(g32_group)(
-                                        blk + g * gb, q5, xlo, xhi, off, _mm_loadu_ps(x->d + 4 * g), acc);
+                                        blk + g * gb, type, xlo, xhi, off, _mm_loadu_ps(x->d + 4 * g), acc);
         }
         float sum = min ? _mm512_reduce_add_ps(acc) : _mm_cvtss_f32(IFN(g32_block_total)(acc));
-        return sum + IFN(g32_any_tail)(row, q5, min, x, 4 * ng, nb);
+        return sum + IFN(g32_any_tail)(row, type, x, 4 * ng, nb);
 }
 
 static float IFN(qdot_q4_0)(const void *row, const struct kern_xq *x, size_t n)
 {
-        return IFN(g32_qdot)(row, false, false, x, n);
+        return IFN(g32_qdot)(row, GGML_TYPE_Q4_0, x, n);
 }
 
 static float IFN(qdot_q5_0)(const void *row, const struct kern_xq *x, size_t n)
 {
-        return IFN(g32_qdot)(row, true, false, x, n);
+        return IFN(g32_qdot)(row, GGML_TYPE_Q5_0, x, n);
+}
+
+static float IFN(qdot_q8_0)(const void *row, const struct kern_xq *x, size_t n)
+{
+        return IFN(g32_qdot)(row, GGML_TYPE_Q8_0, x, n);
 }
 
 static float IFN(qdot_q4_1)(const void *row, const struct kern_xq *x, size_t n)
 {
-        return IFN(g32_qdot)(row, false, true, x, n);
+        return IFN(g32_qdot)(row, GGML_TYPE_Q4_1, x, n);
 }
 
 static float IFN(qdot_q5_1)(const void *row, const struct kern_xq *x, size_t n)
 {
-        return IFN(g32_qdot)(row, true, true, x, n);
+        return IFN(g32_qdot)(row, GGML_TYPE_Q5_1, x, n);
 }
 
 /* KERN_QDOT_ROWS rows of Q4_1 or Q5_1: x's group loaded once for all, and later rows
  * prefetched as QDOT_ROWS_32 does (see there why). Per row the same work as g32_qdot(). */
 static inline __attribute__((always_inline)) void IFN(g32m_qdot_rows)(
-                const void *rows, bool q5, size_t rb, const struct kern_xq *x, size_t n, float *out)
+                const void *rows, uint32_t type, size_t rb, const struct kern_xq *x, size_t n, float *out)
 {
         const uint8_t *base = rows, *ahead = base + QDOT_ROWS_AHEAD * KERN_QDOT_ROWS * rb;
-        const size_t gb = IFN(g32_group_bytes)(q5, true);
+        const size_t gb = 4 * IFN(g32_block_bytes)(type);
         size_t nb = n / 32, ng = nb / 4;
         const bool near = kern_rows_near_wanted();
         __m512 acc[KERN_QDOT_ROWS];
@@ -226,11 +269,11 @@ static inline __attribute__((always_inline)) void IFN(g32m_qdot_rows)(
 #pragma GCC unroll 4
                 for (int r = 0; r < KERN_QDOT_ROWS; r++)
                         acc[r] = IFN(g32m_group)(
-                                        base + (size_t)r * rb + g * gb, q5, xlo, xhi, off, dx, acc[r]);
+                                        base + (size_t)r * rb + g * gb, type, xlo, xhi, off, dx, acc[r]);
         }
         for (int r = 0; r < KERN_QDOT_ROWS; r++)
                 out[r] = _mm512_reduce_add_ps(acc[r]) +
-                         IFN(g32_any_tail)(base + (size_t)r * rb, q5, true, x, 4 * ng, nb);
+                         IFN(g32_any_tail)(base + (size_t)r * rb, type, x, 4 * ng, nb);
 }
 
 /* KERN_QDOT_ROWS rows of Q4_0 or Q5_0. Each row's integer lanes of a group (lane 4 beta + j) go
@@ -246,10 +289,11 @@ static inline __attribute__((always_inline)) void IFN(g32m_qdot_rows)(
  * and ors: Q4_0 7.44 against 7.72 cycles a group and row, Q5_0 10.74 against 11.57 (rows of
  * 1152 from L2, medians of 7 alternated runs). */
 static inline __attribute__((always_inline)) void IFN(g32_qdot_rows_t)(
-                const void *rows, bool q5, size_t rb, const struct kern_xq *x, size_t n, float *out)
+                const void *rows, uint32_t type, size_t rb, const struct kern_xq *x, size_t n, float *out)
 {
+        const bool q5 = type == GGML_TYPE_Q5_0;
         const uint8_t *base = rows, *ahead = base + QDOT_ROWS_AHEAD * KERN_QDOT_ROWS * rb;
-        const size_t gb = IFN(g32_group_bytes)(q5, false);
+        const size_t gb = 4 * IFN(g32_block_bytes)(type);
         size_t nb = n / 32, ng = nb / 4;
         const bool near = kern_rows_near_wanted();
         __m512 acc = _mm512_setzero_ps();
@@ -266,10 +310,10 @@ static inline __attribute__((always_inline)) void IFN(g32_qdot_rows_t)(
                 if (near)
                         kern_prefetch_rows_near(b0, rb, 2);
                 __m512i h0, h1, h2, h3;
-                __m512i s0 = IFN(g32_isum)(b0, q5, xlo, xhi, off, &h0),
-                        s1 = IFN(g32_isum)(b1, q5, xlo, xhi, off, &h1),
-                        s2 = IFN(g32_isum)(b2, q5, xlo, xhi, off, &h2),
-                        s3 = IFN(g32_isum)(b3, q5, xlo, xhi, off, &h3);
+                __m512i s0 = IFN(g32_isum)(b0, type, xlo, xhi, off, &h0),
+                        s1 = IFN(g32_isum)(b1, type, xlo, xhi, off, &h1),
+                        s2 = IFN(g32_isum)(b2, type, xlo, xhi, off, &h2),
+                        s3 = IFN(g32_isum)(b3, type, xlo, xhi, off, &h3);
                 __m512i u01 = _mm512_add_epi32(_mm512_unpacklo_epi32(s0, s1), _mm512_unpackhi_epi32(s0, s1));
                 __m512i u23 = _mm512_add_epi32(_mm512_unpacklo_epi32(s2, s3), _mm512_unpackhi_epi32(s2, s3));
                 __m512i t = _mm512_add_epi32(
@@ -282,25 +326,25 @@ static inline __attribute__((always_inline)) void IFN(g32_qdot_rows_t)(
         float total[KERN_QDOT_ROWS];
         _mm_storeu_ps(total, IFN(g32_block_total)(acc));
         for (int r = 0; r < KERN_QDOT_ROWS; r++)
-                out[r] = total[r] + IFN(g32_any_tail)(base + (size_t)r * rb, q5, false, x, 4 * ng, nb);
+                out[r] = total[r] + IFN(g32_any_tail)(base + (size_t)r * rb, type, x, 4 * ng, nb);
 }
 
 static void IFN(qdot_rows_q4_0)(const void *rows, size_t rb, const struct kern_xq *x, size_t n, float *out)
 {
-        IFN(g32_qdot_rows_t)(rows, false, rb, x, n, out);
+        IFN(g32_qdot_rows_t)(rows, GGML_TYPE_Q4_0, rb, x, n, out);
 }
 
 static void IFN(qdot_rows_q5_0)(const void *rows, size_t rb, const struct kern_xq *x, size_t n, float *out)
 {
-        IFN(g32_qdot_rows_t)(rows, true, rb, x, n, out);
+        IFN(g32_qdot_rows_t)(rows, GGML_TYPE_Q5_0, rb, x, n, out);
 }
 
 static void IFN(qdot_rows_q4_1)(const void *rows, size_t rb, const struct kern_xq *x, size_t n, float *out)
 {
-        IFN(g32m_qdot_rows)(rows, false, rb, x, n, out);
+        IFN(g32m_qdot_rows)(rows, GGML_TYPE_Q4_1, rb, x, n, out);
 }
 
 static void IFN(qdot_rows_q5_1)(const void *rows, size_t rb, const struct kern_xq *x, size_t n, float *out)
 {
-        IFN(g32m_qdot_rows)(rows, true, rb, x, n, out);
+        IFN(g32m_qdot_rows)(rows, GGML_TYPE_Q5_1, rb, x, n, out);
 }

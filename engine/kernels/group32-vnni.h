@@ -4,7 +4,7 @@
 /* Groups of four 32-element blocks in 512-bit vectors, at the AVX-512 VNNI level: block beta's
  * 32 quants in 128-bit lane beta, elements 0-15 as the low nibbles ("lo") and 16-31 as the high
  * ones ("hi"). The single-row kernels (dot-q4-q5-vnni.h) and the multi-row kernels
- * (dot-multi.h) unpack Q4_0, Q5_0, Q4_1 and Q5_1 groups with these, so both read the weights
+ * (dot-multi.h) unpack Q4_0, Q5_0, Q8_0, Q4_1 and Q5_1 groups with these, so both read the weights
  * alike. Every load stays inside the group: a row's last group never reads past the row. */
 
 #include <immintrin.h>
@@ -143,6 +143,24 @@ static inline __m512 g32v_q5_0_scales_4rows(__m512i h0, __m512i h1, __m512i h2, 
         static const uint16_t i23[32] = { 0, 0, 2, 34, 0, 0, 10, 42, 0, 0, 18, 50, 0, 0, 27, 59 };
 
         return g32v_scales_4rows(h0, h1, h2, h3, i01, i23);
+}
+
+/* Q8_0 (34-byte blocks, 136 bytes a group): block beta's 32 quants are bytes 34 beta + 2 .. + 33,
+ * loaded as they lie (bytes 0-15 to lane beta of lo, 16-31 to lane beta of hi) and made
+ * unsigned (w + 128, by flipping the sign bit), so that the products start from 128 times the
+ * offsets of x (minus its sums per four) where Q4_0's start from 8 times them. vpdpbusd sums
+ * in int32, so 255 * 127 products cannot saturate. */
+static inline void g32v_q8_0_bytes(const uint8_t *blk, __m512i *lo, __m512i *hi)
+{
+        const size_t bb = sizeof(struct block_q8_0);
+        __m512i a = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const void *)(blk + 2))),
+                        _mm256_loadu_si256((const void *)(blk + bb + 2)), 1);
+        __m512i b = _mm512_inserti64x4(
+                        _mm512_castsi256_si512(_mm256_loadu_si256((const void *)(blk + 2 * bb + 2))),
+                        _mm256_loadu_si256((const void *)(blk + 3 * bb + 2)), 1);
+
+        *lo = _mm512_xor_si512(_mm512_shuffle_i64x2(a, b, 0x88), _mm512_set1_epi8((char)0x80));
+        *hi = _mm512_xor_si512(_mm512_shuffle_i64x2(a, b, 0xdd), _mm512_set1_epi8((char)0x80));
 }
 
 /* Q4_1 (20-byte blocks, 80 bytes a group): block beta's nibbles are dwords 5 beta + 1 .. 5 beta
