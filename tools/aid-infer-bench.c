@@ -593,7 +593,7 @@ static void usage(FILE *f)
               "  --prefetch B how far ahead decode's single-row kernels prefetch the weights\n"
               "               into L2 (0: not at all, and no rows into L1 either; default: the\n"
               "               CPU's, as the threads line shows)\n"
-              "  --k-bits W   Q4_K's and Q6_K's kernels at the AVX-512 VNNI levels on 256- or\n"
+              "  --k-bits W   the Q4_K, Q5_K and Q6_K kernels at the AVX-512 VNNI levels on 256- or\n"
               "               512-bit vectors (default: the CPU's, as the threads line shows)\n"
               "The paired roofline compares each decode pass with read-bandwidth probes (the model's\n"
               "mapping, huge pages) taken right before and after it: median and best over the passes.\n",
@@ -700,7 +700,8 @@ static void print_text(const struct bench *b, const struct aid_hparams *hp, cons
                ", %.1f MiB of tensors%s\n",
                         aid_arch_name(hp->arch), hp->n_layer, hp->n_embd, hp->n_vocab,
                         (double)ms->tensor_bytes / mib, ms->tied ? ", tied output" : "");
-        printf("threads      %lu (kernels: %s, rows prefetched %zu bytes ahead, Q4_K and Q6_K on %d-bit "
+        printf("threads      %lu (kernels: %s, rows prefetched %zu bytes ahead, Q4_K, Q5_K and Q6_K on "
+               "%d-bit "
                "vectors, "
                "oneDNN ISA: %s)\n",
                         b->threads, aid_cpu_level_name(aid_kernels_get_level()), aid_kernels_get_prefetch(),

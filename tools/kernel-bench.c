@@ -15,7 +15,7 @@
  * each n listed (default 1,2,4,8): ms per call, weight GB/s-equivalent, tokens per second and
  * the time relative to n = 1. -p sets how far ahead the single-row kernels prefetch the rows
  * they stream (aid_kernels_set_prefetch(); 0: not at all), where the CPU's default is not wanted;
- * -w 256 or 512 the width of Q4_K's and Q6_K's vectors at the AVX-512 VNNI levels
+ * -w 256 or 512 the width of Q4_K's, Q5_K's and Q6_K's vectors at the AVX-512 VNNI levels
  * (aid_kernels_set_k_wide()).
  *
  * Defaults: the 8192 x 2048 FFN gate/up matrix of Llama-3.2-1B, replicated into a working set
@@ -305,7 +305,7 @@ int main(int argc, char **argv)
         memset(bw_buf, 1, bw_bytes);
         double bw[65] = { 0 };
         printf("CPU level: %s; matrix %zu x %zu; working set %zu MiB; rows prefetched %zu bytes ahead; "
-               "Q4_K and Q6_K at the VNNI levels on %d-bit vectors\n\n",
+               "Q4_K, Q5_K and Q6_K at the VNNI levels on %d-bit vectors\n\n",
                         aid_cpu_level_name(aid_cpu_detect()), rows, cols, ws_mib, aid_kernels_get_prefetch(),
                         aid_kernels_get_k_wide() ? 512 : 256);
         printf("read bandwidth (streaming sum over 1 GiB):\n");

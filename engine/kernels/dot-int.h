@@ -405,11 +405,19 @@ static float IFN(qdot_q4_K)(const void *row, const struct kern_xq *x, size_t n)
 
 #endif
 
+#ifdef VNNI512
+#include "dot-q4k-vnni.h"
+#endif
+
 static float IFN(qdot_q5_K)(const void *row, const struct kern_xq *x, size_t n)
 {
         const struct block_q5_K *b = row;
         float sum = 0.0f;
 
+#ifdef VNNI512
+        if (kern_k_wide())
+                return IFN(k45w_qdot)(row, true, x, n);
+#endif
         for (size_t i = 0; i < n / QK_K; i++, b++) {
                 const int8_t *qx = x->qs + QK_K * i;
 
@@ -518,10 +526,6 @@ static float IFN(qdot_q6_K)(const void *row, const struct kern_xq *x, size_t n)
         }
         return sum;
 }
-
-#ifdef VNNI512
-#include "dot-q4k-vnni.h"
-#endif
 
 #define KERN_QDOT_TABLE_ENTRIES                                               \
         [GGML_TYPE_Q8_0] = IFN(qdot_q8_0), [GGML_TYPE_Q4_0] = IFN(qdot_q4_0), \

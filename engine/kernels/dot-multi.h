@@ -633,13 +633,6 @@ static inline __attribute__((always_inline)) void MFN(k45_multi)(
                 out[r] = sum[r];
 }
 
-static void MFN(qdot_multi_q5_K)(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,
-                size_t n, size_t cols, float *out)
-{
-        (void)xt;
-        MFN(k45_multi)(row, true, x, n, cols, out);
-}
-
 #ifdef MULTI512
 #include "dot-q4k-vnni.h"
 
@@ -649,7 +642,7 @@ static void MFN(qdot_multi_q5_K)(const void *row, const struct kern_xq *x, const
 static inline __attribute__((always_inline)) void MFN(q4k_multi_step)(const struct block_q4_K *b,
                 const struct kern_xq *x, size_t n, size_t i, bool two, __m256 *acc, __m256 *accm)
 {
-        __m256i v = q4k_vnni_head2(b, two);
+        __m256i v = q4k_vnni_head2(b, sizeof(*b), two);
         __m256i sm = q4k_vnni_scales_mins(v);
         __m256i ia[MULTI_MAX], ib[MULTI_MAX];
         struct q4k_vnni_w w;
@@ -700,17 +693,18 @@ static inline __attribute__((always_inline)) void MFN(q4k_multi_n)(
                 out[r] += q4k_vnni_result(acc[r], accm[r]);
 }
 
-/* As q4k_multi_step(), on 512-bit vectors. */
-static inline __attribute__((always_inline)) void MFN(q4kw_multi_step)(const struct block_q4_K *b,
+/* As q4k_multi_step(), on 512-bit vectors, for Q4_K or (q5) Q5_K: b is super-block i. */
+static inline __attribute__((always_inline)) void MFN(k45w_multi_step)(const uint8_t *b, bool q5,
                 const struct kern_xq *x, size_t n, size_t i, bool two, __m512 *acc, __m256 *accm)
 {
-        __m256i v = q4k_vnni_head2(b, two);
+        const size_t bb = k45_block_bytes(q5);
+        __m256i v = q4k_vnni_head2(b, bb, two);
         __m256i sm = q4k_vnni_scales_mins(v);
         struct q4kw_head h = q4kw_head(v, sm);
         __m512i ia[MULTI_MAX], ib[MULTI_MAX];
         struct q4kw_w w;
 
-        q4kw_unpack(b, sm, 0, &w);
+        k45w_unpack(b, q5, sm, 0, &w);
 #pragma GCC unroll 8
         for (size_t r = 0; r < n; r++)
                 ia[r] = q4kw_isum(&w, x[r].qs + QK_K * i);
@@ -718,7 +712,7 @@ static inline __attribute__((always_inline)) void MFN(q4kw_multi_step)(const str
         for (size_t r = 0; r < n; r++)
                 ib[r] = _mm512_setzero_si512();
         if (two) {
-                q4kw_unpack(b + 1, sm, 1, &w);
+                k45w_unpack(b + bb, q5, sm, 1, &w);
 #pragma GCC unroll 8
                 for (size_t r = 0; r < n; r++)
                         ib[r] = q4kw_isum(&w, x[r].qs + QK_K * (i + 1));
@@ -728,10 +722,11 @@ static inline __attribute__((always_inline)) void MFN(q4kw_multi_step)(const str
                 q4kw_add(&h, ia[r], ib[r], x[r].d + i, x[r].s32 + QK_K / 32 * i, two, &acc[r], &accm[r]);
 }
 
-/* As q4k_multi_n(), on 512-bit vectors (q4kw_*, dot-q4k-vnni.h). */
-static inline __attribute__((always_inline)) void MFN(q4kw_multi_n)(
-                const struct block_q4_K *b, const struct kern_xq *x, size_t cols, float *out, const size_t n)
+/* As q4k_multi_n(), on 512-bit vectors (q4kw_*, dot-q4k-vnni.h), for Q4_K or (q5) Q5_K. */
+static inline __attribute__((always_inline)) void MFN(k45w_multi_n)(
+                const uint8_t *b, bool q5, const struct kern_xq *x, size_t cols, float *out, const size_t n)
 {
+        const size_t bb = k45_block_bytes(q5);
         __m512 acc[MULTI_MAX];
         __m256 accm[MULTI_MAX];
         size_t nb = cols / QK_K, i = 0;
@@ -742,15 +737,28 @@ static inline __attribute__((always_inline)) void MFN(q4kw_multi_n)(
                 accm[r] = _mm256_setzero_ps();
         }
         for (; i + 2 <= nb; i += 2) {
-                for (size_t o = 0; o < 2 * sizeof(*b); o += 64)
-                        _mm_prefetch((const char *)(b + i) + MULTI_PREFETCH_BYTES + o, _MM_HINT_T0);
-                MFN(q4kw_multi_step)(b + i, x, n, i, true, acc, accm);
+                for (size_t o = 0; o < 2 * bb; o += 64)
+                        _mm_prefetch((const char *)b + i * bb + MULTI_PREFETCH_BYTES + o, _MM_HINT_T0);
+                MFN(k45w_multi_step)(b + i * bb, q5, x, n, i, true, acc, accm);
         }
         if (i < nb)
-                MFN(q4kw_multi_step)(b + i, x, n, i, false, acc, accm);
+                MFN(k45w_multi_step)(b + i * bb, q5, x, n, i, false, acc, accm);
 #pragma GCC unroll 8
         for (size_t r = 0; r < n; r++)
                 out[r] += q4kw_result(acc[r], accm[r]);
+}
+
+/* k45w_multi_n() as MULTI_BY_COUNT() calls it. */
+static inline __attribute__((always_inline)) void MFN(q4kw_multi_n)(
+                const void *row, const struct kern_xq *x, size_t cols, float *out, const size_t n)
+{
+        MFN(k45w_multi_n)(row, false, x, cols, out, n);
+}
+
+static inline __attribute__((always_inline)) void MFN(q5kw_multi_n)(
+                const void *row, const struct kern_xq *x, size_t cols, float *out, const size_t n)
+{
+        MFN(k45w_multi_n)(row, true, x, cols, out, n);
 }
 
 static void MFN(qdot_multi_q4_K)(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,
@@ -762,12 +770,29 @@ static void MFN(qdot_multi_q4_K)(const void *row, const struct kern_xq *x, const
         else
                 MULTI_BY_COUNT(MFN(q4k_multi_n), row, x, cols, out, n);
 }
+
+static void MFN(qdot_multi_q5_K)(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,
+                size_t n, size_t cols, float *out)
+{
+        (void)xt;
+        if (kern_k_wide())
+                MULTI_BY_COUNT(MFN(q5kw_multi_n), row, x, cols, out, n);
+        else
+                MFN(k45_multi)(row, true, x, n, cols, out);
+}
 #else
 static void MFN(qdot_multi_q4_K)(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,
                 size_t n, size_t cols, float *out)
 {
         (void)xt;
         MFN(k45_multi)(row, false, x, n, cols, out);
+}
+
+static void MFN(qdot_multi_q5_K)(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,
+                size_t n, size_t cols, float *out)
+{
+        (void)xt;
+        MFN(k45_multi)(row, true, x, n, cols, out);
 }
 #endif
 

@@ -3,7 +3,7 @@
 
 #include <stdbool.h>
 
-/* Q4_K at the AVX-512 VNNI level: the single-row kernel (included by dot-int.h under VNNI512,
+/* Q4_K (and Q5_K) at the AVX-512 VNNI level: the single-row kernel (included by dot-int.h under VNNI512,
  * where IFN() is defined) and the helpers that the multi-row kernel (dot-multi.h, MULTI512)
  * builds each row's result from, in the same order, so that both give a row the same bits.
  *
@@ -33,14 +33,23 @@
  * against 85.6-86.0, one row 18.3 against 17.7; aid-infer bench -s 4 on Llama-3.2-1B Q4_K,
  * three alternated runs: 84.3-93.8 against 74.5-85.7 tok/s. aid_kernels_set_k_wide() picks
  * the width (aid_kernels_default_k_wide(): Intel's CPUs); the single-row and multi-row
- * kernels read it alike, so a row's bits never depend on which of them ran. */
+ * kernels read it alike, so a row's bits never depend on which of them ran.
+ *
+ * Q5_K takes the 512-bit path too (q5kw_unpack(): the fifth bits or-ed in per chunk), where its
+ * 256-bit kernel is the generic one of dot-int.h. Same host, kernel-bench -x q8 -c 2048 -l
+ * avx512-icl -w 512 against -w 256: from L2 (-r 910 -m 1 -t 1) 22.4 against 12.3 GB/s; from
+ * DRAM on two threads 0.42-0.44 against 0.55-0.59 ms a matrix, four rows of x 0.61-0.62
+ * against 1.05-1.08. aid-infer bench -p 0 -n 96 -s 4 on Llama-3.2-1B Q5_K_M, three alternated
+ * runs: 29.0-29.1 against 24.7-25.4 tok/s, four sequences 78.2-79.3 against 54.3-55.3. */
 
-/* The raw first 16 bytes (d, dmin, 12 bytes of scales and mins) of b[0] and, where two, b[1],
- * one per 128-bit lane (zero where not two). */
-static inline __m256i q4k_vnni_head2(const struct block_q4_K *b, bool two)
+/* The raw first 16 bytes (d, dmin, 12 bytes of scales and mins) of the super-block at b and,
+ * where two, of the next one (bb bytes on), one per 128-bit lane (zero where not two). Q4_K and
+ * Q5_K begin alike. */
+static inline __m256i q4k_vnni_head2(const void *b, size_t bb, bool two)
 {
-        __m128i lo = _mm_loadu_si128((const __m128i *)(const void *)b);
-        __m128i hi = two ? _mm_loadu_si128((const __m128i *)(const void *)(b + 1)) : _mm_setzero_si128();
+        __m128i lo = _mm_loadu_si128((const __m128i *)b);
+        __m128i hi = two ? _mm_loadu_si128((const __m128i *)(const void *)((const uint8_t *)b + bb))
+                         : _mm_setzero_si128();
 
         return _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
 }
@@ -209,9 +218,10 @@ struct q4kw_w {
         __m512i sc[2];
 };
 
-/* sm: q4k_vnni_scales_mins() of two super-blocks; lane: which of them (0 or 1) b is. */
+/* qs: the super-block's 128 bytes of nibbles; sm: q4k_vnni_scales_mins() of two super-blocks;
+ * lane: which of them (0 or 1) it is. */
 static inline __attribute__((always_inline)) void q4kw_unpack(
-                const struct block_q4_K *b, __m256i sm, int lane, struct q4kw_w *ret)
+                const uint8_t *qs, __m256i sm, int lane, struct q4kw_w *ret)
 {
         __m512i s = _mm512_castsi256_si512(sm);
         /* Two calls: clang wants the immediate constant before inlining. */
@@ -220,9 +230,36 @@ static inline __attribute__((always_inline)) void q4kw_unpack(
         /* Unrolled, here and in q4kw_isum(): a loop would keep q[] in memory. */
 #pragma GCC unroll 4
         for (int j = 0; j < 4; j++)
-                ret->q[j] = q4kw_chunk_pair(b->qs + 32 * j);
+                ret->q[j] = q4kw_chunk_pair(qs + 32 * j);
         ret->sc[0] = _mm512_shuffle_epi8(smb, q4kw_ctrl(0));
         ret->sc[1] = _mm512_shuffle_epi8(smb, q4kw_ctrl(2));
+}
+
+/* Q5_K on the same path: its fifth bits (bit 2j of qh[l] for element l of sub-block 2j, bit
+ * 2j + 1 for sub-block 2j + 1) go to bit 4 of chunk j's bytes. qh is broadcast to both halves
+ * once; per chunk one bit transform (GFNI, KERN_ICL) or a byte test picks the chunk's bit of
+ * the low half and the next bit of the high half, and an or or a masked add puts it in. The
+ * quants are then 0..31: a dot per 4 is at most 4 * 31 * 127 (an int16), a lane at most 2 * 2
+ * * 15748 * 63 < 2^24, still exact in f32; the mins and the float work are Q4_K's. */
+static inline __attribute__((always_inline)) void q5kw_unpack(
+                const struct block_q5_K *b, __m256i sm, int lane, struct q4kw_w *ret)
+{
+        __m512i h = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)b->qh));
+
+        q4kw_unpack(b->qs, sm, lane, ret);
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) {
+#ifdef KERN_ICL
+                /* Byte 3 of a qword's matrix makes bit 4: there, bit 2j (low half) or 2j + 1. */
+                const long long lo = (1ll << (2 * j)) << 24, hi = (2ll << (2 * j)) << 24;
+                __m512i m = _mm512_setr_epi64(lo, lo, lo, lo, hi, hi, hi, hi);
+                ret->q[j] = _mm512_or_si512(ret->q[j], _mm512_gf2p8affine_epi64_epi8(h, m, 0));
+#else
+                const long long lo = 0x0101010101010101ll << (2 * j), hi = lo << 1;
+                __mmask64 m = _mm512_test_epi8_mask(h, _mm512_setr_epi64(lo, lo, lo, lo, hi, hi, hi, hi));
+                ret->q[j] = _mm512_mask_add_epi8(ret->q[j], m, ret->q[j], _mm512_set1_epi8(0x10));
+#endif
+        }
 }
 
 /* The super-block's scaled integer dot with its 256 activations, in 16 exact int32 lanes. */
@@ -287,13 +324,29 @@ static inline float q4kw_result(__m512 acc, __m256 accm)
         return _mm512_reduce_add_ps(acc) - simd_hsum_f32(accm);
 }
 
+/* Bytes in a super-block of Q5_K (q5) or Q4_K. */
+static inline size_t k45_block_bytes(bool q5)
+{
+        return q5 ? sizeof(struct block_q5_K) : sizeof(struct block_q4_K);
+}
+
+/* The super-block at blk, Q5_K's (q5) or Q4_K's, unpacked as q4kw_unpack() does. */
+static inline __attribute__((always_inline)) void k45w_unpack(
+                const uint8_t *blk, bool q5, __m256i sm, int lane, struct q4kw_w *w)
+{
+        if (q5)
+                q5kw_unpack((const struct block_q5_K *)(const void *)blk, sm, lane, w);
+        else
+                q4kw_unpack(((const struct block_q4_K *)(const void *)blk)->qs, sm, lane, w);
+}
+
 #ifdef IFN
 /* Super-blocks i and (where two) i + 1 of the row b points into. */
 static inline __attribute__((always_inline)) void IFN(q4k_step)(const struct block_q4_K *b,
                 const struct kern_xq *x, size_t i, bool two, __m256 *acc, __m256 *accm)
 {
         const int8_t *qx = x->qs + QK_K * i;
-        __m256i v = q4k_vnni_head2(b, two);
+        __m256i v = q4k_vnni_head2(b, sizeof(*b), two);
         __m256i sm = q4k_vnni_scales_mins(v);
         struct q4k_vnni_w w;
         __m256i ia, ib = _mm256_setzero_si256();
@@ -307,24 +360,44 @@ static inline __attribute__((always_inline)) void IFN(q4k_step)(const struct blo
         q4k_vnni_add(v, sm, ia, ib, x->d + i, x->s32 + QK_K / 32 * i, two, acc, accm);
 }
 
-/* The same on 512-bit vectors (q4kw_*). */
-static inline __attribute__((always_inline)) void IFN(q4kw_step)(const struct block_q4_K *b,
+/* The same on 512-bit vectors (q4kw_*), for Q4_K or (q5) Q5_K: b is super-block i. */
+static inline __attribute__((always_inline)) void IFN(k45w_step)(const uint8_t *b, bool q5,
                 const struct kern_xq *x, size_t i, bool two, __m512 *acc, __m256 *accm)
 {
+        const size_t bb = k45_block_bytes(q5);
         const int8_t *qx = x->qs + QK_K * i;
-        __m256i v = q4k_vnni_head2(b, two);
+        __m256i v = q4k_vnni_head2(b, bb, two);
         __m256i sm = q4k_vnni_scales_mins(v);
         struct q4kw_head h = q4kw_head(v, sm);
         struct q4kw_w w;
         __m512i ia, ib = _mm512_setzero_si512();
 
-        q4kw_unpack(b, sm, 0, &w);
+        k45w_unpack(b, q5, sm, 0, &w);
         ia = q4kw_isum(&w, qx);
         if (two) {
-                q4kw_unpack(b + 1, sm, 1, &w);
+                k45w_unpack(b + bb, q5, sm, 1, &w);
                 ib = q4kw_isum(&w, qx + QK_K);
         }
         q4kw_add(&h, ia, ib, x->d + i, x->s32 + QK_K / 32 * i, two, acc, accm);
+}
+
+/* The single-row kernel of Q4_K or (q5) Q5_K on 512-bit vectors. */
+static inline __attribute__((always_inline)) float IFN(k45w_qdot)(
+                const void *row, bool q5, const struct kern_xq *x, size_t n)
+{
+        const uint8_t *b = row;
+        const size_t bb = k45_block_bytes(q5), nb = n / QK_K;
+        __m512 acc = _mm512_setzero_ps();
+        __m256 accm = _mm256_setzero_ps();
+        size_t i = 0;
+
+        for (; i + 2 <= nb; i += 2) {
+                kern_prefetch_ahead(b + i * bb, 2 * bb);
+                IFN(k45w_step)(b + i * bb, q5, x, i, true, &acc, &accm);
+        }
+        if (i < nb)
+                IFN(k45w_step)(b + i * bb, q5, x, i, false, &acc, &accm);
+        return q4kw_result(acc, accm);
 }
 
 static float IFN(qdot_q4_K)(const void *row, const struct kern_xq *x, size_t n)
@@ -333,17 +406,8 @@ static float IFN(qdot_q4_K)(const void *row, const struct kern_xq *x, size_t n)
         __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
         size_t nb = n / QK_K, i = 0;
 
-        if (kern_k_wide()) {
-                __m512 accw = _mm512_setzero_ps();
-
-                for (; i + 2 <= nb; i += 2) {
-                        kern_prefetch_ahead(b + i, 2 * sizeof(*b));
-                        IFN(q4kw_step)(b + i, x, i, true, &accw, &accm);
-                }
-                if (i < nb)
-                        IFN(q4kw_step)(b + i, x, i, false, &accw, &accm);
-                return q4kw_result(accw, accm);
-        }
+        if (kern_k_wide())
+                return IFN(k45w_qdot)(row, false, x, n);
         for (; i + 2 <= nb; i += 2) {
                 kern_prefetch_ahead(b + i, 2 * sizeof(*b));
                 IFN(q4k_step)(b + i, x, i, true, &acc, &accm);

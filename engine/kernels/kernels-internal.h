@@ -359,7 +359,7 @@ extern const kern_qdot_rows_fn kern_qdot_rows_avx512_icl[_GGML_TYPE_MAX];
  * equal kern_qdot_for()'s, which for these types every SIMD level has); NULL if none. */
 kern_qdot_rows_fn kern_qdot_rows_for(enum aid_cpu_level level, uint32_t type);
 
-/* Whether the Q4_K and Q6_K kernels at the AVX-512 VNNI levels work on 512-bit vectors
+/* Whether the Q4_K, Q5_K and Q6_K kernels at the AVX-512 VNNI levels work on 512-bit vectors
  * (dot-q4k-vnni.h, dot-q6k-vnni.h): aid_kernels_set_k_wide(). Read once per call by the single-row and the
  * multi-row kernels alike, so a row's result never depends on which of them made it. */
 extern _Atomic bool kern_wide_k;

@@ -37,8 +37,8 @@ const char *aid_cpu_level_name(enum aid_cpu_level level);
 size_t aid_kernels_default_prefetch(void);
 size_t aid_kernels_set_prefetch(size_t bytes);
 size_t aid_kernels_get_prefetch(void);
-/* Whether the K-quant kernels at the AVX-512 VNNI levels (Q4_K's and Q6_K's; Q5_K has 256-bit
- * ones only) work on 512-bit vectors (true) or 256-bit ones. The default, aid_kernels_default_k_wide(),
+/* Whether the K-quant kernels at the AVX-512 VNNI levels (Q4_K's, Q5_K's and Q6_K's) work on
+ * 512-bit vectors (true) or 256-bit ones. The default, aid_kernels_default_k_wide(),
  * depends on the CPU's vendor. The two round differently (each within the kernels' bound); within either, a
  * row's result is the same from the single-row and the multi-row kernel. */
 bool aid_kernels_default_k_wide(void);

@@ -790,7 +790,7 @@ static bool multi_reorders(uint32_t type, enum aid_matvec_mode mode)
                ggml_type_traits_get(type)->block_elems == 32;
 }
 
-/* Runs body with the Q4_K and Q6_K kernels on 256-bit and on 512-bit vectors
+/* Runs body with the Q4_K, Q5_K and Q6_K kernels on 256-bit and on 512-bit vectors
  * (aid_kernels_set_k_wide()), whatever the CPU's default, then restores the default. */
 static void for_both_k_widths(void (*body)(void))
 {
