@@ -3,10 +3,11 @@
 # The measurements behind BENCHMARKS.md, one after the other, on a quiet machine:
 #   tools/bench-all.sh BUILD_DIR MODELS_DIR OUT_DIR
 # BUILD_DIR: a build of this tree (meson setup --buildtype=debugoptimized). MODELS_DIR: where the
-# random-weight benchmark models live; missing ones are made with aid-make-model (about 4.6 GB
+# random-weight benchmark models live; missing ones are made with aid-make-model (about 6.4 GB
 # in all). OUT_DIR: one text file per measurement, plus info.txt (commit, load average, times).
-# Runs decode for Llama-3.2-1B and Gemma-3-1B shapes in Q4_0, Q8_0, Q4_K and Q4_K_M (the mixture
-# most published files use), prefill of 512 tokens, 4 sequences in the engine (Q4_0, Q4_K_M), decode after 2048 cached positions (1 and 4 sequences),
+# Runs decode for Llama-3.2-1B and Gemma-3-1B shapes in Q4_0, Q8_0, Q4_K, Q4_K_M and Q5_K_M (the
+# mixtures most published files use), prefill of 512 tokens, 4 sequences in the engine (Q4_0,
+# Q4_K_M), decode after 2048 cached positions (1 and 4 sequences),
 # then aid-load over a private dbus-daemon (1 and 4 clients, and a short request's time to
 # first token while a 2000-token prompt runs). About 8 minutes.
 # Speed on a VM moves with its neighbours: run it twice, and compare runs, not single numbers.
@@ -28,7 +29,7 @@ command -v dbus-daemon >/dev/null || { echo "$0: dbus-daemon is needed (tools/in
 mkdir -p "$M" "$O"
 
 for m in llama-3.2-1b gemma-3-1b; do
-        for t in Q4_0 Q8_0 Q4_K Q4_K_M; do
+        for t in Q4_0 Q8_0 Q4_K Q4_K_M Q5_K_M; do
                 if [ ! -f "$M/$m-$t.gguf" ]; then
                         echo "making $M/$m-$t.gguf"
                         "$B/tools/aid-make-model" --shape $m --type $t --quiet "$M/$m-$t.gguf"
@@ -40,7 +41,7 @@ echo "start $(date -u) load $(cat /proc/loadavg)" > "$O/info.txt"
 git -C "$(dirname "$0")/.." log --oneline -1 >> "$O/info.txt" 2>/dev/null || true
 
 for m in llama-3.2-1b gemma-3-1b; do
-        for t in Q4_0 Q8_0 Q4_K Q4_K_M; do
+        for t in Q4_0 Q8_0 Q4_K Q4_K_M Q5_K_M; do
                 echo "decode $m $t"
                 "$I" bench "$M/$m-$t.gguf" -p 0 -n 64 -t 2 -r 3 > "$O/decode-$m-$t.txt" 2>&1
         done
