@@ -406,18 +406,13 @@ static float IFN(qdot_q4_K)(const void *row, const struct kern_xq *x, size_t n)
 #endif
 
 #ifdef VNNI512
-#include "dot-q4k-vnni.h"
-#endif
-
+#include "dot-q4k-vnni.h" /* Q4_K's and Q5_K's kernels */
+#else
 static float IFN(qdot_q5_K)(const void *row, const struct kern_xq *x, size_t n)
 {
         const struct block_q5_K *b = row;
         float sum = 0.0f;
 
-#ifdef VNNI512
-        if (kern_k_wide())
-                return IFN(k45w_qdot)(row, true, x, n);
-#endif
         for (size_t i = 0; i < n / QK_K; i++, b++) {
                 const int8_t *qx = x->qs + QK_K * i;
 
@@ -446,6 +441,7 @@ static float IFN(qdot_q5_K)(const void *row, const struct kern_xq *x, size_t n)
         }
         return sum;
 }
+#endif
 
 #ifdef VNNI512
 #include "dot-q6k-vnni.h"

@@ -571,8 +571,8 @@ static inline __m256i MFN(word_ctrl)(int j)
         return _mm256_set1_epi16((short)(2 * j | (2 * j + 1) << 8));
 }
 
-/* Q4_K (below the VNNI level) and Q5_K (q5, at every level): the steps of their 256-bit
- * single-row kernels (dot-int.h), each super-block's quants and scales unpacked once for the n
+/* Q4_K and Q5_K (q5) below the VNNI level: the steps of their 256-bit single-row kernels
+ * (dot-int.h), each super-block's quants and scales unpacked once for the n
  * rows; every row gets the same exact integer sums and the same float expression as alone, so
  * the same bits. */
 static inline __attribute__((always_inline)) void MFN(k45_multi)(
@@ -639,15 +639,16 @@ static inline __attribute__((always_inline)) void MFN(k45_multi)(
 /* The single-row kernel's steps (dot-q4k-vnni.h), each super-block's weights unpacked once for
  * the n rows: every row gets the same integer lanes and the same float operations in the same
  * order as alone, so the same bits. Super-blocks i and (where two) i + 1. */
-static inline __attribute__((always_inline)) void MFN(q4k_multi_step)(const struct block_q4_K *b,
+static inline __attribute__((always_inline)) void MFN(k45_multi_step)(const uint8_t *b, bool q5,
                 const struct kern_xq *x, size_t n, size_t i, bool two, __m256 *acc, __m256 *accm)
 {
-        __m256i v = q4k_vnni_head2(b, sizeof(*b), two);
+        const size_t bb = k45_block_bytes(q5);
+        __m256i v = q4k_vnni_head2(b, bb, two);
         __m256i sm = q4k_vnni_scales_mins(v);
         __m256i ia[MULTI_MAX], ib[MULTI_MAX];
         struct q4k_vnni_w w;
 
-        q4k_vnni_unpack(b, _mm256_permute2x128_si256(sm, sm, 0x00), &w);
+        k45_vnni_unpack(b, q5, _mm256_permute2x128_si256(sm, sm, 0x00), &w);
 #pragma GCC unroll 8
         for (size_t r = 0; r < n; r++)
                 ia[r] = q4k_vnni_isum(&w, x[r].qs + QK_K * i);
@@ -655,7 +656,7 @@ static inline __attribute__((always_inline)) void MFN(q4k_multi_step)(const stru
         for (size_t r = 0; r < n; r++)
                 ib[r] = _mm256_setzero_si256();
         if (two) {
-                q4k_vnni_unpack(b + 1, _mm256_permute2x128_si256(sm, sm, 0x11), &w);
+                k45_vnni_unpack(b + bb, q5, _mm256_permute2x128_si256(sm, sm, 0x11), &w);
 #pragma GCC unroll 8
                 for (size_t r = 0; r < n; r++)
                         ib[r] = q4k_vnni_isum(&w, x[r].qs + QK_K * (i + 1));
@@ -672,9 +673,10 @@ static inline __attribute__((always_inline)) void MFN(q4k_multi_step)(const stru
  * told to unroll them (the pragmas here and in q4k_multi_step()): on an Intel Xeon,
  * kernel-bench -x none -t 1 -b 1,4,8 Q4_K, 4 rows 1.222 -> 1.14 ms, 8 rows 2.47 -> 2.01; llama
  * Q4_K, aid-infer bench -s 4, 83.6-86.1 -> 90.8-91.2 tok/s (three alternated runs each). */
-static inline __attribute__((always_inline)) void MFN(q4k_multi_n)(
-                const struct block_q4_K *b, const struct kern_xq *x, size_t cols, float *out, const size_t n)
+static inline __attribute__((always_inline)) void MFN(k45_multi_n)(
+                const uint8_t *b, bool q5, const struct kern_xq *x, size_t cols, float *out, const size_t n)
 {
+        const size_t bb = k45_block_bytes(q5);
         __m256 acc[MULTI_MAX], accm[MULTI_MAX];
         size_t nb = cols / QK_K, i = 0;
 
@@ -682,12 +684,12 @@ static inline __attribute__((always_inline)) void MFN(q4k_multi_n)(
         for (size_t r = 0; r < n; r++)
                 acc[r] = accm[r] = _mm256_setzero_ps();
         for (; i + 2 <= nb; i += 2) {
-                for (size_t o = 0; o < 2 * sizeof(*b); o += 64)
-                        _mm_prefetch((const char *)(b + i) + MULTI_PREFETCH_BYTES + o, _MM_HINT_T0);
-                MFN(q4k_multi_step)(b + i, x, n, i, true, acc, accm);
+                for (size_t o = 0; o < 2 * bb; o += 64)
+                        _mm_prefetch((const char *)b + i * bb + MULTI_PREFETCH_BYTES + o, _MM_HINT_T0);
+                MFN(k45_multi_step)(b + i * bb, q5, x, n, i, true, acc, accm);
         }
         if (i < nb)
-                MFN(q4k_multi_step)(b + i, x, n, i, false, acc, accm);
+                MFN(k45_multi_step)(b + i * bb, q5, x, n, i, false, acc, accm);
 #pragma GCC unroll 8
         for (size_t r = 0; r < n; r++)
                 out[r] += q4k_vnni_result(acc[r], accm[r]);
@@ -748,7 +750,19 @@ static inline __attribute__((always_inline)) void MFN(k45w_multi_n)(
                 out[r] += q4kw_result(acc[r], accm[r]);
 }
 
-/* k45w_multi_n() as MULTI_BY_COUNT() calls it. */
+/* k45_multi_n() and k45w_multi_n() as MULTI_BY_COUNT() calls them. */
+static inline __attribute__((always_inline)) void MFN(q4k_multi_n)(
+                const void *row, const struct kern_xq *x, size_t cols, float *out, const size_t n)
+{
+        MFN(k45_multi_n)(row, false, x, cols, out, n);
+}
+
+static inline __attribute__((always_inline)) void MFN(q5k_multi_n)(
+                const void *row, const struct kern_xq *x, size_t cols, float *out, const size_t n)
+{
+        MFN(k45_multi_n)(row, true, x, cols, out, n);
+}
+
 static inline __attribute__((always_inline)) void MFN(q4kw_multi_n)(
                 const void *row, const struct kern_xq *x, size_t cols, float *out, const size_t n)
 {
@@ -778,7 +792,7 @@ static void MFN(qdot_multi_q5_K)(const void *row, const struct kern_xq *x, const
         if (kern_k_wide())
                 MULTI_BY_COUNT(MFN(q5kw_multi_n), row, x, cols, out, n);
         else
-                MFN(k45_multi)(row, true, x, n, cols, out);
+                MULTI_BY_COUNT(MFN(q5k_multi_n), row, x, cols, out, n);
 }
 #else
 static void MFN(qdot_multi_q4_K)(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,

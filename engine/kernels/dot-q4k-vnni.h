@@ -35,12 +35,14 @@
  * the width (aid_kernels_default_k_wide(): Intel's CPUs); the single-row and multi-row
  * kernels read it alike, so a row's bits never depend on which of them ran.
  *
- * Q5_K takes the 512-bit path too (q5kw_unpack(): the fifth bits or-ed in per chunk), where its
- * 256-bit kernel is the generic one of dot-int.h. Same host, kernel-bench -x q8 -c 2048 -l
- * avx512-icl -w 512 against -w 256: from L2 (-r 910 -m 1 -t 1) 22.4 against 12.3 GB/s; from
- * DRAM on two threads 0.42-0.44 against 0.55-0.59 ms a matrix, four rows of x 0.61-0.62
- * against 1.05-1.08. aid-infer bench -p 0 -n 96 -s 4 on Llama-3.2-1B Q5_K_M, three alternated
- * runs: 29.0-29.1 against 24.7-25.4 tok/s, four sequences 78.2-79.3 against 54.3-55.3. */
+ * Q5_K takes both paths too, its fifth bits or-ed into the nibbles (q5k_vnni_unpack(),
+ * q5kw_unpack()), where it had only the generic 256-bit kernel of dot-int.h (vpmaddubsw, a
+ * horizontal sum and scalar float work per super-block). Same host, kernel-bench -x q8 -c 2048
+ * -l avx512-icl Q5_K, the generic kernel against these at 256 and 512 bits (-w): from L2 (-r
+ * 910 -m 1 -t 1) 12.2 against 18.3 and 22.4 GB/s; from DRAM on two threads 0.55-0.57 against
+ * 0.48 and 0.42-0.44 ms a matrix, four rows of x 1.06-1.10 against 0.69 and 0.61-0.62.
+ * aid-infer bench -p 0 -n 96 -s 4 on Llama-3.2-1B Q5_K_M (512 bits), three alternated runs:
+ * 24.7-25.4 against 29.0-29.1 tok/s, four sequences 54.3-55.3 against 78.2-79.3. */
 
 /* The raw first 16 bytes (d, dmin, 12 bytes of scales and mins) of the super-block at b and,
  * where two, of the next one (bb bytes on), one per 128-bit lane (zero where not two). Q4_K and
@@ -88,25 +90,44 @@ struct q4k_vnni_w {
         __m256i sc[4];
 };
 
-/* smb: q4k_vnni_scales_mins() of the block's lane, in both lanes. */
+/* qs: the super-block's 128 bytes of nibbles; smb: q4k_vnni_scales_mins() of the block's
+ * lane, in both lanes. */
 static inline __attribute__((always_inline)) void q4k_vnni_unpack(
-                const struct block_q4_K *b, __m256i smb, struct q4k_vnni_w *ret)
+                const uint8_t *qs, __m256i smb, struct q4k_vnni_w *ret)
 {
         const __m256i m4 = _mm256_set1_epi8(0xf);
 
         /* Written out: -O2 does not unroll, and a loop would keep q[] and sc[] in memory. */
-#define CHUNK(j)                                                                                   \
-        do {                                                                                       \
-                __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)(b->qs + 32 * (j))); \
-                ret->q[2 * (j)] = _mm256_and_si256(q, m4);                                         \
-                ret->q[2 * (j) + 1] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);               \
-                ret->sc[j] = _mm256_shuffle_epi8(smb, q4k_vnni_ctrl(j));                           \
+#define CHUNK(j)                                                                                \
+        do {                                                                                    \
+                __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)(qs + 32 * (j))); \
+                ret->q[2 * (j)] = _mm256_and_si256(q, m4);                                      \
+                ret->q[2 * (j) + 1] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);            \
+                ret->sc[j] = _mm256_shuffle_epi8(smb, q4k_vnni_ctrl(j));                        \
         } while (0)
         CHUNK(0);
         CHUNK(1);
         CHUNK(2);
         CHUNK(3);
 #undef CHUNK
+}
+
+/* Q5_K: its fifth bits (bit 2j of qh[l] for element l of sub-block 2j, 2j + 1 for sub-block
+ * 2j + 1) or-ed into bit 4 of the nibbles. The quants are then 0..31: a dot per 4 is at most
+ * 4 * 31 * 127 (an int16), a lane at most 4 * 2 * 15748 * 63 < 2^24, still exact in f32. */
+static inline __attribute__((always_inline)) void q5k_vnni_unpack(
+                const struct block_q5_K *b, __m256i smb, struct q4k_vnni_w *ret)
+{
+        __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)b->qh);
+
+        q4k_vnni_unpack(b->qs, smb, ret);
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) {
+                __m256i lo, hi;
+                simd_q5k_chunk(_mm256_setzero_si256(), &h, &lo, &hi);
+                ret->q[2 * j] = _mm256_or_si256(ret->q[2 * j], lo);
+                ret->q[2 * j + 1] = _mm256_or_si256(ret->q[2 * j + 1], hi);
+        }
 }
 
 /* The scaled int32 dot of chunk j with its 64 activations, added to acc (first: acc unused). */
@@ -330,6 +351,16 @@ static inline size_t k45_block_bytes(bool q5)
         return q5 ? sizeof(struct block_q5_K) : sizeof(struct block_q4_K);
 }
 
+/* The super-block at blk, Q5_K's (q5) or Q4_K's, unpacked as q4k_vnni_unpack() does. */
+static inline __attribute__((always_inline)) void k45_vnni_unpack(
+                const uint8_t *blk, bool q5, __m256i smb, struct q4k_vnni_w *w)
+{
+        if (q5)
+                q5k_vnni_unpack((const struct block_q5_K *)(const void *)blk, smb, w);
+        else
+                q4k_vnni_unpack(((const struct block_q4_K *)(const void *)blk)->qs, smb, w);
+}
+
 /* The super-block at blk, Q5_K's (q5) or Q4_K's, unpacked as q4kw_unpack() does. */
 static inline __attribute__((always_inline)) void k45w_unpack(
                 const uint8_t *blk, bool q5, __m256i sm, int lane, struct q4kw_w *w)
@@ -341,20 +372,21 @@ static inline __attribute__((always_inline)) void k45w_unpack(
 }
 
 #ifdef IFN
-/* Super-blocks i and (where two) i + 1 of the row b points into. */
-static inline __attribute__((always_inline)) void IFN(q4k_step)(const struct block_q4_K *b,
+/* Super-blocks i and (where two) i + 1 of a row of Q4_K or (q5) Q5_K: b is super-block i. */
+static inline __attribute__((always_inline)) void IFN(k45_step)(const uint8_t *b, bool q5,
                 const struct kern_xq *x, size_t i, bool two, __m256 *acc, __m256 *accm)
 {
+        const size_t bb = k45_block_bytes(q5);
         const int8_t *qx = x->qs + QK_K * i;
-        __m256i v = q4k_vnni_head2(b, sizeof(*b), two);
+        __m256i v = q4k_vnni_head2(b, bb, two);
         __m256i sm = q4k_vnni_scales_mins(v);
         struct q4k_vnni_w w;
         __m256i ia, ib = _mm256_setzero_si256();
 
-        q4k_vnni_unpack(b, _mm256_permute2x128_si256(sm, sm, 0x00), &w);
+        k45_vnni_unpack(b, q5, _mm256_permute2x128_si256(sm, sm, 0x00), &w);
         ia = q4k_vnni_isum(&w, qx);
         if (two) {
-                q4k_vnni_unpack(b + 1, _mm256_permute2x128_si256(sm, sm, 0x11), &w);
+                k45_vnni_unpack(b + bb, q5, _mm256_permute2x128_si256(sm, sm, 0x11), &w);
                 ib = q4k_vnni_isum(&w, qx + QK_K);
         }
         q4k_vnni_add(v, sm, ia, ib, x->d + i, x->s32 + QK_K / 32 * i, two, acc, accm);
@@ -400,20 +432,33 @@ static inline __attribute__((always_inline)) float IFN(k45w_qdot)(
         return q4kw_result(acc, accm);
 }
 
-static float IFN(qdot_q4_K)(const void *row, const struct kern_xq *x, size_t n)
+/* The single-row kernel of Q4_K or (q5) Q5_K, on the vectors kern_k_wide() says. */
+static inline __attribute__((always_inline)) float IFN(k45_qdot)(
+                const void *row, bool q5, const struct kern_xq *x, size_t n)
 {
-        const struct block_q4_K *b = row;
+        const uint8_t *b = row;
+        const size_t bb = k45_block_bytes(q5), nb = n / QK_K;
         __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
-        size_t nb = n / QK_K, i = 0;
+        size_t i = 0;
 
         if (kern_k_wide())
-                return IFN(k45w_qdot)(row, false, x, n);
+                return IFN(k45w_qdot)(row, q5, x, n);
         for (; i + 2 <= nb; i += 2) {
-                kern_prefetch_ahead(b + i, 2 * sizeof(*b));
-                IFN(q4k_step)(b + i, x, i, true, &acc, &accm);
+                kern_prefetch_ahead(b + i * bb, 2 * bb);
+                IFN(k45_step)(b + i * bb, q5, x, i, true, &acc, &accm);
         }
         if (i < nb)
-                IFN(q4k_step)(b + i, x, i, false, &acc, &accm);
+                IFN(k45_step)(b + i * bb, q5, x, i, false, &acc, &accm);
         return q4k_vnni_result(acc, accm);
+}
+
+static float IFN(qdot_q4_K)(const void *row, const struct kern_xq *x, size_t n)
+{
+        return IFN(k45_qdot)(row, false, x, n);
+}
+
+static float IFN(qdot_q5_K)(const void *row, const struct kern_xq *x, size_t n)
+{
+        return IFN(k45_qdot)(row, true, x, n);
 }
 #endif
