@@ -16,7 +16,8 @@
  * the time relative to n = 1. -p sets how far ahead the single-row kernels prefetch the rows
  * they stream (aid_kernels_set_prefetch(); 0: not at all), where the CPU's default is not wanted;
  * -w 256 or 512 the width of Q4_K's, Q5_K's and Q6_K's vectors at the AVX-512 VNNI levels
- * (aid_kernels_set_k_wide()).
+ * (aid_kernels_set_k_wide()); -V 0 or 1 whether the AVX2 level's integer kernels use AVX-VNNI
+ * (aid_kernels_set_avx_vnni(); default: where the CPU has it).
  *
  * Defaults: the 8192 x 2048 FFN gate/up matrix of Llama-3.2-1B, replicated into a working set
  * of 512 MiB so that the data comes from DRAM, as in decoding a real model, and not from the
@@ -210,7 +211,7 @@ int main(int argc, char **argv)
         uint32_t types[32];
         size_t n_types = 0;
 
-        while ((c = getopt(argc, argv, "r:c:m:t:l:x:b:p:w:h")) >= 0)
+        while ((c = getopt(argc, argv, "r:c:m:t:l:x:b:p:w:V:h")) >= 0)
                 switch (c) {
                 case 'r':
                         rows = strtoul(optarg, NULL, 10);
@@ -243,6 +244,17 @@ int main(int argc, char **argv)
                         }
                         aid_kernels_set_k_wide(strcmp(optarg, "512") == 0);
                         break;
+                case 'V':
+                        if (strcmp(optarg, "0") != 0 && strcmp(optarg, "1") != 0) {
+                                fprintf(stderr, "-V: 0 or 1\n");
+                                return 2;
+                        }
+                        if (aid_kernels_set_avx_vnni(strcmp(optarg, "1") == 0) !=
+                                        (strcmp(optarg, "1") == 0)) {
+                                fprintf(stderr, "-V 1: this CPU has no AVX-VNNI\n");
+                                return 1;
+                        }
+                        break;
                 case 'x':
                         path_f32 = strcmp(optarg, "q8") != 0 && strcmp(optarg, "none") != 0;
                         path_q8 = strcmp(optarg, "f32") != 0 && strcmp(optarg, "none") != 0;
@@ -267,8 +279,7 @@ int main(int argc, char **argv)
                         fprintf(stderr,
                                         "usage: %s [-r ROWS] [-c COLS] [-m MIB] [-t MAX_THREADS] "
                                         "[-l LEVEL] [-x f32|q8|both|none] [-b N,N,...] [-p BYTES] [-w "
-                                        "256|512] "
-                                        "[TYPE...]\n",
+                                        "256|512] [-V 0|1] [TYPE...]\n",
                                         argv[0]);
                         return c == 'h' ? 0 : 2;
                 }
@@ -305,9 +316,10 @@ int main(int argc, char **argv)
         memset(bw_buf, 1, bw_bytes);
         double bw[65] = { 0 };
         printf("CPU level: %s; matrix %zu x %zu; working set %zu MiB; rows prefetched %zu bytes ahead; "
-               "Q4_K, Q5_K and Q6_K at the VNNI levels on %d-bit vectors\n\n",
+               "Q4_K, Q5_K and Q6_K at the VNNI levels on %d-bit vectors; AVX2 level %s AVX-VNNI\n\n",
                         aid_cpu_level_name(aid_cpu_detect()), rows, cols, ws_mib, aid_kernels_get_prefetch(),
-                        aid_kernels_get_k_wide() ? 512 : 256);
+                        aid_kernels_get_k_wide() ? 512 : 256,
+                        aid_kernels_get_avx_vnni() ? "with" : "without");
         printf("read bandwidth (streaming sum over 1 GiB):\n");
         for (int t = 1; t <= max_threads && t <= 64; t++) {
                 bw[t] = bandwidth(bw_buf, bw_bytes, t);

@@ -40,6 +40,19 @@ enum aid_cpu_level aid_cpu_detect(void)
         return (c & icl) == icl ? AID_CPU_AVX512_ICL : AID_CPU_AVX512_VNNI;
 }
 
+bool aid_cpu_has_avx_vnni(void)
+{
+        unsigned a, b, c, d, max_sub = 0;
+
+        if (aid_cpu_detect() < AID_CPU_AVX2 || __get_cpuid_max(0, NULL) < 7)
+                return false;
+        __cpuid_count(7, 0, max_sub, b, c, d);
+        if (max_sub < 1)
+                return false;
+        __cpuid_count(7, 1, a, b, c, d);
+        return a & (1u << 4); /* CPUID.(EAX=7,ECX=1):EAX[4], AVX-VNNI */
+}
+
 static bool cpu_is_intel(void)
 {
         unsigned a, b, c, d;
@@ -76,9 +89,9 @@ bool aid_kernels_default_k_wide(void)
 
 /* -1: not chosen yet. Relaxed atomics: every thread computes the same value. */
 static _Atomic int current_level = -1;
-static _Atomic bool prefetch_chosen, k_wide_chosen;
+static _Atomic bool prefetch_chosen, k_wide_chosen, avx_vnni_chosen;
 _Atomic size_t kern_stream_ahead;
-_Atomic bool kern_wide_k;
+_Atomic bool kern_wide_k, kern_avx_vnni;
 
 /* The vendor's defaults, where no one has set them. */
 static void choose_defaults(void)
@@ -87,6 +100,22 @@ static void choose_defaults(void)
                 aid_kernels_set_prefetch(aid_kernels_default_prefetch());
         if (!atomic_load_explicit(&k_wide_chosen, memory_order_relaxed))
                 aid_kernels_set_k_wide(aid_kernels_default_k_wide());
+        if (!atomic_load_explicit(&avx_vnni_chosen, memory_order_relaxed))
+                aid_kernels_set_avx_vnni(true);
+}
+
+bool aid_kernels_set_avx_vnni(bool use)
+{
+        use = use && aid_cpu_has_avx_vnni();
+        atomic_store_explicit(&kern_avx_vnni, use, memory_order_relaxed);
+        atomic_store_explicit(&avx_vnni_chosen, true, memory_order_relaxed);
+        return use;
+}
+
+bool aid_kernels_get_avx_vnni(void)
+{
+        choose_defaults();
+        return atomic_load_explicit(&kern_avx_vnni, memory_order_relaxed);
 }
 
 bool aid_kernels_set_k_wide(bool wide)

@@ -15,7 +15,7 @@ static const struct kern_dot_table *table_for(enum aid_cpu_level level)
         case AID_CPU_AVX512:
                 return &kern_dot_avx512;
         case AID_CPU_AVX2:
-                return &kern_dot_avx2;
+                return kern_use_avx_vnni() ? &kern_dot_avx_vnni : &kern_dot_avx2;
         default:
                 return &kern_dot_scalar;
         }
@@ -96,7 +96,7 @@ kern_qdot_multi_fn kern_qdot_multi_for(enum aid_cpu_level level, uint32_t type)
         else if (level >= AID_CPU_AVX512_VNNI)
                 fn = kern_qdot_multi_avx512_vnni[type];
         if (!fn && level >= AID_CPU_AVX2)
-                fn = kern_qdot_multi_avx2[type];
+                fn = kern_use_avx_vnni() ? kern_qdot_multi_avx_vnni[type] : kern_qdot_multi_avx2[type];
         return fn ? fn : kern_qdot_multi_scalar[type];
 }
 

@@ -227,6 +227,7 @@ struct kern_dot_table {
 
 extern const struct kern_dot_table kern_dot_scalar;
 extern const struct kern_dot_table kern_dot_avx2;
+extern const struct kern_dot_table kern_dot_avx_vnni;
 extern const struct kern_dot_table kern_dot_avx512;
 extern const struct kern_dot_table kern_dot_avx512_vnni;
 extern const struct kern_dot_table kern_dot_avx512_icl;
@@ -273,6 +274,7 @@ void kern_xqt_fill_avx512(const struct kern_xq *x, size_t n, size_t cols, struct
 
 extern const kern_qdot_multi_fn kern_qdot_multi_scalar[_GGML_TYPE_MAX];
 extern const kern_qdot_multi_fn kern_qdot_multi_avx2[_GGML_TYPE_MAX];
+extern const kern_qdot_multi_fn kern_qdot_multi_avx_vnni[_GGML_TYPE_MAX];
 extern const kern_qdot_multi_fn kern_qdot_multi_avx512_vnni[_GGML_TYPE_MAX];
 extern const kern_qdot_multi_fn kern_qdot_multi_avx512_icl[_GGML_TYPE_MAX];
 
@@ -352,6 +354,7 @@ uint8_t *kern_scratch_batch(size_t bytes);
 typedef void (*kern_qdot_rows_fn)(const void *rows, size_t row_bytes, const struct kern_xq *x, size_t cols,
                 float out[KERN_QDOT_ROWS]);
 extern const kern_qdot_rows_fn kern_qdot_rows_avx2[_GGML_TYPE_MAX];
+extern const kern_qdot_rows_fn kern_qdot_rows_avx_vnni[_GGML_TYPE_MAX];
 extern const kern_qdot_rows_fn kern_qdot_rows_avx512[_GGML_TYPE_MAX];
 extern const kern_qdot_rows_fn kern_qdot_rows_avx512_vnni[_GGML_TYPE_MAX];
 extern const kern_qdot_rows_fn kern_qdot_rows_avx512_icl[_GGML_TYPE_MAX];
@@ -363,6 +366,14 @@ kern_qdot_rows_fn kern_qdot_rows_for(enum aid_cpu_level level, uint32_t type);
  * (dot-q4k-vnni.h, dot-q6k-vnni.h): aid_kernels_set_k_wide(). Read once per call by the single-row and the
  * multi-row kernels alike, so a row's result never depends on which of them made it. */
 extern _Atomic bool kern_wide_k;
+
+/* Whether the AVX2 level's integer kernels are the AVX-VNNI build's (aid_kernels_set_avx_vnni();
+ * the defaults are chosen before any kernel runs: aid_kernels_get_level()). */
+extern _Atomic bool kern_avx_vnni;
+static inline bool kern_use_avx_vnni(void)
+{
+        return atomic_load_explicit(&kern_avx_vnni, memory_order_relaxed);
+}
 static inline bool kern_k_wide(void)
 {
         return atomic_load_explicit(&kern_wide_k, memory_order_relaxed);

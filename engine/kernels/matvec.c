@@ -21,7 +21,7 @@ kern_qdot_rows_fn kern_qdot_rows_for(enum aid_cpu_level level, uint32_t type)
         case AID_CPU_AVX512:
                 return kern_qdot_rows_avx512[type];
         case AID_CPU_AVX2:
-                return kern_qdot_rows_avx2[type];
+                return kern_use_avx_vnni() ? kern_qdot_rows_avx_vnni[type] : kern_qdot_rows_avx2[type];
         default:
                 return NULL;
         }

@@ -44,6 +44,13 @@ size_t aid_kernels_get_prefetch(void);
 bool aid_kernels_default_k_wide(void);
 bool aid_kernels_set_k_wide(bool wide);
 bool aid_kernels_get_k_wide(void);
+/* Whether the CPU has AVX-VNNI (vpdpbusd on 256-bit vectors without AVX-512, as Intel's cores
+ * from Alder Lake on), and whether the AVX2 level's integer kernels use it: by default where
+ * the CPU has it. Set returns what it set (never true where the CPU lacks it). The two give
+ * the same bits. */
+bool aid_cpu_has_avx_vnni(void);
+bool aid_kernels_set_avx_vnni(bool use);
+bool aid_kernels_get_avx_vnni(void);
 
 /* fp16 / bf16 scalar conversions (IEEE half, round to nearest even). */
 float aid_fp16_to_f32(uint16_t h);

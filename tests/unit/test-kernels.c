@@ -791,14 +791,19 @@ static bool multi_reorders(uint32_t type, enum aid_matvec_mode mode)
 }
 
 /* Runs body with the Q4_K, Q5_K and Q6_K kernels on 256-bit and on 512-bit vectors
- * (aid_kernels_set_k_wide()), whatever the CPU's default, then restores the default. */
-static void for_both_k_widths(void (*body)(void))
+ * (aid_kernels_set_k_wide()), whatever the CPU's default, and with the AVX2 level's integer
+ * kernels with and (where the CPU has it) without AVX-VNNI; then restores the defaults. */
+static void for_each_kernel_variant(void (*body)(void))
 {
-        for (int wide = 0; wide < 2; wide++) {
-                aid_kernels_set_k_wide(wide);
-                body();
+        for (int vnni = 0; vnni < (aid_cpu_has_avx_vnni() ? 2 : 1); vnni++) {
+                cr_assert_eq(aid_kernels_set_avx_vnni(vnni), vnni);
+                for (int wide = 0; wide < 2; wide++) {
+                        aid_kernels_set_k_wide(wide);
+                        body();
+                }
         }
         aid_kernels_set_k_wide(aid_kernels_default_k_wide());
+        aid_kernels_set_avx_vnni(true);
 }
 
 static void matmul_rows_equals_matvec_per_row_body(void)
@@ -862,7 +867,7 @@ static void matmul_rows_equals_matvec_per_row_body(void)
 
 Test(kernels, matmul_rows_equals_matvec_per_row)
 {
-        for_both_k_widths(matmul_rows_equals_matvec_per_row_body);
+        for_each_kernel_variant(matmul_rows_equals_matvec_per_row_body);
 }
 
 Test(kernels, cpu_levels)
@@ -894,7 +899,7 @@ static const struct kern_dot_table *level_table(int level)
 {
         switch (level) {
         case AID_CPU_AVX2:
-                return &kern_dot_avx2;
+                return aid_kernels_get_avx_vnni() ? &kern_dot_avx_vnni : &kern_dot_avx2;
         case AID_CPU_AVX512:
                 return &kern_dot_avx512;
         case AID_CPU_AVX512_VNNI:
@@ -1100,7 +1105,7 @@ static void q8x_levels_match_scalar_body(void)
 
 Test(kernels, q8x_levels_match_scalar)
 {
-        for_both_k_widths(q8x_levels_match_scalar_body);
+        for_each_kernel_variant(q8x_levels_match_scalar_body);
 }
 
 /* Scales that are powers of two and x on a grid of 1/128 with |x| = 127/128 in every block of
@@ -1189,7 +1194,7 @@ static void q8x_exact_on_exact_data_body(void)
 
 Test(kernels, q8x_exact_on_exact_data)
 {
-        for_both_k_widths(q8x_exact_on_exact_data_body);
+        for_each_kernel_variant(q8x_exact_on_exact_data_body);
 }
 
 /* Against the exact product of the dequantized weights with the unquantized x: the 8-bit x
@@ -1262,7 +1267,7 @@ static void q8x_accuracy_against_double_body(void)
 
 Test(kernels, q8x_accuracy_against_double)
 {
-        for_both_k_widths(q8x_accuracy_against_double_body);
+        for_each_kernel_variant(q8x_accuracy_against_double_body);
 }
 
 /* The multi-row kernels (n rows of x against one weight row, each block unpacked once): the
@@ -1273,7 +1278,8 @@ static const kern_qdot_multi_fn *multi_table(int level)
 {
         return level >= AID_CPU_AVX512_ICL    ? kern_qdot_multi_avx512_icl
                : level >= AID_CPU_AVX512_VNNI ? kern_qdot_multi_avx512_vnni
-               : level >= AID_CPU_AVX2        ? kern_qdot_multi_avx2
+               : level >= AID_CPU_AVX2        ? (aid_kernels_get_avx_vnni() ? kern_qdot_multi_avx_vnni
+                                                                            : kern_qdot_multi_avx2)
                                               : kern_qdot_multi_scalar;
 }
 
@@ -1368,7 +1374,7 @@ static void qdot_multi_levels_match_scalar_body(void)
 
 Test(kernels, qdot_multi_levels_match_scalar)
 {
-        for_both_k_widths(qdot_multi_levels_match_scalar_body);
+        for_each_kernel_variant(qdot_multi_levels_match_scalar_body);
 }
 
 Test(kernels, matvec_modes)
@@ -1564,7 +1570,7 @@ static void matvec_q8x_groups_equal_single_rows_body(void)
 
 Test(kernels, matvec_q8x_groups_equal_single_rows)
 {
-        for_both_k_widths(matvec_q8x_groups_equal_single_rows_body);
+        for_each_kernel_variant(matvec_q8x_groups_equal_single_rows_body);
 }
 
 /* Every unit exactly once, for teams of the split's size, smaller ones (a thread goes through
