@@ -17,8 +17,9 @@
  * -x q8 from L2 streamed 21.6 GB/s, this one 31.2; from DRAM on two threads (-c 1152 -t 2),
  * 0.360 against 0.385 ms a matrix (91 against 86 % of the read bandwidth, 3 alternated runs).
  * aid-infer bench -p 0 -n 96 -s 4: Gemma-3-1B Q8_0 25.9-26.7 against 23.5-23.8 tok/s,
- * Llama-3.2-1B Q8_0 21.2-21.4 against 19.0-19.3. Single rows serve Q8_0 (no rows kernel): with
- * this much to spare on the bandwidth, sharing x's loads among four rows has little to win.
+ * Llama-3.2-1B Q8_0 21.2-21.4 against 19.0-19.3. Q8_0 has no rows kernel (its four scales a
+ * group lie 34 bytes apart, beyond one load's reach for the word permutes of
+ * g32v_scales_4rows()); whether one would gain over the single rows is not measured.
  *
  * Full groups of four blocks take the 512-bit path; the blocks past the last full group (a row
  * of 32 * (4 k + r) elements) take the 256-bit one, summed in float after the groups. The rows
