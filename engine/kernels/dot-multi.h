@@ -95,30 +95,6 @@ static_assert(KERN_QDOT_MULTI_MAX == 8, "MULTI_BY_COUNT spells out 8 counts");
 #define Q8_BIAS 0
 #endif
 
-/* The 32-element types these kernels take: Q4_0, Q5_0, Q8_0, Q4_1 and Q5_1. */
-static inline size_t MFN(block_bytes_32)(uint32_t type)
-{
-        switch (type) {
-        case GGML_TYPE_Q8_0:
-                return sizeof(struct block_q8_0);
-        case GGML_TYPE_Q5_0:
-                return sizeof(struct block_q5_0);
-        case GGML_TYPE_Q4_1:
-                return sizeof(struct block_q4_1);
-        case GGML_TYPE_Q5_1:
-                return sizeof(struct block_q5_1);
-        default:
-                return sizeof(struct block_q4_0);
-        }
-}
-
-/* Q4_1 and Q5_1: x = d q + m, q unsigned. No offset in the integer sums; the mins meet x's
- * block sums in float. */
-static inline bool MFN(has_min)(uint32_t type)
-{
-        return type == GGML_TYPE_Q4_1 || type == GGML_TYPE_Q5_1;
-}
-
 /* xt->off is -8 times x's block sums, Q4_0's offset; Q5_0's is 16 times, Q8_0's (made
  * unsigned, Q8_BIAS) 128 times. */
 static inline int MFN(off_shift)(uint32_t type)
@@ -160,7 +136,7 @@ struct MFN(group_w) {
 static inline __attribute__((always_inline)) struct MFN(group_w)
                 MFN(group_weights)(const uint8_t *blk, uint32_t type)
 {
-        const size_t bb = MFN(block_bytes_32)(type);
+        const size_t bb = kern_block_bytes_32(type);
         struct MFN(group_w) w = { .mw = _mm512_setzero_ps() };
 
         if (type == GGML_TYPE_Q8_0) {
@@ -182,7 +158,7 @@ static inline __attribute__((always_inline)) struct MFN(group_w)
                 g32v_q4_0_nibbles(blk, &w.lo, &w.hi, &head);
         }
         w.dw = g32v_spread4(simd_f16x4_heads(blk, bb));
-        if (MFN(has_min)(type))
+        if (kern_has_min_32(type))
                 w.mw = g32v_spread4(_mm_mul_ps(simd_f16x4_heads(blk + 2, bb), _mm_set1_ps(-0.125f)));
         return w;
 }
@@ -198,10 +174,10 @@ static inline __attribute__((always_inline)) struct MFN(group_w)
 static inline __attribute__((always_inline)) __m512 MFN(half_product)(const struct MFN(group_w) * w,
                 uint32_t type, const __m512i xv[8], const int32_t *off, const float *d, __m512 acc)
 {
-        __m512i a = MFN(has_min)(type) ? _mm512_setzero_si512()
-                                       : MFN(unrotate)(_mm512_slli_epi32(_mm512_loadu_si512(off),
-                                                                       MFN(off_shift)(type)),
-                                                         2);
+        __m512i a = kern_has_min_32(type) ? _mm512_setzero_si512()
+                                          : MFN(unrotate)(_mm512_slli_epi32(_mm512_loadu_si512(off),
+                                                                          MFN(off_shift)(type)),
+                                                            2);
         __m512i b = _mm512_setzero_si512();
         a = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(a, w->lo, xv[4]), w->hi, xv[5]);
         b = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(b, w->lo, xv[6]), w->hi, xv[7]);
@@ -210,7 +186,7 @@ static inline __attribute__((always_inline)) __m512 MFN(half_product)(const stru
         __m512i t = _mm512_add_epi32(a, MFN(unrotate)(b, 1));
         __m512 xd = _mm512_loadu_ps(d);
         acc = _mm512_fmadd_ps(_mm512_mul_ps(w->dw, xd), _mm512_cvtepi32_ps(t), acc);
-        if (MFN(has_min)(type)) /* m times the block's sum of x: off is -8 times that sum. */
+        if (kern_has_min_32(type)) /* m times the block's sum of x: off is -8 times that sum. */
                 acc = _mm512_fmadd_ps(
                                 _mm512_mul_ps(w->mw, xd), _mm512_cvtepi32_ps(_mm512_loadu_si512(off)), acc);
         return acc;
@@ -274,7 +250,7 @@ static inline void MFN(tail_sums)(const uint8_t *row, uint32_t type, const struc
                 size_t nb, size_t n, float *tail)
 {
         const bool q5 = type == GGML_TYPE_Q5_0, q8 = type == GGML_TYPE_Q8_0;
-        const size_t bb = MFN(block_bytes_32)(type);
+        const size_t bb = kern_block_bytes_32(type);
 
         for (size_t a = 0; a < n; a++)
                 tail[a] = 0.0f;
@@ -328,11 +304,11 @@ static inline __attribute__((always_inline)) void MFN(group_32)(const uint8_t *b
                 const struct kern_xqt *xt, size_t g, __m256 acc[2], const int H)
 {
         const bool q8 = type == GGML_TYPE_Q8_0;
-        const size_t bb = MFN(block_bytes_32)(type);
+        const size_t bb = kern_block_bytes_32(type);
         __m128 f = simd_f16x4_heads(blk, bb);
         /* The mins of Q4_1 and Q5_1, times -1/8 (see xt->off). */
-        __m128 fm = MFN(has_min)(type) ? _mm_mul_ps(simd_f16x4_heads(blk + 2, bb), _mm_set1_ps(-0.125f))
-                                       : _mm_setzero_ps();
+        __m128 fm = kern_has_min_32(type) ? _mm_mul_ps(simd_f16x4_heads(blk + 2, bb), _mm_set1_ps(-0.125f))
+                                          : _mm_setzero_ps();
 
         for (int e = 0; e < 2; e++) {
                 const uint8_t *b0 = blk + 2 * (size_t)e * bb, *b1 = b0 + bb;
@@ -346,7 +322,7 @@ static inline __attribute__((always_inline)) void MFN(group_32)(const uint8_t *b
                         /* The nibbles follow d (Q4_0), d and qh (Q5_0), d and m (Q4_1) or d, m and
                          * qh (Q5_1); qh follows d or d and m. */
                         const bool q5 = type == GGML_TYPE_Q5_0 || type == GGML_TYPE_Q5_1;
-                        const size_t at_qh = MFN(has_min)(type) ? 4 : 2, at = at_qh + (q5 ? 4 : 0);
+                        const size_t at_qh = kern_has_min_32(type) ? 4 : 2, at = at_qh + (q5 ? 4 : 0);
                         __m256i t = _mm256_loadu2_m128i(
                                         (const __m128i *)(b1 + at), (const __m128i *)(b0 + at));
                         lo = _mm256_and_si256(t, _mm256_set1_epi8(0xf));
@@ -369,7 +345,7 @@ static inline __attribute__((always_inline)) void MFN(group_32)(const uint8_t *b
                         __m256i c[4];
 #pragma GCC unroll 4
                         for (int k = 0; k < 4; k++) {
-                                c[k] = k == 0 && !q8 && !MFN(has_min)(type)
+                                c[k] = k == 0 && !q8 && !kern_has_min_32(type)
                                                        ? _mm256_slli_epi32(simd_load256(xt->off + k0),
                                                                          MFN(off_shift)(type))
                                                        : _mm256_setzero_si256();
@@ -391,7 +367,7 @@ static inline __attribute__((always_inline)) void MFN(group_32)(const uint8_t *b
                                                         _mm256_shuffle_epi32(c[3], 0x39)));
                         __m256 xd = _mm256_loadu_ps(xt->d + k0);
                         acc[s] = _mm256_fmadd_ps(_mm256_mul_ps(dw, xd), _mm256_cvtepi32_ps(t), acc[s]);
-                        if (MFN(has_min)(type)) {
+                        if (kern_has_min_32(type)) {
                                 /* m times the block's sum of x: xt->off is -8 times that sum. */
                                 __m256 mw = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(fm),
                                                 _mm256_setr_epi32(2 * e, 2 * e, 2 * e, 2 * e, 2 * e + 1,
@@ -419,7 +395,7 @@ static inline __attribute__((always_inline)) void MFN(qdot_multi_32)(const uint8
                 const struct kern_xq *x, const struct kern_xqt *xt, size_t n, size_t cols, float *out,
                 const int H)
 {
-        const size_t bb = MFN(block_bytes_32)(type), nb = cols / 32;
+        const size_t bb = kern_block_bytes_32(type), nb = cols / 32;
 #ifdef MULTI512
         __m512 acc[2] = { _mm512_setzero_ps(), _mm512_setzero_ps() };
         float tail[MULTI_MAX];
@@ -490,7 +466,7 @@ static inline __attribute__((always_inline)) void MFN(qdot_multi_rows_32)(const 
                 float *y, size_t ys, const int H)
 {
         const bool exact = MFN(exact_tail)(type);
-        const size_t bb = MFN(block_bytes_32)(type), nb = cols / 32;
+        const size_t bb = kern_block_bytes_32(type), nb = cols / 32;
         __m512 acc[KERN_QDOT_ROWS][2];
         const bool near = kern_rows_near_wanted();
         size_t g = 0;

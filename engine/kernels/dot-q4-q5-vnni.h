@@ -26,29 +26,6 @@
  * kernels compute each row's float sums as the single-row kernels do, in the same order, so
  * their results are equal bit for bit, as kern_qdot_rows_fn promises. */
 
-/* Bytes in a block of one of the 32-element types. */
-static inline size_t IFN(g32_block_bytes)(uint32_t type)
-{
-        switch (type) {
-        case GGML_TYPE_Q8_0:
-                return sizeof(struct block_q8_0);
-        case GGML_TYPE_Q5_0:
-                return sizeof(struct block_q5_0);
-        case GGML_TYPE_Q4_1:
-                return sizeof(struct block_q4_1);
-        case GGML_TYPE_Q5_1:
-                return sizeof(struct block_q5_1);
-        default:
-                return sizeof(struct block_q4_0);
-        }
-}
-
-/* Q4_1 and Q5_1: x = d q + m. */
-static inline bool IFN(g32_has_min)(uint32_t type)
-{
-        return type == GGML_TYPE_Q4_1 || type == GGML_TYPE_Q5_1;
-}
-
 /* The int32 lanes of group g (blk) times x's group (xlo, xhi: its two vectors, off: minus the
  * sums per lane): lane 4 beta + j holds a quarter of block beta's product, its offset included
  * (8 for Q4_0, 16 for Q5_0 with its fifth bits added from qh, 128 for Q8_0 made unsigned).
@@ -83,7 +60,7 @@ static inline __attribute__((always_inline)) __m512 IFN(g32_group)(const uint8_t
 {
         __m512i head;
         __m512i s = IFN(g32_isum)(blk, type, xlo, xhi, off, &head);
-        __m128 dw4 = simd_f16x4_heads(blk, IFN(g32_block_bytes)(type));
+        __m128 dw4 = simd_f16x4_heads(blk, kern_block_bytes_32(type));
 
         s = _mm512_add_epi32(s, _mm512_shuffle_epi32(s, (_MM_PERM_ENUM)0x4e));
         s = _mm512_add_epi32(s, _mm512_shuffle_epi32(s, (_MM_PERM_ENUM)0xb1));
@@ -184,8 +161,8 @@ static inline __attribute__((always_inline)) float IFN(g32m_tail)(
 static inline __attribute__((always_inline)) float IFN(g32_any_tail)(
                 const uint8_t *row, uint32_t type, const struct kern_xq *x, size_t first, size_t nb)
 {
-        return IFN(g32_has_min)(type) ? IFN(g32m_tail)(row, type, x, first, nb)
-                                      : IFN(g32_tail)(row, type, x, first, nb);
+        return kern_has_min_32(type) ? IFN(g32m_tail)(row, type, x, first, nb)
+                                     : IFN(g32_tail)(row, type, x, first, nb);
 }
 
 /* The single-row kernel of all five types. The type is a constant, so each caller gets its own
@@ -194,8 +171,8 @@ static inline __attribute__((always_inline)) float IFN(g32_qdot)(
                 const void *row, uint32_t type, const struct kern_xq *x, size_t n)
 {
         const uint8_t *blk = row;
-        const bool min = IFN(g32_has_min)(type);
-        const size_t gb = 4 * IFN(g32_block_bytes)(type);
+        const bool min = kern_has_min_32(type);
+        const size_t gb = 4 * kern_block_bytes_32(type);
         size_t nb = n / 32, ng = nb / 4;
         __m512 acc = _mm512_setzero_ps();
 
@@ -246,7 +223,7 @@ static inline __attribute__((always_inline)) void IFN(g32m_qdot_rows)(
                 const void *rows, uint32_t type, size_t rb, const struct kern_xq *x, size_t n, float *out)
 {
         const uint8_t *base = rows, *ahead = base + QDOT_ROWS_AHEAD * KERN_QDOT_ROWS * rb;
-        const size_t gb = 4 * IFN(g32_block_bytes)(type);
+        const size_t gb = 4 * kern_block_bytes_32(type);
         size_t nb = n / 32, ng = nb / 4;
         const bool near = kern_rows_near_wanted();
         __m512 acc[KERN_QDOT_ROWS];
@@ -294,7 +271,7 @@ static inline __attribute__((always_inline)) void IFN(g32_qdot_rows_t)(
 {
         const bool q5 = type == GGML_TYPE_Q5_0;
         const uint8_t *base = rows, *ahead = base + QDOT_ROWS_AHEAD * KERN_QDOT_ROWS * rb;
-        const size_t gb = 4 * IFN(g32_block_bytes)(type);
+        const size_t gb = 4 * kern_block_bytes_32(type);
         size_t nb = n / 32, ng = nb / 4;
         const bool near = kern_rows_near_wanted();
         __m512 acc = _mm512_setzero_ps();

@@ -79,6 +79,31 @@ static_assert(sizeof(struct block_q4_K) == 144, "block_q4_K layout");
 static_assert(sizeof(struct block_q5_K) == 176, "block_q5_K layout");
 static_assert(sizeof(struct block_q6_K) == 210, "block_q6_K layout");
 
+/* Bytes in a block of one of the 32-element integer types: Q4_0, Q5_0, Q8_0, Q4_1, Q5_1. A
+ * switch, so that kernels given the type as a constant get the size as one. */
+static inline size_t kern_block_bytes_32(uint32_t type)
+{
+        switch (type) {
+        case GGML_TYPE_Q8_0:
+                return sizeof(struct block_q8_0);
+        case GGML_TYPE_Q5_0:
+                return sizeof(struct block_q5_0);
+        case GGML_TYPE_Q4_1:
+                return sizeof(struct block_q4_1);
+        case GGML_TYPE_Q5_1:
+                return sizeof(struct block_q5_1);
+        default:
+                return sizeof(struct block_q4_0);
+        }
+}
+
+/* Q4_1 and Q5_1: x = d q + m, q unsigned. No offset in the integer sums; the mins meet x's
+ * block sums in float. */
+static inline bool kern_has_min_32(uint32_t type)
+{
+        return type == GGML_TYPE_Q4_1 || type == GGML_TYPE_Q5_1;
+}
+
 /* Software conversions shared by the scalar code (no F16C in the scalar objects). */
 static inline float kern_fp16_to_f32(uint16_t h)
 {
