@@ -5,7 +5,10 @@
 
 #include "kernels-internal.h"
 
-static const struct kern_dot_table *table_for(enum aid_cpu_level level)
+/* The AVX2 level's kernels are the AVX-VNNI build's only where AVX2 is the level in use (top):
+ * a higher level falling back to AVX2 takes the plain build, whose K kernels keep the float
+ * order its own multi-row kernels (the plain AVX2 ones too) reproduce. */
+static const struct kern_dot_table *table_for(enum aid_cpu_level level, enum aid_cpu_level top)
 {
         switch (level) {
         case AID_CPU_AVX512_ICL:
@@ -15,7 +18,7 @@ static const struct kern_dot_table *table_for(enum aid_cpu_level level)
         case AID_CPU_AVX512:
                 return &kern_dot_avx512;
         case AID_CPU_AVX2:
-                return kern_use_avx_vnni() ? &kern_dot_avx_vnni : &kern_dot_avx2;
+                return top == AID_CPU_AVX2 && kern_use_avx_vnni() ? &kern_dot_avx_vnni : &kern_dot_avx2;
         default:
                 return &kern_dot_scalar;
         }
@@ -25,7 +28,7 @@ static const struct kern_dot_table *table_for(enum aid_cpu_level level)
 kern_dot_fn kern_dot_for(enum aid_cpu_level level, uint32_t type)
 {
         for (int l = (int)level; l >= (int)AID_CPU_SCALAR; l--) {
-                kern_dot_fn fn = table_for((enum aid_cpu_level)l)->dot[type];
+                kern_dot_fn fn = table_for((enum aid_cpu_level)l, level)->dot[type];
                 if (fn)
                         return fn;
         }
@@ -35,7 +38,7 @@ kern_dot_fn kern_dot_for(enum aid_cpu_level level, uint32_t type)
 kern_qdot_fn kern_qdot_for(enum aid_cpu_level level, uint32_t type)
 {
         for (int l = (int)level; l > (int)AID_CPU_SCALAR; l--) {
-                kern_qdot_fn fn = table_for((enum aid_cpu_level)l)->qdot[type];
+                kern_qdot_fn fn = table_for((enum aid_cpu_level)l, level)->qdot[type];
                 if (fn)
                         return fn;
         }
@@ -45,8 +48,8 @@ kern_qdot_fn kern_qdot_for(enum aid_cpu_level level, uint32_t type)
 kern_quantize_x_fn kern_quantize_x_for(enum aid_cpu_level level)
 {
         for (int l = (int)level; l > (int)AID_CPU_SCALAR; l--)
-                if (table_for((enum aid_cpu_level)l)->quantize_x)
-                        return table_for((enum aid_cpu_level)l)->quantize_x;
+                if (table_for((enum aid_cpu_level)l, level)->quantize_x)
+                        return table_for((enum aid_cpu_level)l, level)->quantize_x;
         return kern_quantize_x_scalar;
 }
 
@@ -96,7 +99,8 @@ kern_qdot_multi_fn kern_qdot_multi_for(enum aid_cpu_level level, uint32_t type)
         else if (level >= AID_CPU_AVX512_VNNI)
                 fn = kern_qdot_multi_avx512_vnni[type];
         if (!fn && level >= AID_CPU_AVX2)
-                fn = kern_use_avx_vnni() ? kern_qdot_multi_avx_vnni[type] : kern_qdot_multi_avx2[type];
+                fn = level == AID_CPU_AVX2 && kern_use_avx_vnni() ? kern_qdot_multi_avx_vnni[type]
+                                                                  : kern_qdot_multi_avx2[type];
         return fn ? fn : kern_qdot_multi_scalar[type];
 }
 

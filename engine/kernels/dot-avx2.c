@@ -53,8 +53,12 @@ static inline float hsum_avx2(__m256 v)
  * the same exact sums (nothing here makes vpmaddubsw saturate). On the Emerald Rapids class host
  * (kernel-bench -l avx2 -x q8 -V 0|1, rows of 1152): from L2 on one thread Q4_0 14.2 against
  * 11.5 GB/s, Q5_0 11.7 against 10.2; from DRAM on two 0.242 against 0.258-0.268 ms a matrix
- * (Q4_0) and 0.317-0.319 against 0.348-0.354 (Q5_0). The K types' kernels at this level
- * multiply by their scales in vpmaddwd and do not use it. */
+ * (Q4_0) and 0.317-0.319 against 0.348-0.354 (Q5_0). Q4_K and Q5_K then take the AVX-512
+ * VNNI levels' 256-bit kernels (dot-q4k-vnni.h, in VEX form): from L2 19.8-19.9 against 11.3
+ * GB/s (Q4_K) and 15.6-15.7 against 11.1 (Q5_K); from DRAM on two threads, rows of 2048,
+ * 0.378-0.381 against 0.493-0.513 ms and 0.546-0.591 against 0.648-0.653; four rows of x
+ * 0.63-0.67 against 1.04-1.06 and 0.83 against 1.18-1.19. Q6_K's kernel here multiplies by
+ * its scales in vpmaddwd and gains nothing. */
 #ifdef KERN_AVX_VNNI
 #define DPBUSD(acc, u, s) _mm256_dpbusd_avx_epi32(acc, u, s)
 #define IFN(name)         name##_avx_vnni

@@ -331,6 +331,12 @@ static inline int32_t IFN(k4_mins)(__m128i m, const int16_t *s32)
         return simd_hsum_i32x4(_mm_madd_epi16(_mm_cvtepu8_epi16(m), simd_load128(s32)));
 }
 
+/* Q4_K's and Q5_K's kernels with vpdpbusd on 256-bit vectors (dot-q4k-vnni.h), where there is
+ * one: at the AVX-512 VNNI levels, and at the AVX2 level with AVX-VNNI. */
+#if defined(VNNI512) || defined(KERN_AVX_VNNI)
+#define K4_VNNI256
+#endif
+
 #if defined(INT512) && !defined(VNNI512)
 /* 512 bits: the 32 bytes of one 64-element chunk give its low nibbles (sub-block 2j, the first
  * 32 activations) and high nibbles (2j + 1, the next 32) as one vector, in activation order. */
@@ -367,7 +373,7 @@ static float IFN(qdot_q4_K)(const void *row, const struct kern_xq *x, size_t n)
         }
         return sum;
 }
-#elif !defined(VNNI512)
+#elif !defined(K4_VNNI256)
 static float IFN(qdot_q4_K)(const void *row, const struct kern_xq *x, size_t n)
 {
         const struct block_q4_K *b = row;
@@ -405,7 +411,7 @@ static float IFN(qdot_q4_K)(const void *row, const struct kern_xq *x, size_t n)
 
 #endif
 
-#ifdef VNNI512
+#ifdef K4_VNNI256
 #include "dot-q4k-vnni.h" /* Q4_K's and Q5_K's kernels */
 #else
 static float IFN(qdot_q5_K)(const void *row, const struct kern_xq *x, size_t n)

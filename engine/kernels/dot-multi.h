@@ -609,7 +609,7 @@ static inline __attribute__((always_inline)) void MFN(k45_multi)(
                 out[r] = sum[r];
 }
 
-#ifdef MULTI512
+#if defined(MULTI512) || defined(KERN_AVX_VNNI) /* dot-q4k-vnni.h: K_VNNI256 */
 #include "dot-q4k-vnni.h"
 
 /* The single-row kernel's steps (dot-q4k-vnni.h), each super-block's weights unpacked once for
@@ -671,6 +671,7 @@ static inline __attribute__((always_inline)) void MFN(k45_multi_n)(
                 out[r] += q4k_vnni_result(acc[r], accm[r]);
 }
 
+#ifdef MULTI512
 /* As q4k_multi_step(), on 512-bit vectors, for Q4_K or (q5) Q5_K: b is super-block i. */
 static inline __attribute__((always_inline)) void MFN(k45w_multi_step)(const uint8_t *b, bool q5,
                 const struct kern_xq *x, size_t n, size_t i, bool two, __m512 *acc, __m256 *accm)
@@ -726,6 +727,8 @@ static inline __attribute__((always_inline)) void MFN(k45w_multi_n)(
                 out[r] += q4kw_result(acc[r], accm[r]);
 }
 
+#endif
+
 /* k45_multi_n() and k45w_multi_n() as MULTI_BY_COUNT() calls them. */
 static inline __attribute__((always_inline)) void MFN(q4k_multi_n)(
                 const void *row, const struct kern_xq *x, size_t cols, float *out, const size_t n)
@@ -739,6 +742,7 @@ static inline __attribute__((always_inline)) void MFN(q5k_multi_n)(
         MFN(k45_multi_n)(row, true, x, cols, out, n);
 }
 
+#ifdef MULTI512
 static inline __attribute__((always_inline)) void MFN(q4kw_multi_n)(
                 const void *row, const struct kern_xq *x, size_t cols, float *out, const size_t n)
 {
@@ -751,24 +755,32 @@ static inline __attribute__((always_inline)) void MFN(q5kw_multi_n)(
         MFN(k45w_multi_n)(row, true, x, cols, out, n);
 }
 
+#endif
+
 static void MFN(qdot_multi_q4_K)(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,
                 size_t n, size_t cols, float *out)
 {
         (void)xt;
-        if (kern_k_wide())
+#ifdef MULTI512
+        if (kern_k_wide()) {
                 MULTI_BY_COUNT(MFN(q4kw_multi_n), row, x, cols, out, n);
-        else
-                MULTI_BY_COUNT(MFN(q4k_multi_n), row, x, cols, out, n);
+                return;
+        }
+#endif
+        MULTI_BY_COUNT(MFN(q4k_multi_n), row, x, cols, out, n);
 }
 
 static void MFN(qdot_multi_q5_K)(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,
                 size_t n, size_t cols, float *out)
 {
         (void)xt;
-        if (kern_k_wide())
+#ifdef MULTI512
+        if (kern_k_wide()) {
                 MULTI_BY_COUNT(MFN(q5kw_multi_n), row, x, cols, out, n);
-        else
-                MULTI_BY_COUNT(MFN(q5k_multi_n), row, x, cols, out, n);
+                return;
+        }
+#endif
+        MULTI_BY_COUNT(MFN(q5k_multi_n), row, x, cols, out, n);
 }
 #else
 static void MFN(qdot_multi_q4_K)(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,

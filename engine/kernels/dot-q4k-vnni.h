@@ -3,6 +3,16 @@
 
 #include <stdbool.h>
 
+/* The 256-bit kernels below run at the AVX-512 VNNI levels (EVEX forms) and at the AVX2 level
+ * with AVX-VNNI (KERN_AVX_VNNI, VEX forms); the 512-bit ones only where AVX-512 is. */
+#ifdef __AVX512VL__
+#define K4_DPBUSD256(acc, u, s) _mm256_dpbusd_epi32(acc, u, s)
+#define K4_DPWSSD256(acc, a, b) _mm256_dpwssd_epi32(acc, a, b)
+#else
+#define K4_DPBUSD256(acc, u, s) _mm256_dpbusd_avx_epi32(acc, u, s)
+#define K4_DPWSSD256(acc, a, b) _mm256_dpwssd_avx_epi32(acc, a, b)
+#endif
+
 /* Q4_K (and Q5_K) at the AVX-512 VNNI level: the single-row kernel (included by dot-int.h under VNNI512,
  * where IFN() is defined) and the helpers that the multi-row kernel (dot-multi.h, MULTI512)
  * builds each row's result from, in the same order, so that both give a row the same bits.
@@ -135,13 +145,12 @@ static inline __attribute__((always_inline)) __m256i q4k_vnni_chunk(
                 const struct q4k_vnni_w *w, int j, const int8_t *qx, bool first, __m256i acc)
 {
         const __m256i z = _mm256_setzero_si256();
-        __m256i p0 = _mm256_dpbusd_epi32(
-                        z, w->q[2 * j], _mm256_loadu_si256((const __m256i *)(const void *)qx));
-        __m256i p1 = _mm256_dpbusd_epi32(
+        __m256i p0 = K4_DPBUSD256(z, w->q[2 * j], _mm256_loadu_si256((const __m256i *)(const void *)qx));
+        __m256i p1 = K4_DPBUSD256(
                         z, w->q[2 * j + 1], _mm256_loadu_si256((const __m256i *)(const void *)(qx + 32)));
         __m256i p = _mm256_packs_epi32(p0, p1);
 
-        return first ? _mm256_madd_epi16(p, w->sc[j]) : _mm256_dpwssd_epi32(acc, p, w->sc[j]);
+        return first ? _mm256_madd_epi16(p, w->sc[j]) : K4_DPWSSD256(acc, p, w->sc[j]);
 }
 
 /* The super-block's scaled integer dot with its 256 activations, in 8 exact int32 lanes. */
@@ -174,12 +183,12 @@ static inline __attribute__((always_inline)) void q4k_vnni_add(__m256i v, __m256
         __m256i imin = _mm256_madd_epi16(_mm256_unpackhi_epi8(sm, _mm256_setzero_si256()), s);
 
         *acc = _mm256_fmadd_ps(
-                        _mm256_cvtepi32_ps(ia), _mm256_permutexvar_ps(_mm256_set1_epi32(0), scale), *acc);
+                        _mm256_cvtepi32_ps(ia), _mm256_permutevar8x32_ps(scale, _mm256_set1_epi32(0)), *acc);
         if (two)
                 *acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ib),
-                                _mm256_permutexvar_ps(_mm256_set1_epi32(2), scale), *acc);
+                                _mm256_permutevar8x32_ps(scale, _mm256_set1_epi32(2)), *acc);
         *accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(imin),
-                        _mm256_permutexvar_ps(_mm256_setr_epi32(1, 1, 1, 1, 3, 3, 3, 3), scale), *accm);
+                        _mm256_permutevar8x32_ps(scale, _mm256_setr_epi32(1, 1, 1, 1, 3, 3, 3, 3)), *accm);
 }
 
 static inline float q4k_vnni_result(__m256 acc, __m256 accm)
@@ -187,6 +196,7 @@ static inline float q4k_vnni_result(__m256 acc, __m256 accm)
         return simd_hsum_f32(acc) - simd_hsum_f32(accm);
 }
 
+#ifdef __AVX512F__
 /* A super-block's 128 bytes of nibbles are four 32-byte chunks: chunk j holds sub-block 2j in
  * its low nibbles and 2j + 1 in its high ones, met by activations 64 j .. 64 j + 63. A chunk
  * goes to both halves of a 512-bit vector with a plain broadcast load, and one bit transform
@@ -345,6 +355,8 @@ static inline float q4kw_result(__m512 acc, __m256 accm)
         return _mm512_reduce_add_ps(acc) - simd_hsum_f32(accm);
 }
 
+#endif
+
 /* Bytes in a super-block of Q5_K (q5) or Q4_K. */
 static inline size_t k45_block_bytes(bool q5)
 {
@@ -361,6 +373,7 @@ static inline __attribute__((always_inline)) void k45_vnni_unpack(
                 q4k_vnni_unpack(((const struct block_q4_K *)(const void *)blk)->qs, smb, w);
 }
 
+#ifdef __AVX512F__
 /* The super-block at blk, Q5_K's (q5) or Q4_K's, unpacked as q4kw_unpack() does. */
 static inline __attribute__((always_inline)) void k45w_unpack(
                 const uint8_t *blk, bool q5, __m256i sm, int lane, struct q4kw_w *w)
@@ -370,6 +383,7 @@ static inline __attribute__((always_inline)) void k45w_unpack(
         else
                 q4kw_unpack(((const struct block_q4_K *)(const void *)blk)->qs, sm, lane, w);
 }
+#endif
 
 #ifdef IFN
 /* Super-blocks i and (where two) i + 1 of a row of Q4_K or (q5) Q5_K: b is super-block i. */
@@ -392,6 +406,7 @@ static inline __attribute__((always_inline)) void IFN(k45_step)(const uint8_t *b
         q4k_vnni_add(v, sm, ia, ib, x->d + i, x->s32 + QK_K / 32 * i, two, acc, accm);
 }
 
+#ifdef __AVX512F__
 /* The same on 512-bit vectors (q4kw_*), for Q4_K or (q5) Q5_K: b is super-block i. */
 static inline __attribute__((always_inline)) void IFN(k45w_step)(const uint8_t *b, bool q5,
                 const struct kern_xq *x, size_t i, bool two, __m512 *acc, __m256 *accm)
@@ -431,6 +446,7 @@ static inline __attribute__((always_inline)) float IFN(k45w_qdot)(
                 IFN(k45w_step)(b + i * bb, q5, x, i, false, &acc, &accm);
         return q4kw_result(acc, accm);
 }
+#endif
 
 /* The single-row kernel of Q4_K or (q5) Q5_K, on the vectors kern_k_wide() says. */
 static inline __attribute__((always_inline)) float IFN(k45_qdot)(
@@ -441,8 +457,10 @@ static inline __attribute__((always_inline)) float IFN(k45_qdot)(
         __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
         size_t i = 0;
 
+#ifdef __AVX512F__
         if (kern_k_wide())
                 return IFN(k45w_qdot)(row, q5, x, n);
+#endif
         for (; i + 2 <= nb; i += 2) {
                 kern_prefetch_ahead(b + i * bb, 2 * bb);
                 IFN(k45_step)(b + i * bb, q5, x, i, true, &acc, &accm);

@@ -46,8 +46,10 @@ bool aid_kernels_set_k_wide(bool wide);
 bool aid_kernels_get_k_wide(void);
 /* Whether the CPU has AVX-VNNI (vpdpbusd on 256-bit vectors without AVX-512, as Intel's cores
  * from Alder Lake on), and whether the AVX2 level's integer kernels use it: by default where
- * the CPU has it. Set returns what it set (never true where the CPU lacks it). The two give
- * the same bits. */
+ * the CPU has it. Set returns what it set (never true where the CPU lacks it). The 32-element
+ * types get the same bits either way; Q4_K and Q5_K take another kernel with it, whose float
+ * order differs (within the kernels' bound). Only where AVX2 is the level in use: a higher
+ * level's fallbacks to AVX2 take the plain kernels. */
 bool aid_cpu_has_avx_vnni(void);
 bool aid_kernels_set_avx_vnni(bool use);
 bool aid_kernels_get_avx_vnni(void);

@@ -1278,6 +1278,7 @@ static const kern_qdot_multi_fn *multi_table(int level)
 {
         return level >= AID_CPU_AVX512_ICL    ? kern_qdot_multi_avx512_icl
                : level >= AID_CPU_AVX512_VNNI ? kern_qdot_multi_avx512_vnni
+               : level >= AID_CPU_AVX512      ? kern_qdot_multi_avx2 /* as dispatch.c falls back */
                : level >= AID_CPU_AVX2        ? (aid_kernels_get_avx_vnni() ? kern_qdot_multi_avx_vnni
                                                                             : kern_qdot_multi_avx2)
                                               : kern_qdot_multi_scalar;
