@@ -573,13 +573,23 @@ static int k_bits(void)
         return aid_kernels_get_k_wide() ? 512 : 256;
 }
 
+/* The kernels in use, as the threads line and the JSON name them. */
+static const char *kernels_name(void)
+{
+        enum aid_cpu_level level = aid_kernels_get_level();
+
+        if (level == AID_CPU_AVX2 && aid_kernels_get_avx_vnni())
+                return "avx2 with avx-vnni";
+        return aid_cpu_level_name(level);
+}
+
 static void usage(FILE *f)
 {
         fputs("Usage: aid-infer bench MODEL [-p 512] [-n 128] [-d 0] [-t THREADS] [-r REPEATS] "
               "[-s SEQUENCES]\n"
               "                       [--json] [--bw-mib 1024] [--no-gemm] [--kv auto|f32|f16] "
               "[--prefetch BYTES]\n"
-              "                       [--k-bits 256|512]\n"
+              "                       [--k-bits 256|512] [--level NAME] [--avx-vnni 0|1]\n"
               "  -p N         prompt tokens to prefill (0: skip prefill)\n"
               "  -n N         tokens to decode one at a time (0: skip decode)\n"
               "  -d D         decode after D positions already in the cache (a chat's earlier turns)\n"
@@ -595,6 +605,10 @@ static void usage(FILE *f)
               "               CPU's, as the threads line shows)\n"
               "  --k-bits W   the Q4_K, Q5_K and Q6_K kernels at the AVX-512 VNNI levels on 256- or\n"
               "               512-bit vectors (default: the CPU's, as the threads line shows)\n"
+              "  --level NAME the kernels of a lower SIMD level than the CPU's best: scalar, avx2,\n"
+              "               avx512, avx512-vnni or avx512-icl (as a CPU without the higher ones)\n"
+              "  --avx-vnni B whether the avx2 level's integer kernels use AVX-VNNI (1, the\n"
+              "               default where the CPU has it) or not (0)\n"
               "The paired roofline compares each decode pass with read-bandwidth probes (the model's\n"
               "mapping, huge pages) taken right before and after it: median and best over the passes.\n",
                         f);
@@ -704,8 +718,8 @@ static void print_text(const struct bench *b, const struct aid_hparams *hp, cons
                "%d-bit "
                "vectors, "
                "oneDNN ISA: %s)\n",
-                        b->threads, aid_cpu_level_name(aid_kernels_get_level()), aid_kernels_get_prefetch(),
-                        k_bits(), aid_onednn_isa_name());
+                        b->threads, kernels_name(), aid_kernels_get_prefetch(), k_bits(),
+                        aid_onednn_isa_name());
         printf("load         %.3f s first, %.3f s from the page cache\n", b->load_first, b->load_cached);
         if (b->prefill.n) {
                 double tps = b->p / b->prefill.best;
@@ -784,7 +798,7 @@ static void print_json(const struct bench *b, const struct aid_hparams *hp, cons
         printf("  \"arch\": \"%s\",\n  \"n_layer\": %" PRIu32 ",\n  \"tensor_bytes\": %" PRIu64 ",\n",
                         aid_arch_name(hp->arch), hp->n_layer, ms->tensor_bytes);
         printf("  \"threads\": %lu,\n  \"kernel_level\": \"%s\",\n  \"row_prefetch_bytes\": %zu,\n",
-                        b->threads, aid_cpu_level_name(aid_kernels_get_level()), aid_kernels_get_prefetch());
+                        b->threads, kernels_name(), aid_kernels_get_prefetch());
         printf("  \"k_bits\": %d,\n", k_bits());
         printf("  \"load_s\": %.6f,\n  \"load_cached_s\": %.6f,\n", b->load_first, b->load_cached);
         printf("  \"prompt_tokens\": %lu,\n  \"n_batch\": %" PRIu32 ",\n", b->p, b->n_batch);
@@ -890,6 +904,8 @@ int aid_infer_bench(int argc, char **argv)
                 { "kv", required_argument, NULL, 'K' },
                 { "prefetch", required_argument, NULL, 'P' },
                 { "k-bits", required_argument, NULL, 'W' },
+                { "level", required_argument, NULL, 'L' },
+                { "avx-vnni", required_argument, NULL, 'V' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -976,6 +992,33 @@ int aid_infer_bench(int argc, char **argv)
                                 return EXIT_FAILURE;
                         }
                         aid_kernels_set_k_wide(strcmp(optarg, "512") == 0);
+                        break;
+                case 'L': {
+                        int level = -1;
+                        for (int l = AID_CPU_SCALAR; l <= AID_CPU_AVX512_ICL; l++)
+                                if (strcmp(optarg, aid_cpu_level_name((enum aid_cpu_level)l)) == 0)
+                                        level = l;
+                        if (level < 0 || level > (int)aid_cpu_detect()) {
+                                fprintf(stderr,
+                                                "aid-infer bench: --level '%s' is unknown or above this "
+                                                "CPU's "
+                                                "best, %s\n",
+                                                optarg, aid_cpu_level_name(aid_cpu_detect()));
+                                return EXIT_FAILURE;
+                        }
+                        aid_kernels_set_level((enum aid_cpu_level)level);
+                        break;
+                }
+                case 'V':
+                        if (strcmp(optarg, "0") != 0 && strcmp(optarg, "1") != 0) {
+                                fprintf(stderr, "aid-infer bench: --avx-vnni takes 0 or 1, not '%s'\n",
+                                                optarg);
+                                return EXIT_FAILURE;
+                        }
+                        if (aid_kernels_set_avx_vnni(optarg[0] == '1') != (optarg[0] == '1')) {
+                                fprintf(stderr, "aid-infer bench: --avx-vnni 1: this CPU has no AVX-VNNI\n");
+                                return EXIT_FAILURE;
+                        }
                         break;
                 case 'h':
                         usage(stdout);
