@@ -13,9 +13,10 @@
 #define K4_DPWSSD256(acc, a, b) _mm256_dpwssd_avx_epi32(acc, a, b)
 #endif
 
-/* Q4_K (and Q5_K) at the AVX-512 VNNI level: the single-row kernel (included by dot-int.h under VNNI512,
- * where IFN() is defined) and the helpers that the multi-row kernel (dot-multi.h, MULTI512)
- * builds each row's result from, in the same order, so that both give a row the same bits.
+/* Q4_K (and Q5_K) at the AVX-512 VNNI levels and at the AVX2 level with AVX-VNNI: the
+ * single-row kernel (included by dot-int.h, where IFN() is defined) and the helpers that the
+ * multi-row kernel (dot-multi.h) builds each row's result from, in the same order, so that both
+ * give a row the same bits.
  *
  * A super-block's 32-byte chunk j holds sub-block 2j in its low nibbles and 2j + 1 in its high
  * ones, each met by 32 contiguous activations: on 256-bit vectors no byte crosses a lane, and
