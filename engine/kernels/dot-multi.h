@@ -547,7 +547,8 @@ static inline __m256i MFN(word_ctrl)(int j)
         return _mm256_set1_epi16((short)(2 * j | (2 * j + 1) << 8));
 }
 
-/* Q4_K and Q5_K (q5) below the VNNI level: the steps of their 256-bit single-row kernels
+/* Q4_K and Q5_K (q5) where dot-q4k-vnni.h does not serve them (below the VNNI levels, and at
+ * AVX2 without AVX-VNNI): the steps of their 256-bit single-row kernels
  * (dot-int.h), each super-block's quants and scales unpacked once for the n
  * rows; every row gets the same exact integer sums and the same float expression as alone, so
  * the same bits. */
@@ -609,7 +610,7 @@ static inline __attribute__((always_inline)) void MFN(k45_multi)(
                 out[r] = sum[r];
 }
 
-#if defined(MULTI512) || defined(KERN_AVX_VNNI) /* dot-q4k-vnni.h: K_VNNI256 */
+#if defined(MULTI512) || defined(KERN_AVX_VNNI) /* where dot-int.h takes dot-q4k-vnni.h too */
 #include "dot-q4k-vnni.h"
 
 /* The single-row kernel's steps (dot-q4k-vnni.h), each super-block's weights unpacked once for
@@ -672,7 +673,7 @@ static inline __attribute__((always_inline)) void MFN(k45_multi_n)(
 }
 
 #ifdef MULTI512
-/* As q4k_multi_step(), on 512-bit vectors, for Q4_K or (q5) Q5_K: b is super-block i. */
+/* As k45_multi_step(), on 512-bit vectors: b is super-block i. */
 static inline __attribute__((always_inline)) void MFN(k45w_multi_step)(const uint8_t *b, bool q5,
                 const struct kern_xq *x, size_t n, size_t i, bool two, __m512 *acc, __m256 *accm)
 {
@@ -701,7 +702,7 @@ static inline __attribute__((always_inline)) void MFN(k45w_multi_step)(const uin
                 q4kw_add(&h, ia[r], ib[r], x[r].d + i, x[r].s32 + QK_K / 32 * i, two, &acc[r], &accm[r]);
 }
 
-/* As q4k_multi_n(), on 512-bit vectors (q4kw_*, dot-q4k-vnni.h), for Q4_K or (q5) Q5_K. */
+/* As k45_multi_n(), on 512-bit vectors (q4kw_*, dot-q4k-vnni.h). */
 static inline __attribute__((always_inline)) void MFN(k45w_multi_n)(
                 const uint8_t *b, bool q5, const struct kern_xq *x, size_t cols, float *out, const size_t n)
 {
