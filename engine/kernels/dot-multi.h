@@ -548,10 +548,9 @@ static inline __m256i MFN(word_ctrl)(int j)
 }
 
 /* Q4_K and Q5_K (q5) where dot-q4k-vnni.h does not serve them (below the VNNI levels, and at
- * AVX2 without AVX-VNNI): the steps of their 256-bit single-row kernels
- * (dot-int.h), each super-block's quants and scales unpacked once for the n
- * rows; every row gets the same exact integer sums and the same float expression as alone, so
- * the same bits. */
+ * AVX2 without AVX-VNNI): the steps of their 256-bit single-row kernels (dot-int.h), each
+ * super-block's quants and scales unpacked once for the n rows; every row gets the same exact
+ * integer sums and the same float expression as alone, so the same bits. */
 static inline __attribute__((always_inline)) void MFN(k45_multi)(
                 const void *row, bool q5, const struct kern_xq *x, size_t n, size_t cols, float *out)
 {
