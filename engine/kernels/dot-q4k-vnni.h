@@ -287,7 +287,8 @@ static inline __attribute__((always_inline)) void q5kw_unpack(
                 __m512i m = _mm512_setr_epi64(lo, lo, lo, lo, hi, hi, hi, hi);
                 ret->q[j] = _mm512_or_si512(ret->q[j], _mm512_gf2p8affine_epi64_epi8(h, m, 0));
 #else
-                const long long lo = 0x0101010101010101ll << (2 * j), hi = lo << 1;
+                const unsigned long long bits = 0x0101010101010101ull << (2 * j);
+                const long long lo = (long long)bits, hi = (long long)(bits << 1);
                 __mmask64 m = _mm512_test_epi8_mask(h, _mm512_setr_epi64(lo, lo, lo, lo, hi, hi, hi, hi));
                 ret->q[j] = _mm512_mask_add_epi8(ret->q[j], m, ret->q[j], _mm512_set1_epi8(0x10));
 #endif
