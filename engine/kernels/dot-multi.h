@@ -21,37 +21,37 @@
 
 #define MULTI_MAX KERN_QDOT_MULTI_MAX
 
-/* fn(row, x, cols, out, k) with k the value of n (1 .. MULTI_MAX - 1, else MULTI_MAX) as a
- * constant: one inlined copy of fn per count, so that its loops over the rows unroll and the
- * rows' sums stay in registers. */
-#define MULTI_BY_COUNT(fn, row, x, cols, out, n)  \
-        do {                                      \
-                switch (n) {                      \
-                case 1:                           \
-                        fn(row, x, cols, out, 1); \
-                        break;                    \
-                case 2:                           \
-                        fn(row, x, cols, out, 2); \
-                        break;                    \
-                case 3:                           \
-                        fn(row, x, cols, out, 3); \
-                        break;                    \
-                case 4:                           \
-                        fn(row, x, cols, out, 4); \
-                        break;                    \
-                case 5:                           \
-                        fn(row, x, cols, out, 5); \
-                        break;                    \
-                case 6:                           \
-                        fn(row, x, cols, out, 6); \
-                        break;                    \
-                case 7:                           \
-                        fn(row, x, cols, out, 7); \
-                        break;                    \
-                default:                          \
-                        fn(row, x, cols, out, 8); \
-                        break;                    \
-                }                                 \
+/* fn(..., k) with k the value of n (1 .. MULTI_MAX - 1, else MULTI_MAX) as a constant, after
+ * the other arguments: one inlined copy of fn per count, so that its loops over the rows unroll
+ * and the rows' sums stay in registers. */
+#define MULTI_BY_COUNT(fn, n, ...)          \
+        do {                                \
+                switch (n) {                \
+                case 1:                     \
+                        fn(__VA_ARGS__, 1); \
+                        break;              \
+                case 2:                     \
+                        fn(__VA_ARGS__, 2); \
+                        break;              \
+                case 3:                     \
+                        fn(__VA_ARGS__, 3); \
+                        break;              \
+                case 4:                     \
+                        fn(__VA_ARGS__, 4); \
+                        break;              \
+                case 5:                     \
+                        fn(__VA_ARGS__, 5); \
+                        break;              \
+                case 6:                     \
+                        fn(__VA_ARGS__, 6); \
+                        break;              \
+                case 7:                     \
+                        fn(__VA_ARGS__, 7); \
+                        break;              \
+                default:                    \
+                        fn(__VA_ARGS__, 8); \
+                        break;              \
+                }                           \
         } while (0)
 static_assert(KERN_QDOT_MULTI_MAX == 8, "MULTI_BY_COUNT spells out 8 counts");
 
@@ -646,7 +646,7 @@ static inline __attribute__((always_inline)) void MFN(k45_multi_step)(const uint
 /* n a constant once inlined: with a variable count the rows' sums lived in memory. Rows of 2048
  * from L1, Zen 4, cycles a super-block: 1 row of x 19.4 against 27.6, 4 rows 47.4 against 50.3,
  * 8 rows 86.5 against 89.6. Even so GCC kept loops over the rows, their sums in memory, until
- * told to unroll them (the pragmas here and in q4k_multi_step()): on an Intel Xeon,
+ * told to unroll them (the pragmas here and in k45_multi_step()): on an Intel Xeon,
  * kernel-bench -x none -t 1 -b 1,4,8 Q4_K, 4 rows 1.222 -> 1.14 ms, 8 rows 2.47 -> 2.01; llama
  * Q4_K, aid-infer bench -s 4, 83.6-86.1 -> 90.8-91.2 tok/s (three alternated runs each). */
 static inline __attribute__((always_inline)) void MFN(k45_multi_n)(
@@ -729,58 +729,31 @@ static inline __attribute__((always_inline)) void MFN(k45w_multi_n)(
 
 #endif
 
-/* k45_multi_n() and k45w_multi_n() as MULTI_BY_COUNT() calls them. */
-static inline __attribute__((always_inline)) void MFN(q4k_multi_n)(
-                const void *row, const struct kern_xq *x, size_t cols, float *out, const size_t n)
+/* Q4_K or (q5) Q5_K, on the vectors kern_k_wide() says where there is a choice. */
+static inline __attribute__((always_inline)) void MFN(k45_qdot_multi)(
+                const void *row, bool q5, const struct kern_xq *x, size_t n, size_t cols, float *out)
 {
-        MFN(k45_multi_n)(row, false, x, cols, out, n);
-}
-
-static inline __attribute__((always_inline)) void MFN(q5k_multi_n)(
-                const void *row, const struct kern_xq *x, size_t cols, float *out, const size_t n)
-{
-        MFN(k45_multi_n)(row, true, x, cols, out, n);
-}
-
 #ifdef MULTI512
-static inline __attribute__((always_inline)) void MFN(q4kw_multi_n)(
-                const void *row, const struct kern_xq *x, size_t cols, float *out, const size_t n)
-{
-        MFN(k45w_multi_n)(row, false, x, cols, out, n);
-}
-
-static inline __attribute__((always_inline)) void MFN(q5kw_multi_n)(
-                const void *row, const struct kern_xq *x, size_t cols, float *out, const size_t n)
-{
-        MFN(k45w_multi_n)(row, true, x, cols, out, n);
-}
-
+        if (kern_k_wide()) {
+                MULTI_BY_COUNT(MFN(k45w_multi_n), n, row, q5, x, cols, out);
+                return;
+        }
 #endif
+        MULTI_BY_COUNT(MFN(k45_multi_n), n, row, q5, x, cols, out);
+}
 
 static void MFN(qdot_multi_q4_K)(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,
                 size_t n, size_t cols, float *out)
 {
         (void)xt;
-#ifdef MULTI512
-        if (kern_k_wide()) {
-                MULTI_BY_COUNT(MFN(q4kw_multi_n), row, x, cols, out, n);
-                return;
-        }
-#endif
-        MULTI_BY_COUNT(MFN(q4k_multi_n), row, x, cols, out, n);
+        MFN(k45_qdot_multi)(row, false, x, n, cols, out);
 }
 
 static void MFN(qdot_multi_q5_K)(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,
                 size_t n, size_t cols, float *out)
 {
         (void)xt;
-#ifdef MULTI512
-        if (kern_k_wide()) {
-                MULTI_BY_COUNT(MFN(q5kw_multi_n), row, x, cols, out, n);
-                return;
-        }
-#endif
-        MULTI_BY_COUNT(MFN(q5k_multi_n), row, x, cols, out, n);
+        MFN(k45_qdot_multi)(row, true, x, n, cols, out);
 }
 #else
 static void MFN(qdot_multi_q4_K)(const void *row, const struct kern_xq *x, const struct kern_xqt *xt,
@@ -903,11 +876,11 @@ static void MFN(qdot_multi_q6_K)(const void *row, const struct kern_xq *x, const
         (void)xt;
 #ifdef MULTI512
         if (kern_k_wide()) {
-                MULTI_BY_COUNT(MFN(q6kw_multi_n), row, x, cols, out, n);
+                MULTI_BY_COUNT(MFN(q6kw_multi_n), n, row, x, cols, out);
                 return;
         }
 #endif
-        MULTI_BY_COUNT(MFN(q6k_multi_n), row, x, cols, out, n);
+        MULTI_BY_COUNT(MFN(q6k_multi_n), n, row, x, cols, out);
 }
 
 #define KERN_QDOT_MULTI_ENTRIES                                                           \
