@@ -20,11 +20,16 @@
  * (Q6_K) and, for Q8_0 through the sign trick, 2 * 128 * 127. */
 
 /* 16 nibbles of a 32-element block: low ones (elements 0-15) in the low lane, high ones
- * (16-31) in the high lane, as u8. */
+ * (16-31) in the high lane, as u8. The 16 bytes go to both lanes in one load (vbroadcasti128),
+ * and one variable shift moves the high lane's dwords right by 4: two vector instructions and
+ * no shuffle, where a shift of the low half and vinserti128 took the shuffle port once a block
+ * and row. */
 static inline __m256i IFN(nibbles)(const uint8_t *qs)
 {
-        __m128i raw = simd_load128(qs);
-        return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(0xf));
+        const __m256i shift = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4);
+        __m256i raw = _mm256_broadcastsi128_si256(simd_load128(qs));
+
+        return _mm256_and_si256(_mm256_srlv_epi32(raw, shift), _mm256_set1_epi8(0xf));
 }
 
 /* The sums and the groups of kern_xq_sums() for block b of 32 elements (p: its quants, in
@@ -152,28 +157,31 @@ static float IFN(qdot_q8_0)(const void *row, const struct kern_xq *x, size_t n)
                 return simd_hsum_f32(_mm256_add_ps(acc0, acc1));                                            \
         }
 
-/* Q4_1 and Q5_1: q unsigned, the min times the block's sum of qx. */
-#define QDOT_32_MIN(name, block_t, QK, unpack)                                                       \
-        static float IFN(name)(const void *row, const struct kern_xq *x, size_t n)                   \
-        {                                                                                            \
-                const block_t *b = row;                                                              \
-                __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                       \
-                float min0 = 0.0f, min1 = 0.0f;                                                      \
-                size_t nb = n / QK, i = 0;                                                           \
-                for (; i < nb; i++, b++) {                                                           \
-                        __m256i q = unpack(b);                                                       \
-                        __m256i s = DPBUSD(_mm256_setzero_si256(), q, simd_load256(x->qs + QK * i)); \
-                        float dx = x->d[i];                                                          \
-                        __m256 scale = _mm256_set1_ps(F16(b->d) * dx);                               \
-                        if (i & 1) {                                                                 \
-                                acc1 = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(s), acc1);          \
-                                min1 += F16(b->m) * dx * x->fs32[i];                                 \
-                        } else {                                                                     \
-                                acc0 = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(s), acc0);          \
-                                min0 += F16(b->m) * dx * x->fs32[i];                                 \
-                        }                                                                            \
-                }                                                                                    \
-                return simd_hsum_f32(_mm256_add_ps(acc0, acc1)) + (min0 + min1);                     \
+/* Q4_1 and Q5_1: q unsigned, the min times the block's sum of qx. Even blocks go to acc0 and
+ * min0, odd ones to acc1 and min1; the min term is one fused multiply-add a block, as each
+ * lane of the rows kernel's (QDOT_ROWS_32M) does it, so that the two agree bit for bit. */
+#define QDOT_32_MIN_BLOCK(unpack, QK, acc, min)                                                      \
+        do {                                                                                         \
+                __m256i s = DPBUSD(_mm256_setzero_si256(), unpack(b), simd_load256(x->qs + QK * i)); \
+                float dx = x->d[i];                                                                  \
+                acc = _mm256_fmadd_ps(_mm256_set1_ps(F16(b->d) * dx), _mm256_cvtepi32_ps(s), acc);   \
+                min = _mm_fmadd_ss(_mm_set_ss(F16(b->m) * dx), _mm_set_ss(x->fs32[i]), min);         \
+                b++, i++;                                                                            \
+        } while (0)
+#define QDOT_32_MIN(name, block_t, QK, unpack)                                                           \
+        static float IFN(name)(const void *row, const struct kern_xq *x, size_t n)                       \
+        {                                                                                                \
+                const block_t *b = row;                                                                  \
+                __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                           \
+                __m128 min0 = _mm_setzero_ps(), min1 = _mm_setzero_ps();                                 \
+                size_t nb = n / QK, i = 0;                                                               \
+                while (i + 2 <= nb) {                                                                    \
+                        QDOT_32_MIN_BLOCK(unpack, QK, acc0, min0);                                       \
+                        QDOT_32_MIN_BLOCK(unpack, QK, acc1, min1);                                       \
+                }                                                                                        \
+                if (i < nb)                                                                              \
+                        QDOT_32_MIN_BLOCK(unpack, QK, acc0, min0);                                       \
+                return simd_hsum_f32(_mm256_add_ps(acc0, acc1)) + _mm_cvtss_f32(_mm_add_ss(min0, min1)); \
         }
 
 static inline __m256i IFN(unpack_q4_0)(const struct block_q4_0 *b)
@@ -216,13 +224,6 @@ QDOT_32_OFFSET(qdot_q4_0, struct block_q4_0, QK4_0, 3, IFN(unpack_q4_0))
 QDOT_32_OFFSET(qdot_q5_0, struct block_q5_0, QK5_0, 4, IFN(unpack_q5_0))
 #endif
 
-/* One f16 in all 8 lanes as f32, for scales computed per lane (equal to F16() times the same
- * float in scalar: the products round alike). */
-static inline __m256 IFN(f16x8)(uint16_t h)
-{
-        return _mm256_cvtph_ps(_mm_set1_epi16((short)h));
-}
-
 /* KERN_QDOT_ROWS rows at once (kern_qdot_rows_fn) for decode: the single-row kernels are
  * compute-bound on short rows (one core streamed 12-14 GB/s of Q4_0 from DRAM or cache alike,
  * Gemma-3-1B's rows are 1152 wide), so x's vectors, offsets and scale are loaded once per block
@@ -247,50 +248,122 @@ static inline __m256 IFN(f16x8)(uint16_t h)
 #define QDOT_ROWS_AHEAD 4
 #define QDOT_ROWS_HINT  _MM_HINT_T1
 static_assert(KERN_QDOT_ROWS == 4, "QDOT_ROWS_32 spells out 4 rows");
-#define QDOT_ROWS_32_ROW(block_t, ROW_DOT, acc, i, r)                                     \
-        do {                                                                              \
-                const block_t *b = (const block_t *)(const void *)(base + (r)*rb) + (i);  \
-                __m256 s = _mm256_cvtepi32_ps(ROW_DOT(b, xv, off));                       \
-                acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(IFN(f16x8)(b->d), dx), s, acc[r]); \
+/* Row r of the step's four: block i's exact int32 lanes, scaled by scale[r] (see below), into
+ * the accumulator acc ## r. The accumulators are eight scalars, not arrays: GCC kept arrays in
+ * memory, and with the scales stored in the loop it then stored every accumulator too. */
+#define QDOT_ROWS_32_ROW(block_t, ROW_DOT, acc, i, r)                                    \
+        do {                                                                             \
+                const block_t *b = (const block_t *)(const void *)(base + (r)*rb) + (i); \
+                __m256 s = _mm256_cvtepi32_ps(ROW_DOT(b, xv, off));                      \
+                acc##r = _mm256_fmadd_ps(_mm256_broadcast_ss(&scale[r]), s, acc##r);     \
         } while (0)
-#define QDOT_ROWS_32_STEP(block_t, QK, ROW_DOT, OFF, acc, i)                                           \
+/* Blocks i and i + 1 of the four rows: their share of the rows QDOT_ROWS_AHEAD groups on into
+ * L2, and (near) each row's line KERN_NEAR_BYTES on into L1. Once for the two blocks: a block
+ * a row is 18 to 24 bytes, and prefetching for each issued the same lines again. */
+#define QDOT_ROWS_32_PREFETCH(block_t, i)                                                              \
         do {                                                                                           \
-                __m256i xv = simd_load256(x->qs + QK * (i));                                           \
-                __m256i off = OFF(i);                                                                  \
-                __m256 dx = _mm256_set1_ps(x->d[i]);                                                   \
-                for (size_t o = 0; o < KERN_QDOT_ROWS * sizeof(block_t); o += 64)                      \
+                for (size_t o = 0; o < 2 * KERN_QDOT_ROWS * sizeof(block_t); o += 64)                  \
                         _mm_prefetch((const char *)ahead + KERN_QDOT_ROWS * sizeof(block_t) * (i) + o, \
                                         QDOT_ROWS_HINT);                                               \
                 if (near)                                                                              \
                         kern_prefetch_rows_near((const block_t *)(const void *)base + (i), rb, 1);     \
-                QDOT_ROWS_32_ROW(block_t, ROW_DOT, acc, i, 0);                                         \
-                QDOT_ROWS_32_ROW(block_t, ROW_DOT, acc, i, 1);                                         \
-                QDOT_ROWS_32_ROW(block_t, ROW_DOT, acc, i, 2);                                         \
-                QDOT_ROWS_32_ROW(block_t, ROW_DOT, acc, i, 3);                                         \
+        } while (0)
+/* The four rows' block scales are converted together (simd_f16x4_heads(): scalar loads, one
+ * 128-bit conversion), times x's, and each row broadcasts its own from memory, a load: per row
+ * and block, a word broadcast and a conversion took the shuffle port twice. Each lane's float
+ * is F16(d) * dx, as the single-row kernel's. With IFN(nibbles)' single shift, a block and row
+ * went from twelve vector instructions to seven (five with AVX-VNNI). On the Emerald Rapids
+ * class host, kernel-bench -r 910 -c 1152 -m 1 -t 1 -x q8 -l avx2 from L2 (3 alternated runs):
+ * Q4_0 11.2 -> 14.7 GB/s (-V 0), 13.6 -> 15.8 (-V 1); Q5_0 9.8 -> 12.1, 11.4 -> 14.2; from
+ * DRAM on two threads (-r 6912) Q4_0 20.2 -> 22.6, Q5_0 17.3 -> 20.7. A permute from the
+ * register instead of the broadcast from memory: 13.7 (-V 0) and 16.7 (-V 1) for Q4_0. */
+#define QDOT_ROWS_32_STEP(block_t, QK, ROW_DOT, OFF, acc, i)                                        \
+        do {                                                                                        \
+                __m256i xv = simd_load256(x->qs + QK * (i));                                        \
+                __m256i off = OFF(i);                                                               \
+                _mm_storeu_ps(scale, _mm_mul_ps(simd_f16x4_heads(base + sizeof(block_t) * (i), rb), \
+                                                     _mm_set1_ps(x->d[i])));                        \
+                QDOT_ROWS_32_ROW(block_t, ROW_DOT, acc, i, 0);                                      \
+                QDOT_ROWS_32_ROW(block_t, ROW_DOT, acc, i, 1);                                      \
+                QDOT_ROWS_32_ROW(block_t, ROW_DOT, acc, i, 2);                                      \
+                QDOT_ROWS_32_ROW(block_t, ROW_DOT, acc, i, 3);                                      \
         } while (0)
 #define QDOT_ROWS_32(name, block_t, QK, ROW_DOT, OFF)                                                     \
         static void IFN(name)(const void *rows, size_t rb, const struct kern_xq *x, size_t n, float *out) \
         {                                                                                                 \
                 const uint8_t *base = rows, *ahead = base + QDOT_ROWS_AHEAD * KERN_QDOT_ROWS * rb;        \
                 const bool near = kern_rows_near_wanted();                                                \
-                __m256 acc0[KERN_QDOT_ROWS], acc1[KERN_QDOT_ROWS];                                        \
+                float scale[KERN_QDOT_ROWS];                                                              \
+                __m256 acc00 = _mm256_setzero_ps(), acc01 = acc00, acc02 = acc00, acc03 = acc00;          \
+                __m256 acc10 = acc00, acc11 = acc00, acc12 = acc00, acc13 = acc00;                        \
                 size_t nb = n / QK, i = 0;                                                                \
-                for (int r = 0; r < KERN_QDOT_ROWS; r++)                                                  \
-                        acc0[r] = acc1[r] = _mm256_setzero_ps();                                          \
                 for (; i + 2 <= nb; i += 2) {                                                             \
+                        QDOT_ROWS_32_PREFETCH(block_t, i);                                                \
                         QDOT_ROWS_32_STEP(block_t, QK, ROW_DOT, OFF, acc0, i);                            \
                         QDOT_ROWS_32_STEP(block_t, QK, ROW_DOT, OFF, acc1, i + 1);                        \
                 }                                                                                         \
-                if (i < nb)                                                                               \
+                if (i < nb) {                                                                             \
+                        QDOT_ROWS_32_PREFETCH(block_t, i);                                                \
                         QDOT_ROWS_32_STEP(block_t, QK, ROW_DOT, OFF, acc0, i);                            \
-                for (int r = 0; r < KERN_QDOT_ROWS; r++)                                                  \
-                        out[r] = simd_hsum_f32(_mm256_add_ps(acc0[r], acc1[r]));                          \
+                }                                                                                         \
+                out[0] = simd_hsum_f32(_mm256_add_ps(acc00, acc10));                                      \
+                out[1] = simd_hsum_f32(_mm256_add_ps(acc01, acc11));                                      \
+                out[2] = simd_hsum_f32(_mm256_add_ps(acc02, acc12));                                      \
+                out[3] = simd_hsum_f32(_mm256_add_ps(acc03, acc13));                                      \
+        }
+
+/* Q4_1 and Q5_1, four rows: as QDOT_ROWS_32, with each row's d and m converted together
+ * (simd_f16x4x2_dm()) and the min terms of the four rows in the lanes of one vector (min0 for
+ * even blocks, min1 for odd ones, as in the single-row kernel). Below the VNNI levels they had
+ * none, and one row at a time streamed half of what Q4_0 did: kernel-bench -r 6912 -c 1152 -x
+ * q8 -l avx2 -V 0 from DRAM on two threads, Q4_1 11.2 -> 21.7 GB/s, Q5_1 10.9 -> 20.8 (-l
+ * avx512: 10.7 -> 20.4-21.6); Gemma-3-1B Q5_K_M decode there (its 1152-wide rows are Q5_1),
+ * aid-infer bench --level avx2 --avx-vnni 0: 17.8-18.8 -> 25.4-25.8 tok/s. */
+#define QDOT_ROWS_32M_STEP(block_t, QK, ROW_DOT, acc, min, i)                                   \
+        do {                                                                                    \
+                __m256i xv = simd_load256(x->qs + QK * (i));                                    \
+                __m256 dm = _mm256_mul_ps(simd_f16x4x2_dm(base + sizeof(block_t) * (i), rb),    \
+                                _mm256_set1_ps(x->d[i]));                                       \
+                _mm_storeu_ps(scale, _mm256_castps256_ps128(dm));                               \
+                QDOT_ROWS_32_ROW(block_t, ROW_DOT, acc, i, 0);                                  \
+                QDOT_ROWS_32_ROW(block_t, ROW_DOT, acc, i, 1);                                  \
+                QDOT_ROWS_32_ROW(block_t, ROW_DOT, acc, i, 2);                                  \
+                QDOT_ROWS_32_ROW(block_t, ROW_DOT, acc, i, 3);                                  \
+                min = _mm_fmadd_ps(_mm256_extractf128_ps(dm, 1), _mm_set1_ps(x->fs32[i]), min); \
+        } while (0)
+#define QDOT_ROWS_32M(name, block_t, QK, ROW_DOT)                                                         \
+        static void IFN(name)(const void *rows, size_t rb, const struct kern_xq *x, size_t n, float *out) \
+        {                                                                                                 \
+                const uint8_t *base = rows, *ahead = base + QDOT_ROWS_AHEAD * KERN_QDOT_ROWS * rb;        \
+                const bool near = kern_rows_near_wanted();                                                \
+                float scale[KERN_QDOT_ROWS], mins[KERN_QDOT_ROWS];                                        \
+                __m256 acc00 = _mm256_setzero_ps(), acc01 = acc00, acc02 = acc00, acc03 = acc00;          \
+                __m256 acc10 = acc00, acc11 = acc00, acc12 = acc00, acc13 = acc00;                        \
+                __m128 min0 = _mm_setzero_ps(), min1 = min0;                                              \
+                size_t nb = n / QK, i = 0;                                                                \
+                for (; i + 2 <= nb; i += 2) {                                                             \
+                        QDOT_ROWS_32_PREFETCH(block_t, i);                                                \
+                        QDOT_ROWS_32M_STEP(block_t, QK, ROW_DOT, acc0, min0, i);                          \
+                        QDOT_ROWS_32M_STEP(block_t, QK, ROW_DOT, acc1, min1, i + 1);                      \
+                }                                                                                         \
+                if (i < nb) {                                                                             \
+                        QDOT_ROWS_32_PREFETCH(block_t, i);                                                \
+                        QDOT_ROWS_32M_STEP(block_t, QK, ROW_DOT, acc0, min0, i);                          \
+                }                                                                                         \
+                _mm_storeu_ps(mins, _mm_add_ps(min0, min1));                                              \
+                out[0] = simd_hsum_f32(_mm256_add_ps(acc00, acc10)) + mins[0];                            \
+                out[1] = simd_hsum_f32(_mm256_add_ps(acc01, acc11)) + mins[1];                            \
+                out[2] = simd_hsum_f32(_mm256_add_ps(acc02, acc12)) + mins[2];                            \
+                out[3] = simd_hsum_f32(_mm256_add_ps(acc03, acc13)) + mins[3];                            \
         }
 
 #define Q4_0_OFF(i)          _mm256_slli_epi32(simd_load256(x->nl4 + QK4_0 / 4 * (i)), 3)
 #define Q5_0_OFF(i)          _mm256_slli_epi32(simd_load256(x->nl4 + QK5_0 / 4 * (i)), 4)
 #define Q4_0_DOT(b, xv, off) DPBUSD(off, IFN(unpack_q4_0)(b), xv)
 #define Q5_0_DOT(b, xv, off) DPBUSD(off, IFN(unpack_q5_0)(b), xv)
+
+#define Q4_1_DOT(b, xv, off) DPBUSD(_mm256_setzero_si256(), IFN(unpack_q4_1)(b), xv)
+#define Q5_1_DOT(b, xv, off) DPBUSD(_mm256_setzero_si256(), IFN(unpack_q5_1)(b), xv)
 
 #ifdef VNNI512
 #include "group32-vnni.h"
@@ -299,20 +372,19 @@ static_assert(KERN_QDOT_ROWS == 4, "QDOT_ROWS_32 spells out 4 rows");
 #else
 QDOT_ROWS_32(qdot_rows_q4_0, struct block_q4_0, QK4_0, Q4_0_DOT, Q4_0_OFF)
 QDOT_ROWS_32(qdot_rows_q5_0, struct block_q5_0, QK5_0, Q5_0_DOT, Q5_0_OFF)
+QDOT_ROWS_32M(qdot_rows_q4_1, struct block_q4_1, QK4_1, Q4_1_DOT)
+QDOT_ROWS_32M(qdot_rows_q5_1, struct block_q5_1, QK5_1, Q5_1_DOT)
 #endif
 #undef Q4_0_OFF
 #undef Q5_0_OFF
 #undef Q4_0_DOT
 #undef Q5_0_DOT
+#undef Q4_1_DOT
+#undef Q5_1_DOT
 
-#ifdef VNNI512
 #define KERN_QDOT_ROWS_TABLE_ENTRIES                                                    \
         [GGML_TYPE_Q4_0] = IFN(qdot_rows_q4_0), [GGML_TYPE_Q5_0] = IFN(qdot_rows_q5_0), \
         [GGML_TYPE_Q4_1] = IFN(qdot_rows_q4_1), [GGML_TYPE_Q5_1] = IFN(qdot_rows_q5_1)
-#else
-#define KERN_QDOT_ROWS_TABLE_ENTRIES \
-        [GGML_TYPE_Q4_0] = IFN(qdot_rows_q4_0), [GGML_TYPE_Q5_0] = IFN(qdot_rows_q5_0)
-#endif
 #ifndef VNNI512
 QDOT_32_MIN(qdot_q4_1, struct block_q4_1, QK4_1, IFN(unpack_q4_1))
 QDOT_32_MIN(qdot_q5_1, struct block_q5_1, QK5_1, IFN(unpack_q5_1))

@@ -30,12 +30,33 @@ static inline int32_t simd_hsum_i32x4(__m128i s)
  * the words with a permute and converting a whole vector of them costs vector time. */
 static inline __m128 simd_f16x4_heads(const uint8_t *blk, size_t block_bytes)
 {
-        uint16_t h[4];
+        uint16_t h0, h1, h2, h3;
 
-        for (int k = 0; k < 4; k++)
-                memcpy(&h[k], blk + (size_t)k * block_bytes, sizeof(h[k]));
-        uint64_t v = h[0] | (uint64_t)h[1] << 16 | (uint64_t)h[2] << 32 | (uint64_t)h[3] << 48;
+        /* Spelled out: with a stride known only at run time (rows) GCC kept the loop, and its
+         * four word stores then stalled the quadword load that read them back. */
+        memcpy(&h0, blk, sizeof(h0));
+        memcpy(&h1, blk + block_bytes, sizeof(h1));
+        memcpy(&h2, blk + 2 * block_bytes, sizeof(h2));
+        memcpy(&h3, blk + 3 * block_bytes, sizeof(h3));
+        uint64_t v = h0 | (uint64_t)h1 << 16 | (uint64_t)h2 << 32 | (uint64_t)h3 << 48;
         return _mm_cvtph_ps(_mm_cvtsi64_si128((long long)v));
+}
+
+/* The d and m (two fp16 at the head of each block) of four blocks block_bytes apart, as d of
+ * blocks 0-3 in the low four floats and m in the high four: scalar loads and one conversion. */
+static inline __m256 simd_f16x4x2_dm(const uint8_t *blk, size_t block_bytes)
+{
+        uint32_t w0, w1, w2, w3;
+
+        memcpy(&w0, blk, sizeof(w0));
+        memcpy(&w1, blk + block_bytes, sizeof(w1));
+        memcpy(&w2, blk + 2 * block_bytes, sizeof(w2));
+        memcpy(&w3, blk + 3 * block_bytes, sizeof(w3));
+        uint64_t d = (w0 & 0xffff) | (uint64_t)(w1 & 0xffff) << 16 | (uint64_t)(w2 & 0xffff) << 32 |
+                     (uint64_t)(w3 & 0xffff) << 48;
+        uint64_t m = (w0 >> 16) | (uint64_t)(w1 >> 16) << 16 | (uint64_t)(w2 >> 16) << 32 |
+                     (uint64_t)(w3 >> 16) << 48;
+        return _mm256_cvtph_ps(_mm_set_epi64x((long long)m, (long long)d));
 }
 
 static inline float simd_hsum_f32(__m256 v)
