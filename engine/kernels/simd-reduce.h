@@ -42,21 +42,11 @@ static inline __m128 simd_f16x4_heads(const uint8_t *blk, size_t block_bytes)
         return _mm_cvtph_ps(_mm_cvtsi64_si128((long long)v));
 }
 
-/* The d and m (two fp16 at the head of each block) of four blocks block_bytes apart, as d of
- * blocks 0-3 in the low four floats and m in the high four: scalar loads and one conversion. */
+/* The d and m (two fp16 at the head of each block) of four blocks block_bytes apart: d of
+ * blocks 0-3 in the low four floats, m in the high four. */
 static inline __m256 simd_f16x4x2_dm(const uint8_t *blk, size_t block_bytes)
 {
-        uint32_t w0, w1, w2, w3;
-
-        memcpy(&w0, blk, sizeof(w0));
-        memcpy(&w1, blk + block_bytes, sizeof(w1));
-        memcpy(&w2, blk + 2 * block_bytes, sizeof(w2));
-        memcpy(&w3, blk + 3 * block_bytes, sizeof(w3));
-        uint64_t d = (w0 & 0xffff) | (uint64_t)(w1 & 0xffff) << 16 | (uint64_t)(w2 & 0xffff) << 32 |
-                     (uint64_t)(w3 & 0xffff) << 48;
-        uint64_t m = (w0 >> 16) | (uint64_t)(w1 >> 16) << 16 | (uint64_t)(w2 >> 16) << 32 |
-                     (uint64_t)(w3 >> 16) << 48;
-        return _mm256_cvtph_ps(_mm_set_epi64x((long long)m, (long long)d));
+        return _mm256_set_m128(simd_f16x4_heads(blk + 2, block_bytes), simd_f16x4_heads(blk, block_bytes));
 }
 
 static inline float simd_hsum_f32(__m256 v)
