@@ -25,7 +25,8 @@ static inline int32_t simd_hsum_i32x4(__m128i s)
         return _mm_cvtsi128_si32(s);
 }
 
-/* The fp16 scales at the head of four blocks of block_bytes each, from blk, as four floats.
+/* The fp16 scales at the head of four blocks block_bytes apart from blk (four blocks in a
+ * row, or one block of four rows a row's bytes apart), as four floats.
  * Scalar loads and a 128-bit conversion: they run beside the vector work, where gathering
  * the words with a permute and converting a whole vector of them costs vector time. */
 static inline __m128 simd_f16x4_heads(const uint8_t *blk, size_t block_bytes)
